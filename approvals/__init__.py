@@ -1,0 +1,1 @@
+"""Reviews, approval policies, the audit trail and release bundles."""

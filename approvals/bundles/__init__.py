@@ -1,0 +1,1 @@
+"""Release bundles: their contents, the reproducible archive, and the signature."""

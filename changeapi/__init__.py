@@ -1,0 +1,1 @@
+"""Projects, baselines, change requests, intake, shadow databases and the dry-run engine."""

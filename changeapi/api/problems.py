@@ -1,0 +1,80 @@
+"""Every error as RFC 9457 problem+json: type, title, status, detail, and where it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from changeapi.errors import DomainError
+from changeapi.intake.errors import IntakeError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_BASE = "https://schemagate.dev/problems/"
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    body = {"type": TYPE_BASE + code, "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v not in (None, [], {})})
+    return body
+
+
+def _flatten(detail: Any, pointer: str = "") -> list[dict[str, str]]:
+    """DRF's nested error dict -> a flat list of {pointer, detail} (JSON pointers)."""
+    if isinstance(detail, dict):
+        out: list[dict[str, str]] = []
+        for key, value in detail.items():
+            sub = pointer if key == "non_field_errors" else f"{pointer}/{key}"
+            out += _flatten(value, sub)
+        return out
+    if isinstance(detail, list):
+        if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
+            return [{"pointer": pointer or "/", "detail": str(item)} for item in detail]
+        out = []
+        for index, item in enumerate(detail):
+            out += _flatten(item, f"{pointer}/{index}")
+        return out
+    return [{"pointer": pointer or "/", "detail": str(detail)}]
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, IntakeError):
+        location = exc.location.as_dict()
+        body = problem(400, "invalid-submission", "The submission cannot be parsed", exc.message, errors=[{"detail": exc.message, **location}])
+        return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, DomainError):
+        body = problem(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors)
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        detail = "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors[:5])
+        body = problem(400, "validation-error", "The request is not valid", detail, errors=errors)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(exc, "default_code", "error").replace("_", "-")
+        title = str(getattr(exc, "default_detail", "Error"))
+        body = problem(response.status_code, code, title, str(detail))
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def not_found_view(request: Any, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(problem(404, "not-found", "Not found", "No such resource."), status=404, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def server_error_view(request: Any) -> JsonResponse:
+    return JsonResponse(
+        problem(500, "server-error", "Internal server error", "The error was logged."), status=500, content_type=PROBLEM_CONTENT_TYPE
+    )

@@ -1,0 +1,261 @@
+"""HTTP endpoints of projects, baselines, change requests, revisions and dry-runs.
+
+Views translate HTTP to one service call; visibility comes from `ProjectScopedViewSet`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.serializers import (
+    BaselineCreateSerializer,
+    BaselineSerializer,
+    ChangeRequestSerializer,
+    ChangeRequestSubmitSerializer,
+    DryRunSerializer,
+    MemberSerializer,
+    ProjectSerializer,
+    ProjectUpdateSerializer,
+    RevisionSerializer,
+    RevisionSubmitSerializer,
+)
+from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
+from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, SUBMIT, project_perms
+from changeapi.services.baselines import baseline_create
+from changeapi.services.change_requests import change_request_submit, change_request_withdraw, revision_submit
+from changeapi.services.projects import project_create, project_member_set
+
+PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), as application/problem+json.")
+ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM}
+
+
+def _plain(data: Any) -> Any:
+    """Validated serializer data as plain JSON types, as it will be stored."""
+    return json.loads(json.dumps(data))
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="projects_list", tags=["projects"]),
+    retrieve=extend_schema(operation_id="projects_retrieve", tags=["projects"], responses={200: ProjectSerializer, **ERRORS}),
+)
+class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    queryset = Project.objects.select_related("current_baseline").order_by("-id")
+    serializer_class = ProjectSerializer
+    lookup_field = "slug"
+    project_path = "pk"
+
+    @extend_schema(operation_id="projects_create", tags=["projects"], request=ProjectSerializer, responses={201: ProjectSerializer, **ERRORS})
+    def create(self, request: Request) -> Response:
+        serializer = ProjectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = project_create(creator=request.user, context=audit_context(request), **serializer.validated_data)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="projects_update", tags=["projects"], request=ProjectUpdateSerializer, responses={200: ProjectSerializer, **ERRORS})
+    def partial_update(self, request: Request, slug: str) -> Response:
+        project = self.get_object()
+        require(request, project, MANAGE)
+        serializer = ProjectUpdateSerializer(project, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(operation_id="projects_members_list", tags=["projects"], responses={200: MemberSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"], url_path="members", pagination_class=None)
+    def members(self, request: Request, slug: str) -> Response:
+        project = self.get_object()
+        users = get_user_model().objects.filter(projectuserobjectpermission__content_object=project).distinct().order_by("username")
+        data = [{"username": u.get_username(), "permissions": sorted(project_perms(u, project))} for u in users]
+        return Response(MemberSerializer(data, many=True).data)
+
+    @extend_schema(operation_id="projects_members_set", tags=["projects"], request=MemberSerializer, responses={200: MemberSerializer, **ERRORS})
+    @members.mapping.post
+    def set_member(self, request: Request, slug: str) -> Response:
+        project = self.get_object()
+        require(request, project, MANAGE)
+        serializer = MemberSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = get_user_model().objects.get(username=serializer.validated_data["username"])
+        perms = project_member_set(
+            project=project, user=user, permissions=serializer.validated_data["permissions"], context=audit_context(request)
+        )
+        ordered = [p for p in PROJECT_PERMISSIONS if p in perms]
+        return Response(MemberSerializer({"username": user.get_username(), "permissions": ordered}).data)
+
+    @extend_schema(operation_id="projects_baselines_list", tags=["baselines"], responses={200: BaselineSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"], url_path="baselines", pagination_class=None)
+    def baselines(self, request: Request, slug: str) -> Response:
+        project = self.get_object()
+        return Response(BaselineSerializer(project.baselines.select_related("project").order_by("-version"), many=True).data)
+
+    @extend_schema(
+        operation_id="projects_baselines_create",
+        tags=["baselines"],
+        request=BaselineCreateSerializer,
+        responses={202: BaselineSerializer, **ERRORS},
+        description="Upload the production schema as migrations; its template database is built in the background.",
+    )
+    @baselines.mapping.post
+    def create_baseline(self, request: Request, slug: str) -> Response:
+        project = self.get_object()
+        require(request, project, MANAGE)
+        serializer = BaselineCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        baseline = baseline_create(
+            project=project,
+            author=request.user,
+            form="operations",
+            source=_plain(serializer.validated_data["migrations"]),
+            context=audit_context(request),
+        )
+        baseline.refresh_from_db()
+        return Response(
+            BaselineSerializer(baseline).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/baselines/{baseline.pk}/"}
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="baselines_list", tags=["baselines"]),
+    retrieve=extend_schema(operation_id="baselines_retrieve", tags=["baselines"], responses={200: BaselineSerializer, **ERRORS}),
+)
+class BaselineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    queryset = Baseline.objects.select_related("project")
+    serializer_class = BaselineSerializer
+    filterset_fields = {"project__slug": ["exact"]}
+
+
+class ChangeRequestFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__slug")
+    status = django_filters.ChoiceFilter(choices=ChangeRequest.Status.choices)
+
+    class Meta:
+        model = ChangeRequest
+        fields = ["project", "status"]
+
+
+def _change_request_queryset() -> Any:
+    revisions = Revision.objects.select_related("baseline").prefetch_related(
+        Prefetch("dry_runs", queryset=DryRun.objects.only("id", "revision_id"))
+    ).order_by("number")
+    return ChangeRequest.objects.select_related("project", "author").prefetch_related(Prefetch("revisions", queryset=revisions))
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="change_requests_list", tags=["change-requests"]),
+    retrieve=extend_schema(operation_id="change_requests_retrieve", tags=["change-requests"], responses={200: ChangeRequestSerializer, **ERRORS}),
+)
+class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    queryset = _change_request_queryset()
+    serializer_class = ChangeRequestSerializer
+    filterset_class = ChangeRequestFilter
+
+    @extend_schema(
+        operation_id="change_requests_submit",
+        tags=["change-requests"],
+        request=ChangeRequestSubmitSerializer,
+        responses={202: ChangeRequestSerializer, **ERRORS},
+        description="Submit a change; it is parsed now and dry-run in the background (poll latest_dry_run).",
+    )
+    def create(self, request: Request) -> Response:
+        serializer = ChangeRequestSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = self.visible_project(data["project"])
+        require(request, project, SUBMIT)
+        change_request = change_request_submit(
+            project=project,
+            author=request.user,
+            title=data["title"],
+            description=data["description"],
+            form="operations",
+            source=_plain(data["migrations"]),
+            context=audit_context(request),
+        )
+        fresh = self.get_queryset().get(pk=change_request.pk)
+        return Response(
+            ChangeRequestSerializer(fresh).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/change-requests/{fresh.pk}/"},
+        )
+
+    @extend_schema(operation_id="change_requests_revisions_list", tags=["change-requests"], responses={200: RevisionSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"], url_path="revisions", pagination_class=None)
+    def revisions(self, request: Request, pk: str) -> Response:
+        change_request = self.get_object()
+        revisions = change_request.revisions.select_related("baseline").order_by("number")
+        return Response(RevisionSerializer(revisions, many=True).data)
+
+    @extend_schema(
+        operation_id="change_requests_revisions_create",
+        tags=["change-requests"],
+        request=RevisionSubmitSerializer,
+        responses={202: RevisionSerializer, **ERRORS},
+    )
+    @revisions.mapping.post
+    def create_revision(self, request: Request, pk: str) -> Response:
+        change_request = self.get_object()
+        require(request, change_request.project, SUBMIT)
+        serializer = RevisionSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        revision = revision_submit(
+            change_request=change_request,
+            author=request.user,
+            form="operations",
+            source=_plain(serializer.validated_data["migrations"]),
+            context=audit_context(request),
+        )
+        return Response(RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(operation_id="change_requests_withdraw", tags=["change-requests"], request=None, responses={200: ChangeRequestSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str) -> Response:
+        change_request = self.get_object()
+        if change_request.author_id != request.user.pk:
+            require(request, change_request.project, MANAGE)
+        change_request_withdraw(change_request=change_request, actor=request.user, context=audit_context(request))
+        return Response(ChangeRequestSerializer(self.get_queryset().get(pk=change_request.pk)).data)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(operation_id="revisions_retrieve", tags=["change-requests"], responses={200: RevisionSerializer, **ERRORS}),
+)
+class RevisionViewSet(mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    queryset = Revision.objects.select_related("baseline", "change_request")
+    serializer_class = RevisionSerializer
+    project_path = "change_request__project"
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        revision = self.get_object()
+        return Response(RevisionSerializer(revision).data, headers={"ETag": revision.etag})
+
+
+class DryRunFilter(django_filters.FilterSet):
+    change_request = django_filters.NumberFilter(field_name="revision__change_request_id")
+    revision = django_filters.NumberFilter(field_name="revision_id")
+    status = django_filters.ChoiceFilter(choices=DryRun.Status.choices)
+
+    class Meta:
+        model = DryRun
+        fields = ["change_request", "revision", "status"]
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="dry_runs_list", tags=["dry-runs"]),
+    retrieve=extend_schema(operation_id="dry_runs_retrieve", tags=["dry-runs"], responses={200: DryRunSerializer, **ERRORS}),
+)
+class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    queryset = DryRun.objects.select_related("revision")
+    serializer_class = DryRunSerializer
+    filterset_class = DryRunFilter
+    project_path = "revision__change_request__project"

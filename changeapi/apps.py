@@ -1,0 +1,13 @@
+"""App configuration for changeapi."""
+
+from django.apps import AppConfig
+
+
+class ChangeapiConfig(AppConfig):
+    name = "changeapi"
+    default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = "Change requests"
+
+    def ready(self) -> None:
+        # Registers the OpenAPI description of the Bearer scheme.
+        from changeapi.api import authentication  # noqa: F401

@@ -1,0 +1,57 @@
+"""A Django database connection to one shadow database, as the unprivileged runner role.
+
+Django's schema editor needs a real `DatabaseWrapper` (it quotes values and introspects
+constraints through it), and operations look their connection up by alias, so the wrapper is
+registered in `django.db.connections` under a private alias for as long as it is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.utils import load_backend
+
+from changeapi.shadow.servers import ShadowServer
+
+
+def _settings_dict(server: ShadowServer, dbname: str) -> dict[str, object]:
+    info = server.runner_conninfo(dbname)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": dbname,
+        "USER": info["user"],
+        "PASSWORD": info["password"],
+        "HOST": info["host"] or "",
+        "PORT": str(info["port"]),
+        "OPTIONS": {
+            "options": info["options"],
+            "connect_timeout": info["connect_timeout"],
+            "application_name": info["application_name"],
+        },
+        "ATOMIC_REQUESTS": False,
+        "AUTOCOMMIT": True,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "TIME_ZONE": None,
+        "TEST": {"CHARSET": None, "COLLATION": None, "MIGRATE": False, "MIRROR": None, "NAME": None},
+    }
+
+
+@contextmanager
+def shadow_connection(server: ShadowServer, dbname: str) -> Iterator[BaseDatabaseWrapper]:
+    """Yield a connected wrapper on `dbname`; closed and unregistered afterwards."""
+    alias = f"schemagate_shadow_{dbname}"
+    backend = load_backend("django.db.backends.postgresql")
+    wrapper = backend.DatabaseWrapper(_settings_dict(server, dbname), alias)
+    connections[alias] = wrapper
+    try:
+        wrapper.ensure_connection()
+        yield wrapper
+    finally:
+        try:
+            wrapper.close()
+        finally:
+            del connections[alias]

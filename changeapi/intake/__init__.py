@@ -1,0 +1,1 @@
+"""Intake: turn a submission (operations JSON, migration files, models source) into a Plan."""

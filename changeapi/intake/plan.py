@@ -1,0 +1,59 @@
+"""The normalized result of every intake form: migrations of Django operation objects.
+
+Operations JSON, migration files and models source all end here, so the dry-run engine and the
+bundle writer deal with one shape only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.migrations import Migration
+from django.db.migrations.operations.base import Operation
+
+
+@dataclass
+class PlannedMigration:
+    """One migration to apply: what Django's executor would load from one migration file."""
+
+    app_label: str
+    name: str
+    operations: list[Operation]
+    atomic: bool = True
+    dependencies: list[tuple[str, str]] = field(default_factory=list)
+    initial: bool = False
+    replaces: list[tuple[str, str]] = field(default_factory=list)
+    run_before: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.app_label, self.name)
+
+    def to_django(self) -> Migration:
+        """A real `Migration` instance, built without importing any submitted module."""
+        migration = Migration(self.name, self.app_label)
+        migration.operations = list(self.operations)
+        migration.atomic = self.atomic
+        migration.dependencies = list(self.dependencies)
+        migration.initial = self.initial
+        migration.replaces = list(self.replaces)
+        migration.run_before = list(self.run_before)
+        return migration
+
+
+@dataclass
+class Plan:
+    """An ordered list of migrations; the order is the one Django's executor would apply."""
+
+    migrations: list[PlannedMigration]
+
+    @property
+    def operation_count(self) -> int:
+        return sum(len(m.operations) for m in self.migrations)
+
+    def leaf_names(self) -> dict[str, str]:
+        """The last migration of each app, which later migrations of that app depend on."""
+        leaves: dict[str, str] = {}
+        for migration in self.migrations:
+            leaves[migration.app_label] = migration.name
+        return leaves

@@ -1,0 +1,51 @@
+"""Object permissions on projects (django-guardian), from which all access is derived.
+
+A user's rights on a change request, dry-run, review or bundle are their rights on its
+project. Lists use `accept_global_perms=False`, so a global model permission can never turn
+into "sees every project".
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
+
+from changeapi.models import Project
+
+VIEW = "view_project"
+SUBMIT = "submit_change"
+REVIEW = "review_change"
+RELEASE = "release_bundle"
+MANAGE = "manage_project"
+PROJECT_PERMISSIONS = (VIEW, SUBMIT, REVIEW, RELEASE, MANAGE)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def projects_with_perm(user: User, perm: str = VIEW) -> QuerySet[Project]:
+    if not user.is_authenticated:
+        return Project.objects.none()
+    return get_objects_for_user(user, f"changeapi.{perm}", klass=Project, accept_global_perms=False)
+
+
+def project_perms(user: User, project: Project) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    return set(get_perms(user, project)) & set(PROJECT_PERMISSIONS)
+
+
+def has_project_perm(user: User, project: Project, perm: str) -> bool:
+    return perm in project_perms(user, project)
+
+
+def project_perms_set(*, project: Project, user: AbstractBaseUser, permissions: list[str]) -> None:
+    """Replace the user's permissions on the project; view is implied by any other."""
+    wanted = set(permissions)
+    if wanted:
+        wanted.add(VIEW)
+    for perm in PROJECT_PERMISSIONS:
+        if perm in wanted:
+            assign_perm(perm, user, project)
+        else:
+            remove_perm(perm, user, project)

@@ -1,0 +1,62 @@
+"""Reads: what a user may see, and the parsed forms of stored submissions."""
+
+from __future__ import annotations
+
+import functools
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.migrations.state import ProjectState
+from django.db.models import QuerySet
+
+from changeapi.dryrun.engine import plan_state
+from changeapi.intake.plan import Plan
+from changeapi.intake.submission import plan_from_source
+from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
+from changeapi.permissions import VIEW, projects_with_perm
+
+
+def change_requests_visible_to(*, user: AbstractBaseUser | AnonymousUser, project: Project | None = None) -> QuerySet[ChangeRequest]:
+    qs = ChangeRequest.objects.filter(project__in=projects_with_perm(user, VIEW))
+    return qs.filter(project=project) if project is not None else qs
+
+
+@functools.lru_cache(maxsize=32)
+def _baseline_plan_cached(baseline_id: int, sha256: str) -> Plan:
+    baseline = Baseline.objects.get(pk=baseline_id)
+    return plan_from_source(form=baseline.form, source=baseline.source, base_state=None, leaves=None)
+
+
+def baseline_plan(baseline: Baseline) -> Plan:
+    """The baseline's migrations, parsed once per process (a baseline never changes)."""
+    return _baseline_plan_cached(baseline.pk, baseline.sha256)
+
+
+@functools.lru_cache(maxsize=32)
+def _baseline_state_cached(baseline_id: int, sha256: str) -> ProjectState:
+    baseline = Baseline.objects.get(pk=baseline_id)
+    return plan_state(baseline_plan(baseline))
+
+
+def baseline_state(baseline: Baseline) -> ProjectState:
+    """The baseline's ProjectState, built once per process; callers must clone before changing it."""
+    return _baseline_state_cached(baseline.pk, baseline.sha256)
+
+
+def revision_plan(revision: Revision) -> Plan:
+    baseline = revision.baseline
+    return plan_from_source(
+        form=revision.form,
+        source=revision.source,
+        base_state=None,
+        leaves=baseline_plan(baseline).leaf_names(),
+    )
+
+
+def latest_revision(change_request: ChangeRequest) -> Revision:
+    revision = change_request.revisions.order_by("-number").first()
+    assert revision is not None, "a change request always has a revision"
+    return revision
+
+
+def latest_dry_run(revision: Revision) -> DryRun | None:
+    return revision.dry_runs.order_by("-id").first()

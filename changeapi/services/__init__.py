@@ -1,0 +1,1 @@
+"""Services: every write and state transition, one transaction each, audited."""

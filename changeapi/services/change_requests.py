@@ -1,0 +1,130 @@
+"""Submitting change requests and their revisions, and withdrawing them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+
+from approvals.audit import AuditContext, audit_record
+from changeapi.errors import InvalidState
+from changeapi.intake.operations_json import describe_plan
+from changeapi.intake.submission import plan_from_source
+from changeapi.models import Baseline, ChangeRequest, Project, Revision
+from changeapi.selectors import baseline_plan, baseline_state
+from changeapi.services.baselines import content_sha256
+from changeapi.services.dry_runs import dry_run_queue
+
+OPEN_STATES = {
+    ChangeRequest.Status.SUBMITTED,
+    ChangeRequest.Status.DRY_RUNNING,
+    ChangeRequest.Status.READY_FOR_REVIEW,
+    ChangeRequest.Status.DRY_RUN_FAILED,
+    ChangeRequest.Status.APPROVED,
+    ChangeRequest.Status.CHANGES_REQUESTED,
+}
+
+
+def _current_baseline(project: Project) -> Baseline:
+    baseline = project.current_baseline
+    if baseline is None or baseline.status != Baseline.Status.READY:
+        raise InvalidState("the project has no ready baseline yet: upload one and wait for its template to build")
+    return baseline
+
+
+def _new_revision(
+    *, change_request: ChangeRequest, author: AbstractBaseUser, form: str, source: Any, number: int
+) -> Revision:
+    baseline = _current_baseline(change_request.project)
+    plan = plan_from_source(
+        form=form, source=source, base_state=baseline_state(baseline), leaves=baseline_plan(baseline).leaf_names()
+    )
+    return Revision.objects.create(
+        change_request=change_request,
+        number=number,
+        form=form,
+        source=source,
+        sha256=content_sha256({"form": form, "source": source}),
+        operations=describe_plan(plan),
+        baseline=baseline,
+        created_by=author,
+    )
+
+
+@transaction.atomic
+def change_request_submit(
+    *,
+    project: Project,
+    author: AbstractBaseUser,
+    title: str,
+    description: str = "",
+    form: str,
+    source: Any,
+    context: AuditContext,
+) -> ChangeRequest:
+    """Create a change request with its first revision and queue its dry-run.
+
+    The submission is parsed against the project's current baseline before anything is
+    stored: a malformed one is refused with its location and leaves no trace.
+    """
+    Project.objects.select_for_update().get(pk=project.pk)  # serialises numbering per project
+    number = (project.change_requests.aggregate(n=Max("number"))["n"] or 0) + 1
+    change_request = ChangeRequest.objects.create(
+        project=project, number=number, title=title, description=description, author=author
+    )
+    revision = _new_revision(change_request=change_request, author=author, form=form, source=source, number=1)
+    audit_record(
+        context=context,
+        action="change_request.submitted",
+        target=change_request,
+        project=project,
+        after={"number": number, "status": change_request.status, "revision": revision.number, "sha256": revision.sha256},
+    )
+    dry_run_queue(revision=revision, context=context)
+    return change_request
+
+
+@transaction.atomic
+def revision_submit(
+    *, change_request: ChangeRequest, author: AbstractBaseUser, form: str, source: Any, context: AuditContext
+) -> Revision:
+    """Add a revision: reviews of earlier revisions stop counting, and review starts over."""
+    change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
+    if change_request.status not in OPEN_STATES:
+        raise InvalidState(f"change request is {change_request.status}: it takes no new revisions")
+    number = (change_request.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+    revision = _new_revision(change_request=change_request, author=author, form=form, source=source, number=number)
+    before = change_request.status
+    change_request.status = ChangeRequest.Status.SUBMITTED
+    change_request.save(update_fields=["status", "updated_at"])
+    audit_record(
+        context=context,
+        action="change_request.revised",
+        target=change_request,
+        project=change_request.project,
+        before={"status": before},
+        after={"status": change_request.status, "revision": number, "sha256": revision.sha256},
+    )
+    dry_run_queue(revision=revision, context=context)
+    return revision
+
+
+@transaction.atomic
+def change_request_withdraw(*, change_request: ChangeRequest, actor: AbstractBaseUser, context: AuditContext) -> ChangeRequest:
+    change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
+    if change_request.status not in OPEN_STATES:
+        raise InvalidState(f"change request is {change_request.status}: only open requests can be withdrawn")
+    before = change_request.status
+    change_request.status = ChangeRequest.Status.WITHDRAWN
+    change_request.save(update_fields=["status", "updated_at"])
+    audit_record(
+        context=context,
+        action="change_request.withdrawn",
+        target=change_request,
+        project=change_request.project,
+        before={"status": before},
+        after={"status": change_request.status},
+    )
+    return change_request

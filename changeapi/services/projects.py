@@ -1,0 +1,72 @@
+"""Creating projects and managing who may do what on them."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from approvals.audit import AuditContext, audit_record
+from changeapi.errors import DomainError, InvalidState
+from changeapi.models import Project
+from changeapi.permissions import PROJECT_PERMISSIONS, project_perms, project_perms_set
+
+
+@transaction.atomic
+def project_create(
+    *,
+    creator: AbstractBaseUser,
+    slug: str,
+    name: str,
+    engine: str = Project.Engine.POSTGRESQL,
+    engine_version: int = 15,
+    required_approvals: int = 1,
+    lock_timeout_ms: int = 3000,
+    context: AuditContext,
+) -> Project:
+    """Create a project; its creator manages it and holds every permission on it."""
+    if Project.objects.filter(slug=slug).exists():
+        raise InvalidState(f"a project with slug {slug!r} already exists")
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                slug=slug,
+                name=name,
+                engine=engine,
+                engine_version=engine_version,
+                required_approvals=required_approvals,
+                lock_timeout_ms=lock_timeout_ms,
+                created_by=creator,
+            )
+    except IntegrityError as exc:
+        raise InvalidState(f"a project with slug {slug!r} already exists") from exc
+    project_perms_set(project=project, user=creator, permissions=list(PROJECT_PERMISSIONS))
+    audit_record(
+        context=context,
+        action="project.created",
+        target=project,
+        project=project,
+        after={"slug": slug, "engine": engine, "engine_version": engine_version, "required_approvals": required_approvals},
+    )
+    return project
+
+
+@transaction.atomic
+def project_member_set(
+    *, project: Project, user: AbstractBaseUser, permissions: list[str], context: AuditContext
+) -> set[str]:
+    """Set a user's permissions on a project (an empty list removes them from it)."""
+    unknown = set(permissions) - set(PROJECT_PERMISSIONS)
+    if unknown:
+        raise DomainError(f"unknown permissions: {', '.join(sorted(unknown))}")
+    before = sorted(project_perms(user, project))
+    project_perms_set(project=project, user=user, permissions=permissions)
+    after = sorted(project_perms(user, project))
+    audit_record(
+        context=context,
+        action="project.member_permissions_set",
+        target=project,
+        project=project,
+        before={"user": user.get_username(), "permissions": before},
+        after={"user": user.get_username(), "permissions": after},
+    )
+    return set(after)

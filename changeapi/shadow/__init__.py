@@ -1,0 +1,1 @@
+"""Shadow servers: provisioning template and clone databases, and the unprivileged runner role."""

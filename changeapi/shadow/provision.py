@@ -1,0 +1,117 @@
+"""Create, clone and drop shadow databases on a shadow server.
+
+A baseline's template is built once per server under a temporary name and renamed when
+complete, so the existence of the final name means "complete"; a clone is then a
+`CREATE DATABASE ... TEMPLATE`, which takes milliseconds instead of a replay of history.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, _first_line
+
+
+def database_exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def _lock_key(name: str) -> int:
+    return zlib.crc32(f"schemagate:{name}".encode())
+
+
+def _restrict_connect(conn: psycopg.Connection, name: str, role: str) -> None:
+    """Only the runner role (and superusers) may connect to a shadow database."""
+    db = sql.Identifier(name)
+    conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db))
+    conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(role)))
+
+
+def drop_database(conn: psycopg.Connection, name: str) -> None:
+    """Drop a database even if a runaway session is still connected to it."""
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def template_ensure(
+    server: ShadowServer,
+    name: str,
+    build: Callable[[str], None],
+) -> bool:
+    """Make sure the template database `name` exists on `server`; build it if not.
+
+    `build(dbname)` fills a fresh database owned by the runner role. Returns True when this
+    call built it. Concurrent callers serialise on an advisory lock, so a template is built once.
+    """
+    with server.admin_connect() as conn:
+        server.ensure_runner_role(conn)
+        conn.execute("SELECT pg_advisory_lock(%s)", [_lock_key(name)])
+        try:
+            if database_exists(conn, name):
+                return False
+            building = f"{name}_building"
+            drop_database(conn, building)
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                    sql.Identifier(building), sql.Identifier(server.runner_role)
+                )
+            )
+            _restrict_connect(conn, building, server.runner_role)
+            try:
+                build(building)
+            except BaseException:
+                drop_database(conn, building)
+                raise
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name))
+            )
+            # No connections to a template: a stray session would make every clone fail.
+            conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
+            return True
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(name)])
+
+
+def template_drop(server: ShadowServer, name: str) -> None:
+    with server.admin_connect() as conn:
+        drop_database(conn, name)
+
+
+def clone_create(server: ShadowServer, *, template: str, name: str) -> None:
+    """`CREATE DATABASE name TEMPLATE template`, owned by the runner role."""
+    with server.admin_connect() as conn:
+        server.ensure_runner_role(conn)
+        try:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(template), sql.Identifier(server.runner_role)
+                )
+            )
+        except psycopg.errors.DuplicateDatabase:
+            # A previous attempt of the same job left it: start from a fresh copy.
+            drop_database(conn, name)
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(template), sql.Identifier(server.runner_role)
+                )
+            )
+        except psycopg.errors.OperationalError as exc:
+            raise ShadowServerUnavailable(f"cannot create shadow database on {server.key}: {_first_line(exc)}") from exc
+        _restrict_connect(conn, name, server.runner_role)
+
+
+def clone_drop(server: ShadowServer, name: str) -> None:
+    with server.admin_connect() as conn:
+        drop_database(conn, name)
+
+
+def databases_with_prefix(server: ShadowServer, prefix: str) -> list[str]:
+    """Names on the server that start with the service's prefix (for the reaper)."""
+    with server.admin_connect() as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY datname", [prefix]
+        ).fetchall()
+    return [row[0] for row in rows]

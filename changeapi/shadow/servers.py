@@ -1,0 +1,145 @@
+"""Shadow servers from settings: admin connections, the runner role, and server facts.
+
+The admin URL may carry a password, so a server is named everywhere else (reports, rows,
+logs) by its `key`, `host:port`, never by its URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from functools import cached_property
+
+import environ
+import psycopg
+from django.conf import settings
+from psycopg import sql
+
+
+class ShadowServerUnavailable(Exception):
+    """The shadow server cannot be reached or refuses work; the dry-run fails with this reason."""
+
+
+@dataclass(frozen=True)
+class ShadowServer:
+    """A PostgreSQL server on which the service may create and drop databases."""
+
+    url: str
+
+    @cached_property
+    def _config(self) -> dict[str, object]:
+        return dict(environ.Env.db_url_config(self.url))
+
+    @property
+    def host(self) -> str:
+        return str(self._config.get("HOST") or "")
+
+    @property
+    def port(self) -> int:
+        return int(self._config.get("PORT") or 5432)
+
+    @property
+    def key(self) -> str:
+        """A name for the server that is safe to store and show."""
+        return f"{self.host or 'local'}:{self.port}"
+
+    @property
+    def runner_role(self) -> str:
+        return str(settings.SHADOW_RUNNER_ROLE)
+
+    @property
+    def runner_password(self) -> str:
+        """Derived from the secret key, so every worker host knows it without storing it."""
+        digest = hmac.new(settings.SECRET_KEY.encode(), f"shadow-runner:{self.key}".encode(), hashlib.sha256)
+        return digest.hexdigest()
+
+    def admin_conninfo(self) -> dict[str, object]:
+        cfg = self._config
+        return {
+            "host": cfg.get("HOST") or None,
+            "port": self.port,
+            "user": cfg.get("USER") or None,
+            "password": cfg.get("PASSWORD") or None,
+            "dbname": cfg.get("NAME") or "postgres",
+            "connect_timeout": settings.SHADOW_CONNECT_TIMEOUT_SECONDS,
+            "application_name": "schemagate-admin",
+        }
+
+    def runner_conninfo(self, dbname: str) -> dict[str, object]:
+        """Connection parameters of the unprivileged role, with timeouts set at connect."""
+        timeouts = (
+            f"-c statement_timeout={int(settings.SHADOW_STATEMENT_TIMEOUT_MS)} "
+            f"-c lock_timeout={int(settings.SHADOW_LOCK_TIMEOUT_MS)} "
+            "-c idle_in_transaction_session_timeout=600000"
+        )
+        return {
+            "host": self._config.get("HOST") or None,
+            "port": self.port,
+            "user": self.runner_role,
+            "password": self.runner_password,
+            "dbname": dbname,
+            "connect_timeout": settings.SHADOW_CONNECT_TIMEOUT_SECONDS,
+            "options": timeouts,
+            "application_name": "schemagate-dry-run",
+        }
+
+    def admin_connect(self) -> psycopg.Connection:
+        """An autocommit admin connection (CREATE/DROP DATABASE cannot run in a transaction)."""
+        try:
+            return psycopg.connect(**self.admin_conninfo(), autocommit=True)  # type: ignore[arg-type]
+        except psycopg.OperationalError as exc:
+            raise ShadowServerUnavailable(f"shadow server {self.key} is unavailable: {_first_line(exc)}") from exc
+
+    def server_version(self) -> int:
+        """The major version, e.g. 15 (server_version_num 150020 -> 15)."""
+        with self.admin_connect() as conn:
+            row = conn.execute("SHOW server_version_num").fetchone()
+        assert row is not None
+        return int(row[0]) // 10000
+
+    def ensure_runner_role(self, conn: psycopg.Connection) -> None:
+        """Create or reset the runner role: may log in, and nothing else (no superuser,
+        no CREATEDB/CREATEROLE, no replication, no RLS bypass, no server-file roles)."""
+        role = sql.Identifier(self.runner_role)
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [self.runner_role]).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+            except psycopg.errors.DuplicateObject:
+                pass  # another worker created it at the same moment
+        conn.execute(
+            sql.SQL(
+                "ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                "NOBYPASSRLS CONNECTION LIMIT 64 PASSWORD {}"
+            ).format(role, sql.Literal(self.runner_password))
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def configured_servers() -> list[ShadowServer]:
+    return [ShadowServer(url) for url in settings.SHADOW_SERVERS]
+
+
+def server_by_key(key: str) -> ShadowServer:
+    for server in configured_servers():
+        if server.key == key:
+            return server
+    raise ShadowServerUnavailable(f"no shadow server {key!r} is configured")
+
+
+def pick_server(*, engine: str, engine_version: int) -> ShadowServer:
+    """The server a project's dry-runs go to: the first configured PostgreSQL server.
+
+    The report states the server version the dry-run actually ran on, so a mismatch with the
+    project's engine version is visible to reviewers.
+    """
+    if engine != "postgresql":
+        raise ShadowServerUnavailable(f"no shadow server for engine {engine!r} is configured")
+    servers = configured_servers()
+    if not servers:
+        raise ShadowServerUnavailable("no shadow server is configured (SHADOW_SERVERS is empty)")
+    return servers[0]

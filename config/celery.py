@@ -1,0 +1,11 @@
+"""The Celery application: a worker process is just another interface to the services."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("schemagate")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

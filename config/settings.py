@@ -1,0 +1,167 @@
+"""Settings, read from the environment (12-factor) with django-environ.
+
+Every value has a default that works on one machine for development; production sets
+`DJANGO_DEBUG=false`, a real `DJANGO_SECRET_KEY`, `DATABASE_URL`, `SHADOW_SERVERS` and
+`CELERY_BROKER_URL`. The README has the full table.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-development-key-change-me-in-production")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
+    "changeapi",
+    "approvals",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# The service's own data. SQLite works on one machine; PostgreSQL is what production and the
+# test suite use.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+GUARDIAN_RAISE_403 = False
+GUARDIAN_MONKEY_PATCH_USER = False
+ANONYMOUS_USER_NAME = None
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("SCHEMAGATE_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "changeapi.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "changeapi.api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "changeapi.api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Schemagate API",
+    "DESCRIPTION": (
+        "Review gate for Django schema changes: submit a model diff, get a dry-run report "
+        "from a shadow database, review it under a policy, release a bundle."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ChangeRequestStatus": "changeapi.models.ChangeRequest.Status",
+        "DryRunStatus": "changeapi.models.DryRun.Status",
+        "BaselineStatus": "changeapi.models.Baseline.Status",
+        "ReviewDecision": "approvals.models.Review.Decision",
+        "DatabaseEngine": "changeapi.models.Project.Engine",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+}
+
+# Celery: without a broker every task runs in-process, at commit of the request that queued it.
+CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://"
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("SCHEMAGATE_DRY_RUN_SOFT_LIMIT_SECONDS", default=600)
+CELERY_TASK_TIME_LIMIT = env.int("SCHEMAGATE_DRY_RUN_HARD_LIMIT_SECONDS", default=660)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+
+# Shadow servers: admin URLs of servers the service may create and drop databases on.
+# Dry-runs connect as SHADOW_RUNNER_ROLE, which is no superuser and owns only shadow databases.
+SHADOW_SERVERS = env.list("SHADOW_SERVERS", default=["postgres://postgres@127.0.0.1:5432/postgres"])
+SHADOW_RUNNER_ROLE = env.str("SHADOW_RUNNER_ROLE", default="schemagate_runner")
+SHADOW_DATABASE_PREFIX = env.str("SHADOW_DATABASE_PREFIX", default="sg_")
+SHADOW_STATEMENT_TIMEOUT_MS = env.int("SHADOW_STATEMENT_TIMEOUT_MS", default=60_000)
+SHADOW_LOCK_TIMEOUT_MS = env.int("SHADOW_LOCK_TIMEOUT_MS", default=5_000)
+SHADOW_CONNECT_TIMEOUT_SECONDS = env.int("SHADOW_CONNECT_TIMEOUT_SECONDS", default=5)
+
+# Intake limits (they protect the parser and the shadow from oversized submissions).
+SCHEMAGATE_MAX_OPERATIONS = env.int("SCHEMAGATE_MAX_OPERATIONS", default=500)
+SCHEMAGATE_MAX_MIGRATIONS = env.int("SCHEMAGATE_MAX_MIGRATIONS", default=2000)
+
+# Release bundles: the Ed25519 signing key (PEM, PKCS#8). Without one, a key is derived from
+# SECRET_KEY so a single machine works out of the box.
+SCHEMAGATE_SIGNING_KEY = env.str("SCHEMAGATE_SIGNING_KEY", default="")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+    CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+    SECURE_CONTENT_TYPE_NOSNIFF = True

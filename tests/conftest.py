@@ -1,0 +1,85 @@
+"""Shared test helpers: API clients per user, a baseline, and a check that no shadow is left."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from changeapi.shadow.provision import databases_with_prefix
+from changeapi.shadow.servers import configured_servers
+from tests.factories import UserFactory
+
+SHOP_BASELINE: list[dict[str, Any]] = [
+    {
+        "app_label": "shop",
+        "operations": [
+            {
+                "op": "CreateModel",
+                "name": "Customer",
+                "fields": [
+                    {"name": "id", "field": {"type": "BigAutoField", "primary_key": True}},
+                    {"name": "email", "field": {"type": "EmailField", "max_length": 254, "unique": True}},
+                ],
+            },
+            {
+                "op": "CreateModel",
+                "name": "Order",
+                "fields": [
+                    {"name": "id", "field": {"type": "BigAutoField", "primary_key": True}},
+                    {"name": "total", "field": {"type": "IntegerField"}},
+                    {"name": "customer", "field": {"type": "ForeignKey", "to": "shop.Customer", "on_delete": "CASCADE"}},
+                ],
+            },
+        ],
+    }
+]
+
+ADD_NOTE_AND_INDEX: list[dict[str, Any]] = [
+    {
+        "app_label": "shop",
+        "operations": [
+            {"op": "AddField", "model_name": "order", "name": "note", "field": {"type": "TextField", "null": True}},
+            {"op": "AddIndex", "model_name": "order", "index": {"name": "order_total_idx", "fields": ["total"]}},
+        ],
+    }
+]
+
+
+def clone_databases() -> list[str]:
+    """Dry-run clones currently on the shadow server (templates are kept on purpose)."""
+    prefix = f"{settings.SHADOW_DATABASE_PREFIX}dr_"
+    return [name for server in configured_servers() for name in databases_with_prefix(server, prefix)]
+
+
+@pytest.fixture
+def client_for() -> Callable[[Any], APIClient]:
+    def make(user: Any) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user=user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner() -> Any:
+    return UserFactory(username="owner")
+
+
+@pytest.fixture
+def project_with_baseline(owner: Any, client_for: Callable[[Any], APIClient]) -> Iterator[dict[str, Any]]:
+    """A project `shop` whose baseline (Customer, Order) has a ready template."""
+    api = client_for(owner)
+    response = api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop"}, format="json")
+    assert response.status_code == 201, response.content
+    response = api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json")
+    assert response.status_code == 202, response.content
+    baseline = api.get(f"/api/v1/baselines/{response.json()['id']}/").json()
+    assert baseline["status"] == "ready", baseline
+    yield {"slug": "shop", "owner": owner, "api": api}
+    assert clone_databases() == []
