@@ -34,6 +34,9 @@ class Review(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.reviewer_id} on revision {self.revision_id}"
+
 
 class ReleaseBundle(models.Model):
     """Approved change requests of one project, packed in order into a reproducible archive."""
@@ -50,6 +53,9 @@ class ReleaseBundle(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="bundle_number_unique")]
+
+    def __str__(self) -> str:
+        return f"bundle {self.number} of project {self.project_id}"
 
     @property
     def filename(self) -> str:
@@ -71,6 +77,9 @@ class BundleItem(models.Model):
             models.UniqueConstraint(fields=["change_request"], name="bundle_item_released_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"#{self.position} of bundle {self.bundle_id}"
+
 
 class AuditEvent(models.Model):
     """One state change: who did what to which object, when, from where, before and after.
@@ -80,9 +89,7 @@ class AuditEvent(models.Model):
     """
 
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     via = models.CharField(max_length=64, blank=True, help_text="session, token, integration name, worker")
     action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64)
@@ -95,3 +102,6 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"

@@ -130,9 +130,9 @@ def bundle_seal(
     project = Project.objects.select_for_update().get(pk=project.pk)
     locked = {
         cr.pk: cr
-        for cr in ChangeRequest.objects.select_for_update().select_related("project", "author").filter(
-            pk__in=[cr.pk for cr in change_requests]
-        )
+        for cr in ChangeRequest.objects.select_for_update()
+        .select_related("project", "author")
+        .filter(pk__in=[cr.pk for cr in change_requests])
     }
     ordered = [locked[cr.pk] for cr in change_requests]
     for cr in ordered:
@@ -143,7 +143,12 @@ def bundle_seal(
     assert baseline is not None
     number = (project.bundles.aggregate(n=Max("number"))["n"] or 0) + 1
     files = bundle_files(
-        project={"slug": project.slug, "engine": project.engine, "engine_version": project.engine_version, "baseline": baseline.version},
+        project={
+            "slug": project.slug,
+            "engine": project.engine,
+            "engine_version": project.engine_version,
+            "baseline": baseline.version,
+        },
         bundle_number=number,
         entries=[entry for entry, _ in prepared],
         leaves=baseline_plan(baseline).leaf_names(),
@@ -158,14 +163,18 @@ def bundle_seal(
         manifest=json.loads(files["manifest.json"]),
         created_by=actor,
     )
-    for position, (cr, (entry, revision)) in enumerate(zip(ordered, prepared, strict=True), start=1):
+    for position, (cr, (_entry_of_cr, revision)) in enumerate(zip(ordered, prepared, strict=True), start=1):
         BundleItem.objects.create(bundle=bundle, change_request=cr, revision=revision, position=position)
         before = cr.status
         cr.status = ChangeRequest.Status.RELEASED
         cr.save(update_fields=["status", "updated_at"])
         audit_record(
-            context=context, action="change_request.released", target=cr, project=project,
-            before={"status": before}, after={"status": cr.status, "bundle": number},
+            context=context,
+            action="change_request.released",
+            target=cr,
+            project=project,
+            before={"status": before},
+            after={"status": cr.status, "bundle": number},
         )
     audit_record(
         context=context,

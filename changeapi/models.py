@@ -40,9 +40,7 @@ class Project(models.Model):
     lock_timeout_ms = models.PositiveIntegerField(
         default=3000, help_text="lock_timeout written before each statement of a release bundle."
     )
-    current_baseline = models.ForeignKey(
-        "Baseline", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    current_baseline = models.ForeignKey("Baseline", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -137,6 +135,9 @@ class TableStats(models.Model):
             models.UniqueConstraint(fields=["project", "table_name"], name="table_stats_unique_table"),
             models.CheckConstraint(condition=Q(row_count__gte=0) & Q(total_bytes__gte=0), name="table_stats_non_negative"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.table_name}: {self.row_count} rows"
 
 
 class ChangeRequestStatus(models.TextChoices):
@@ -285,3 +286,6 @@ class ShadowDatabase(models.Model):
             ),
             models.CheckConstraint(condition=_in_choices("kind", ShadowDatabaseKind), name="shadow_database_kind_valid"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.server}"

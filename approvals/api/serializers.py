@@ -60,7 +60,19 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = ["id", "project", "actor", "via", "action", "target_type", "target_id", "before", "after", "source_ip", "created_at"]
+        fields = [
+            "id",
+            "project",
+            "actor",
+            "via",
+            "action",
+            "target_type",
+            "target_id",
+            "before",
+            "after",
+            "source_ip",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

@@ -39,7 +39,9 @@ class ChangeRequestReviewsViewSet(ProjectScopedViewSet):
     pagination_class = None
     filter_backends: list[type] = []
 
-    @extend_schema(operation_id="change_requests_reviews_list", tags=["reviews"], responses={200: ReviewSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="change_requests_reviews_list", tags=["reviews"], responses={200: ReviewSerializer(many=True), **ERRORS}
+    )
     def list(self, request: Request, pk: str) -> Response:
         change_request = self.get_object()
         reviews = Review.objects.filter(revision__change_request=change_request).select_related("reviewer", "revision")
@@ -49,8 +51,15 @@ class ChangeRequestReviewsViewSet(ProjectScopedViewSet):
         operation_id="change_requests_reviews_create",
         tags=["reviews"],
         request=ReviewDecisionSerializer,
-        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description="ETag of the revision.")],
-        responses={201: ReviewSerializer, 412: OpenApiResponse(description="Stale revision"), 428: OpenApiResponse(description="Revision not given"), **ERRORS},
+        parameters=[
+            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description="ETag of the revision.")
+        ],
+        responses={
+            201: ReviewSerializer,
+            412: OpenApiResponse(description="Stale revision"),
+            428: OpenApiResponse(description="Revision not given"),
+            **ERRORS,
+        },
         description="Approve, reject or request changes on the latest revision (given by id or If-Match ETag).",
     )
     def create(self, request: Request, pk: str) -> Response:
@@ -98,11 +107,18 @@ class BundleFilter(django_filters.FilterSet):
     retrieve=extend_schema(operation_id="bundles_retrieve", tags=["bundles"], responses={200: ReleaseBundleSerializer, **ERRORS}),
 )
 class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
-    queryset = ReleaseBundle.objects.select_related("project", "created_by").prefetch_related("items__change_request").defer("archive")
+    queryset = (
+        ReleaseBundle.objects.select_related("project", "created_by").prefetch_related("items__change_request").defer("archive")
+    )
     serializer_class = ReleaseBundleSerializer
     filterset_class = BundleFilter
 
-    @extend_schema(operation_id="bundles_create", tags=["bundles"], request=BundleCreateSerializer, responses={201: ReleaseBundleSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="bundles_create",
+        tags=["bundles"],
+        request=BundleCreateSerializer,
+        responses={201: ReleaseBundleSerializer, **ERRORS},
+    )
     def create(self, request: Request) -> Response:
         serializer = BundleCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -53,14 +53,14 @@ class IndexSpecSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=30)
     fields = serializers.ListField(child=serializers.CharField(), min_length=1)
     opclasses = serializers.ListField(child=serializers.CharField(), required=False)
-    condition = serializers.DictField(required=False, help_text="Django lookups, e.g. {\"status\": \"open\"}.")
+    condition = serializers.DictField(required=False, help_text='Django lookups, e.g. {"status": "open"}.')
 
 
 class ConstraintSpecSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["check", "unique"])
     name = serializers.CharField()
     fields = serializers.ListField(child=serializers.CharField(), required=False)
-    condition = serializers.DictField(required=False, help_text="Django lookups; {\"F\": \"col\"} refers to a column.")
+    condition = serializers.DictField(required=False, help_text='Django lookups; {"F": "col"} refers to a column.')
 
 
 class ModelOptionsSerializer(serializers.Serializer):

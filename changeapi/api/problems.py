@@ -44,7 +44,13 @@ def _flatten(detail: Any, pointer: str = "") -> list[dict[str, str]]:
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, IntakeError):
         location = exc.location.as_dict()
-        body = problem(400, "invalid-submission", "The submission cannot be parsed", exc.message, errors=[{"detail": exc.message, **location}])
+        body = problem(
+            400,
+            "invalid-submission",
+            "The submission cannot be parsed",
+            exc.message,
+            errors=[{"detail": exc.message, **location}],
+        )
         return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, DomainError):
         body = problem(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors)
@@ -71,10 +77,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
 
 
 def not_found_view(request: Any, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(problem(404, "not-found", "Not found", "No such resource."), status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return JsonResponse(
+        problem(404, "not-found", "Not found", "No such resource."), status=404, content_type=PROBLEM_CONTENT_TYPE
+    )
 
 
 def server_error_view(request: Any) -> JsonResponse:
     return JsonResponse(
-        problem(500, "server-error", "Internal server error", "The error was logged."), status=500, content_type=PROBLEM_CONTENT_TYPE
+        problem(500, "server-error", "Internal server error", "The error was logged."),
+        status=500,
+        content_type=PROBLEM_CONTENT_TYPE,
     )

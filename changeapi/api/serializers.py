@@ -30,7 +30,10 @@ class ProjectSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["created_at"]
-        extra_kwargs = {"required_approvals": {"min_value": 1, "max_value": 20}, "engine_version": {"min_value": 9, "max_value": 99}}
+        extra_kwargs = {
+            "required_approvals": {"min_value": 1, "max_value": 20},
+            "engine_version": {"min_value": 9, "max_value": 99},
+        }
 
 
 class ProjectUpdateSerializer(serializers.ModelSerializer):
@@ -59,7 +62,18 @@ class BaselineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Baseline
-        fields = ["id", "project", "version", "form", "sha256", "status", "error", "migration_count", "operation_count", "created_at"]
+        fields = [
+            "id",
+            "project",
+            "version",
+            "form",
+            "sha256",
+            "status",
+            "error",
+            "migration_count",
+            "operation_count",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -126,7 +140,18 @@ class RevisionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Revision
-        fields = ["id", "change_request", "number", "form", "sha256", "etag", "baseline_version", "operations", "source", "created_at"]
+        fields = [
+            "id",
+            "change_request",
+            "number",
+            "form",
+            "sha256",
+            "etag",
+            "baseline_version",
+            "operations",
+            "source",
+            "created_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(MigrationDocumentSerializer(many=True))

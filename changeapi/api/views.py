@@ -55,14 +55,21 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     lookup_field = "slug"
     project_path = "pk"
 
-    @extend_schema(operation_id="projects_create", tags=["projects"], request=ProjectSerializer, responses={201: ProjectSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="projects_create", tags=["projects"], request=ProjectSerializer, responses={201: ProjectSerializer, **ERRORS}
+    )
     def create(self, request: Request) -> Response:
         serializer = ProjectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = project_create(creator=request.user, context=audit_context(request), **serializer.validated_data)
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(operation_id="projects_update", tags=["projects"], request=ProjectUpdateSerializer, responses={200: ProjectSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="projects_update",
+        tags=["projects"],
+        request=ProjectUpdateSerializer,
+        responses={200: ProjectSerializer, **ERRORS},
+    )
     def partial_update(self, request: Request, slug: str) -> Response:
         project = self.get_object()
         require(request, project, MANAGE)
@@ -71,15 +78,24 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         serializer.save()
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(operation_id="projects_members_list", tags=["projects"], responses={200: MemberSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="projects_members_list", tags=["projects"], responses={200: MemberSerializer(many=True), **ERRORS}
+    )
     @action(detail=True, methods=["get"], url_path="members", pagination_class=None)
     def members(self, request: Request, slug: str) -> Response:
         project = self.get_object()
-        users = get_user_model().objects.filter(projectuserobjectpermission__content_object=project).distinct().order_by("username")
+        users = (
+            get_user_model().objects.filter(projectuserobjectpermission__content_object=project).distinct().order_by("username")
+        )
         data = [{"username": u.get_username(), "permissions": sorted(project_perms(u, project))} for u in users]
         return Response(MemberSerializer(data, many=True).data)
 
-    @extend_schema(operation_id="projects_members_set", tags=["projects"], request=MemberSerializer, responses={200: MemberSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="projects_members_set",
+        tags=["projects"],
+        request=MemberSerializer,
+        responses={200: MemberSerializer, **ERRORS},
+    )
     @members.mapping.post
     def set_member(self, request: Request, slug: str) -> Response:
         project = self.get_object()
@@ -93,7 +109,9 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         ordered = [p for p in PROJECT_PERMISSIONS if p in perms]
         return Response(MemberSerializer({"username": user.get_username(), "permissions": ordered}).data)
 
-    @extend_schema(operation_id="projects_baselines_list", tags=["baselines"], responses={200: BaselineSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="projects_baselines_list", tags=["baselines"], responses={200: BaselineSerializer(many=True), **ERRORS}
+    )
     @action(detail=True, methods=["get"], url_path="baselines", pagination_class=None)
     def baselines(self, request: Request, slug: str) -> Response:
         project = self.get_object()
@@ -121,7 +139,9 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         )
         baseline.refresh_from_db()
         return Response(
-            BaselineSerializer(baseline).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/baselines/{baseline.pk}/"}
+            BaselineSerializer(baseline).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/baselines/{baseline.pk}/"},
         )
 
 
@@ -145,15 +165,19 @@ class ChangeRequestFilter(django_filters.FilterSet):
 
 
 def _change_request_queryset() -> Any:
-    revisions = Revision.objects.select_related("baseline").prefetch_related(
-        Prefetch("dry_runs", queryset=DryRun.objects.only("id", "revision_id"))
-    ).order_by("number")
+    revisions = (
+        Revision.objects.select_related("baseline")
+        .prefetch_related(Prefetch("dry_runs", queryset=DryRun.objects.only("id", "revision_id")))
+        .order_by("number")
+    )
     return ChangeRequest.objects.select_related("project", "author").prefetch_related(Prefetch("revisions", queryset=revisions))
 
 
 @extend_schema_view(
     list=extend_schema(operation_id="change_requests_list", tags=["change-requests"]),
-    retrieve=extend_schema(operation_id="change_requests_retrieve", tags=["change-requests"], responses={200: ChangeRequestSerializer, **ERRORS}),
+    retrieve=extend_schema(
+        operation_id="change_requests_retrieve", tags=["change-requests"], responses={200: ChangeRequestSerializer, **ERRORS}
+    ),
 )
 class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
     queryset = _change_request_queryset()
@@ -189,7 +213,11 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
             headers={"Location": f"/api/v1/change-requests/{fresh.pk}/"},
         )
 
-    @extend_schema(operation_id="change_requests_revisions_list", tags=["change-requests"], responses={200: RevisionSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="change_requests_revisions_list",
+        tags=["change-requests"],
+        responses={200: RevisionSerializer(many=True), **ERRORS},
+    )
     @action(detail=True, methods=["get"], url_path="revisions", pagination_class=None)
     def revisions(self, request: Request, pk: str) -> Response:
         change_request = self.get_object()
@@ -217,7 +245,12 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         )
         return Response(RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(operation_id="change_requests_withdraw", tags=["change-requests"], request=None, responses={200: ChangeRequestSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="change_requests_withdraw",
+        tags=["change-requests"],
+        request=None,
+        responses={200: ChangeRequestSerializer, **ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
         change_request = self.get_object()
@@ -228,7 +261,9 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
 
 
 @extend_schema_view(
-    retrieve=extend_schema(operation_id="revisions_retrieve", tags=["change-requests"], responses={200: RevisionSerializer, **ERRORS}),
+    retrieve=extend_schema(
+        operation_id="revisions_retrieve", tags=["change-requests"], responses={200: RevisionSerializer, **ERRORS}
+    ),
 )
 class RevisionViewSet(mixins.RetrieveModelMixin, ProjectScopedViewSet):
     queryset = Revision.objects.select_related("baseline", "change_request")

@@ -139,7 +139,7 @@ def _display_sql(connection: BaseDatabaseWrapper, sql_text: str, params: Any) ->
         return sql_text
     try:
         return str(connection.ops.compose_sql(sql_text, params))  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # noqa: BLE001 - showing the raw SQL is the right fallback for display
         return f"{sql_text} -- params: {params!r}"
 
 
@@ -268,9 +268,7 @@ def apply_plan_traced(
         }
         migrations.append(entry)
         try:
-            state = _apply_migration(
-                connection, migration, state, editor_class=editor_class, trace=trace, on_operation=advance
-            )
+            state = _apply_migration(connection, migration, state, editor_class=editor_class, trace=trace, on_operation=advance)
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 - every failure belongs in the report
             failed_index = trace.statements[-1]["index"] if trace.statements else None
             if failed_index is not None and trace.statements[-1].get("locks") is None:

@@ -100,9 +100,7 @@ def build_report(*, run: PlanRun, meta: dict[str, Any]) -> dict[str, Any]:
             "statements": len(statements),
             "rewrites": sorted({t for s in statements for t in s.get("rewrites", [])}),
             "tables_scanned": sorted({scan["table"] for s in statements for scan in s.get("sequential_scans", [])}),
-            "data_steps_not_executed": sum(
-                1 for m in run.migrations for op in m["operations"] if not op["executed"]
-            ),
+            "data_steps_not_executed": sum(1 for m in run.migrations for op in m["operations"] if not op["executed"]),
         },
         "migrations": run.migrations,
         "statements": statements,

@@ -200,7 +200,7 @@ def build_condition(spec: Any, pointer: str) -> Q:
     """`{"price__gte": 0, "status__in": ["a", "b"]}` -> Q(price__gte=0, status__in=[...]);
     a value `{"F": "other"}` refers to another column."""
     if not isinstance(spec, dict) or not spec:
-        raise _fail("a condition is an object of Django lookups, e.g. {\"price__gte\": 0}", pointer)
+        raise _fail('a condition is an object of Django lookups, e.g. {"price__gte": 0}', pointer)
     for key in spec:
         if not isinstance(key, str) or not all(_IDENTIFIER.match(part) for part in key.split("__")):
             raise _fail(f"invalid lookup {key!r}", f"{pointer}/{key}")
@@ -220,7 +220,10 @@ def build_index(spec: Any, pointer: str) -> models.Index:
     name = _identifier(_required(spec, "name", pointer), f"{pointer}/name", "index name")
     if len(name) > 30:
         raise _fail("index names are at most 30 characters (Django's limit)", f"{pointer}/name")
-    kwargs: dict[str, Any] = {"name": name, "fields": _name_list(_required(spec, "fields", pointer), f"{pointer}/fields", "fields")}
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "fields": _name_list(_required(spec, "fields", pointer), f"{pointer}/fields", "fields"),
+    }
     if "opclasses" in spec:
         kwargs["opclasses"] = list(spec["opclasses"])
     if "condition" in spec:
@@ -238,9 +241,14 @@ def build_constraint(spec: Any, pointer: str) -> models.BaseConstraint:
     kind = _required(spec, "kind", pointer)
     name = _identifier(_required(spec, "name", pointer), f"{pointer}/name", "constraint name")
     if kind == "check":
-        return models.CheckConstraint(condition=build_condition(_required(spec, "condition", pointer), f"{pointer}/condition"), name=name)
+        return models.CheckConstraint(
+            condition=build_condition(_required(spec, "condition", pointer), f"{pointer}/condition"), name=name
+        )
     if kind == "unique":
-        kwargs: dict[str, Any] = {"name": name, "fields": _name_list(_required(spec, "fields", pointer), f"{pointer}/fields", "fields")}
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "fields": _name_list(_required(spec, "fields", pointer), f"{pointer}/fields", "fields"),
+        }
         if "condition" in spec:
             kwargs["condition"] = build_condition(spec["condition"], f"{pointer}/condition")
         return models.UniqueConstraint(**kwargs)
@@ -292,18 +300,23 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
             else:
                 raise _fail(f"unknown model option {key!r}", here)
         return operations.CreateModel(
-            name=name("name"), fields=_field_pairs(_required(doc, "fields", pointer), f"{pointer}/fields", app_label), options=built_options
+            name=name("name"),
+            fields=_field_pairs(_required(doc, "fields", pointer), f"{pointer}/fields", app_label),
+            options=built_options,
         )
     if op == "DeleteModel":
         return operations.DeleteModel(name=name("name"))
     if op == "RenameModel":
         return operations.RenameModel(old_name=name("old_name"), new_name=name("new_name"))
     if op == "AlterModelTable":
-        return operations.AlterModelTable(name=name("name"), table=_identifier(_required(doc, "table", pointer), f"{pointer}/table", "table"))
+        return operations.AlterModelTable(
+            name=name("name"), table=_identifier(_required(doc, "table", pointer), f"{pointer}/table", "table")
+        )
     if op == "AlterUniqueTogether":
         value = _required(doc, "unique_together", pointer)
         return operations.AlterUniqueTogether(
-            name=name("name"), unique_together={tuple(_name_list(v, f"{pointer}/unique_together/{i}", "entry")) for i, v in enumerate(value)}
+            name=name("name"),
+            unique_together={tuple(_name_list(v, f"{pointer}/unique_together/{i}", "entry")) for i, v in enumerate(value)},
         )
     if op == "AddField":
         return operations.AddField(
@@ -316,7 +329,9 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
         return operations.RemoveField(model_name=name("model_name"), name=name("name"))
     if op == "AlterField":
         return operations.AlterField(
-            model_name=name("model_name"), name=name("name"), field=build_field(_required(doc, "field", pointer), f"{pointer}/field", app_label)
+            model_name=name("model_name"),
+            name=name("name"),
+            field=build_field(_required(doc, "field", pointer), f"{pointer}/field", app_label),
         )
     if op == "RenameField":
         return operations.RenameField(model_name=name("model_name"), old_name=name("old_name"), new_name=name("new_name"))
@@ -459,7 +474,9 @@ def check_plan_against_state(plan: Plan, base_state: ProjectState, *, pointer: s
                     f"{pointer}/{i}/operations/{j}",
                 ) from exc
             except Exception as exc:
-                raise _fail(f"{operation.describe()} does not apply to the baseline: {exc}", f"{pointer}/{i}/operations/{j}") from exc
+                raise _fail(
+                    f"{operation.describe()} does not apply to the baseline: {exc}", f"{pointer}/{i}/operations/{j}"
+                ) from exc
     try:
         state.apps  # noqa: B018 - rendering resolves every relation: a dangling one fails here
     except (LookupError, ValueError) as exc:

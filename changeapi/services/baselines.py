@@ -24,9 +24,7 @@ def content_sha256(source: Any) -> str:
 
 
 @transaction.atomic
-def baseline_create(
-    *, project: Project, author: AbstractBaseUser, form: str, source: Any, context: AuditContext
-) -> Baseline:
+def baseline_create(*, project: Project, author: AbstractBaseUser, form: str, source: Any, context: AuditContext) -> Baseline:
     """Record a new baseline version; its template database is built by a queued task.
 
     The source is parsed here, so a malformed baseline is refused before anything is stored.
@@ -104,5 +102,7 @@ def _baseline_failed(baseline: Baseline, reason: str) -> Baseline:
         baseline.status = Baseline.Status.FAILED
         baseline.error = reason[:5000]
         baseline.save(update_fields=["status", "error"])
-        audit_record(context=SYSTEM, action="baseline.failed", target=baseline, project=baseline.project, after={"error": baseline.error})
+        audit_record(
+            context=SYSTEM, action="baseline.failed", target=baseline, project=baseline.project, after={"error": baseline.error}
+        )
     return baseline

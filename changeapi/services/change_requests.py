@@ -34,9 +34,7 @@ def _current_baseline(project: Project) -> Baseline:
     return baseline
 
 
-def _new_revision(
-    *, change_request: ChangeRequest, author: AbstractBaseUser, form: str, source: Any, number: int
-) -> Revision:
+def _new_revision(*, change_request: ChangeRequest, author: AbstractBaseUser, form: str, source: Any, number: int) -> Revision:
     baseline = _current_baseline(change_request.project)
     plan = plan_from_source(
         form=form, source=source, base_state=baseline_state(baseline), leaves=baseline_plan(baseline).leaf_names()

@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 
 def dry_run_queue(*, revision: Revision, context: AuditContext) -> DryRun:
     """Create a queued dry-run of a revision; the task starts once the transaction commits."""
-    dry_run = DryRun.objects.create(revision=revision, baseline=revision.change_request.project.current_baseline or revision.baseline)
+    dry_run = DryRun.objects.create(
+        revision=revision, baseline=revision.change_request.project.current_baseline or revision.baseline
+    )
     audit_record(
         context=context,
         action="dry_run.queued",
@@ -107,7 +109,12 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
 
         try:
             report = dry_run_execute(
-                server=server, template=baseline.template_name, clone_name=clone_name, baseline=base, change=change, on_progress=progress
+                server=server,
+                template=baseline.template_name,
+                clone_name=clone_name,
+                baseline=base,
+                change=change,
+                on_progress=progress,
             )
         finally:
             ShadowDatabase.objects.filter(pk=registry.pk).update(dropped_at=timezone.now())
@@ -144,7 +151,5 @@ def _finish(dry_run: DryRun, *, report: dict | None, error: str, server_key: str
         project=dry_run.revision.change_request.project,
         after={"status": dry_run.status, "error": dry_run.error[:500]},
     )
-    _set_change_request_status(
-        dry_run, ChangeRequest.Status.DRY_RUN_FAILED if failed else ChangeRequest.Status.READY_FOR_REVIEW
-    )
+    _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUN_FAILED if failed else ChangeRequest.Status.READY_FOR_REVIEW)
     return dry_run

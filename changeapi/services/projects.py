@@ -51,9 +51,7 @@ def project_create(
 
 
 @transaction.atomic
-def project_member_set(
-    *, project: Project, user: AbstractBaseUser, permissions: list[str], context: AuditContext
-) -> set[str]:
+def project_member_set(*, project: Project, user: AbstractBaseUser, permissions: list[str], context: AuditContext) -> set[str]:
     """Set a user's permissions on a project (an empty list removes them from it)."""
     unknown = set(permissions) - set(PROJECT_PERMISSIONS)
     if unknown:

@@ -65,9 +65,7 @@ def template_ensure(
             except BaseException:
                 drop_database(conn, building)
                 raise
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name)))
             # No connections to a template: a stray session would make every clone fail.
             conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
             return True

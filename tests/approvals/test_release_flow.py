@@ -54,7 +54,9 @@ def test_author_cannot_approve_and_another_reviewer_releases_a_verifiable_bundle
     revision_id = change_request["latest_revision"]["id"]
 
     refused = owner_api.post(
-        f"/api/v1/change-requests/{change_request['id']}/reviews/", {"decision": "approve", "revision": revision_id}, format="json"
+        f"/api/v1/change-requests/{change_request['id']}/reviews/",
+        {"decision": "approve", "revision": revision_id},
+        format="json",
     )
     assert refused.status_code == 403
     assert refused["Content-Type"] == "application/problem+json"

@@ -1,0 +1,90 @@
+"""Bad submissions get a located problem+json and store nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from approvals.models import AuditEvent
+from changeapi.models import ChangeRequest, Revision
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _post(api, migrations):  # noqa: ANN001
+    return api.post("/api/v1/change-requests/", {"project": "shop", "title": "bad", "migrations": migrations}, format="json")
+
+
+def _nothing_stored() -> bool:
+    return not ChangeRequest.objects.exists() and not Revision.objects.exists()
+
+
+def test_unknown_field_type_is_refused_with_its_json_pointer(project_with_baseline):
+    audit_before = AuditEvent.objects.count()
+    response = _post(
+        project_with_baseline["api"],
+        [
+            {
+                "app_label": "shop",
+                "operations": [{"op": "AddField", "model_name": "order", "name": "x", "field": {"type": "MoneyField"}}],
+            }
+        ],
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["errors"][0]["pointer"] == "/migrations/0/operations/0/field/type"
+    assert "MoneyField" in body["detail"]
+    assert _nothing_stored()
+    assert AuditEvent.objects.count() == audit_before
+
+
+def test_operation_on_a_missing_model_is_refused_with_its_pointer(project_with_baseline):
+    response = _post(
+        project_with_baseline["api"],
+        [{"app_label": "shop", "operations": [{"op": "RemoveField", "model_name": "invoice", "name": "total"}]}],
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"] == "/migrations/0/operations/0"
+    assert _nothing_stored()
+
+
+def test_unknown_operation_is_refused(project_with_baseline):
+    response = _post(project_with_baseline["api"], [{"app_label": "shop", "operations": [{"op": "RunPython", "code": "x"}]}])
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"] == "/migrations/0/operations/0/op"
+    assert _nothing_stored()
+
+
+def test_missing_title_is_a_validation_problem(project_with_baseline):
+    response = project_with_baseline["api"].post("/api/v1/change-requests/", {"project": "shop", "migrations": []}, format="json")
+
+    assert response.status_code == 400
+    pointers = {e["pointer"] for e in response.json()["errors"]}
+    assert "/title" in pointers
+    assert _nothing_stored()
+
+
+def test_foreign_key_to_a_missing_model_is_refused(project_with_baseline):
+    response = _post(
+        project_with_baseline["api"],
+        [
+            {
+                "app_label": "shop",
+                "operations": [
+                    {
+                        "op": "AddField",
+                        "model_name": "order",
+                        "name": "coupon",
+                        "field": {"type": "ForeignKey", "to": "shop.Coupon", "on_delete": "CASCADE", "null": True},
+                    }
+                ],
+            }
+        ],
+    )
+
+    assert response.status_code == 400
+    assert "Coupon" in response.json()["detail"] or "coupon" in response.json()["detail"]
+    assert _nothing_stored()
