@@ -23,7 +23,8 @@ from approvals.api.serializers import (
 )
 from approvals.bundles.signing import public_key_pem
 from approvals.models import AuditEvent, ReleaseBundle, Review
-from approvals.services import bundle_seal, review_decide
+from approvals.services.bundles import bundle_seal
+from approvals.services.reviews import review_decide
 from changeapi.api.base import ProjectScopedViewSet, audit_context
 from changeapi.api.views import ERRORS
 from changeapi.errors import DomainError, PreconditionRequired, StaleRevision

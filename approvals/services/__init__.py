@@ -1,0 +1,1 @@
+"""Services of approvals: review decisions and release bundles."""
