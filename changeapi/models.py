@@ -155,10 +155,13 @@ class ChangeRequestStatus(models.TextChoices):
 class ChangeRequest(models.Model):
     """A proposed schema change under review.
 
-    Transitions (performed only by services):
+    Transitions (performed only by services; drawn in docs/state-machine.md):
     submitted -> dry_running -> ready_for_review | dry_run_failed;
-    ready_for_review -> approved | rejected | changes_requested; approved -> released;
-    a new revision returns any open state to submitted; withdrawn from any open state.
+    ready_for_review | changes_requested | approved -> approved | ready_for_review |
+    changes_requested | rejected (by the decisions on record, under the approval policy);
+    dry_run_failed -> changes_requested | rejected; approved -> released;
+    a new revision returns any open state to submitted; withdrawn from any open state;
+    withdrawn -> submitted (reopen, with a new dry-run).
     """
 
     Status = ChangeRequestStatus
@@ -231,8 +234,10 @@ class DryRunStatus(models.TextChoices):
 class DryRun(models.Model):
     """One dry-run job of a revision on one shadow server; the row is the job's source of truth.
 
-    Status: queued -> running -> succeeded | failed. A worker claims a queued row with a
-    compare-and-set, so a second delivery of the same task finds nothing to do.
+    Status: queued -> running -> succeeded | failed; running -> queued when its lease
+    expired (the worker died) and the job is reclaimed. A worker claims a row with a
+    compare-and-set and holds a lease it renews while it works; only the lease holder can
+    write the result, so a duplicate delivery or a presumed-dead worker changes nothing.
     """
 
     Status = DryRunStatus
@@ -246,14 +251,20 @@ class DryRun(models.Model):
     report = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    lease_owner = models.CharField(max_length=64, blank=True, help_text="Token of the worker holding the job.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="dry_run_status_lease_idx")]
         constraints = [
             models.CheckConstraint(condition=_in_choices("status", DryRunStatus), name="dry_run_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status="running") | Q(lease_expires_at__isnull=False), name="dry_run_running_has_lease"
+            ),
             models.CheckConstraint(condition=Q(progress_done__lte=models.F("progress_total")), name="dry_run_progress_bounded"),
         ]
 

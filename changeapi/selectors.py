@@ -15,7 +15,9 @@ from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import VIEW, projects_with_perm
 
 
-def change_requests_visible_to(*, user: AbstractBaseUser | AnonymousUser, project: Project | None = None) -> QuerySet[ChangeRequest]:
+def change_requests_visible_to(
+    *, user: AbstractBaseUser | AnonymousUser, project: Project | None = None
+) -> QuerySet[ChangeRequest]:
     qs = ChangeRequest.objects.filter(project__in=projects_with_perm(user, VIEW))
     return qs.filter(project=project) if project is not None else qs
 

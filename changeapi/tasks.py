@@ -5,14 +5,36 @@ from __future__ import annotations
 from celery import shared_task
 
 from changeapi.services.baselines import baseline_build
-from changeapi.services.dry_runs import dry_run_perform
+from changeapi.services.dry_runs import ShadowServerBusy, dry_run_fail_for_retries, dry_run_perform, dry_runs_reclaim
+from changeapi.services.shadows import shadows_reap
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=False)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def baseline_build_task(baseline_id: int) -> None:
     baseline_build(baseline_id=baseline_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=False)
-def dry_run_task(dry_run_id: int) -> None:
-    dry_run_perform(dry_run_id=dry_run_id)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=60)
+def dry_run_task(self, dry_run_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Idempotent: the job row is claimed with a compare-and-set, so redelivery is harmless.
+
+    When the server or the project is at its concurrency limit, the task waits and retries
+    with exponential backoff; when retries run out, the job fails with that reason.
+    """
+    try:
+        dry_run_perform(dry_run_id=dry_run_id)
+    except ShadowServerBusy as exc:
+        if self.request.retries >= self.max_retries:
+            dry_run_fail_for_retries(dry_run_id=dry_run_id, reason=f"gave up waiting: {exc}")
+            return
+        raise self.retry(exc=exc, countdown=min(60, 2 ** min(self.request.retries, 6))) from exc
+
+
+@shared_task
+def dry_runs_reclaim_task() -> list[int]:
+    return dry_runs_reclaim()
+
+
+@shared_task
+def shadows_reap_task() -> list[dict[str, object]]:
+    return [result.__dict__ for result in shadows_reap()]

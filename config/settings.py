@@ -136,6 +136,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("SCHEMAGATE_DRY_RUN_SOFT_LIMIT_SECONDS", d
 CELERY_TASK_TIME_LIMIT = env.int("SCHEMAGATE_DRY_RUN_HARD_LIMIT_SECONDS", default=660)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "reclaim-dry-runs": {"task": "changeapi.tasks.dry_runs_reclaim_task", "schedule": 30.0},
+    "reap-shadow-databases": {"task": "changeapi.tasks.shadows_reap_task", "schedule": 300.0},
+}
 
 # Shadow servers: admin URLs of servers the service may create and drop databases on.
 # Dry-runs connect as SHADOW_RUNNER_ROLE, which is no superuser and owns only shadow databases.
@@ -145,6 +149,13 @@ SHADOW_DATABASE_PREFIX = env.str("SHADOW_DATABASE_PREFIX", default="sg_")
 SHADOW_STATEMENT_TIMEOUT_MS = env.int("SHADOW_STATEMENT_TIMEOUT_MS", default=60_000)
 SHADOW_LOCK_TIMEOUT_MS = env.int("SHADOW_LOCK_TIMEOUT_MS", default=5_000)
 SHADOW_CONNECT_TIMEOUT_SECONDS = env.int("SHADOW_CONNECT_TIMEOUT_SECONDS", default=5)
+SHADOW_MAX_CONCURRENT_PER_SERVER = env.int("SHADOW_MAX_CONCURRENT_PER_SERVER", default=4)
+
+# Dry-run jobs: leases, retries, and fairness between projects.
+SCHEMAGATE_DRY_RUN_LEASE_SECONDS = env.int("SCHEMAGATE_DRY_RUN_LEASE_SECONDS", default=60)
+SCHEMAGATE_DRY_RUN_MAX_ATTEMPTS = env.int("SCHEMAGATE_DRY_RUN_MAX_ATTEMPTS", default=3)
+SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS = env.int("SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS", default=300)
+SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT = env.int("SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT", default=4)
 
 # Intake limits (they protect the parser and the shadow from oversized submissions).
 SCHEMAGATE_MAX_OPERATIONS = env.int("SCHEMAGATE_MAX_OPERATIONS", default=500)

@@ -6,17 +6,26 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from changeapi.services.shadows import shadow_servers_health
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and the service database's readiness."""
+    """Readiness: 503 when the service's own database is down; shadow servers are reported
+    (an unavailable one degrades dry-runs, not the API)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         database = "ok"
     except Exception:  # noqa: BLE001 - health reports, it does not raise
         database = "unavailable"
-    healthy = database == "ok"
-    return JsonResponse({"status": "ok" if healthy else "degraded", "database": database}, status=200 if healthy else 503)
+    shadows = [
+        {"server": h.server, "available": h.available, "version": h.version, "shadow_databases": h.shadow_databases}
+        for h in shadow_servers_health()
+    ]
+    status = "ok" if database == "ok" and all(s["available"] for s in shadows) else "degraded"
+    return JsonResponse(
+        {"status": status, "database": database, "shadow_servers": shadows}, status=200 if database == "ok" else 503
+    )
 
 
 urlpatterns = [

@@ -1,52 +1,133 @@
-"""Dry-run jobs: queueing, claiming, running on a shadow clone, and recording the result."""
+"""Dry-run jobs: queueing, claiming under a lease, running on a shadow clone, recording once.
+
+The DryRun row is the job's source of truth, not the broker: a worker claims it with a
+compare-and-set and a lease it keeps renewing; a job whose lease ran out (worker killed,
+machine lost) is requeued by `dry_runs_reclaim` and rerun from a fresh clone; only the lease
+holder may write the result, so duplicate deliveries and presumed-dead workers change nothing.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
+import uuid
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, revision_plan
-from changeapi.shadow.servers import ShadowServerUnavailable, pick_server
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
 
 logger = logging.getLogger(__name__)
 
 
+class ShadowServerBusy(Exception):
+    """The server (or the project) is at its limit of concurrent dry-runs: try again later."""
+
+
+def _lease_duration() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS)
+
+
 def dry_run_queue(*, revision: Revision, context: AuditContext) -> DryRun:
     """Create a queued dry-run of a revision; the task starts once the transaction commits."""
-    dry_run = DryRun.objects.create(
-        revision=revision, baseline=revision.change_request.project.current_baseline or revision.baseline
-    )
+    project = revision.change_request.project
+    dry_run = DryRun.objects.create(revision=revision, baseline=project.current_baseline or revision.baseline)
     audit_record(
         context=context,
         action="dry_run.queued",
         target=dry_run,
-        project=revision.change_request.project,
+        project=project,
         after={"revision": revision.number, "baseline": dry_run.baseline_id},
     )
+    _enqueue_on_commit(dry_run.pk)
+    return dry_run
+
+
+def _enqueue_on_commit(dry_run_id: int) -> None:
     from changeapi.tasks import dry_run_task
 
-    transaction.on_commit(lambda: dry_run_task.delay(dry_run.pk))
-    return dry_run
+    transaction.on_commit(lambda: dry_run_task.delay(dry_run_id))
 
 
-def _claim(dry_run_id: int) -> DryRun | None:
-    """Compare-and-set queued -> running: a second delivery of the same job claims nothing."""
+def _serialise_claims(key: str) -> None:
+    """Claims for one server take turns, so the concurrency limit is not overrun by a race."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"schemagate-claim:{key}"])
+
+
+def _claim(dry_run_id: int, *, owner: str, server: ShadowServer) -> DryRun | None:
+    """Take a queued job (or one whose lease expired) if the limits allow; None if not ours to run."""
+    now = timezone.now()
     with transaction.atomic():
-        claimed = DryRun.objects.filter(pk=dry_run_id, status=DryRun.Status.QUEUED).update(
-            status=DryRun.Status.RUNNING, started_at=timezone.now()
+        _serialise_claims(server.key)
+        dry_run = (
+            DryRun.objects.select_for_update()
+            .select_related("revision__change_request__project", "baseline")
+            .filter(pk=dry_run_id)
+            .filter(Q(status=DryRun.Status.QUEUED) | Q(status=DryRun.Status.RUNNING, lease_expires_at__lt=now))
+            .first()
         )
-        if not claimed:
+        if dry_run is None:
             return None
-        dry_run = DryRun.objects.select_related("revision__change_request__project", "baseline").get(pk=dry_run_id)
-        DryRun.objects.filter(pk=dry_run_id).update(attempts=dry_run.attempts + 1)
+        active = DryRun.objects.filter(status=DryRun.Status.RUNNING, lease_expires_at__gte=now).exclude(pk=dry_run.pk)
+        if active.filter(server=server.key).count() >= settings.SHADOW_MAX_CONCURRENT_PER_SERVER:
+            raise ShadowServerBusy(f"shadow server {server.key} is running its maximum of dry-runs")
+        project = dry_run.revision.change_request.project
+        if active.filter(revision__change_request__project=project).count() >= settings.SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT:
+            raise ShadowServerBusy(f"project {project.slug} is running its maximum of dry-runs")
+        dry_run.status = DryRun.Status.RUNNING
+        dry_run.lease_owner = owner
+        dry_run.lease_expires_at = now + _lease_duration()
+        dry_run.server = server.key
+        dry_run.attempts += 1
+        dry_run.started_at = now
+        dry_run.save(update_fields=["status", "lease_owner", "lease_expires_at", "server", "attempts", "started_at"])
         _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUNNING)
     return dry_run
+
+
+class LeaseKeeper:
+    """Renews a job's lease from a background thread while the engine works.
+
+    A long statement blocks the worker's main thread, so the renewal cannot ride on progress
+    callbacks alone. The thread uses its own database connection and closes it when done.
+    """
+
+    def __init__(self, dry_run_id: int, owner: str) -> None:
+        self.dry_run_id = dry_run_id
+        self.owner = owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{dry_run_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = max(1.0, settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS / 3)
+        try:
+            while not self._stop.wait(interval):
+                renewed = DryRun.objects.filter(pk=self.dry_run_id, status=DryRun.Status.RUNNING, lease_owner=self.owner).update(
+                    lease_expires_at=timezone.now() + _lease_duration()
+                )
+                if not renewed:
+                    logger.warning("dry-run %s: lease lost; its result will be discarded", self.dry_run_id)
+                    return
+        finally:
+            connection.close()
 
 
 def _is_latest(dry_run: DryRun) -> bool:
@@ -54,17 +135,19 @@ def _is_latest(dry_run: DryRun) -> bool:
     return not revision.change_request.revisions.filter(number__gt=revision.number).exists()
 
 
+ALLOWED_FROM: dict[str, set[str]] = {
+    ChangeRequest.Status.DRY_RUNNING: {ChangeRequest.Status.SUBMITTED, ChangeRequest.Status.DRY_RUN_FAILED},
+    ChangeRequest.Status.READY_FOR_REVIEW: {ChangeRequest.Status.DRY_RUNNING},
+    ChangeRequest.Status.DRY_RUN_FAILED: {ChangeRequest.Status.DRY_RUNNING},
+}
+
+
 def _set_change_request_status(dry_run: DryRun, status: str) -> None:
-    """Move the change request along, but only for the latest revision and from an open state."""
+    """Move the change request along, but only for its latest revision and from an open state."""
     if not _is_latest(dry_run):
         return
     change_request = ChangeRequest.objects.select_for_update().get(pk=dry_run.revision.change_request_id)
-    allowed_from = {
-        ChangeRequest.Status.DRY_RUNNING: {ChangeRequest.Status.SUBMITTED, ChangeRequest.Status.DRY_RUN_FAILED},
-        ChangeRequest.Status.READY_FOR_REVIEW: {ChangeRequest.Status.DRY_RUNNING},
-        ChangeRequest.Status.DRY_RUN_FAILED: {ChangeRequest.Status.DRY_RUNNING},
-    }[status]
-    if change_request.status not in allowed_from:
+    if change_request.status not in ALLOWED_FROM[status]:
         return
     before = change_request.status
     change_request.status = status
@@ -79,68 +162,82 @@ def _set_change_request_status(dry_run: DryRun, status: str) -> None:
     )
 
 
+def clone_name_for(dry_run_id: int) -> str:
+    return f"{settings.SHADOW_DATABASE_PREFIX}dr_{dry_run_id}"
+
+
 def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
-    """Run a queued dry-run to completion and record its report exactly once."""
-    dry_run = _claim(dry_run_id)
-    if dry_run is None:
+    """Run a dry-run job to completion and record its report exactly once.
+
+    Returns None when there was nothing to do (already done, or held by a live worker).
+    Raises ShadowServerBusy when limits say "later", for the task to retry.
+    """
+    pending = DryRun.objects.select_related("revision__change_request__project").filter(pk=dry_run_id).first()
+    if pending is None:
         return None
-    project = dry_run.revision.change_request.project
-    baseline = dry_run.baseline
-    clone_name = _clone_name(dry_run)
-    report = None
-    error = ""
-    server_key = ""
+    project = pending.revision.change_request.project
+    owner = uuid.uuid4().hex
     try:
         server = pick_server(engine=project.engine, engine_version=project.engine_version)
-        server_key = server.key
-        base = baseline_plan(baseline)
-        change = revision_plan(dry_run.revision)
-        DryRun.objects.filter(pk=dry_run.pk).update(server=server_key, progress_total=change.operation_count)
-        if template_build(server=server, name=baseline.template_name, baseline=base):
-            ShadowDatabase.objects.create(
-                server=server_key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
-            )
-        registry = ShadowDatabase.objects.create(
-            server=server_key, name=clone_name, kind=ShadowDatabase.Kind.CLONE, dry_run=dry_run
-        )
-
-        def progress(done: int, total: int) -> None:
-            DryRun.objects.filter(pk=dry_run.pk).update(progress_done=done, progress_total=total)
-
-        try:
-            report = dry_run_execute(
-                server=server,
-                template=baseline.template_name,
-                clone_name=clone_name,
-                baseline=base,
-                change=change,
-                on_progress=progress,
-            )
-        finally:
-            ShadowDatabase.objects.filter(pk=registry.pk).update(dropped_at=timezone.now())
-        if report["error"]:
-            error = report["error"]["message"]
     except ShadowServerUnavailable as exc:
-        error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - a crash must still leave a finished, explained job
-        logger.exception("dry-run %s crashed", dry_run.pk)
-        error = f"internal error while dry-running: {type(exc).__name__}: {exc}"
-    return _finish(dry_run, report=report, error=error, server_key=server_key)
+        return _fail_unclaimed(dry_run_id, str(exc))
+    dry_run = _claim(dry_run_id, owner=owner, server=server)
+    if dry_run is None:
+        return None
+    report: dict[str, Any] | None = None
+    error = ""
+    with LeaseKeeper(dry_run.pk, owner):
+        try:
+            report = _execute(dry_run, server)
+            if report["error"]:
+                error = report["error"]["message"]
+        except ShadowServerUnavailable as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a crash must still leave a finished, explained job
+            logger.exception("dry-run %s crashed", dry_run.pk)
+            error = f"internal error while dry-running: {type(exc).__name__}: {exc}"
+    return _finish(dry_run.pk, owner=owner, report=report, error=error)
 
 
-def _clone_name(dry_run: DryRun) -> str:
-    return f"{settings.SHADOW_DATABASE_PREFIX}dr_{dry_run.pk}"
+def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
+    baseline = dry_run.baseline
+    base = baseline_plan(baseline)
+    change = revision_plan(dry_run.revision)
+    DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
+    if template_build(server=server, name=baseline.template_name, baseline=base):
+        ShadowDatabase.objects.create(
+            server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
+        )
+    clone = clone_name_for(dry_run.pk)
+    # A reclaimed job reuses its clone's name (and registry row); the clone itself is recreated.
+    registry, _ = ShadowDatabase.objects.get_or_create(
+        server=server.key, name=clone, dropped_at=None, defaults={"kind": ShadowDatabase.Kind.CLONE, "dry_run": dry_run}
+    )
+
+    def progress(done: int, total: int) -> None:
+        DryRun.objects.filter(pk=dry_run.pk).update(progress_done=done, progress_total=total)
+
+    try:
+        return dry_run_execute(
+            server=server, template=baseline.template_name, clone_name=clone, baseline=base, change=change, on_progress=progress
+        )
+    finally:
+        ShadowDatabase.objects.filter(pk=registry.pk).update(dropped_at=timezone.now())
 
 
 @transaction.atomic
-def _finish(dry_run: DryRun, *, report: dict | None, error: str, server_key: str) -> DryRun:
-    dry_run = DryRun.objects.select_for_update().get(pk=dry_run.pk)
+def _finish(dry_run_id: int, *, owner: str, report: dict[str, Any] | None, error: str) -> DryRun | None:
+    """Write the result if this worker still holds the job; otherwise discard it."""
+    dry_run = DryRun.objects.select_for_update().select_related("revision__change_request__project").get(pk=dry_run_id)
+    if dry_run.status != DryRun.Status.RUNNING or dry_run.lease_owner != owner:
+        logger.warning("dry-run %s: finished after losing its lease; result discarded", dry_run_id)
+        return None
     failed = bool(error)
     dry_run.status = DryRun.Status.FAILED if failed else DryRun.Status.SUCCEEDED
     dry_run.report = report
     dry_run.error = error[:10000]
-    dry_run.server = server_key
     dry_run.finished_at = timezone.now()
+    dry_run.lease_expires_at = None
     if not failed:
         dry_run.progress_done = dry_run.progress_total
     dry_run.save()
@@ -149,7 +246,75 @@ def _finish(dry_run: DryRun, *, report: dict | None, error: str, server_key: str
         action="dry_run.finished",
         target=dry_run,
         project=dry_run.revision.change_request.project,
-        after={"status": dry_run.status, "error": dry_run.error[:500]},
+        after={"status": dry_run.status, "error": dry_run.error[:500], "attempts": dry_run.attempts},
     )
     _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUN_FAILED if failed else ChangeRequest.Status.READY_FOR_REVIEW)
     return dry_run
+
+
+@transaction.atomic
+def _fail_unclaimed(dry_run_id: int, reason: str) -> DryRun | None:
+    """Fail a still-queued job that cannot run at all (no server for its engine)."""
+    dry_run = DryRun.objects.select_for_update().select_related("revision__change_request__project").get(pk=dry_run_id)
+    if dry_run.status != DryRun.Status.QUEUED:
+        return None
+    dry_run.status = DryRun.Status.RUNNING
+    dry_run.lease_owner = "unclaimed"
+    dry_run.lease_expires_at = timezone.now()
+    dry_run.save(update_fields=["status", "lease_owner", "lease_expires_at"])
+    _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUNNING)
+    return _finish(dry_run_id, owner="unclaimed", report=None, error=reason)
+
+
+def dry_run_fail_for_retries(*, dry_run_id: int, reason: str) -> None:
+    """Give up on a job whose retries are exhausted (e.g. the server stayed down)."""
+    with transaction.atomic():
+        dry_run = DryRun.objects.select_for_update().filter(pk=dry_run_id, status=DryRun.Status.QUEUED).first()
+        if dry_run is None:
+            return
+    _fail_unclaimed(dry_run_id, reason)
+
+
+def dry_runs_reclaim(*, now: dt.datetime | None = None) -> list[int]:
+    """Requeue running jobs whose lease expired, and re-send queued jobs nobody picked up.
+
+    A job that has already been attempted `SCHEMAGATE_DRY_RUN_MAX_ATTEMPTS` times is failed
+    with the reason instead of looping forever.
+    """
+    now = now or timezone.now()
+    requeued: list[int] = []
+    expired = DryRun.objects.filter(status=DryRun.Status.RUNNING, lease_expires_at__lt=now).values_list("pk", flat=True)
+    for dry_run_id in list(expired):
+        with transaction.atomic():
+            dry_run = (
+                DryRun.objects.select_for_update(skip_locked=True)
+                .select_related("revision__change_request__project")
+                .filter(pk=dry_run_id, status=DryRun.Status.RUNNING, lease_expires_at__lt=now)
+                .first()
+            )
+            if dry_run is None:
+                continue
+            if dry_run.attempts >= settings.SCHEMAGATE_DRY_RUN_MAX_ATTEMPTS:
+                reason = f"the worker running it was lost {dry_run.attempts} times; giving up"
+                _finish(dry_run_id, owner=dry_run.lease_owner, report=None, error=reason)
+                continue
+            dry_run.status = DryRun.Status.QUEUED
+            dry_run.lease_owner = ""
+            dry_run.lease_expires_at = None
+            dry_run.save(update_fields=["status", "lease_owner", "lease_expires_at"])
+            audit_record(
+                context=SYSTEM,
+                action="dry_run.reclaimed",
+                target=dry_run,
+                project=dry_run.revision.change_request.project,
+                after={"attempts": dry_run.attempts},
+            )
+            _enqueue_on_commit(dry_run_id)
+            requeued.append(dry_run_id)
+    stale_queue = now - dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS)
+    for dry_run_id in DryRun.objects.filter(status=DryRun.Status.QUEUED, created_at__lt=stale_queue).values_list("pk", flat=True):
+        from changeapi.tasks import dry_run_task
+
+        dry_run_task.delay(dry_run_id)
+        requeued.append(dry_run_id)
+    return requeued

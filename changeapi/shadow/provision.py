@@ -73,6 +73,16 @@ def template_ensure(
             conn.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(name)])
 
 
+def build_abandoned(server: ShadowServer, name: str) -> bool:
+    """True when no one is building the template `name` now (its advisory lock is free)."""
+    with server.admin_connect() as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(name)]).fetchone()
+        if row and row[0]:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(name)])
+            return True
+    return False
+
+
 def template_drop(server: ShadowServer, name: str) -> None:
     with server.admin_connect() as conn:
         drop_database(conn, name)
@@ -109,7 +119,7 @@ def clone_drop(server: ShadowServer, name: str) -> None:
 def databases_with_prefix(server: ShadowServer, prefix: str) -> list[str]:
     """Names on the server that start with the service's prefix (for the reaper)."""
     with server.admin_connect() as conn:
-        rows = conn.execute(
+        rows = conn.execute(  # starts_with, not LIKE: '_' in a prefix is no wildcard
             "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY datname", [prefix]
         ).fetchall()
     return [row[0] for row in rows]

@@ -1,0 +1,69 @@
+# Set-up and checks. `make demo` runs the service on one machine; `make test` runs what CI runs.
+# Both create .venv on first use and reinstall into it when pyproject.toml changes.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OPENAPI_CHECK := $(VENV)/openapi-generated.yaml
+
+.PHONY: help demo test services lint check openapi openapi-check pytest worker
+
+help:
+	@echo "make demo     the service with an embedded PostgreSQL 16 and demo data, on http://127.0.0.1:8000"
+	@echo "make test     lint, Django checks, migrations check, OpenAPI sync check, pytest (what CI runs)"
+	@echo "make lint     ruff"
+	@echo "make openapi  regenerate openapi.yaml"
+	@echo "make worker   a Celery worker (CELERY_BROKER_URL, default redis://127.0.0.1:6379/0)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps: `.venv/.installed` stands for `pip install -e .`, `.venv/.installed-test` for `-e '.[test]'`.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/python -m changeapi.demo_server
+
+# The checks run against the local PostgreSQL, unless DATABASE_URL says otherwise.
+test lint check openapi openapi-check pytest: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/schemagate
+test lint check openapi openapi-check pytest: export SHADOW_DATABASE_PREFIX ?= sgtest_
+
+test: services lint check openapi-check pytest
+
+# Start the local PostgreSQL and Redis if they are installed here but stopped.
+services:
+	pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	redis-cli ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+		--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+check: $(VENV)/.installed-test
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+openapi: $(VENV)/.installed-test
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file openapi.yaml
+
+# The committed openapi.yaml must be what the code generates.
+openapi-check: $(VENV)/.installed-test
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(OPENAPI_CHECK)
+	diff -u openapi.yaml $(OPENAPI_CHECK)
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+worker: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
+worker: $(VENV)/.installed
+	$(BIN)/celery -A config worker --loglevel=INFO

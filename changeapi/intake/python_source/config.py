@@ -1,0 +1,110 @@
+"""The project settings that decide what submitted Python source may refer to, and its size limits."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# A stand-in value for a referenced project function, returned if Django ever calls it (for
+# example to fill existing rows when a field with a callable default is added).
+NO_STAND_IN: Any = object()
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """Bounds that keep hostile source from costing the service time or memory.
+
+    Everything is checked before or while interpreting, never after: a 1 MB file of nested
+    brackets is refused by the size or depth check, not by exhausting the stack.
+    """
+
+    max_bytes: int = 1_000_000
+    max_depth: int = 100
+    max_nodes: int = 200_000
+    # Values built by `+` or `*` on sequences and strings, and integer sizes in bits.
+    max_items: int = 100_000
+    max_int_bits: int = 4096
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """How a project's custom field class stands in the service: as a Django base field.
+
+    `kwargs` are defaults for the base (submitted keyword arguments win); submitted keyword
+    arguments the base does not accept are kept for writing migration files but never reach
+    the base, unless `unknown_kwargs` is "error".
+    """
+
+    base: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    unknown_kwargs: str = "keep"
+
+    @classmethod
+    def from_setting(cls, value: Mapping[str, Any]) -> FieldMapping:
+        return cls(
+            base=str(value["base"]),
+            kwargs=dict(value.get("kwargs") or {}),
+            unknown_kwargs=str(value.get("unknown_kwargs", "keep")),
+        )
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What one project's migration files and models source may name beyond Django itself.
+
+    - `field_map`: dotted class path of a custom field (as the file imports it) -> base field.
+    - `references`: dotted paths of project functions or classes that may be referred to but
+      are never run (defaults, validators, `upload_to`), each with an optional stand-in value
+      returned if Django calls it; a path ending in ".*" admits everything under a module.
+    - `setting_values`: values of settings the files read, by dotted path as the file spells
+      it, e.g. "allauth.app_settings.SITES_ENABLED" or "django.conf.settings.ACCOUNT_X".
+    - `auth_user_model`: what `settings.AUTH_USER_MODEL` is for this project.
+    - `default_auto_field`: the project's DEFAULT_AUTO_FIELD, for models source; when None, each
+      app's primary key class is taken from its baseline models, else BigAutoField.
+    """
+
+    field_map: Mapping[str, FieldMapping] = field(default_factory=dict)
+    references: Mapping[str, Any] = field(default_factory=dict)
+    setting_values: Mapping[str, Any] = field(default_factory=dict)
+    auth_user_model: str = "auth.User"
+    default_auto_field: str | None = None
+    limits: SourceLimits = field(default_factory=SourceLimits)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        field_map: Mapping[str, Mapping[str, Any] | FieldMapping] | None = None,
+        references: Mapping[str, Any] | Collection[str] | None = None,
+        setting_values: Mapping[str, Any] | None = None,
+        auth_user_model: str = "auth.User",
+        default_auto_field: str | None = None,
+        limits: SourceLimits | None = None,
+    ) -> SourceSettings:
+        """Settings from plain data, as a project stores them (JSON-friendly shapes)."""
+        mappings = {
+            path: spec if isinstance(spec, FieldMapping) else FieldMapping.from_setting(spec)
+            for path, spec in (field_map or {}).items()
+        }
+        if references is None:
+            refs: dict[str, Any] = {}
+        elif isinstance(references, Mapping):
+            refs = {path: _stand_in(spec) for path, spec in references.items()}
+        else:
+            refs = {path: NO_STAND_IN for path in references}
+        return cls(
+            field_map=mappings,
+            references=refs,
+            setting_values=dict(setting_values or {}),
+            auth_user_model=auth_user_model,
+            default_auto_field=default_auto_field,
+            limits=limits or SourceLimits(),
+        )
+
+
+def _stand_in(spec: Any) -> Any:
+    # {"returns": value} names a stand-in; anything else (None, {}) means "no stand-in".
+    if isinstance(spec, Mapping) and "returns" in spec:
+        return spec["returns"]
+    return NO_STAND_IN
