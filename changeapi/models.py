@@ -40,6 +40,12 @@ class Project(models.Model):
     lock_timeout_ms = models.PositiveIntegerField(
         default=3000, help_text="lock_timeout written before each statement of a release bundle."
     )
+    intake_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How submitted Python is read: field_map (custom field -> base field), references, "
+        "setting_values, auth_user_model, default_auto_field.",
+    )
     current_baseline = models.ForeignKey("Baseline", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

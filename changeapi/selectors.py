@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from changeapi.dryrun.engine import plan_state
 from changeapi.intake.plan import Plan
-from changeapi.intake.submission import plan_from_source
+from changeapi.intake.submission import parse_submission
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import VIEW, projects_with_perm
 
@@ -24,8 +24,14 @@ def change_requests_visible_to(
 
 @functools.lru_cache(maxsize=32)
 def _baseline_plan_cached(baseline_id: int, sha256: str) -> Plan:
-    baseline = Baseline.objects.get(pk=baseline_id)
-    return plan_from_source(form=baseline.form, source=baseline.source, base_state=None, leaves=None)
+    baseline = Baseline.objects.select_related("project").get(pk=baseline_id)
+    return parse_submission(
+        form=baseline.form,
+        source=baseline.source,
+        baseline=None,
+        base_state=None,
+        project_settings=baseline.project.intake_settings,
+    ).plan
 
 
 def baseline_plan(baseline: Baseline) -> Plan:
@@ -44,14 +50,21 @@ def baseline_state(baseline: Baseline) -> ProjectState:
     return _baseline_state_cached(baseline.pk, baseline.sha256)
 
 
-def revision_plan(revision: Revision) -> Plan:
-    baseline = revision.baseline
-    return plan_from_source(
+def revision_plan(revision: Revision, baseline: Baseline | None = None) -> Plan:
+    """A revision's plan on top of `baseline` (default: the one it was submitted on).
+
+    Re-derived rather than stored: a dry-run on a newer baseline numbers the migrations after
+    that baseline's, exactly as `makemigrations` would have at that point.
+    """
+    baseline = baseline or revision.baseline
+    return parse_submission(
         form=revision.form,
         source=revision.source,
-        base_state=None,
-        leaves=baseline_plan(baseline).leaf_names(),
-    )
+        baseline=baseline_plan(baseline),
+        base_state=baseline_state(baseline),
+        project_settings=revision.change_request.project.intake_settings,
+        validate=False,
+    ).plan
 
 
 def latest_revision(change_request: ChangeRequest) -> Revision:

@@ -160,6 +160,8 @@ SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT = env.int("SCHEMAGATE_MAX_CONCURRENT_PER_P
 # Intake limits (they protect the parser and the shadow from oversized submissions).
 SCHEMAGATE_MAX_OPERATIONS = env.int("SCHEMAGATE_MAX_OPERATIONS", default=500)
 SCHEMAGATE_MAX_MIGRATIONS = env.int("SCHEMAGATE_MAX_MIGRATIONS", default=2000)
+SCHEMAGATE_MAX_SOURCE_BYTES = env.int("SCHEMAGATE_MAX_SOURCE_BYTES", default=1_000_000)
+SCHEMAGATE_MAX_AST_DEPTH = env.int("SCHEMAGATE_MAX_AST_DEPTH", default=100)
 
 # Release bundles: the Ed25519 signing key (PEM, PKCS#8). Without one, a key is derived from
 # SECRET_KEY so a single machine works out of the box.

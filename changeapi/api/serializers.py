@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -53,8 +54,71 @@ class MemberSerializer(serializers.Serializer):
         return value
 
 
-class BaselineCreateSerializer(serializers.Serializer):
-    migrations = MigrationDocumentSerializer(many=True, help_text="The baseline schema as migrations (operations form).")
+class MigrationFileSerializer(serializers.Serializer):
+    path = serializers.CharField(required=False, help_text="e.g. 'shop/migrations/0002_order_note.py'; gives app and name.")
+    app_label = serializers.CharField(required=False)
+    name = serializers.CharField(required=False, help_text="Migration name without '.py'.")
+    content = serializers.CharField(trim_whitespace=False, help_text="The file's text; read, never executed.")
+
+
+class ModelsAppSerializer(serializers.Serializer):
+    app_label = serializers.CharField()
+    path = serializers.CharField(required=False)
+    content = serializers.CharField(trim_whitespace=False, help_text="The proposed models.py; read, never executed.")
+
+
+class RenamesSerializer(serializers.Serializer):
+    models = serializers.DictField(child=serializers.CharField(), required=False, help_text="{'shop.Old': 'New'}")
+    fields = serializers.DictField(child=serializers.CharField(), required=False, help_text="{'shop.Order.old': 'new'}")
+
+
+class ModelsSourceSerializer(serializers.Serializer):
+    apps = ModelsAppSerializer(many=True, min_length=1)
+    renames = RenamesSerializer(required=False, help_text="Renames are applied only when stated here.")
+    defaults = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="One-off defaults for new non-null fields: {'shop.Order.note': ''}.",
+    )
+
+
+class SubmissionSerializer(serializers.Serializer):
+    """Exactly one of the three forms of a model diff."""
+
+    migrations = MigrationDocumentSerializer(many=True, required=False, help_text="Operations form: Django operations as JSON.")
+    migration_files = MigrationFileSerializer(
+        many=True, required=False, help_text="Migration files as makemigrations writes them."
+    )
+    models = ModelsSourceSerializer(required=False, help_text="Proposed models.py per app, diffed against the baseline.")
+
+    FORM_OF = {"migrations": "operations", "migration_files": "migrations", "models": "models"}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [key for key in self.FORM_OF if attrs.get(key)]
+        if len(given) != 1:
+            raise serializers.ValidationError("give exactly one of: migrations, migration_files, models")
+        return attrs
+
+    def submission(self) -> tuple[str, Any]:
+        """(form, source as stored), as plain JSON types."""
+        data = self.validated_data
+        key = next(key for key in self.FORM_OF if data.get(key))
+        value = json.loads(json.dumps(data[key]))
+        if key == "migration_files":
+            value = {"files": value}
+        return self.FORM_OF[key], value
+
+
+def source_as_submitted(form: str, source: Any) -> dict[str, Any]:
+    if form == "migrations":
+        return {"migration_files": source.get("files", [])}
+    if form == "models":
+        return {"models": source}
+    return {"migrations": source}
+
+
+class BaselineCreateSerializer(SubmissionSerializer):
+    """The production schema: operations, the whole migration history of every app, or models."""
 
 
 class BaselineSerializer(serializers.ModelSerializer):
@@ -77,15 +141,14 @@ class BaselineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ChangeRequestSubmitSerializer(serializers.Serializer):
+class ChangeRequestSubmitSerializer(SubmissionSerializer):
     project = serializers.SlugField()
     title = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    migrations = MigrationDocumentSerializer(many=True, help_text="The change as migrations of Django operations.")
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
 
 
-class RevisionSubmitSerializer(serializers.Serializer):
-    migrations = MigrationDocumentSerializer(many=True)
+class RevisionSubmitSerializer(SubmissionSerializer):
+    """A new revision, in any of the three forms."""
 
 
 class PlannedOperationSerializer(serializers.Serializer):
@@ -99,6 +162,7 @@ class PlannedMigrationSerializer(serializers.Serializer):
     atomic = serializers.BooleanField()
     dependencies = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
     operations = PlannedOperationSerializer(many=True)
+    migration_file = serializers.CharField(required=False, help_text="For the models form: the file makemigrations would write.")
 
 
 class DryRunSerializer(serializers.ModelSerializer):
@@ -154,9 +218,10 @@ class RevisionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(MigrationDocumentSerializer(many=True))
+    @extend_schema_field(SubmissionSerializer)
     def get_source(self, obj: Revision) -> Any:
-        return obj.source
+        """The submission as it was sent, under the request field of its form."""
+        return source_as_submitted(obj.form, obj.source)
 
 
 class ChangeRequestSerializer(serializers.ModelSerializer):

@@ -5,7 +5,6 @@ Views translate HTTP to one service call; visibility comes from `ProjectScopedVi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import django_filters
@@ -31,18 +30,18 @@ from changeapi.api.serializers import (
     RevisionSubmitSerializer,
 )
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
-from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, SUBMIT, project_perms
+from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, SUBMIT, has_project_perm, project_perms
 from changeapi.services.baselines import baseline_create
-from changeapi.services.change_requests import change_request_submit, change_request_withdraw, revision_submit
+from changeapi.services.change_requests import (
+    change_request_reopen,
+    change_request_submit,
+    change_request_withdraw,
+    revision_submit,
+)
 from changeapi.services.projects import project_create, project_member_set
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), as application/problem+json.")
 ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM}
-
-
-def _plain(data: Any) -> Any:
-    """Validated serializer data as plain JSON types, as it will be stored."""
-    return json.loads(json.dumps(data))
 
 
 @extend_schema_view(
@@ -130,11 +129,12 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         require(request, project, MANAGE)
         serializer = BaselineCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        form, source = serializer.submission()
         baseline = baseline_create(
             project=project,
             author=request.user,
-            form="operations",
-            source=_plain(serializer.validated_data["migrations"]),
+            form=form,
+            source=source,
             context=audit_context(request),
         )
         baseline.refresh_from_db()
@@ -197,13 +197,14 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         data = serializer.validated_data
         project = self.visible_project(data["project"])
         require(request, project, SUBMIT)
+        form, source = serializer.submission()
         change_request = change_request_submit(
             project=project,
             author=request.user,
             title=data["title"],
             description=data["description"],
-            form="operations",
-            source=_plain(data["migrations"]),
+            form=form,
+            source=source,
             context=audit_context(request),
         )
         fresh = self.get_queryset().get(pk=change_request.pk)
@@ -236,11 +237,12 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         require(request, change_request.project, SUBMIT)
         serializer = RevisionSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        form, source = serializer.submission()
         revision = revision_submit(
             change_request=change_request,
             author=request.user,
-            form="operations",
-            source=_plain(serializer.validated_data["migrations"]),
+            form=form,
+            source=source,
             context=audit_context(request),
         )
         return Response(RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
@@ -258,6 +260,23 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
             require(request, change_request.project, MANAGE)
         change_request_withdraw(change_request=change_request, actor=request.user, context=audit_context(request))
         return Response(ChangeRequestSerializer(self.get_queryset().get(pk=change_request.pk)).data)
+
+    @extend_schema(
+        operation_id="change_requests_reopen",
+        tags=["change-requests"],
+        request=None,
+        responses={202: ChangeRequestSerializer, **ERRORS},
+        description="Reopen a withdrawn change request: its latest revision is dry-run again and review starts over.",
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str) -> Response:
+        change_request = self.get_object()
+        is_author = change_request.author_id == request.user.pk
+        if not (is_author and has_project_perm(request.user, change_request.project, SUBMIT)):
+            require(request, change_request.project, MANAGE)
+        change_request_reopen(change_request=change_request, actor=request.user, context=audit_context(request))
+        fresh = self.get_queryset().get(pk=change_request.pk)
+        return Response(ChangeRequestSerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(

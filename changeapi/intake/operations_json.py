@@ -482,17 +482,3 @@ def check_plan_against_state(plan: Plan, base_state: ProjectState, *, pointer: s
     except (LookupError, ValueError) as exc:
         raise _fail(f"the resulting models do not resolve: {exc}", pointer) from exc
     return state
-
-
-def describe_plan(plan: Plan) -> list[dict[str, Any]]:
-    """A JSON summary of a plan, stored on the revision for listing and review."""
-    return [
-        {
-            "app_label": m.app_label,
-            "name": m.name,
-            "atomic": m.atomic,
-            "dependencies": [list(d) for d in m.dependencies],
-            "operations": [{"type": type(op).__name__, "description": op.describe()} for op in m.operations],
-        }
-        for m in plan.migrations
-    ]

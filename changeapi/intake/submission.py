@@ -1,30 +1,176 @@
-"""One entry point for every intake form: a submission's source in, a Plan out."""
+"""One entry point for every intake form: a submission's stored source in, a Plan out.
+
+Stored shapes (what the API receives and the Revision/Baseline keeps):
+- `operations`: a list of migration documents ({app_label, name?, atomic?, operations}).
+- `migrations`: {"files": [{"path", "content", "app_label"?, "name"?}]}, migration files as
+  `makemigrations` writes them; for a baseline, the whole history of every app.
+- `models`: {"apps": [{"app_label", "content", "path"?}], "renames"?, "defaults"?}, the
+  proposed models.py of each app, diffed against the baseline as `makemigrations` would.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
 from django.db.migrations.state import ProjectState
 
 from changeapi.intake.errors import IntakeError, Location
-from changeapi.intake.operations_json import parse_migration_documents
+from changeapi.intake.operations_json import check_plan_against_state, parse_migration_documents
 from changeapi.intake.plan import Plan
+from changeapi.intake.python_source import (
+    ChangeIntent,
+    SourceLimits,
+    SourceSettings,
+    models_source_plan,
+    plan_history,
+    read_migration_file,
+)
+
+FORMS = ("operations", "migrations", "models")
 
 
-def plan_from_source(
+@dataclass
+class Intake:
+    """A parsed submission: its plan, and migration file texts where the service wrote them."""
+
+    plan: Plan
+    files: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def source_settings(project_settings: dict[str, Any] | None) -> SourceSettings:
+    """A project's intake settings (custom field map, references, setting values) as stored."""
+    data = project_settings or {}
+    return SourceSettings.build(
+        field_map=data.get("field_map") or {},
+        references=data.get("references") or {},
+        setting_values=data.get("setting_values") or {},
+        auth_user_model=data.get("auth_user_model") or "auth.User",
+        default_auto_field=data.get("default_auto_field"),
+        limits=SourceLimits(max_bytes=settings.SCHEMAGATE_MAX_SOURCE_BYTES, max_depth=settings.SCHEMAGATE_MAX_AST_DEPTH),
+    )
+
+
+def _require(condition: bool, message: str, pointer: str) -> None:
+    if not condition:
+        raise IntakeError(message, Location(pointer=pointer))
+
+
+def _migration_files(source: Any, project_settings: SourceSettings) -> list[Any]:
+    """Read each submitted migration file; app label and name come from its path when not given."""
+    _require(isinstance(source, dict) and isinstance(source.get("files"), list), 'expected {"files": [...]}', "/migration_files")
+    files = source["files"]
+    _require(
+        0 < len(files) <= settings.SCHEMAGATE_MAX_MIGRATIONS,
+        f"between 1 and {settings.SCHEMAGATE_MAX_MIGRATIONS} files",
+        "/migration_files",
+    )
+    read = []
+    for index, item in enumerate(files):
+        pointer = f"/migration_files/{index}"
+        _require(isinstance(item, dict) and isinstance(item.get("content"), str), "each file needs 'content'", pointer)
+        path = PurePosixPath(str(item.get("path") or ""))
+        app_label = item.get("app_label") or (path.parts[-3] if len(path.parts) >= 3 and path.parts[-2] == "migrations" else None)
+        name = item.get("name") or (path.stem if path.suffix == ".py" else None)
+        _require(bool(app_label), "give 'app_label', or a path like '<app>/migrations/<name>.py'", f"{pointer}/app_label")
+        _require(bool(name), "give 'name', or a path ending in '<name>.py'", f"{pointer}/name")
+        read.append(
+            read_migration_file(
+                app_label=str(app_label),
+                name=str(name),
+                source=item["content"],
+                filename=str(path) if str(path) != "." else f"{app_label}/migrations/{name}.py",
+                settings=project_settings,
+            )
+        )
+    return read
+
+
+def _models(source: Any, *, baseline: Plan | None, base_state: ProjectState, project_settings: SourceSettings) -> Intake:
+    _require(
+        isinstance(source, dict) and isinstance(source.get("apps"), list) and source["apps"],
+        'expected {"apps": [...]}',
+        "/models",
+    )
+    sources: dict[str, str] = {}
+    filenames: dict[str, str] = {}
+    for index, item in enumerate(source["apps"]):
+        pointer = f"/models/apps/{index}"
+        _require(
+            isinstance(item, dict) and isinstance(item.get("app_label"), str),
+            "each app needs 'app_label'",
+            f"{pointer}/app_label",
+        )
+        _require(isinstance(item.get("content"), str), "each app needs 'content' (its models.py)", f"{pointer}/content")
+        sources[item["app_label"]] = item["content"]
+        filenames[item["app_label"]] = str(item.get("path") or f"{item['app_label']}/models.py")
+    intent = ChangeIntent.build(renames=source.get("renames") or {}, defaults=source.get("defaults") or {})
+    change = models_source_plan(
+        sources=sources,
+        baseline_state=base_state,
+        baseline=baseline,
+        intent=intent,
+        settings=project_settings,
+        filenames=filenames,
+    )
+    return Intake(plan=change.plan, files=change.files)
+
+
+def parse_submission(
     *,
     form: str,
     source: Any,
+    baseline: Plan | None,
     base_state: ProjectState | None,
-    leaves: dict[str, str] | None,
-) -> Plan:
-    """Parse a submission of the given form on top of a baseline (state and leaf names)."""
+    project_settings: dict[str, Any] | None = None,
+    validate: bool = True,
+) -> Intake:
+    """Parse a submission of the given form on top of a baseline (None: it *is* the baseline).
+
+    With `validate`, operations-form changes are also applied to the baseline state, so a
+    reference to a missing model or field fails here with its location.
+    """
+    parsed_settings = source_settings(project_settings)
     if form == "operations":
-        return parse_migration_documents(
+        plan = parse_migration_documents(
             source,
-            base_state=base_state,
-            leaves=leaves,
+            base_state=base_state if validate else None,
+            leaves=baseline.leaf_names() if baseline else None,
             max_operations=settings.SCHEMAGATE_MAX_OPERATIONS,
         )
-    raise IntakeError(f"the {form!r} form is not accepted", Location(pointer="/form"))
+        return Intake(plan=plan)
+    if form == "migrations":
+        files = _migration_files(source, parsed_settings)
+        previous = list(baseline.migrations) if baseline else []
+        plan = plan_history([*previous, *files], applied=[m.key for m in previous])
+        _require(
+            baseline is None or plan.operation_count <= settings.SCHEMAGATE_MAX_OPERATIONS,
+            f"too many operations: {plan.operation_count} (limit {settings.SCHEMAGATE_MAX_OPERATIONS})",
+            "/migration_files",
+        )
+        if validate and base_state is not None:
+            check_plan_against_state(plan, base_state, pointer="/migration_files")
+        return Intake(plan=plan)
+    if form == "models":
+        return _models(source, baseline=baseline, base_state=base_state or ProjectState(), project_settings=parsed_settings)
+    raise IntakeError(f"unknown form {form!r}; one of {', '.join(FORMS)}", Location(pointer="/form"))
+
+
+def describe_intake(intake: Intake) -> list[dict[str, Any]]:
+    """A JSON summary stored on the revision: each migration, its operations, and for the models
+    form the migration file `makemigrations` would have written."""
+    described = []
+    for migration in intake.plan.migrations:
+        entry: dict[str, Any] = {
+            "app_label": migration.app_label,
+            "name": migration.name,
+            "atomic": migration.atomic,
+            "dependencies": [list(d) for d in migration.dependencies],
+            "operations": [{"type": type(op).__name__, "description": op.describe()} for op in migration.operations],
+        }
+        if migration.key in intake.files:
+            entry["migration_file"] = intake.files[migration.key]
+        described.append(entry)
+    return described

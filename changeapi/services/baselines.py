@@ -1,4 +1,5 @@
-"""Baselines: recording a project's production schema and building its template database."""
+"""Baselines: recording a project's production schema, advancing it by a released bundle, and
+building its template database (after which stale dry-runs of open change requests are rerun)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.migrations.writer import MigrationWriter
 from django.db.models import Max
 
 from approvals.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import template_build
-from changeapi.intake.submission import plan_from_source
-from changeapi.models import Baseline, Project, ShadowDatabase
-from changeapi.selectors import baseline_plan
+from changeapi.errors import InvalidState
+from changeapi.intake.plan import Plan
+from changeapi.intake.submission import parse_submission
+from changeapi.models import Baseline, ChangeRequest, DryRun, Project, ShadowDatabase
+from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision
+from changeapi.services.dry_runs import dry_run_queue
 from changeapi.shadow.servers import ShadowServerUnavailable, pick_server
 
 
@@ -29,7 +34,76 @@ def baseline_create(*, project: Project, author: AbstractBaseUser, form: str, so
 
     The source is parsed here, so a malformed baseline is refused before anything is stored.
     """
-    plan = plan_from_source(form=form, source=source, base_state=None, leaves=None)
+    return _baseline_record(project=project, author=author, form=form, source=source, context=context, action="baseline.created")
+
+
+@transaction.atomic
+def baseline_advance(
+    *,
+    project: Project,
+    migration_files: list[dict[str, str]],
+    documents: list[dict[str, Any]] | None,
+    author: AbstractBaseUser,
+    bundle_number: int,
+    context: AuditContext,
+) -> Baseline:
+    """The next baseline version: the current baseline's migrations followed by a bundle's.
+
+    Called when a bundle is sealed, in its transaction. An operations-form baseline advanced
+    by operations-form requests takes their `documents` (renamed to their final names); any
+    other mix becomes a migrations-form baseline: the history as migration files (written
+    with MigrationWriter where the baseline was JSON) plus the bundle's `migration_files`
+    ({app_label, name, path, content}). The project's current baseline moves when the new
+    template is built, and then open change requests are rerun on it (see `baseline_build`).
+    """
+    current = project.current_baseline
+    if current is None:
+        raise InvalidState("the project has no baseline to advance")
+    if current.form == "operations" and documents is not None:
+        form, source = "operations", [*current.source, *documents]
+    elif current.form == "migrations":
+        form, source = "migrations", {**current.source, "files": [*current.source["files"], *migration_files]}
+    elif current.form == "operations":
+        form, source = "migrations", {"files": [*_history_files(baseline_plan(current)), *migration_files]}
+    else:
+        raise InvalidState(f"a baseline of the {current.form!r} form cannot be advanced by a bundle")
+    return _baseline_record(
+        project=project,
+        author=author,
+        form=form,
+        source=source,
+        context=context,
+        action="baseline.advanced",
+        extra={"bundle": bundle_number, "previous_version": current.version},
+    )
+
+
+def _history_files(plan: Plan) -> list[dict[str, str]]:
+    """A baseline's migrations as the files `makemigrations` would have written."""
+    return [
+        {
+            "app_label": migration.app_label,
+            "name": migration.name,
+            "path": f"{migration.app_label}/migrations/{migration.name}.py",
+            "content": MigrationWriter(migration.to_django(), include_header=False).as_string(),
+        }
+        for migration in plan.migrations
+    ]
+
+
+def _baseline_record(
+    *,
+    project: Project,
+    author: AbstractBaseUser,
+    form: str,
+    source: Any,
+    context: AuditContext,
+    action: str,
+    extra: dict[str, Any] | None = None,
+) -> Baseline:
+    plan = parse_submission(
+        form=form, source=source, baseline=None, base_state=None, project_settings=project.intake_settings
+    ).plan
     Project.objects.select_for_update().get(pk=project.pk)
     version = (project.baselines.aggregate(v=Max("version"))["v"] or 0) + 1
     baseline = Baseline.objects.create(
@@ -44,10 +118,10 @@ def baseline_create(*, project: Project, author: AbstractBaseUser, form: str, so
     )
     audit_record(
         context=context,
-        action="baseline.created",
+        action=action,
         target=baseline,
         project=project,
-        after={"version": version, "sha256": baseline.sha256, "migrations": len(plan.migrations)},
+        after={"version": version, "sha256": baseline.sha256, "migrations": len(plan.migrations), **(extra or {})},
     )
     from changeapi.tasks import baseline_build_task
 
@@ -94,7 +168,42 @@ def baseline_build(*, baseline_id: int) -> Baseline:
             before={"current_baseline": before},
             after={"current_baseline": project.current_baseline_id, "template": baseline.template_name, "server": server.key},
         )
+    if project.current_baseline_id == baseline.pk:
+        dry_runs_rerun_stale(project=project)
     return baseline
+
+
+@transaction.atomic
+def dry_runs_rerun_stale(*, project: Project, context: AuditContext = SYSTEM) -> list[DryRun]:
+    """Mark and rerun open change requests whose latest dry-run is not on the current baseline.
+
+    Runs once the new baseline's template is ready, so the reruns clone it at once. A change
+    request without any dry-run is left alone: its first one is already queued.
+    """
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    current = project.current_baseline_id
+    queued = []
+    open_requests = (
+        ChangeRequest.objects.select_for_update()
+        .filter(project=project)
+        .exclude(status__in=ChangeRequest.CLOSED_STATES)
+        .order_by("number")
+    )
+    for change_request in open_requests:
+        revision = latest_revision(change_request)
+        dry_run = latest_dry_run(revision)
+        if dry_run is None or dry_run.baseline_id == current:
+            continue
+        audit_record(
+            context=context,
+            action="change_request.dry_run_stale",
+            target=change_request,
+            project=project,
+            before={"baseline": dry_run.baseline_id, "dry_run": dry_run.pk},
+            after={"baseline": current, "revision": revision.number},
+        )
+        queued.append(dry_run_queue(revision=revision, context=context))
+    return queued
 
 
 def _baseline_failed(baseline: Baseline, reason: str) -> Baseline:

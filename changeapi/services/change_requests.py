@@ -1,4 +1,8 @@
-"""Submitting change requests and their revisions, and withdrawing them."""
+"""Submitting change requests and their revisions, withdrawing and reopening them.
+
+The state machine is drawn in docs/state-machine.md; review decisions live in
+approvals/services/reviews.py and release in approvals/services/bundles.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,9 @@ from django.db.models import Max
 
 from approvals.audit import AuditContext, audit_record
 from changeapi.errors import InvalidState
-from changeapi.intake.operations_json import describe_plan
-from changeapi.intake.submission import plan_from_source
+from changeapi.intake.submission import describe_intake, parse_submission
 from changeapi.models import Baseline, ChangeRequest, Project, Revision
-from changeapi.selectors import baseline_plan, baseline_state
+from changeapi.selectors import baseline_plan, baseline_state, latest_revision
 from changeapi.services.baselines import content_sha256
 from changeapi.services.dry_runs import dry_run_queue
 
@@ -36,8 +39,12 @@ def _current_baseline(project: Project) -> Baseline:
 
 def _new_revision(*, change_request: ChangeRequest, author: AbstractBaseUser, form: str, source: Any, number: int) -> Revision:
     baseline = _current_baseline(change_request.project)
-    plan = plan_from_source(
-        form=form, source=source, base_state=baseline_state(baseline), leaves=baseline_plan(baseline).leaf_names()
+    intake = parse_submission(
+        form=form,
+        source=source,
+        baseline=baseline_plan(baseline),
+        base_state=baseline_state(baseline),
+        project_settings=change_request.project.intake_settings,
     )
     return Revision.objects.create(
         change_request=change_request,
@@ -45,7 +52,7 @@ def _new_revision(*, change_request: ChangeRequest, author: AbstractBaseUser, fo
         form=form,
         source=source,
         sha256=content_sha256({"form": form, "source": source}),
-        operations=describe_plan(plan),
+        operations=describe_intake(intake),
         baseline=baseline,
         created_by=author,
     )
@@ -111,6 +118,7 @@ def revision_submit(
 
 @transaction.atomic
 def change_request_withdraw(*, change_request: ChangeRequest, actor: AbstractBaseUser, context: AuditContext) -> ChangeRequest:
+    """Take an open change request out of review; it can be reopened later."""
     change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
     if change_request.status not in OPEN_STATES:
         raise InvalidState(f"change request is {change_request.status}: only open requests can be withdrawn")
@@ -126,3 +134,40 @@ def change_request_withdraw(*, change_request: ChangeRequest, actor: AbstractBas
         after={"status": change_request.status},
     )
     return change_request
+
+
+def _dry_run_again(*, change_request: ChangeRequest, action: str, context: AuditContext) -> ChangeRequest:
+    """Return a locked change request to submitted and dry-run its latest revision on the current baseline.
+
+    Reviews are bound to the dry-run they were made on, so the decisions made before stop
+    counting: the new report is what reviewers must look at.
+    """
+    _current_baseline(change_request.project)
+    revision = latest_revision(change_request)
+    before = change_request.status
+    change_request.status = ChangeRequest.Status.SUBMITTED
+    change_request.save(update_fields=["status", "updated_at"])
+    audit_record(
+        context=context,
+        action=action,
+        target=change_request,
+        project=change_request.project,
+        before={"status": before},
+        after={"status": change_request.status, "revision": revision.number},
+    )
+    dry_run_queue(revision=revision, context=context)
+    return change_request
+
+
+@transaction.atomic
+def change_request_reopen(*, change_request: ChangeRequest, actor: AbstractBaseUser, context: AuditContext) -> ChangeRequest:
+    """Bring a withdrawn change request back to review with a fresh dry-run of its latest revision.
+
+    Only withdrawn requests reopen: a rejection is the reviewers' final word, and a released
+    change is in production.
+    """
+    change_request = ChangeRequest.objects.select_for_update().select_related("project").get(pk=change_request.pk)
+    if change_request.status != ChangeRequest.Status.WITHDRAWN:
+        raise InvalidState(f"change request is {change_request.status}: only withdrawn requests can be reopened")
+    return _dry_run_again(change_request=change_request, action="change_request.reopened", context=context)
+

@@ -202,7 +202,7 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
 def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
-    change = revision_plan(dry_run.revision)
+    change = revision_plan(dry_run.revision, baseline)
     DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
     if template_build(server=server, name=baseline.template_name, baseline=base):
         ShadowDatabase.objects.create(
