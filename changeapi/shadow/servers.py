@@ -100,20 +100,31 @@ class ShadowServer:
 
     def ensure_runner_role(self, conn: psycopg.Connection) -> None:
         """Create or reset the runner role: may log in, and nothing else (no superuser,
-        no CREATEDB/CREATEROLE, no replication, no RLS bypass, no server-file roles)."""
+        no CREATEDB/CREATEROLE, no replication, no RLS bypass, no server-file roles).
+
+        Done once per process and server, under an advisory lock: concurrent ALTER ROLEs of
+        one role fail with "tuple concurrently updated".
+        """
+        if self.key in _RUNNER_ROLE_READY:
+            return
         role = sql.Identifier(self.runner_role)
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [self.runner_role]).fetchone()
-        if not exists:
-            try:
+        conn.execute("SELECT pg_advisory_lock(hashtext('schemagate-runner-role'))")
+        try:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [self.runner_role]).fetchone()
+            if not exists:
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
-            except psycopg.errors.DuplicateObject:
-                pass  # another worker created it at the same moment
-        conn.execute(
-            sql.SQL(
-                "ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "NOBYPASSRLS CONNECTION LIMIT 64 PASSWORD {}"
-            ).format(role, sql.Literal(self.runner_password))
-        )
+            conn.execute(
+                sql.SQL(
+                    "ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS CONNECTION LIMIT 64 PASSWORD {}"
+                ).format(role, sql.Literal(self.runner_password))
+            )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('schemagate-runner-role'))")
+        _RUNNER_ROLE_READY.add(self.key)
+
+
+_RUNNER_ROLE_READY: set[str] = set()
 
 
 def _first_line(exc: BaseException) -> str:
