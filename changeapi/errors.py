@@ -51,6 +51,13 @@ class PreconditionRequired(DomainError):
 
 
 class LimitExceeded(DomainError):
+    """A configured limit was hit; `setting` names it so the client knows what to change."""
+
     status = 413
     code = "limit-exceeded"
     title = "A limit was exceeded"
+
+    def __init__(self, detail: str, *, setting: str, value: int | str) -> None:
+        super().__init__(detail)
+        self.setting = setting
+        self.value = value

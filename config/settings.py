@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "changeapi.api.limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,6 +103,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "changeapi.api.throttling.IdentityRateThrottle",
+        "changeapi.api.throttling.SubmitRateThrottle",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -162,6 +167,13 @@ SCHEMAGATE_MAX_OPERATIONS = env.int("SCHEMAGATE_MAX_OPERATIONS", default=500)
 SCHEMAGATE_MAX_MIGRATIONS = env.int("SCHEMAGATE_MAX_MIGRATIONS", default=2000)
 SCHEMAGATE_MAX_SOURCE_BYTES = env.int("SCHEMAGATE_MAX_SOURCE_BYTES", default=1_000_000)
 SCHEMAGATE_MAX_AST_DEPTH = env.int("SCHEMAGATE_MAX_AST_DEPTH", default=100)
+SCHEMAGATE_MAX_AST_NODES = env.int("SCHEMAGATE_MAX_AST_NODES", default=200_000)
+SCHEMAGATE_DRY_RUN_WALL_SECONDS = env.int("SCHEMAGATE_DRY_RUN_WALL_SECONDS", default=300)
+
+# Rate limits per user or API key (DRF throttling; the counters live in CACHE_URL's cache).
+SCHEMAGATE_RATE_LIMIT = env.str("SCHEMAGATE_RATE_LIMIT", default="600/min")
+SCHEMAGATE_SUBMIT_RATE_LIMIT = env.str("SCHEMAGATE_SUBMIT_RATE_LIMIT", default="60/min")
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # Release bundles: the Ed25519 signing key (PEM, PKCS#8). Without one, a key is derived from
 # SECRET_KEY so a single machine works out of the box.

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from changeapi.errors import DomainError
-from changeapi.intake.errors import IntakeError
+from changeapi.errors import DomainError, LimitExceeded
+from changeapi.intake.errors import IntakeError, IntakeLimitExceeded
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://schemagate.dev/problems/"
@@ -42,6 +44,29 @@ def _flatten(detail: Any, pointer: str = "") -> list[dict[str, str]]:
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, IntakeLimitExceeded):
+        location = exc.location.as_dict()
+        body = problem(
+            413,
+            "limit-exceeded",
+            "A limit was exceeded",
+            exc.message,
+            limit={"name": exc.setting, "value": exc.value},
+            errors=[{"detail": exc.message, **location}],
+        )
+        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, LimitExceeded):
+        body = problem(413, exc.code, exc.title, exc.detail, limit={"name": exc.setting, "value": exc.value})
+        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, RequestDataTooBig):
+        body = problem(
+            413,
+            "limit-exceeded",
+            "A limit was exceeded",
+            "the request body is too large",
+            limit={"name": "SCHEMAGATE_MAX_BODY_BYTES", "value": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+        )
+        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, IntakeError):
         location = exc.location.as_dict()
         body = problem(
@@ -70,7 +95,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(exc, "default_code", "error").replace("_", "-")
         title = str(getattr(exc, "default_detail", "Error"))
-        body = problem(response.status_code, code, title, str(detail))
+        limit = getattr(context.get("request"), "throttle_limit", None) if isinstance(exc, exceptions.Throttled) else None
+        body = problem(response.status_code, code, title, str(detail), limit=limit)
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response

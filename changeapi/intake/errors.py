@@ -37,3 +37,12 @@ class IntakeError(Exception):
         if where.pointer:
             return f"{where.pointer}: {self.message}"
         return self.message
+
+
+class IntakeLimitExceeded(IntakeError):
+    """A submission larger than a configured limit; the problem names the setting and its value."""
+
+    def __init__(self, message: str, *, setting: str, value: int, location: Location | None = None) -> None:
+        super().__init__(message, location)
+        self.setting = setting
+        self.value = value

@@ -21,7 +21,7 @@ from django.db.migrations.state import ProjectState
 from django.db.models import F, Q
 from django.utils import timezone
 
-from changeapi.intake.errors import IntakeError, Location
+from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
 from changeapi.intake.plan import Plan, PlannedMigration
 
 FIELD_TYPES: dict[str, type[models.Field]] = {
@@ -420,7 +420,12 @@ def parse_migration_documents(
     leaves = dict(leaves or {})
     total = sum(len(d.get("operations") or []) for d in documents if isinstance(d, dict))
     if total > max_operations:
-        raise _fail(f"too many operations: {total} (limit {max_operations})", pointer)
+        raise IntakeLimitExceeded(
+            f"too many operations: {total} (limit {max_operations})",
+            setting="SCHEMAGATE_MAX_OPERATIONS",
+            value=max_operations,
+            location=Location(pointer=pointer),
+        )
     planned: list[PlannedMigration] = []
     for i, doc in enumerate(documents):
         here = f"{pointer}/{i}"

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db.migrations.state import ProjectState
 
-from changeapi.intake.errors import IntakeError, Location
+from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
 from changeapi.intake.operations_json import check_plan_against_state, parse_migration_documents
 from changeapi.intake.plan import Plan
 from changeapi.intake.python_source import (
@@ -49,7 +49,11 @@ def source_settings(project_settings: dict[str, Any] | None) -> SourceSettings:
         setting_values=data.get("setting_values") or {},
         auth_user_model=data.get("auth_user_model") or "auth.User",
         default_auto_field=data.get("default_auto_field"),
-        limits=SourceLimits(max_bytes=settings.SCHEMAGATE_MAX_SOURCE_BYTES, max_depth=settings.SCHEMAGATE_MAX_AST_DEPTH),
+        limits=SourceLimits(
+            max_bytes=settings.SCHEMAGATE_MAX_SOURCE_BYTES,
+            max_depth=settings.SCHEMAGATE_MAX_AST_DEPTH,
+            max_nodes=settings.SCHEMAGATE_MAX_AST_NODES,
+        ),
     )
 
 
@@ -58,15 +62,24 @@ def _require(condition: bool, message: str, pointer: str) -> None:
         raise IntakeError(message, Location(pointer=pointer))
 
 
+def _within_limit(count: int, setting: str, what: str, pointer: str) -> None:
+    limit = int(getattr(settings, setting))
+    if count > limit:
+        raise IntakeLimitExceeded(
+            f"too many {what}: {count} (limit {limit}, {setting})",
+            setting=setting,
+            value=limit,
+            location=Location(pointer=pointer),
+        )
+
+
 def _migration_files(source: Any, project_settings: SourceSettings) -> list[Any]:
     """Read each submitted migration file; app label and name come from its path when not given."""
     _require(isinstance(source, dict) and isinstance(source.get("files"), list), 'expected {"files": [...]}', "/migration_files")
     files = source["files"]
-    _require(
-        0 < len(files) <= settings.SCHEMAGATE_MAX_MIGRATIONS,
-        f"between 1 and {settings.SCHEMAGATE_MAX_MIGRATIONS} files",
-        "/migration_files",
-    )
+    _require(len(files) > 0, "at least one migration file is required", "/migration_files")
+    _within_limit(len(files), "SCHEMAGATE_MAX_MIGRATIONS", "migration files", "/migration_files")
+
     read = []
     for index, item in enumerate(files):
         pointer = f"/migration_files/{index}"
@@ -145,11 +158,8 @@ def parse_submission(
         files = _migration_files(source, parsed_settings)
         previous = list(baseline.migrations) if baseline else []
         plan = plan_history([*previous, *files], applied=[m.key for m in previous])
-        _require(
-            baseline is None or plan.operation_count <= settings.SCHEMAGATE_MAX_OPERATIONS,
-            f"too many operations: {plan.operation_count} (limit {settings.SCHEMAGATE_MAX_OPERATIONS})",
-            "/migration_files",
-        )
+        if baseline is not None:
+            _within_limit(plan.operation_count, "SCHEMAGATE_MAX_OPERATIONS", "operations", "/migration_files")
         if validate and base_state is not None:
             check_plan_against_state(plan, base_state, pointer="/migration_files")
         return Intake(plan=plan)

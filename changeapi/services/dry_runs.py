@@ -23,6 +23,7 @@ from approvals.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, revision_plan
+from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
 
 logger = logging.getLogger(__name__)
@@ -80,10 +81,16 @@ def _claim(dry_run_id: int, *, owner: str, server: ShadowServer) -> DryRun | Non
             return None
         active = DryRun.objects.filter(status=DryRun.Status.RUNNING, lease_expires_at__gte=now).exclude(pk=dry_run.pk)
         if active.filter(server=server.key).count() >= settings.SHADOW_MAX_CONCURRENT_PER_SERVER:
-            raise ShadowServerBusy(f"shadow server {server.key} is running its maximum of dry-runs")
+            raise ShadowServerBusy(
+                f"shadow server {server.key} is running its maximum of "
+                f"{settings.SHADOW_MAX_CONCURRENT_PER_SERVER} dry-runs (SHADOW_MAX_CONCURRENT_PER_SERVER)"
+            )
         project = dry_run.revision.change_request.project
         if active.filter(revision__change_request__project=project).count() >= settings.SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT:
-            raise ShadowServerBusy(f"project {project.slug} is running its maximum of dry-runs")
+            raise ShadowServerBusy(
+                f"project {project.slug} is running its maximum of "
+                f"{settings.SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT} dry-runs (SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT)"
+            )
         dry_run.status = DryRun.Status.RUNNING
         dry_run.lease_owner = owner
         dry_run.lease_expires_at = now + _lease_duration()
@@ -128,6 +135,36 @@ class LeaseKeeper:
                     return
         finally:
             connection.close()
+
+
+class WallClockGuard:
+    """Ends the shadow sessions of a dry-run that runs past SCHEMAGATE_DRY_RUN_WALL_SECONDS.
+
+    statement_timeout bounds one statement; this bounds the whole run (many statements, or a
+    submitted `SET statement_timeout = 0`). The engine then fails on its dead connection and
+    the report says why.
+    """
+
+    def __init__(self, server: ShadowServer, dbname: str) -> None:
+        self.server = server
+        self.dbname = dbname
+        self.fired = False
+        self._timer = threading.Timer(settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        try:
+            provision.terminate_sessions(self.server, self.dbname)
+        except ShadowServerUnavailable:
+            logger.warning("could not stop the over-time dry-run on %s", self.dbname)
+
+    def __enter__(self) -> WallClockGuard:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
 
 
 def _is_latest(dry_run: DryRun) -> bool:
@@ -218,9 +255,22 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
         DryRun.objects.filter(pk=dry_run.pk).update(progress_done=done, progress_total=total)
 
     try:
-        return dry_run_execute(
-            server=server, template=baseline.template_name, clone_name=clone, baseline=base, change=change, on_progress=progress
-        )
+        with WallClockGuard(server, clone) as guard:
+            report = dry_run_execute(
+                server=server,
+                template=baseline.template_name,
+                clone_name=clone,
+                baseline=base,
+                change=change,
+                on_progress=progress,
+            )
+        if guard.fired and report.get("error"):
+            limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS
+            report["error"]["message"] = (
+                f"the dry-run exceeded its wall-time limit of {limit} s (SCHEMAGATE_DRY_RUN_WALL_SECONDS) "
+                f"and was stopped: {report['error']['message']}"
+            )
+        return report
     finally:
         ShadowDatabase.objects.filter(pk=registry.pk).update(dropped_at=timezone.now())
 

@@ -83,6 +83,16 @@ def build_abandoned(server: ShadowServer, name: str) -> bool:
     return False
 
 
+def terminate_sessions(server: ShadowServer, dbname: str) -> int:
+    """End every session on a shadow database (a dry-run over its wall-time limit)."""
+    with server.admin_connect() as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [dbname],
+        ).fetchall()
+    return len(rows)
+
+
 def template_drop(server: ShadowServer, name: str) -> None:
     with server.admin_connect() as conn:
         drop_database(conn, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import warnings
 
-from changeapi.intake.errors import IntakeError, Location
+from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
 
 from .config import SourceLimits
 
@@ -28,9 +28,11 @@ def parse_source(source: str, *, filename: str, limits: SourceLimits) -> ast.Mod
         raise IntakeError("The file content must be text.", Location(file=filename, line=1, column=1))
     size = len(source.encode("utf-8", errors="surrogatepass"))
     if size > limits.max_bytes:
-        raise IntakeError(
+        raise IntakeLimitExceeded(
             f"The file is {size} bytes; the limit is {limits.max_bytes} bytes.",
-            Location(file=filename, line=1, column=1),
+            setting="SCHEMAGATE_MAX_SOURCE_BYTES",
+            value=limits.max_bytes,
+            location=Location(file=filename, line=1, column=1),
         )
     try:
         with warnings.catch_warnings():
@@ -59,14 +61,18 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
         node, depth = stack.pop()
         count += 1
         if count > limits.max_nodes:
-            raise IntakeError(
+            raise IntakeLimitExceeded(
                 f"The file has more than {limits.max_nodes} syntax nodes.",
-                node_location(filename, node),
+                setting="SCHEMAGATE_MAX_AST_NODES",
+                value=limits.max_nodes,
+                location=node_location(filename, node),
             )
         if depth > limits.max_depth:
-            raise IntakeError(
+            raise IntakeLimitExceeded(
                 f"The file nests expressions more than {limits.max_depth} levels deep.",
-                node_location(filename, node),
+                setting="SCHEMAGATE_MAX_AST_DEPTH",
+                value=limits.max_depth,
+                location=node_location(filename, node),
             )
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1))
