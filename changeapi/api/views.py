@@ -38,6 +38,7 @@ from changeapi.services.change_requests import (
     change_request_withdraw,
     revision_submit,
 )
+from changeapi.services.dry_runs import dry_run_rerun
 from changeapi.services.projects import project_create, project_member_set
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), as application/problem+json.")
@@ -313,3 +314,20 @@ class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
     serializer_class = DryRunSerializer
     filterset_class = DryRunFilter
     project_path = "revision__change_request__project"
+
+    @extend_schema(
+        operation_id="dry_runs_rerun",
+        tags=["dry-runs"],
+        request=None,
+        responses={202: DryRunSerializer, **ERRORS},
+        description="Dry-run the same (latest) revision again, e.g. after the shadow server was unavailable.",
+    )
+    @action(detail=True, methods=["post"])
+    def rerun(self, request: Request, pk: str) -> Response:
+        dry_run = self.get_object()
+        require(request, dry_run.revision.change_request.project, SUBMIT)
+        fresh = dry_run_rerun(dry_run=dry_run, context=audit_context(request))
+        fresh.refresh_from_db()
+        return Response(
+            DryRunSerializer(fresh).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/dry-runs/{fresh.pk}/"}
+        )

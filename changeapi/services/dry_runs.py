@@ -23,6 +23,7 @@ from approvals.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, revision_plan
+from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
 
@@ -254,25 +255,20 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         DryRun.objects.filter(pk=dry_run.pk).update(progress_done=done, progress_total=total)
 
-    try:
-        with WallClockGuard(server, clone) as guard:
-            report = dry_run_execute(
-                server=server,
-                template=baseline.template_name,
-                clone_name=clone,
-                baseline=base,
-                change=change,
-                on_progress=progress,
-            )
-        if guard.fired and report.get("error"):
-            limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS
-            report["error"]["message"] = (
-                f"the dry-run exceeded its wall-time limit of {limit} s (SCHEMAGATE_DRY_RUN_WALL_SECONDS) "
-                f"and was stopped: {report['error']['message']}"
-            )
-        return report
-    finally:
-        ShadowDatabase.objects.filter(pk=registry.pk).update(dropped_at=timezone.now())
+    with WallClockGuard(server, clone) as guard:
+        report = dry_run_execute(
+            server=server, template=baseline.template_name, clone_name=clone, baseline=base, change=change, on_progress=progress
+        )
+    # Only a run that got as far as dropping its clone marks it dropped; otherwise the
+    # registry keeps it live and the reaper drops it once the server answers again.
+    ShadowDatabase.objects.filter(pk=registry.pk).update(dropped_at=timezone.now())
+    if guard.fired and report.get("error"):
+        limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS
+        report["error"]["message"] = (
+            f"the dry-run exceeded its wall-time limit of {limit} s (SCHEMAGATE_DRY_RUN_WALL_SECONDS) "
+            f"and was stopped: {report['error']['message']}"
+        )
+    return report
 
 
 @transaction.atomic
@@ -299,6 +295,7 @@ def _finish(dry_run_id: int, *, owner: str, report: dict[str, Any] | None, error
         after={"status": dry_run.status, "error": dry_run.error[:500], "attempts": dry_run.attempts},
     )
     _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUN_FAILED if failed else ChangeRequest.Status.READY_FOR_REVIEW)
+    webhooks_emit(project=dry_run.revision.change_request.project, event="dry_run.finished", subject=dry_run)
     return dry_run
 
 
@@ -368,3 +365,38 @@ def dry_runs_reclaim(*, now: dt.datetime | None = None) -> list[int]:
         dry_run_task.delay(dry_run_id)
         requeued.append(dry_run_id)
     return requeued
+
+
+RERUNNABLE = {ChangeRequest.Status.DRY_RUN_FAILED, ChangeRequest.Status.READY_FOR_REVIEW, ChangeRequest.Status.CHANGES_REQUESTED}
+
+
+@transaction.atomic
+def dry_run_rerun(*, dry_run: DryRun, context: AuditContext) -> DryRun:
+    """Dry-run the latest revision again (after a server outage, or on a moved baseline).
+
+    The change request returns to submitted: a review counts only for what the newest
+    report shows. Refused for superseded revisions and for closed or approved requests.
+    """
+    from changeapi.errors import InvalidState
+
+    change_request = (
+        ChangeRequest.objects.select_for_update().select_related("project").get(pk=dry_run.revision.change_request_id)
+    )
+    if not _is_latest(dry_run):
+        raise InvalidState("this dry-run is of a superseded revision; the latest revision has its own dry-runs")
+    if change_request.status not in RERUNNABLE:
+        raise InvalidState(f"change request is {change_request.status}: its dry-run cannot be rerun now")
+    if DryRun.objects.filter(revision=dry_run.revision, status__in=[DryRun.Status.QUEUED, DryRun.Status.RUNNING]).exists():
+        raise InvalidState("a dry-run of this revision is already queued or running")
+    before = change_request.status
+    change_request.status = ChangeRequest.Status.SUBMITTED
+    change_request.save(update_fields=["status", "updated_at"])
+    audit_record(
+        context=context,
+        action="change_request.rerun_requested",
+        target=change_request,
+        project=change_request.project,
+        before={"status": before},
+        after={"status": change_request.status, "previous_dry_run": dry_run.pk},
+    )
+    return dry_run_queue(revision=dry_run.revision, context=context)
