@@ -23,7 +23,6 @@ from approvals.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, revision_plan
-from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
 
@@ -295,7 +294,6 @@ def _finish(dry_run_id: int, *, owner: str, report: dict[str, Any] | None, error
         after={"status": dry_run.status, "error": dry_run.error[:500], "attempts": dry_run.attempts},
     )
     _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUN_FAILED if failed else ChangeRequest.Status.READY_FOR_REVIEW)
-    webhooks_emit(project=dry_run.revision.change_request.project, event="dry_run.finished", subject=dry_run)
     return dry_run
 
 
