@@ -11,12 +11,34 @@ from rest_framework import serializers
 
 from changeapi.api.operation_schemas import MigrationDocumentSerializer
 from changeapi.api.report_serializers import DryRunReportSerializer
+from changeapi.intake.submission import source_settings
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import PROJECT_PERMISSIONS
 
 
+class FieldMappingSerializer(serializers.Serializer):
+    base = serializers.CharField(help_text="Dotted path of the Django base field, e.g. 'django.db.models.DecimalField'.")
+    kwargs = serializers.DictField(child=serializers.JSONField(), required=False)
+    unknown_kwargs = serializers.ChoiceField(choices=["keep", "error"], required=False)
+
+
+class IntakeSettingsSerializer(serializers.Serializer):
+    """How the project's submitted Python is read (custom fields, referenced functions, settings)."""
+
+    field_map = serializers.DictField(child=FieldMappingSerializer(), required=False)
+    references = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="Project functions referred to (never run), with an optional stand-in.",
+    )
+    setting_values = serializers.DictField(child=serializers.JSONField(), required=False)
+    auth_user_model = serializers.CharField(required=False)
+    default_auto_field = serializers.CharField(required=False, allow_null=True)
+
+
 class ProjectSerializer(serializers.ModelSerializer):
     current_baseline_version = serializers.IntegerField(source="current_baseline.version", read_only=True, allow_null=True)
+    intake_settings = IntakeSettingsSerializer(read_only=True)
 
     class Meta:
         model = Project
@@ -28,6 +50,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "required_approvals",
             "lock_timeout_ms",
             "current_baseline_version",
+            "intake_settings",
             "created_at",
         ]
         read_only_fields = ["created_at"]
@@ -38,9 +61,19 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectUpdateSerializer(serializers.ModelSerializer):
+    intake_settings = IntakeSettingsSerializer(required=False)
+
+    def validate_intake_settings(self, value: dict[str, Any]) -> dict[str, Any]:
+        plain = json.loads(json.dumps(value))
+        try:
+            source_settings(plain)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise serializers.ValidationError(f"invalid intake settings: {exc}") from exc
+        return plain
+
     class Meta:
         model = Project
-        fields = ["name", "required_approvals", "lock_timeout_ms"]
+        fields = ["name", "required_approvals", "lock_timeout_ms", "intake_settings"]
         extra_kwargs = {"required_approvals": {"min_value": 1, "max_value": 20}}
 
 
@@ -154,6 +187,8 @@ class RevisionSubmitSerializer(SubmissionSerializer):
 class PlannedOperationSerializer(serializers.Serializer):
     type = serializers.CharField()
     description = serializers.CharField()
+    source = serializers.CharField(required=False, help_text="For a data step (RunPython): its code, kept for review, never run.")
+    reverse_source = serializers.CharField(required=False, allow_blank=True)
 
 
 class PlannedMigrationSerializer(serializers.Serializer):

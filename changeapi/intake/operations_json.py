@@ -184,6 +184,9 @@ def build_field(spec: Any, pointer: str, app_label: str) -> models.Field:
             raise _fail(f"{type_name} needs 'on_delete' (e.g. 'CASCADE')", f"{pointer}/on_delete")
     if type_name == "ArrayField" and "base_field" not in kwargs:
         raise _fail("ArrayField needs 'base_field'", f"{pointer}/base_field")
+    if kwargs.get("primary_key"):
+        # As makemigrations writes a primary key: never serialized with the model's fields.
+        kwargs.setdefault("serialize", False)
     try:
         return field_class(**kwargs)
     except (TypeError, ValueError) as exc:

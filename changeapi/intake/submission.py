@@ -22,6 +22,7 @@ from changeapi.intake.operations_json import check_plan_against_state, parse_mig
 from changeapi.intake.plan import Plan
 from changeapi.intake.python_source import (
     ChangeIntent,
+    DataMigrationStep,
     SourceLimits,
     SourceSettings,
     models_source_plan,
@@ -178,9 +179,17 @@ def describe_intake(intake: Intake) -> list[dict[str, Any]]:
             "name": migration.name,
             "atomic": migration.atomic,
             "dependencies": [list(d) for d in migration.dependencies],
-            "operations": [{"type": type(op).__name__, "description": op.describe()} for op in migration.operations],
+            "operations": [_describe_operation(op) for op in migration.operations],
         }
         if migration.key in intake.files:
             entry["migration_file"] = intake.files[migration.key]
         described.append(entry)
+    return described
+
+
+def _describe_operation(operation: Any) -> dict[str, Any]:
+    described = {"type": type(operation).__name__, "description": operation.describe()}
+    if isinstance(operation, DataMigrationStep):
+        described["source"] = operation.source_code or ""
+        described["reverse_source"] = operation.reverse_source_code or ""
     return described

@@ -88,3 +88,16 @@ def test_foreign_key_to_a_missing_model_is_refused(project_with_baseline):
     assert response.status_code == 400
     assert "Coupon" in response.json()["detail"] or "coupon" in response.json()["detail"]
     assert _nothing_stored()
+
+
+def test_project_intake_settings_are_validated_and_stored(project_with_baseline):
+    api = project_with_baseline["api"]
+    field_map = {"shop.fields.MoneyField": {"base": "django.db.models.DecimalField", "kwargs": {"max_digits": 12, "decimal_places": 2}}}
+
+    refused = api.patch("/api/v1/projects/shop/", {"intake_settings": {"field_map": {"x.Y": {"kwargs": {}}}}}, format="json")
+    accepted = api.patch("/api/v1/projects/shop/", {"intake_settings": {"field_map": field_map}}, format="json")
+
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["pointer"].startswith("/intake_settings")
+    assert accepted.status_code == 200, accepted.content
+    assert accepted.json()["intake_settings"]["field_map"] == field_map
