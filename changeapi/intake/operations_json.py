@@ -410,6 +410,7 @@ def parse_migration_documents(
     base_state: ProjectState | None = None,
     leaves: dict[str, str] | None = None,
     max_operations: int = 500,
+    limit_setting: str = "SCHEMAGATE_MAX_OPERATIONS",
     pointer: str = "/migrations",
 ) -> Plan:
     """Validate JSON migration documents into a Plan on top of a baseline.
@@ -425,7 +426,7 @@ def parse_migration_documents(
     if total > max_operations:
         raise IntakeLimitExceeded(
             f"too many operations: {total} (limit {max_operations})",
-            setting="SCHEMAGATE_MAX_OPERATIONS",
+            setting=limit_setting,
             value=max_operations,
             location=Location(pointer=pointer),
         )
@@ -445,7 +446,11 @@ def parse_migration_documents(
             probe = Migration("auto", app_label)
             probe.operations = ops
             probe.initial = app_label not in leaves
-            name = f"{_next_number(leaves.get(app_label)):04d}_{probe.suggest_name()}"[:100]
+            suggested = probe.suggest_name()
+            # Django falls back to a clock-based "auto_<timestamp>": the same submission must
+            # always get the same name.
+            suggested = "auto" if suggested.startswith("auto_") else suggested
+            name = f"{_next_number(leaves.get(app_label)):04d}_{suggested}"[:100]
         elif not isinstance(name, str) or not _MIGRATION_NAME.match(name):
             raise _fail("migration name must be letters, digits and underscores", f"{here}/name")
         dependencies = [(app_label, leaves[app_label])] if app_label in leaves else []

@@ -148,11 +148,13 @@ def parse_submission(
     """
     parsed_settings = source_settings(project_settings)
     if form == "operations":
+        limit = "SCHEMAGATE_MAX_OPERATIONS" if baseline is not None else "SCHEMAGATE_MAX_BASELINE_OPERATIONS"
         plan = parse_migration_documents(
             source,
             base_state=base_state if validate else None,
             leaves=baseline.leaf_names() if baseline else None,
-            max_operations=settings.SCHEMAGATE_MAX_OPERATIONS,
+            max_operations=int(getattr(settings, limit)),
+            limit_setting=limit,
         )
         return Intake(plan=plan)
     if form == "migrations":

@@ -6,6 +6,7 @@ The reaper drops only databases that carry the service's prefix AND are in its r
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -32,7 +33,9 @@ class ReapResult:
 def _clone_in_use(row: ShadowDatabase) -> bool:
     """A clone is in use while its job runs under a live lease."""
     if row.dry_run_id is None:
-        return False
+        # A bundle being sealed works on a clone of its own: in use for as long as a lease lasts.
+        lease = dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS)
+        return row.created_at > timezone.now() - lease
     return DryRun.objects.filter(pk=row.dry_run_id, status=DryRun.Status.RUNNING, lease_expires_at__gte=timezone.now()).exists()
 
 
