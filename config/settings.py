@@ -128,7 +128,10 @@ SPECTACULAR_SETTINGS = {
         "ReviewDecision": "approvals.models.Review.Decision",
         "DatabaseEngine": "changeapi.models.Project.Engine",
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "changeapi.api.schema_hooks.problem_responses_hook",
+    ],
 }
 
 # Celery: without a broker every task runs in-process, at commit of the request that queued it.
