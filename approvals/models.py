@@ -1,12 +1,13 @@
-"""Reviews of revisions, release bundles, and the append-only audit trail."""
+"""Reviews of revisions under approval policies, release bundles, and the append-only audit trail."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
-from changeapi.models import ChangeRequest, Project, Revision
+from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 
 
 class ReviewDecision(models.TextChoices):
@@ -16,14 +17,27 @@ class ReviewDecision(models.TextChoices):
 
 
 class Review(models.Model):
-    """A reviewer's decision on one revision; it never carries over to a later revision."""
+    """A reviewer's decision on one revision, made on the dry-run report they saw.
+
+    It never carries over to a later revision, nor to a later dry-run of the same revision
+    (a rerun on a moved baseline, or after a reopen): what was approved is what was seen.
+    """
 
     Decision = ReviewDecision
 
     revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="reviews")
+    dry_run = models.ForeignKey(
+        DryRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reviews",
+        help_text="The latest dry-run of the revision when the decision was made.",
+    )
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
     comment = models.TextField(blank=True)
+    via = models.CharField(max_length=64, blank=True, help_text="session, token or integration name")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -39,7 +53,13 @@ class Review(models.Model):
 
 
 class ReleaseBundle(models.Model):
-    """Approved change requests of one project, packed in order into a reproducible archive."""
+    """Approved change requests of one project, packed in order into a reproducible archive.
+
+    Immutable once sealed (on PostgreSQL a trigger refuses any change but the one-time mark
+    `applied_at`/`applied_by`, and any delete). `baseline` is the baseline it was built on and
+    `advanced_baseline` the version sealing it created; `dry_run_report` is the dry-run of the
+    whole bundle, kept so the archive can be rebuilt and compared.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="bundles")
     number = models.PositiveIntegerField()
@@ -47,8 +67,13 @@ class ReleaseBundle(models.Model):
     archive = models.BinaryField()
     sha256 = models.CharField(max_length=64)
     manifest = models.JSONField()
+    baseline = models.ForeignKey(Baseline, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    advanced_baseline = models.ForeignKey(Baseline, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    dry_run_report = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["-id"]
@@ -68,6 +93,7 @@ class BundleItem(models.Model):
     bundle = models.ForeignKey(ReleaseBundle, on_delete=models.CASCADE, related_name="items")
     change_request = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT)
     revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="+")
+    dry_run = models.ForeignKey(DryRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField()
 
     class Meta:
@@ -105,3 +131,85 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
+
+
+class ApprovalPolicy(models.Model):
+    """What a project needs before a change request is approved, beyond its approval count.
+
+    The number of approvals stays on `Project.required_approvals` (one source of truth, also
+    used when a project has no policy). A policy adds reviewer groups that must each approve,
+    risk rules that demand approvals from a group when the dry-run report shows a risk, and
+    whether bot accounts may approve at all.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="approval_policy")
+    required_groups = models.ManyToManyField(Group, through="ApprovalPolicyGroup", related_name="+", blank=True)
+    allow_bot_approvals = models.BooleanField(
+        default=False, help_text="Whether members of the bots group may approve (never their own changes)."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project_id"]
+        verbose_name_plural = "approval policies"
+
+    def __str__(self) -> str:
+        return f"approval policy of {self.project}"
+
+
+class ApprovalPolicyGroup(models.Model):
+    """A reviewer group that must approve every change request of the policy's project.
+
+    An explicit row protects the group: deleting a group a policy depends on is refused
+    rather than silently weakening the policy.
+    """
+
+    policy = models.ForeignKey(ApprovalPolicy, on_delete=models.CASCADE, related_name="group_requirements")
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["policy_id", "group__name"]
+        constraints = [models.UniqueConstraint(fields=["policy", "group"], name="approval_policy_group_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.group} on {self.policy}"
+
+
+class ApprovalRuleKind(models.TextChoices):
+    FINDING_SEVERITY_AT_LEAST = "finding_severity_at_least", "A finding of at least this severity"
+    LOCK_MODE_AT_LEAST = "lock_mode_at_least", "A lock of at least this mode"
+    REWRITES_TABLE = "rewrites_table", "A table rewrite"
+    SCANS_TABLE = "scans_table", "A full table scan"
+
+
+class ApprovalRule(models.Model):
+    """A risk rule: when the dry-run report matches, `approvals` members of `group` must approve.
+
+    `threshold` is a severity (finding_severity_at_least) or a PostgreSQL lock mode
+    (lock_mode_at_least); `table` narrows lock, rewrite and scan rules to one table.
+    """
+
+    Kind = ApprovalRuleKind
+
+    policy = models.ForeignKey(ApprovalPolicy, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=32, choices=ApprovalRuleKind.choices)
+    threshold = models.CharField(max_length=32, blank=True)
+    table = models.CharField(max_length=200, blank=True)
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+")
+    approvals = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["policy_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"], name="approval_rule_position_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=[v for v, _ in ApprovalRuleKind.choices]), name="approval_rule_kind_valid"
+            ),
+            models.CheckConstraint(condition=Q(approvals__gte=1), name="approval_rule_approvals_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.threshold or self.table} -> {self.approvals} from {self.group}"

@@ -306,3 +306,300 @@ class ShadowDatabase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} on {self.server}"
+
+
+# --- Integrations: API keys, idempotency, GitHub, Slack, outbound webhooks -----------------------
+
+
+class ApiKey(models.Model):
+    """A project-scoped credential for CI bots; only the SHA-256 of the key is stored.
+
+    Each key authenticates as its own service account (`user`, a member of the "bots" group)
+    that holds the key's permissions on the key's project only, so object permissions keep
+    flowing through django-guardian and a key can never reach another project. Revoking the
+    key deactivates that account. The full key (`sg_<prefix>_<secret>`) is shown once.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public part of the key, used to find it.")
+    key_sha256 = models.CharField(max_length=64, help_text="SHA-256 (hex) of the whole key; the key itself is not stored.")
+    permissions = models.JSONField(default=list, help_text="Project permissions the key grants (a subset).")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_key")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} key {self.prefix} ({self.name})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST carrying an `Idempotency-Key`, replayed for retries.
+
+    Scoped per caller (a user, or an API key's own service account). A record without a
+    response is in flight; records expire and are purged.
+    """
+
+    owner = models.CharField(max_length=64, help_text="Whose key space: 'user:<id>'.")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=2000)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key_unique")]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"
+
+
+class IntegrationProvider(models.TextChoices):
+    GITHUB = "github", "GitHub"
+    SLACK = "slack", "Slack"
+
+
+class ExternalIdentity(models.Model):
+    """Maps a GitHub or Slack user id (never a login or name, which can change) to a user.
+
+    Per project: a manager links the ids of the people reviewing that project. The mapped user
+    still needs the project permission for whatever the integration asks of them.
+    """
+
+    Provider = IntegrationProvider
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="external_identities")
+    provider = models.CharField(max_length=16, choices=IntegrationProvider.choices)
+    external_id = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "provider", "external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "provider", "external_id"], name="external_identity_unique"),
+            models.CheckConstraint(
+                condition=_in_choices("provider", IntegrationProvider), name="external_identity_provider_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.external_id} -> {self.user_id}"
+
+
+class GitHubIntegration(models.Model):
+    """A project's GitHub repository: the webhook secret and the service account PRs submit as."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="github")
+    repository = models.CharField(max_length=200, help_text="owner/name")
+    webhook_secret = models.CharField(max_length=200, help_text="Shared secret of the webhook (HMAC key; kept to verify).")
+    installation_id = models.BigIntegerField(null=True, blank=True, help_text="GitHub App installation, from the last event.")
+    bot = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} <- {self.repository}"
+
+
+class GitHubDeliveryStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSING = "processing", "Processing"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored"
+    FAILED = "failed", "Failed"
+
+
+class GitHubDelivery(models.Model):
+    """One webhook delivery, kept by its X-GitHub-Delivery id so a redelivery is processed once.
+
+    Status: received -> processing -> processed | ignored | failed; the task that moves it
+    from received to processing (a compare-and-set) is the only one to process it.
+    """
+
+    Status = GitHubDeliveryStatus
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=GitHubDeliveryStatus.choices, default=GitHubDeliveryStatus.RECEIVED)
+    outcome = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=_in_choices("status", GitHubDeliveryStatus), name="github_delivery_status_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.delivery_id}"
+
+
+class PullRequestLink(models.Model):
+    """The change request that follows one pull request; each push adds a revision."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    repository = models.CharField(max_length=200)
+    number = models.PositiveIntegerField()
+    change_request = models.OneToOneField(ChangeRequest, on_delete=models.CASCADE, related_name="pull_request")
+    head_sha = models.CharField(max_length=40)
+    revision = models.ForeignKey(Revision, on_delete=models.CASCADE, related_name="+", help_text="Revision of head_sha.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "repository", "number"], name="pull_request_link_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}#{self.number}"
+
+
+class SlackIntegration(models.Model):
+    """Where a project's approval messages go in Slack."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="slack")
+    channel = models.CharField(max_length=64, help_text="Slack channel id, e.g. C0123456.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} -> {self.channel}"
+
+
+class SlackRequestNonce(models.Model):
+    """Signatures of Slack requests seen in the last minutes: the same signed request is refused twice."""
+
+    signature_sha256 = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.signature_sha256[:12]
+
+
+class WebhookSubscription(models.Model):
+    """An outbound webhook: a project's events of the chosen types POSTed to a URL, signed.
+
+    The `whsec_` secret is kept (it signs every delivery) and shown in full only on creation.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    url = models.URLField(max_length=2000)
+    event_types = models.JSONField(default=list)
+    secret = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} -> {self.url}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription, with its attempts; the row is the source of truth.
+
+    Status: pending -> succeeded | failed (after the last attempt). A worker claims a pending
+    delivery until `claimed_until`, so two workers never send the same attempt.
+    """
+
+    Status = WebhookDeliveryStatus
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=64, unique=True, help_text="webhook-id: the same on every attempt.")
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx")]
+        constraints = [
+            models.CheckConstraint(condition=_in_choices("status", WebhookDeliveryStatus), name="webhook_delivery_status_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: what the subscriber answered, and when the next try is."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_number_unique")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"
+
+
+# --- Production activity: traffic per table, for the lock queue estimate ---------------------------
+
+
+class TableActivity(models.Model):
+    """Production traffic on one table (no data), uploaded with the table stats.
+
+    A blocking lock request waits behind the oldest open transaction on its table and queues
+    every later query meanwhile; these figures size that queue and the recommended lock_timeout.
+    Kept apart from TableStats because traffic changes daily while sizes decide the seeded
+    template, which must not be rebuilt for a new traffic sample.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="table_activity")
+    table_name = models.CharField(max_length=200)
+    queries_per_second = models.FloatField(help_text="All queries touching the table, per second.")
+    writes_per_second = models.FloatField(null=True, blank=True, help_text="INSERT/UPDATE/DELETE per second, if known.")
+    oldest_transaction_seconds = models.FloatField(
+        null=True, blank=True, help_text="Age of the oldest transaction usually open on the table."
+    )
+    uploaded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project_id", "table_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "table_name"], name="table_activity_unique_table"),
+            models.CheckConstraint(
+                condition=Q(queries_per_second__gte=0)
+                & (Q(writes_per_second__isnull=True) | Q(writes_per_second__gte=0))
+                & (Q(oldest_transaction_seconds__isnull=True) | Q(oldest_transaction_seconds__gte=0)),
+                name="table_activity_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_name}: {self.queries_per_second:g} qps"

@@ -38,3 +38,7 @@ def dry_runs_reclaim_task() -> list[int]:
 @shared_task
 def shadows_reap_task() -> list[dict[str, object]]:
     return [result.__dict__ for result in shadows_reap()]
+
+
+# The integrations' tasks live in their own module; importing it here registers them with workers.
+from changeapi import tasks_integrations  # noqa: E402,F401

@@ -90,6 +90,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("SCHEMAGATE_MAX_BODY_BYTES", default=5 * 1
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "changeapi.api.authentication.ApiKeyAuthentication",
         "changeapi.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -127,6 +128,7 @@ SPECTACULAR_SETTINGS = {
         "BaselineStatus": "changeapi.models.Baseline.Status",
         "ReviewDecision": "approvals.models.Review.Decision",
         "DatabaseEngine": "changeapi.models.Project.Engine",
+        "ApprovalRuleKind": "approvals.models.ApprovalRule.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -174,6 +176,8 @@ SCHEMAGATE_MAX_SOURCE_BYTES = env.int("SCHEMAGATE_MAX_SOURCE_BYTES", default=1_0
 SCHEMAGATE_MAX_AST_DEPTH = env.int("SCHEMAGATE_MAX_AST_DEPTH", default=100)
 SCHEMAGATE_MAX_AST_NODES = env.int("SCHEMAGATE_MAX_AST_NODES", default=200_000)
 SCHEMAGATE_DRY_RUN_WALL_SECONDS = env.int("SCHEMAGATE_DRY_RUN_WALL_SECONDS", default=300)
+# Synthetic rows per table in a seeded template (in proportion to the uploaded table stats).
+SCHEMAGATE_SEED_MAX_ROWS = env.int("SCHEMAGATE_SEED_MAX_ROWS", default=100_000)
 
 # Rate limits per user or API key (DRF throttling; the counters live in CACHE_URL's cache).
 SCHEMAGATE_RATE_LIMIT = env.str("SCHEMAGATE_RATE_LIMIT", default="600/min")
@@ -195,3 +199,42 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
     CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Integrations: API keys, Idempotency-Key, GitHub, Slack and outbound webhooks.
+MIDDLEWARE += ["changeapi.api.idempotency.IdempotencyMiddleware"]
+SCHEMAGATE_PUBLIC_URL = env.str("SCHEMAGATE_PUBLIC_URL", default="http://localhost:8000")
+SCHEMAGATE_IDEMPOTENCY_TTL_SECONDS = env.int("SCHEMAGATE_IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+# A request still "in flight" after this long is taken to have died, and its key is reusable.
+SCHEMAGATE_IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("SCHEMAGATE_IDEMPOTENCY_IN_FLIGHT_SECONDS", default=600)
+GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com")
+GITHUB_TOKEN = env.str("GITHUB_TOKEN", default="")  # a plain token; or a GitHub App below (needed for check runs)
+GITHUB_APP_ID = env.str("GITHUB_APP_ID", default="")
+GITHUB_APP_PRIVATE_KEY = env.str("GITHUB_APP_PRIVATE_KEY", default="")  # PEM
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api")
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_TIMESTAMP_TOLERANCE_SECONDS = env.int("SLACK_TIMESTAMP_TOLERANCE_SECONDS", default=300)
+# Outbound webhooks: private, loopback and link-local destinations are refused unless a network
+# listed here (CIDR) contains them.
+SCHEMAGATE_WEBHOOK_ALLOWED_NETWORKS = env.list("SCHEMAGATE_WEBHOOK_ALLOWED_NETWORKS", default=[])
+SCHEMAGATE_WEBHOOK_MAX_ATTEMPTS = env.int("SCHEMAGATE_WEBHOOK_MAX_ATTEMPTS", default=8)
+SCHEMAGATE_WEBHOOK_BACKOFF_SECONDS = env.int("SCHEMAGATE_WEBHOOK_BACKOFF_SECONDS", default=30)
+SCHEMAGATE_WEBHOOK_BACKOFF_MAX_SECONDS = env.int("SCHEMAGATE_WEBHOOK_BACKOFF_MAX_SECONDS", default=6 * 3600)
+SCHEMAGATE_OUTBOUND_TIMEOUT_SECONDS = env.int("SCHEMAGATE_OUTBOUND_TIMEOUT_SECONDS", default=10)
+CELERY_BEAT_SCHEDULE["send-due-webhooks"] = {
+    "task": "changeapi.tasks_integrations.webhook_deliveries_due_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["purge-integration-records"] = {
+    "task": "changeapi.tasks_integrations.integration_records_purge_task",
+    "schedule": 3600.0,
+}
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
+    "changeapi.api.idempotency.idempotency_schema_hook",
+]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
+    "WebhookDeliveryStatus": "changeapi.models.WebhookDelivery.Status",
+    "IntegrationProvider": "changeapi.models.ExternalIdentity.Provider",
+}

@@ -1,10 +1,12 @@
-"""Input and output shapes of reviews, bundles and audit events."""
+"""Input and output shapes of reviews, approval policies, bundles and audit events."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from approvals.models import AuditEvent, ReleaseBundle, Review
+from approvals.models import ApprovalPolicy, ApprovalRule, AuditEvent, ReleaseBundle, Review
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -13,7 +15,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "revision", "revision_number", "reviewer", "decision", "comment", "created_at"]
+        fields = ["id", "revision", "revision_number", "dry_run", "reviewer", "decision", "comment", "via", "created_at"]
         read_only_fields = fields
 
 
@@ -23,6 +25,90 @@ class ReviewDecisionSerializer(serializers.Serializer):
     revision = serializers.IntegerField(
         required=False, help_text="Id of the revision decided on; or send If-Match with the revision's ETag."
     )
+
+
+class ApprovalRuleSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ApprovalRule.Kind.choices)
+    threshold = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=32,
+        help_text="A severity (info, low, medium, high, critical) or a PostgreSQL lock mode (e.g. AccessExclusiveLock).",
+    )
+    table = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200, help_text="Only this table; empty means any table."
+    )
+    group = serializers.CharField(source="group.name", max_length=150, help_text="Name of the reviewer group that must approve.")
+    approvals = serializers.IntegerField(required=False, default=1, min_value=1, max_value=20)
+
+
+class ApprovalPolicySerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    required_approvals = serializers.IntegerField(source="project.required_approvals", read_only=True)
+    required_groups = serializers.SerializerMethodField()
+    rules = ApprovalRuleSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ApprovalPolicy
+        fields = [
+            "id",
+            "project",
+            "required_approvals",
+            "required_groups",
+            "allow_bot_approvals",
+            "rules",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_required_groups(self, obj: ApprovalPolicy) -> list[str]:
+        return sorted(requirement.group.name for requirement in obj.group_requirements.all())
+
+
+class ApprovalPolicyUpdateSerializer(serializers.Serializer):
+    required_approvals = serializers.IntegerField(
+        required=False, min_value=1, max_value=20, help_text="Distinct approvals needed (the project's count)."
+    )
+    required_groups = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        required=False,
+        max_length=20,
+        help_text="Groups that must each give at least one approval.",
+    )
+    allow_bot_approvals = serializers.BooleanField(required=False)
+    rules = ApprovalRuleSerializer(many=True, required=False, help_text="Risk rules, replacing the existing ones.")
+
+    def to_service(self) -> dict[str, Any]:
+        """Validated data as keyword arguments of the policy services (rule groups by name)."""
+        data = dict(self.validated_data)
+        if "rules" in data:
+            data["rules"] = [{**rule, "group": rule["group"]["name"]} for rule in data["rules"]]
+        return data
+
+
+class ApprovalPolicyCreateSerializer(ApprovalPolicyUpdateSerializer):
+    project = serializers.SlugField()
+
+
+class RequirementSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    approvals_required = serializers.IntegerField()
+    approved_by = serializers.ListField(child=serializers.CharField())
+    reasons = serializers.ListField(child=serializers.CharField())
+    satisfied = serializers.BooleanField()
+
+
+class ApprovalStatusSerializer(serializers.Serializer):
+    revision = serializers.IntegerField(source="revision.pk")
+    revision_number = serializers.IntegerField(source="revision.number")
+    dry_run = serializers.IntegerField(source="dry_run.pk", allow_null=True, default=None)
+    required_approvals = serializers.IntegerField()
+    approved_by = serializers.ListField(child=serializers.CharField())
+    changes_requested_by = serializers.ListField(child=serializers.CharField())
+    requirements = RequirementSerializer(many=True)
+    satisfied = serializers.BooleanField()
 
 
 class BundleCreateSerializer(serializers.Serializer):
@@ -44,14 +130,62 @@ class ReleaseBundleSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     items = BundleItemSerializer(many=True, read_only=True)
     download_url = serializers.SerializerMethodField()
+    baseline_version = serializers.IntegerField(
+        source="baseline.version", read_only=True, allow_null=True, default=None, help_text="The baseline it was built on."
+    )
+    advanced_baseline_version = serializers.IntegerField(
+        source="advanced_baseline.version",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The baseline version sealing it created.",
+    )
+    applied_by = serializers.CharField(source="applied_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = ReleaseBundle
-        fields = ["id", "project", "number", "sha256", "filename", "items", "created_by", "created_at", "download_url"]
+        fields = [
+            "id",
+            "project",
+            "number",
+            "sha256",
+            "filename",
+            "items",
+            "baseline_version",
+            "advanced_baseline_version",
+            "created_by",
+            "created_at",
+            "applied_at",
+            "applied_by",
+            "download_url",
+        ]
         read_only_fields = fields
 
     def get_download_url(self, obj: ReleaseBundle) -> str:
         return f"/api/v1/bundles/{obj.pk}/download/"
+
+
+class BundleAppliedSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=500, help_text="E.g. the pipeline run that applied it."
+    )
+
+
+class BundleVerifyUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The bundle archive (.tar.gz).")
+
+
+class BundleProblemSerializer(serializers.Serializer):
+    file = serializers.CharField(help_text="Path in the archive; empty when the archive itself is unreadable.")
+    problem = serializers.CharField()
+
+
+class BundleVerificationSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    project = serializers.CharField(allow_null=True)
+    bundle = serializers.IntegerField(allow_null=True)
+    files_checked = serializers.IntegerField()
+    problems = BundleProblemSerializer(many=True)
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

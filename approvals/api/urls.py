@@ -1,4 +1,4 @@
-"""Routes of reviews, bundles, audit events and the signing key under /api/v1/."""
+"""Routes of reviews, approval policies, bundles, audit events and the signing key under /api/v1/."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
@@ -8,6 +8,7 @@ from approvals.api import views
 router = SimpleRouter()
 router.register("bundles", views.ReleaseBundleViewSet, basename="bundle")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("approval-policies", views.ApprovalPolicyViewSet, basename="approval-policy")
 
 urlpatterns = [
     path(
@@ -15,6 +16,12 @@ urlpatterns = [
         views.ChangeRequestReviewsViewSet.as_view({"get": "list", "post": "create"}),
         name="change-request-reviews",
     ),
+    path(
+        "change-requests/<int:pk>/approval/",
+        views.ChangeRequestReviewsViewSet.as_view({"get": "approval"}),
+        name="change-request-approval",
+    ),
     path("signing-key/", views.SigningKeyView.as_view(), name="signing-key"),
+    path("bundles/verify/", views.BundleVerifyView.as_view(), name="bundle-verify"),
     *router.urls,
 ]

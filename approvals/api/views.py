@@ -1,34 +1,49 @@
-"""HTTP endpoints of reviews, release bundles, the audit trail and the signing key."""
+"""HTTP endpoints of reviews, approval policies, release bundles, the audit trail and the signing key."""
 
 from __future__ import annotations
 
 import django_filters
+from django.conf import settings
+from django.db.models import Q
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.api.serializers import (
+    ApprovalPolicyCreateSerializer,
+    ApprovalPolicySerializer,
+    ApprovalPolicyUpdateSerializer,
+    ApprovalStatusSerializer,
     AuditEventSerializer,
+    BundleAppliedSerializer,
     BundleCreateSerializer,
+    BundleVerificationSerializer,
+    BundleVerifyUploadSerializer,
     ReleaseBundleSerializer,
     ReviewDecisionSerializer,
     ReviewSerializer,
     SigningKeySerializer,
 )
 from approvals.bundles.signing import public_key_pem
-from approvals.models import AuditEvent, ReleaseBundle, Review
-from approvals.services.bundles import bundle_seal
+from approvals.bundles.verify import bundle_verify
+from approvals.models import ApprovalPolicy, AuditEvent, ReleaseBundle, Review
+from approvals.policies import approval_status
+from approvals.services.bundles import bundle_mark_applied, bundle_seal
+from approvals.services.policies import policy_create, policy_delete, policy_update
 from approvals.services.reviews import review_decide
-from changeapi.api.base import ProjectScopedViewSet, audit_context
-from changeapi.api.views import ERRORS
+from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.errors import DomainError, PreconditionRequired, StaleRevision
-from changeapi.models import ChangeRequest
+from changeapi.models import ChangeRequest, DryRun, Revision
+from changeapi.permissions import MANAGE
 from changeapi.selectors import latest_revision
 
 
@@ -53,15 +68,21 @@ class ChangeRequestReviewsViewSet(ProjectScopedViewSet):
         tags=["reviews"],
         request=ReviewDecisionSerializer,
         parameters=[
-            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description="ETag of the revision.")
+            OpenApiParameter(
+                "If-Match", str, OpenApiParameter.HEADER, required=False, description="ETag of the revision decided on."
+            )
         ],
         responses={
             201: ReviewSerializer,
-            412: OpenApiResponse(description="Stale revision"),
-            428: OpenApiResponse(description="Revision not given"),
+            412: PROBLEM,
+            428: PROBLEM,
             **ERRORS,
         },
-        description="Approve, reject or request changes on the latest revision (given by id or If-Match ETag).",
+        description=(
+            "Approve, reject or request changes on the latest revision. Name the revision you reviewed with "
+            "`If-Match: <its ETag>` or `revision` in the body: 428 when neither is given, 412 when it is no "
+            "longer the latest."
+        ),
     )
     def create(self, request: Request, pk: str) -> Response:
         change_request: ChangeRequest = self.get_object()
@@ -78,21 +99,96 @@ class ChangeRequestReviewsViewSet(ProjectScopedViewSet):
         )
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        operation_id="change_requests_approval_retrieve",
+        tags=["reviews"],
+        responses={200: ApprovalStatusSerializer, **ERRORS},
+        description="Where the latest revision stands against the project's approval policy, and why.",
+    )
+    def approval(self, request: Request, pk: str) -> Response:
+        change_request = self.get_object()
+        return Response(ApprovalStatusSerializer(approval_status(change_request=change_request)).data)
+
     @staticmethod
-    def _decided_revision(request: Request, change_request: ChangeRequest, revision_id: int | None):  # type: ignore[no-untyped-def]
-        """The revision the reviewer saw: named by id or by If-Match; it must be the latest."""
-        if_match = request.headers.get("If-Match")
-        current = latest_revision(change_request)
+    def _decided_revision(request: Request, change_request: ChangeRequest, revision_id: int | None) -> Revision:
+        """The revision the reviewer saw, named by id or by If-Match.
+
+        A named revision that is not the latest is passed on, and the service refuses it
+        with 412 under the change request's lock (where "latest" cannot change underneath).
+        """
+        if_match = (request.headers.get("If-Match") or "").strip()
+        if if_match == "*":
+            if_match = ""  # names no revision: the reviewer must say which one they saw
         if revision_id is None and not if_match:
             raise PreconditionRequired("name the revision you reviewed: 'revision' in the body or If-Match with its ETag")
+        current = latest_revision(change_request)
+        if if_match and current.etag not in [tag.strip() for tag in if_match.split(",")]:
+            raise StaleRevision("If-Match does not match the latest revision's ETag")
         if revision_id is not None:
             revision = change_request.revisions.filter(pk=revision_id).first()
             if revision is None:
                 raise DomainError(f"revision {revision_id} is not a revision of this change request")
             return revision
-        if if_match.strip() != current.etag:
-            raise StaleRevision("If-Match does not match the latest revision's ETag")
         return current
+
+
+class ApprovalPolicyFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__slug")
+
+    class Meta:
+        model = ApprovalPolicy
+        fields = ["project"]
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="approval_policies_list", tags=["approval-policies"]),
+    retrieve=extend_schema(
+        operation_id="approval_policies_retrieve", tags=["approval-policies"], responses={200: ApprovalPolicySerializer, **ERRORS}
+    ),
+)
+class ApprovalPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """A project's approval policy (at most one); reads need view_project, writes manage_project."""
+
+    queryset = ApprovalPolicy.objects.select_related("project").prefetch_related("group_requirements__group", "rules__group")
+    serializer_class = ApprovalPolicySerializer
+    filterset_class = ApprovalPolicyFilter
+
+    @extend_schema(
+        operation_id="approval_policies_create",
+        tags=["approval-policies"],
+        request=ApprovalPolicyCreateSerializer,
+        responses={201: ApprovalPolicySerializer, **ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = ApprovalPolicyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.to_service()
+        project = self.visible_project(data.pop("project"))
+        require(request, project, MANAGE)
+        policy = policy_create(project=project, actor=request.user, context=audit_context(request), **data)
+        return Response(ApprovalPolicySerializer(self.get_queryset().get(pk=policy.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="approval_policies_update",
+        tags=["approval-policies"],
+        request=ApprovalPolicyUpdateSerializer,
+        responses={200: ApprovalPolicySerializer, **ERRORS},
+        description="Change the policy; `required_groups` and `rules`, when given, replace the existing ones.",
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        policy = self.get_object()
+        require(request, policy.project, MANAGE)
+        serializer = ApprovalPolicyUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        policy_update(policy=policy, actor=request.user, context=audit_context(request), **serializer.to_service())
+        return Response(ApprovalPolicySerializer(self.get_queryset().get(pk=policy.pk)).data)
+
+    @extend_schema(operation_id="approval_policies_destroy", tags=["approval-policies"], responses={204: None, **ERRORS})
+    def destroy(self, request: Request, pk: str) -> Response:
+        policy = self.get_object()
+        require(request, policy.project, MANAGE)
+        policy_delete(policy=policy, actor=request.user, context=audit_context(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class BundleFilter(django_filters.FilterSet):
@@ -109,7 +205,9 @@ class BundleFilter(django_filters.FilterSet):
 )
 class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
     queryset = (
-        ReleaseBundle.objects.select_related("project", "created_by").prefetch_related("items__change_request").defer("archive")
+        ReleaseBundle.objects.select_related("project", "created_by", "baseline", "advanced_baseline", "applied_by")
+        .prefetch_related("items__change_request")
+        .defer("archive", "dry_run_report")
     )
     serializer_class = ReleaseBundleSerializer
     filterset_class = BundleFilter
@@ -150,6 +248,22 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         response["Digest"] = f"sha-256={bundle.sha256}"
         return response
 
+    @extend_schema(
+        operation_id="bundles_applied",
+        tags=["bundles"],
+        request=BundleAppliedSerializer,
+        responses={200: ReleaseBundleSerializer, **ERRORS},
+        description="Mark the bundle applied by the deploy pipeline (release_bundle permission); once only, audited.",
+    )
+    @action(detail=True, methods=["post"])
+    def applied(self, request: Request, pk: str) -> Response:
+        serializer = BundleAppliedSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        bundle = bundle_mark_applied(
+            bundle=self.get_object(), actor=request.user, context=audit_context(request), note=serializer.validated_data["note"]
+        )
+        return Response(ReleaseBundleSerializer(self.get_queryset().get(pk=bundle.pk)).data)
+
 
 class AuditEventFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="project__slug")
@@ -160,7 +274,12 @@ class AuditEventFilter(django_filters.FilterSet):
         fields = ["project", "action"]
 
     def filter_change_request(self, queryset, name, value):  # type: ignore[no-untyped-def]
-        return queryset.filter(target_type="changeapi.changerequest", target_id=str(value))
+        """The change request's own events and those of its dry-runs."""
+        dry_runs = [str(i) for i in DryRun.objects.filter(revision__change_request_id=value).values_list("id", flat=True)]
+        return queryset.filter(
+            Q(target_type="changeapi.changerequest", target_id=str(value))
+            | Q(target_type="changeapi.dryrun", target_id__in=dry_runs)
+        )
 
 
 @extend_schema_view(list=extend_schema(operation_id="audit_events_list", tags=["audit"]))
@@ -179,3 +298,52 @@ class SigningKeyView(APIView):
     @extend_schema(operation_id="signing_key_retrieve", tags=["bundles"], responses={200: SigningKeySerializer})
     def get(self, request: Request) -> Response:
         return Response(SigningKeySerializer({"algorithm": "Ed25519", "public_key_pem": public_key_pem()}).data)
+
+
+class ArchiveParser(BaseParser):
+    """A raw archive upload, read up to the request body limit."""
+
+    media_type = "application/gzip"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) > limit:
+            raise ParseError(f"the archive is larger than {limit} bytes")
+        return data
+
+
+class BundleVerifyView(APIView):
+    """Verify a bundle archive against this service's public key; anyone may ask."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+    parser_classes = [ArchiveParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="bundles_verify",
+        tags=["bundles"],
+        request={"application/gzip": OpenApiTypes.BINARY, "multipart/form-data": BundleVerifyUploadSerializer},
+        responses={200: BundleVerificationSerializer, 400: PROBLEM},
+        description="Checks the manifest's signature and every file's sha256; `valid` is false with the failing files listed.",
+    )
+    def post(self, request: Request) -> Response:
+        if isinstance(request.data, bytes):
+            archive = request.data
+        else:
+            upload = BundleVerifyUploadSerializer(data=request.data)
+            upload.is_valid(raise_exception=True)
+            file = upload.validated_data["file"]
+            if file.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                raise ParseError(f"the archive is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
+            archive = file.read()
+        result = bundle_verify(archive, public_key_pem=public_key_pem())
+        manifest = result.manifest or {}
+        body = {
+            "valid": result.valid,
+            "project": (manifest.get("project") or {}).get("slug") if isinstance(manifest.get("project"), dict) else None,
+            "bundle": manifest.get("bundle") if isinstance(manifest.get("bundle"), int) else None,
+            "files_checked": result.files_checked,
+            "problems": result.problems,
+        }
+        return Response(BundleVerificationSerializer(body).data)

@@ -5,8 +5,17 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import zlib
 
 FIXED_MTIME = 0
+
+# Archives also arrive from outside (verification): bound what reading one may cost.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_MEMBERS = 20_000
+
+
+class ArchiveError(ValueError):
+    """The bytes are not a bundle archive this service would have written."""
 
 
 def archive_build(files: dict[str, bytes]) -> bytes:
@@ -28,14 +37,33 @@ def archive_build(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def archive_read(data: bytes) -> dict[str, bytes]:
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress at most `limit` bytes, so a small gzip bomb costs nothing."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as gz:
+            raw = gz.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ArchiveError(f"not a gzip file: {exc}") from exc
+    if len(raw) > limit:
+        raise ArchiveError(f"the archive unpacks to more than {limit} bytes")
+    return raw
+
+
+def archive_read(data: bytes, *, max_bytes: int = MAX_UNPACKED_BYTES) -> dict[str, bytes]:
     """The regular files of an archive; anything else (links, devices, absolute paths) is refused."""
     files: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            if not member.isfile() or member.name.startswith("/") or ".." in member.name.split("/"):
-                raise ValueError(f"unexpected archive member {member.name!r}")
-            extracted = tar.extractfile(member)
-            assert extracted is not None
-            files[member.name] = extracted.read()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(_gunzip(data, max_bytes)), mode="r:") as tar:
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_MEMBERS:
+                    raise ArchiveError(f"more than {MAX_MEMBERS} files in the archive")
+                if not member.isfile() or member.name.startswith("/") or ".." in member.name.split("/"):
+                    raise ArchiveError(f"unexpected archive member {member.name!r}")
+                if member.name in files:
+                    raise ArchiveError(f"{member.name!r} appears twice in the archive")
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                files[member.name] = extracted.read()
+    except tarfile.TarError as exc:
+        raise ArchiveError(f"not a tar archive: {exc}") from exc
     return files

@@ -7,24 +7,67 @@ from django.db import transaction
 
 from approvals.audit import AuditContext, audit_record
 from approvals.models import Review
+from approvals.policies import ApprovalStatus, approval_status, bot_approvals_allowed, is_bot
 from changeapi.errors import DomainError, InvalidState, PermissionDenied, StaleRevision
 from changeapi.models import ChangeRequest, DryRun, Revision
 from changeapi.permissions import REVIEW, has_project_perm
 from changeapi.selectors import latest_dry_run, latest_revision
+from changeapi.services.webhooks import webhooks_emit
 
-DECIDABLE = {
-    ChangeRequest.Status.READY_FOR_REVIEW,
-    ChangeRequest.Status.CHANGES_REQUESTED,
-    ChangeRequest.Status.APPROVED,
+Status = ChangeRequest.Status
+
+# Where each decision may be made. Approving needs a successful dry-run; rejecting or asking
+# for changes does not, so a reviewer can send back a change whose dry-run failed.
+DECIDABLE: dict[str, frozenset[str]] = {
+    Review.Decision.APPROVE: frozenset({Status.READY_FOR_REVIEW, Status.CHANGES_REQUESTED, Status.APPROVED}),
+    Review.Decision.REJECT: frozenset(
+        {Status.READY_FOR_REVIEW, Status.CHANGES_REQUESTED, Status.APPROVED, Status.DRY_RUN_FAILED}
+    ),
+    Review.Decision.REQUEST_CHANGES: frozenset(
+        {Status.READY_FOR_REVIEW, Status.CHANGES_REQUESTED, Status.APPROVED, Status.DRY_RUN_FAILED}
+    ),
 }
 
 
-def approvals_count(revision: Revision) -> int:
-    """Distinct reviewers whose latest decision on this revision is approve."""
-    latest: dict[int, str] = {}
-    for reviewer_id, decision in revision.reviews.order_by("id").values_list("reviewer_id", "decision"):
-        latest[reviewer_id] = decision
-    return sum(1 for decision in latest.values() if decision == Review.Decision.APPROVE)
+class StaleDryRun(InvalidState):
+    code = "stale-dry-run"
+    title = "The dry-run ran on an older baseline"
+
+
+def _authors(change_request: ChangeRequest) -> set[int]:
+    """Everyone who wrote part of the change: its author and the authors of its revisions."""
+    return {change_request.author_id, *change_request.revisions.values_list("created_by_id", flat=True)}
+
+
+def _check_approver(*, change_request: ChangeRequest, revision: Revision, reviewer: AbstractBaseUser) -> DryRun:
+    """Refuse an approval the policy does not allow; returns the dry-run being approved."""
+    if reviewer.pk in _authors(change_request):
+        raise PermissionDenied("the author of a change request (or of one of its revisions) cannot approve it")
+    if is_bot(reviewer) and not bot_approvals_allowed(change_request=change_request):
+        raise PermissionDenied("bot accounts cannot approve in this project: its approval policy does not allow it")
+    dry_run = latest_dry_run(revision)
+    if dry_run is None or dry_run.status != DryRun.Status.SUCCEEDED:
+        raise InvalidState("the latest dry-run of this revision has not succeeded")
+    if dry_run.baseline_id != change_request.project.current_baseline_id:
+        raise StaleDryRun("the latest dry-run ran on an older baseline: it must be rerun before anyone approves")
+    return dry_run
+
+
+def status_after_reviews(status: ApprovalStatus) -> str:
+    """The open review state the effective decisions lead to (reject is handled apart)."""
+    if status.changes_requested_by:
+        return Status.CHANGES_REQUESTED
+    if status.satisfied:
+        return Status.APPROVED
+    return Status.READY_FOR_REVIEW
+
+
+def approval_summary(status: ApprovalStatus) -> dict[str, object]:
+    return {
+        "approved_by": list(status.approved_by),
+        "required_approvals": status.required_approvals,
+        "missing_groups": sorted({r.group for r in status.requirements if not r.satisfied}),
+    }
 
 
 @transaction.atomic
@@ -39,8 +82,9 @@ def review_decide(
     """Record a decision on a revision and move the change request accordingly.
 
     The change request row is locked first, so two reviewers deciding at the same moment are
-    serialised and both decisions count. A decision on a revision that is no longer the latest
-    is refused: the reviewer did not see what would be released.
+    serialised and both decisions count: the state is computed from every decision on record,
+    not from the one at hand. A decision on a revision that is no longer the latest is
+    refused: the reviewer did not see what would be released.
     """
     change_request = ChangeRequest.objects.select_for_update().select_related("project").get(pk=revision.change_request_id)
     project = change_request.project
@@ -51,26 +95,20 @@ def review_decide(
     current = latest_revision(change_request)
     if current.pk != revision.pk:
         raise StaleRevision(f"revision {revision.number} was superseded by revision {current.number}")
-    if change_request.status not in DECIDABLE:
-        raise InvalidState(f"change request is {change_request.status}: it cannot be reviewed now")
+    if change_request.status not in DECIDABLE[decision]:
+        raise InvalidState(f"change request is {change_request.status}: it cannot be given '{decision}' now")
+    dry_run: DryRun | None = latest_dry_run(revision)
     if decision == Review.Decision.APPROVE:
-        if change_request.author_id == reviewer.pk:
-            raise PermissionDenied("the author of a change request cannot approve it")
-        dry_run = latest_dry_run(revision)
-        if dry_run is None or dry_run.status != DryRun.Status.SUCCEEDED:
-            raise InvalidState("the latest dry-run of this revision has not succeeded")
-        if dry_run.baseline_id != project.current_baseline_id:
-            raise InvalidState("the latest dry-run ran on an older baseline: rerun it before approving")
-    review = Review.objects.create(revision=revision, reviewer=reviewer, decision=decision, comment=comment)
+        dry_run = _check_approver(change_request=change_request, revision=revision, reviewer=reviewer)
+    review = Review.objects.create(
+        revision=revision, dry_run=dry_run, reviewer=reviewer, decision=decision, comment=comment, via=context.via
+    )
     before = change_request.status
+    status = approval_status(change_request=change_request)
     if decision == Review.Decision.REJECT:
-        change_request.status = ChangeRequest.Status.REJECTED
-    elif decision == Review.Decision.REQUEST_CHANGES:
-        change_request.status = ChangeRequest.Status.CHANGES_REQUESTED
-    elif approvals_count(revision) >= project.required_approvals:
-        change_request.status = ChangeRequest.Status.APPROVED
+        change_request.status = Status.REJECTED
     else:
-        change_request.status = ChangeRequest.Status.READY_FOR_REVIEW
+        change_request.status = status_after_reviews(status)
     change_request.save(update_fields=["status", "updated_at"])
     audit_record(
         context=context,
@@ -78,6 +116,14 @@ def review_decide(
         target=change_request,
         project=project,
         before={"status": before},
-        after={"status": change_request.status, "revision": revision.number, "review": review.pk, "comment": comment[:500]},
+        after={
+            "status": change_request.status,
+            "revision": revision.number,
+            "dry_run": dry_run.pk if dry_run else None,
+            "review": review.pk,
+            "comment": comment[:500],
+            **approval_summary(status),
+        },
     )
+    webhooks_emit(project=project, event="review.decided", subject=review)
     return review

@@ -20,7 +20,10 @@ from changeapi.permissions import VIEW, has_project_perm, projects_with_perm
 
 
 def audit_context(request: Request) -> AuditContext:
-    via = "token" if request.auth is not None else "session"
+    if request.auth is None:
+        via = "session"
+    else:
+        via = "api_key" if type(request.auth).__name__ == "ApiKey" else "token"
     return AuditContext(user=request.user, via=via, source_ip=request.META.get("REMOTE_ADDR"))
 
 

@@ -1,8 +1,18 @@
-"""The dry-run report as typed serializers: what generated clients decode the report into."""
+"""The dry-run report as typed serializers: what generated clients decode the report into.
+
+Keys added after the first reports were stored are optional (`required=False`), so reports
+stored earlier still decode.
+"""
 
 from __future__ import annotations
 
 from rest_framework import serializers
+
+from changeapi.dryrun.analysis.classify import WORK_CLASSES
+from changeapi.dryrun.analysis.findings import CATALOG, SEVERITIES
+
+LOCK_SOURCES = [("observed", "Read from pg_locks"), ("documented", "PostgreSQL's documented lock for the statement")]
+EVENT_KINDS = ["rewrite", "verify", "fk_validation", "index_build"]
 
 
 class LockSerializer(serializers.Serializer):
@@ -14,6 +24,38 @@ class LockSerializer(serializers.Serializer):
     blocks_reads = serializers.BooleanField()
     blocks_writes = serializers.BooleanField()
     blocks_ddl = serializers.BooleanField()
+    source = serializers.ChoiceField(choices=LOCK_SOURCES, required=False)  # type: ignore[assignment]  # a field, not Field.source
+
+
+class HeldLockSerializer(serializers.Serializer):
+    """The strongest lock on a table while the statement ran, whichever statement took it."""
+
+    table = serializers.CharField()
+    mode = serializers.CharField()
+    blocks_reads = serializers.BooleanField()
+    blocks_writes = serializers.BooleanField()
+    source = serializers.ChoiceField(choices=LOCK_SOURCES)  # type: ignore[assignment]  # a field, not Field.source
+
+
+class StatementEventSerializer(serializers.Serializer):
+    """What PostgreSQL said it did (client_min_messages = debug1)."""
+
+    kind = serializers.ChoiceField(choices=EVENT_KINDS)
+    table = serializers.CharField(allow_null=True)
+    object = serializers.CharField(allow_null=True)
+
+
+class StatementEstimateSerializer(serializers.Serializer):
+    """Measured time on the shadow and the estimate at production size, with its basis."""
+
+    work_class = serializers.ChoiceField(choices=WORK_CLASSES)
+    measured_ms = serializers.FloatField()
+    estimated_ms = serializers.FloatField(allow_null=True)
+    low_ms = serializers.FloatField(allow_null=True)
+    high_ms = serializers.FloatField(allow_null=True)
+    scale = serializers.FloatField(allow_null=True, help_text="Production bytes / shadow bytes of the tables worked on.")
+    exponent = serializers.FloatField(allow_null=True)
+    basis = serializers.CharField()
 
 
 class ScanSerializer(serializers.Serializer):
@@ -38,6 +80,19 @@ class StatementSerializer(serializers.Serializer):
     created_relations = serializers.ListField(child=serializers.CharField(), required=False)
     dropped_relations = serializers.ListField(child=serializers.CharField(), required=False)
     error = serializers.CharField(required=False)
+    command = serializers.CharField(required=False, help_text="The SQL command, as PostgreSQL's parser reads it.")
+    target_tables = serializers.ListField(child=serializers.CharField(), required=False)
+    concurrently = serializers.BooleanField(required=False)
+    events = StatementEventSerializer(many=True, required=False)
+    locks_source = serializers.CharField(
+        required=False, help_text="observed (pg_locks, in a transaction) or documented (outside one: PostgreSQL's documentation)."
+    )
+    volatile_default_columns = serializers.ListField(child=serializers.CharField(), required=False)
+    work_class = serializers.ChoiceField(choices=WORK_CLASSES, required=False)
+    work_tables = serializers.ListField(child=serializers.CharField(), required=False)
+    evidence = serializers.CharField(required=False)
+    estimate = StatementEstimateSerializer(required=False)
+    held_locks = HeldLockSerializer(many=True, required=False)
 
 
 class ReportOperationSerializer(serializers.Serializer):
@@ -67,6 +122,12 @@ class LockSpanSerializer(serializers.Serializer):
     held_ms = serializers.FloatField()
     blocks_reads = serializers.BooleanField()
     blocks_writes = serializers.BooleanField()
+    blocks_ddl = serializers.BooleanField(required=False)
+    estimated_from_ms = serializers.FloatField(required=False)
+    estimated_to_ms = serializers.FloatField(required=False)
+    estimated_held_ms = serializers.FloatField(required=False)
+    source = serializers.ChoiceField(choices=LOCK_SOURCES, required=False)  # type: ignore[assignment]  # a field, not Field.source
+    new_relation = serializers.BooleanField(required=False, help_text="A relation the change created: blocks nobody.")
 
 
 class TableBlockingSerializer(serializers.Serializer):
@@ -74,6 +135,102 @@ class TableBlockingSerializer(serializers.Serializer):
     strongest_lock = serializers.CharField()
     reads_blocked_ms = serializers.FloatField()
     writes_blocked_ms = serializers.FloatField()
+    reads_blocked_estimated_ms = serializers.FloatField(required=False)
+    writes_blocked_estimated_ms = serializers.FloatField(required=False)
+
+
+class FindingCountsSerializer(serializers.Serializer):
+    high = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    low = serializers.IntegerField()
+    info = serializers.IntegerField()
+
+
+class SaferAlternativeSerializer(serializers.Serializer):
+    summary = serializers.CharField()
+    steps = serializers.ListField(child=serializers.CharField())
+    example = serializers.CharField(allow_blank=True, help_text="Migration code or SQL for this change, done the safer way.")
+
+
+class FindingSerializer(serializers.Serializer):
+    """One rule of the catalog (docs/findings.md) that this change triggers."""
+
+    code = serializers.ChoiceField(choices=sorted(CATALOG))
+    rule = serializers.CharField()
+    title = serializers.CharField()
+    severity = serializers.ChoiceField(choices=SEVERITIES)
+    message = serializers.CharField()
+    migration = serializers.CharField(allow_null=True)
+    operation_index = serializers.IntegerField(allow_null=True)
+    statement_index = serializers.IntegerField(allow_null=True)
+    table = serializers.CharField(allow_null=True)
+    safer_alternative = SaferAlternativeSerializer()
+    docs = serializers.CharField()
+
+
+class ExponentSerializer(serializers.Serializer):
+    work_class = serializers.CharField()
+    exponent = serializers.FloatField()
+    small_ms = serializers.FloatField()
+    large_ms = serializers.FloatField()
+    fixed_ms = serializers.FloatField()
+    note = serializers.CharField(allow_blank=True)
+
+
+class CalibrationSizeSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class SeededTableSerializer(serializers.Serializer):
+    table = serializers.CharField()
+    rows = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class EstimationSerializer(serializers.Serializer):
+    """The model used to scale measured times to production size, and how it was calibrated."""
+
+    description = serializers.CharField()
+    calibrated = serializers.BooleanField()
+    estimated = serializers.BooleanField(help_text="Every statement has an estimate at production size.")
+    calibration_sizes = CalibrationSizeSerializer(many=True)
+    exponents = ExponentSerializer(many=True)
+    overhead_ms = serializers.FloatField()
+    maintenance_work_mem_bytes = serializers.IntegerField(allow_null=True)
+    seeded_tables = SeededTableSerializer(many=True)
+    seed_warnings = serializers.ListField(child=serializers.CharField())
+
+
+class LockQueueRiskSerializer(serializers.Serializer):
+    """Queries piling up behind a blocking lock request, from uploaded production activity."""
+
+    table = serializers.CharField()
+    lock_mode = serializers.CharField()
+    queries_per_second = serializers.FloatField()
+    blocked_queries_per_second = serializers.FloatField()
+    oldest_transaction_seconds = serializers.FloatField(allow_null=True)
+    estimated_hold_ms = serializers.FloatField()
+    worst_case_wait_ms = serializers.FloatField()
+    pile_up_queries = serializers.IntegerField()
+    pile_up_with_timeout_queries = serializers.IntegerField()
+    recommended_lock_timeout_ms = serializers.IntegerField()
+    recommended_retries = serializers.IntegerField()
+    retry_backoff_ms = serializers.IntegerField()
+    note = serializers.CharField(allow_blank=True)
+
+
+class ReversibilitySerializer(serializers.Serializer):
+    """Whether a migration can be rolled back, and the backwards SQL run on the shadow."""
+
+    migration = serializers.CharField()
+    reversible = serializers.BooleanField()
+    checked = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+    backwards_sql = serializers.ListField(child=serializers.CharField())
+    data_loss = serializers.ListField(child=serializers.CharField())
+    backwards_ms = serializers.FloatField(allow_null=True)
+    data_steps_not_executed = serializers.IntegerField()
 
 
 class ReportErrorSerializer(serializers.Serializer):
@@ -91,6 +248,9 @@ class ReportSummarySerializer(serializers.Serializer):
     rewrites = serializers.ListField(child=serializers.CharField())
     tables_scanned = serializers.ListField(child=serializers.CharField())
     data_steps_not_executed = serializers.IntegerField()
+    estimated_total_ms = serializers.FloatField(allow_null=True, required=False)
+    findings = FindingCountsSerializer(required=False)
+    reversible = serializers.BooleanField(required=False)
 
 
 class DryRunReportSerializer(serializers.Serializer):
@@ -109,3 +269,7 @@ class DryRunReportSerializer(serializers.Serializer):
     statements = StatementSerializer(many=True)
     lock_spans = LockSpanSerializer(many=True)
     tables = TableBlockingSerializer(many=True)
+    estimation = EstimationSerializer(required=False)
+    lock_queue = LockQueueRiskSerializer(many=True, required=False)
+    reversibility = ReversibilitySerializer(many=True, required=False)
+    findings = FindingSerializer(many=True, required=False)

@@ -1,8 +1,11 @@
 """Routes of the changeapi endpoints under /api/v1/."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from changeapi.api import views
+from changeapi.api import integrations, views
+from changeapi.api.api_keys import ApiKeyViewSet
+from changeapi.api.stats import TableStatsViewSet
 
 router = SimpleRouter()
 router.register("projects", views.ProjectViewSet, basename="project")
@@ -10,5 +13,47 @@ router.register("baselines", views.BaselineViewSet, basename="baseline")
 router.register("change-requests", views.ChangeRequestViewSet, basename="change-request")
 router.register("revisions", views.RevisionViewSet, basename="revision")
 router.register("dry-runs", views.DryRunViewSet, basename="dry-run")
+router.register("table-stats", TableStatsViewSet, basename="table-stats")
 
-urlpatterns = router.urls
+api_keys = ApiKeyViewSet.as_view({"get": "list", "post": "create"})
+identities = integrations.ExternalIdentityViewSet.as_view({"get": "list", "post": "create"})
+webhooks = integrations.WebhookSubscriptionViewSet.as_view({"get": "list", "post": "create"})
+project_settings = [
+    path("projects/<slug:slug>/api-keys/", api_keys, name="project-api-keys"),
+    path("projects/<slug:slug>/api-keys/<int:pk>/", ApiKeyViewSet.as_view({"get": "retrieve"}), name="project-api-key"),
+    path(
+        "projects/<slug:slug>/api-keys/<int:pk>/revoke/", ApiKeyViewSet.as_view({"post": "revoke"}), name="project-api-key-revoke"
+    ),
+    path(
+        "projects/<slug:slug>/integrations/github/",
+        integrations.GitHubIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),
+        name="project-github",
+    ),
+    path(
+        "projects/<slug:slug>/integrations/slack/",
+        integrations.SlackIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),
+        name="project-slack",
+    ),
+    path("projects/<slug:slug>/identities/", identities, name="project-identities"),
+    path(
+        "projects/<slug:slug>/identities/<int:pk>/",
+        integrations.ExternalIdentityViewSet.as_view({"delete": "destroy"}),
+        name="project-identity",
+    ),
+    path("projects/<slug:slug>/webhooks/", webhooks, name="project-webhooks"),
+    path(
+        "projects/<slug:slug>/webhooks/<int:pk>/",
+        integrations.WebhookSubscriptionViewSet.as_view({"delete": "destroy"}),
+        name="project-webhook",
+    ),
+    path(
+        "projects/<slug:slug>/webhooks/<int:pk>/deliveries/",
+        integrations.WebhookSubscriptionViewSet.as_view({"get": "deliveries"}),
+        name="project-webhook-deliveries",
+    ),
+    path("integrations/github/<slug:project_slug>/webhook", integrations.GitHubWebhookView.as_view(), name="github-webhook"),
+    path("integrations/slack/commands", integrations.SlackCommandView.as_view(), name="slack-commands"),
+    path("integrations/slack/interactive", integrations.SlackInteractiveView.as_view(), name="slack-interactive"),
+]
+
+urlpatterns = [*project_settings, *router.urls]

@@ -10,6 +10,8 @@ from typing import Any
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -29,6 +31,8 @@ from changeapi.api.serializers import (
     RevisionSerializer,
     RevisionSubmitSerializer,
 )
+from changeapi.dryrun.render import report_markdown, report_svg
+from changeapi.errors import InvalidState
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, SUBMIT, has_project_perm, project_perms
 from changeapi.services.baselines import baseline_create
@@ -314,6 +318,32 @@ class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
     serializer_class = DryRunSerializer
     filterset_class = DryRunFilter
     project_path = "revision__change_request__project"
+
+    def _report(self) -> dict[str, Any]:
+        dry_run = self.get_object()
+        if dry_run.report is None:
+            raise InvalidState(f"dry-run {dry_run.pk} is {dry_run.status}: it has no report yet")
+        return dry_run.report
+
+    @extend_schema(
+        operation_id="dry_runs_report_markdown",
+        tags=["dry-runs"],
+        responses={(200, "text/markdown"): OpenApiTypes.STR, **ERRORS},
+        description="The report as Markdown, e.g. for a pull request comment.",
+    )
+    @action(detail=True, methods=["get"], url_path="report.md")
+    def markdown(self, request: Request, pk: str) -> HttpResponse:
+        return HttpResponse(report_markdown(self._report()), content_type="text/markdown; charset=utf-8")
+
+    @extend_schema(
+        operation_id="dry_runs_report_svg",
+        tags=["dry-runs"],
+        responses={(200, "image/svg+xml"): OpenApiTypes.STR, **ERRORS},
+        description="The lock timeline: tables as rows, locks as bars over time, coloured by what they block.",
+    )
+    @action(detail=True, methods=["get"], url_path="report.svg")
+    def timeline(self, request: Request, pk: str) -> HttpResponse:
+        return HttpResponse(report_svg(self._report()), content_type="image/svg+xml")
 
     @extend_schema(
         operation_id="dry_runs_rerun",

@@ -19,7 +19,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
-from changeapi.dryrun.tracing import Snapshot, describe_change, take_snapshot
+from changeapi.dryrun.analysis.sql_forms import statement_form
+from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_snapshot
 from changeapi.intake.plan import Plan, PlannedMigration
 
 ProgressCallback = Callable[[int, int], None]
@@ -105,11 +106,16 @@ class _Tracer:
         txn = self._transaction_id()
         self.trace.notices.clear()
         started = self.trace.now_ms()
+        display = _display_sql(self.connection, sql_text, params)
+        form = statement_form(display)
         statement: dict[str, Any] = {
             "index": len(self.trace.statements),
             "migration": self.trace.migration,
             "operation_index": self.trace.operation_index,
-            "sql": _display_sql(self.connection, sql_text, params),
+            "sql": display,
+            "command": form.command,
+            "target_tables": form.tables,
+            "concurrently": form.concurrently,
             "transactional": in_transaction,
             "transaction": txn,
             "started_ms": round(started, 3),
@@ -122,8 +128,14 @@ class _Tracer:
         finally:
             statement["duration_ms"] = round(self.trace.now_ms() - started, 3)
             statement["notices"] = list(self.trace.notices)
+            statement["events"] = notice_events(statement["notices"])
         after = take_snapshot(raw, with_locks=in_transaction) if in_transaction else _autocommit_after(raw)
         statement.update(describe_change(before, after))
+        # Outside a transaction the statement's locks are gone by now: report the documented ones.
+        statement["locks_source"] = "observed" if in_transaction else "documented"
+        if not in_transaction:
+            statement["locks"] = documented_locks(form, before)
+        statement["volatile_default_columns"] = form.volatile_default_columns
 
 
 def _autocommit_after(raw: Any) -> Snapshot:
@@ -229,7 +241,10 @@ def apply_plan_traced(
     raw = connection.connection
 
     def notice(diag: Any) -> None:
-        trace.notices.append(f"{diag.severity}: {diag.message_primary}")
+        message = diag.message_primary or ""
+        if "JIT" in message or message.startswith("time to inline"):
+            return  # the JIT compiler's chatter says nothing about the change
+        trace.notices.append(f"{diag.severity}: {message}")
 
     raw.add_notice_handler(notice)
     with connection.cursor() as cursor:

@@ -11,24 +11,47 @@ import datetime as dt
 import time
 from typing import Any
 
+import psycopg
+
+from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, plan_state
+from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.report import build_report
+from changeapi.dryrun.reversibility import reverse_plan
+from changeapi.dryrun.template_facts import TemplateFacts, facts_read, facts_write
 from changeapi.intake.plan import Plan
 from changeapi.shadow import provision
+from changeapi.shadow.seed import seed_database
 from changeapi.shadow.servers import ShadowServer
 
 
-def template_build(*, server: ShadowServer, name: str, baseline: Plan) -> bool:
+def template_build(*, server: ShadowServer, name: str, baseline: Plan, profile: ProductionProfile | None = None) -> bool:
     """Ensure the template database for a baseline exists on `server`; True if built now.
 
     The baseline's migrations are applied by the runner role, which therefore owns every
-    table, so the dry-runs (also the runner role) can alter them and nothing else.
+    table, so the dry-runs (also the runner role) can alter them and nothing else. With
+    table sizes in `profile`, the tables are seeded and the time model calibrated here, once,
+    so every clone starts seeded and no dry-run pays for either; name such a template with
+    `seeded_template_name`, as its content depends on the sizes.
     """
 
     def build(dbname: str) -> None:
         with shadow_connection(server, dbname) as connection:
             apply_plan_untraced(connection, baseline)
+        if profile is None or not profile.has_sizes:
+            return
+        with psycopg.connect(**server.runner_conninfo(dbname), autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute("SET statement_timeout = 0")  # seeding a large table is the point, not a runaway
+            seeded = seed_database(conn, profile.seed_rows())
+            facts = TemplateFacts(
+                seeded={t.table: {"rows": t.rows, "total_bytes": t.total_bytes} for t in seeded.tables},
+                seed_warnings=seeded.warnings,
+                seed_seconds=seeded.seconds,
+                seed_max_rows=profile.seed_max_rows,
+                calibration=calibrate(conn, seed_max_rows=profile.seed_max_rows),
+            )
+            facts_write(conn, dbname, facts)
 
     return provision.template_ensure(server, name, build)
 
@@ -41,12 +64,16 @@ def dry_run_execute(
     baseline: Plan,
     change: Plan,
     on_progress: ProgressCallback | None = None,
+    profile: ProductionProfile | None = None,
 ) -> dict[str, Any]:
-    """Clone the template, apply `change` traced, drop the clone; return the report.
+    """Clone the template, apply `change` traced, reverse it, drop the clone; return the report.
 
     The clone is dropped whatever happens, including a failed statement or a lost
-    connection; a database error in the change is a failed report, not an exception.
+    connection; a database error in the change is a failed report, not an exception. After a
+    successful run the change is reversed on the same clone, which yields the backwards SQL
+    for the schema the change actually left.
     """
+    facts = facts_read(server, template) if profile is not None and profile.has_sizes else TemplateFacts()
     started_at = dt.datetime.now(dt.UTC)
     clone_started = time.perf_counter()
     provision.clone_create(server, template=template, name=clone_name)
@@ -54,7 +81,9 @@ def dry_run_execute(
     try:
         with shadow_connection(server, clone_name) as connection:
             server_version = connection.connection.info.parameter_status("server_version")
-            run = apply_plan_traced(connection, change, plan_state(baseline), on_progress=on_progress)
+            base_state = plan_state(baseline)
+            run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
+            reversibility = [] if run.error else reverse_plan(connection, change, base_state)
     finally:
         provision.clone_drop(server, clone_name)
     meta = {
@@ -66,4 +95,4 @@ def dry_run_execute(
         "started_at": started_at.isoformat(),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
     }
-    return build_report(run=run, meta=meta)
+    return build_report(run=run, meta=meta, plan=change, profile=profile, facts=facts, reversibility=reversibility)

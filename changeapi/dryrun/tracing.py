@@ -8,8 +8,11 @@ session's relation locks (`pg_locks`). A changed relfilenode is a rewrite; a gro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from changeapi.dryrun.analysis.sql_forms import StatementForm
 
 # What each table lock mode stops other sessions from doing while it is held (PostgreSQL
 # docs, "Table-Level Lock Modes" conflict table): plain SELECTs take ACCESS SHARE,
@@ -99,7 +102,8 @@ def take_snapshot(raw_connection: Any, *, with_locks: bool) -> Snapshot:
     return snap
 
 
-def lock_entry(relation: Relation, mode: str, *, acquired: bool) -> dict[str, Any]:
+def lock_entry(relation: Relation, mode: str, *, acquired: bool, source: str = "observed") -> dict[str, Any]:
+    """One lock as reported: `source` is "observed" (read from pg_locks) or "documented"."""
     reads, writes, ddl = LOCK_BLOCKS.get(mode, (True, True, True))
     return {
         "relation": relation.name,
@@ -110,7 +114,53 @@ def lock_entry(relation: Relation, mode: str, *, acquired: bool) -> dict[str, An
         "blocks_reads": reads,
         "blocks_writes": writes,
         "blocks_ddl": ddl,
+        "source": source,
     }
+
+
+def documented_locks(form: StatementForm, before: Snapshot) -> list[dict[str, Any]]:
+    """The locks PostgreSQL documents for a statement that released its own locks when done.
+
+    An index named by the statement (DROP INDEX CONCURRENTLY) is resolved to its table from
+    the catalog as it was before the statement; the table's lock is what blocks traffic.
+    """
+    by_name = {rel.name: rel for rel in before.relations.values()}
+    entries = []
+    for lock in form.locks:
+        relation = by_name.get(lock.relation) or Relation(0, lock.relation, "i" if lock.is_index else "r", 0, None)
+        if relation.kind in ("i", "I") and relation.table:
+            table = by_name.get(relation.table) or Relation(0, relation.table, "r", 0, None)
+            entries.append(lock_entry(table, lock.mode, acquired=True, source="documented"))
+        entries.append(lock_entry(relation, lock.mode, acquired=True, source="documented"))
+    unique = {(e["relation"], e["mode"]): e for e in entries}
+    return sorted(unique.values(), key=lambda e: (e["table"] or "", e["relation"]))
+
+
+_EVENTS = [
+    ("rewrite", re.compile(r'rewriting table "(?P<table>[^"]+)"')),
+    ("verify", re.compile(r'verifying table "(?P<table>[^"]+)"')),
+    ("fk_validation", re.compile(r'validating foreign key constraint "(?P<object>[^"]+)"')),
+    ("index_build", re.compile(r'building index "(?P<object>[^"]+)" on table "(?P<table>[^"]+)"')),
+]
+
+
+def notice_events(notices: list[str]) -> list[dict[str, Any]]:
+    """What PostgreSQL said it did at debug1: rewrites, verifying scans, FK validation, index builds.
+
+    TOAST indexes are built with every new table and say nothing about the change.
+    """
+    events = []
+    for notice in notices:
+        for kind, pattern in _EVENTS:
+            match = pattern.search(notice)
+            if match is None:
+                continue
+            found = match.groupdict()
+            table = found.get("table")
+            if table and table.startswith("pg_toast"):
+                continue
+            events.append({"kind": kind, "table": table, "object": found.get("object")})
+    return events
 
 
 def describe_change(before: Snapshot, after: Snapshot) -> dict[str, Any]:

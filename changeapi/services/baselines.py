@@ -59,6 +59,7 @@ def baseline_advance(
     current = project.current_baseline
     if current is None:
         raise InvalidState("the project has no baseline to advance")
+    source: Any
     if current.form == "operations" and documents is not None:
         form, source = "operations", [*current.source, *documents]
     elif current.form == "migrations":
@@ -194,13 +195,17 @@ def dry_runs_rerun_stale(*, project: Project, context: AuditContext = SYSTEM) ->
         dry_run = latest_dry_run(revision)
         if dry_run is None or dry_run.baseline_id == current:
             continue
+        # Approvals were given on the old report: review starts over on the rerun's.
+        before = change_request.status
+        change_request.status = ChangeRequest.Status.SUBMITTED
+        change_request.save(update_fields=["status", "updated_at"])
         audit_record(
             context=context,
             action="change_request.dry_run_stale",
             target=change_request,
             project=project,
-            before={"baseline": dry_run.baseline_id, "dry_run": dry_run.pk},
-            after={"baseline": current, "revision": revision.number},
+            before={"status": before, "baseline": dry_run.baseline_id, "dry_run": dry_run.pk},
+            after={"status": change_request.status, "baseline": current, "revision": revision.number},
         )
         queued.append(dry_run_queue(revision=revision, context=context))
     return queued

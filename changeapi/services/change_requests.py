@@ -19,6 +19,7 @@ from changeapi.models import Baseline, ChangeRequest, Project, Revision
 from changeapi.selectors import baseline_plan, baseline_state, latest_revision
 from changeapi.services.baselines import content_sha256
 from changeapi.services.dry_runs import dry_run_queue
+from changeapi.services.webhooks import webhooks_emit
 
 OPEN_STATES = {
     ChangeRequest.Status.SUBMITTED,
@@ -88,6 +89,7 @@ def change_request_submit(
         after={"number": number, "status": change_request.status, "revision": revision.number, "sha256": revision.sha256},
     )
     dry_run_queue(revision=revision, context=context)
+    webhooks_emit(project=project, event="change_request.submitted", subject=change_request)
     return change_request
 
 
@@ -113,6 +115,7 @@ def revision_submit(
         after={"status": change_request.status, "revision": number, "sha256": revision.sha256},
     )
     dry_run_queue(revision=revision, context=context)
+    webhooks_emit(project=change_request.project, event="change_request.revised", subject=revision)
     return revision
 
 
@@ -170,4 +173,3 @@ def change_request_reopen(*, change_request: ChangeRequest, actor: AbstractBaseU
     if change_request.status != ChangeRequest.Status.WITHDRAWN:
         raise InvalidState(f"change request is {change_request.status}: only withdrawn requests can be reopened")
     return _dry_run_again(change_request=change_request, action="change_request.reopened", context=context)
-

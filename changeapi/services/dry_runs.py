@@ -23,6 +23,8 @@ from approvals.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, revision_plan
+from changeapi.services.table_stats import production_profile, seeded_template_for
+from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
 
@@ -240,11 +242,11 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
     change = revision_plan(dry_run.revision, baseline)
+    profile = production_profile(project=dry_run.revision.change_request.project)
+    template = seeded_template_for(baseline=baseline, profile=profile)
     DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
-    if template_build(server=server, name=baseline.template_name, baseline=base):
-        ShadowDatabase.objects.create(
-            server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
-        )
+    if template_build(server=server, name=template, baseline=base, profile=profile):
+        ShadowDatabase.objects.create(server=server.key, name=template, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline)
     clone = clone_name_for(dry_run.pk)
     # A reclaimed job reuses its clone's name (and registry row); the clone itself is recreated.
     registry, _ = ShadowDatabase.objects.get_or_create(
@@ -256,7 +258,13 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
 
     with WallClockGuard(server, clone) as guard:
         report = dry_run_execute(
-            server=server, template=baseline.template_name, clone_name=clone, baseline=base, change=change, on_progress=progress
+            server=server,
+            template=template,
+            clone_name=clone,
+            baseline=base,
+            change=change,
+            on_progress=progress,
+            profile=profile,
         )
     # Only a run that got as far as dropping its clone marks it dropped; otherwise the
     # registry keeps it live and the reaper drops it once the server answers again.
@@ -294,6 +302,7 @@ def _finish(dry_run_id: int, *, owner: str, report: dict[str, Any] | None, error
         after={"status": dry_run.status, "error": dry_run.error[:500], "attempts": dry_run.attempts},
     )
     _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUN_FAILED if failed else ChangeRequest.Status.READY_FOR_REVIEW)
+    webhooks_emit(project=dry_run.revision.change_request.project, event="dry_run.finished", subject=dry_run)
     return dry_run
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -143,9 +144,12 @@ def server_by_key(key: str) -> ShadowServer:
 
 
 def pick_server(*, engine: str, engine_version: int) -> ShadowServer:
-    """The server a project's dry-runs go to: the first configured PostgreSQL server.
+    """The server a project's dry-runs go to: the least loaded configured PostgreSQL server.
 
-    The report states the server version the dry-run actually ran on, so a mismatch with the
+    Load is the number of dry-run clones a server holds now, read from its catalog, so it
+    counts every worker on every host; ties are broken at random, so workers picking at the
+    same instant spread out. An unreachable server is passed over while another answers. The
+    report states the server version the dry-run actually ran on, so a mismatch with the
     project's engine version is visible to reviewers.
     """
     if engine != "postgresql":
@@ -153,4 +157,24 @@ def pick_server(*, engine: str, engine_version: int) -> ShadowServer:
     servers = configured_servers()
     if not servers:
         raise ShadowServerUnavailable("no shadow server is configured (SHADOW_SERVERS is empty)")
-    return servers[0]
+    if len(servers) == 1:
+        return servers[0]
+    loads: dict[ShadowServer, int] = {}
+    for server in servers:
+        try:
+            loads[server] = _clones_on(server)
+        except (ShadowServerUnavailable, psycopg.Error):
+            continue
+    if not loads:
+        return servers[0]  # every server is down: the caller reports it on first contact
+    lightest = min(loads.values())
+    return random.choice([server for server, load in loads.items() if load == lightest])
+
+
+def _clones_on(server: ShadowServer) -> int:
+    """Dry-run clones on the server now (the service names them `<prefix>dr_<id>`)."""
+    with server.admin_connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE starts_with(datname, %s)", [f"{settings.SHADOW_DATABASE_PREFIX}dr_"]
+        ).fetchone()
+    return int(row[0]) if row else 0

@@ -67,7 +67,9 @@ def test_source_over_the_size_limit_is_refused(project_with_baseline, settings):
     settings.SCHEMAGATE_MAX_SOURCE_BYTES = 100
     content = "from django.db import migrations\n" + "# padding\n" * 50
 
-    response = _post(project_with_baseline["api"], {"migration_files": [{"path": "shop/migrations/0002_x.py", "content": content}]})
+    response = _post(
+        project_with_baseline["api"], {"migration_files": [{"path": "shop/migrations/0002_x.py", "content": content}]}
+    )
 
     assert response.status_code == 413
     _assert_limit(response, "SCHEMAGATE_MAX_SOURCE_BYTES")
@@ -77,7 +79,9 @@ def test_source_nested_deeper_than_the_limit_is_refused(project_with_baseline, s
     settings.SCHEMAGATE_MAX_AST_DEPTH = 20
     content = "X = " + "[" * 30 + "]" * 30 + "\n"
 
-    response = _post(project_with_baseline["api"], {"migration_files": [{"path": "shop/migrations/0002_x.py", "content": content}]})
+    response = _post(
+        project_with_baseline["api"], {"migration_files": [{"path": "shop/migrations/0002_x.py", "content": content}]}
+    )
 
     assert response.status_code == 413
     _assert_limit(response, "SCHEMAGATE_MAX_AST_DEPTH")

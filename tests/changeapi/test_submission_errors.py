@@ -92,7 +92,9 @@ def test_foreign_key_to_a_missing_model_is_refused(project_with_baseline):
 
 def test_project_intake_settings_are_validated_and_stored(project_with_baseline):
     api = project_with_baseline["api"]
-    field_map = {"shop.fields.MoneyField": {"base": "django.db.models.DecimalField", "kwargs": {"max_digits": 12, "decimal_places": 2}}}
+    field_map = {
+        "shop.fields.MoneyField": {"base": "django.db.models.DecimalField", "kwargs": {"max_digits": 12, "decimal_places": 2}}
+    }
 
     refused = api.patch("/api/v1/projects/shop/", {"intake_settings": {"field_map": {"x.Y": {"kwargs": {}}}}}, format="json")
     accepted = api.patch("/api/v1/projects/shop/", {"intake_settings": {"field_map": field_map}}, format="json")

@@ -36,7 +36,9 @@ class SecondPostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.directory), "-o", options, "-w", "-l", str(self.directory / "log"), "start")
+        _as_postgres(
+            str(BIN / "pg_ctl"), "-D", str(self.directory), "-o", options, "-w", "-l", str(self.directory / "log"), "start"
+        )
 
     def stop(self) -> None:
         """An immediate stop, as a crash or a lost machine looks to its clients."""

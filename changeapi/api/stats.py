@@ -1,0 +1,156 @@
+"""HTTP endpoints for production table stats and activity: list them, upload them.
+
+The figures (row counts, bytes, queries per second; never data) come from a read-only query
+on production (docs/table-stats.md). Reading needs view on the project; uploading needs
+manage, since new sizes reseed the project's shadow template.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.views import ERRORS
+from changeapi.models import TableActivity, TableStats
+from changeapi.permissions import MANAGE
+from changeapi.services.table_stats import TableUpload, table_stats_upload
+
+MAX_TABLES = 5000
+
+
+class TableFiguresSerializer(serializers.Serializer):
+    """One table as uploaded: size from pg_class, traffic (optional) from pg_stat_user_tables samples."""
+
+    table = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_$]*$", max_length=200)
+    rows = serializers.IntegerField(min_value=0)
+    total_bytes = serializers.IntegerField(min_value=0, help_text="pg_total_relation_size: heap, indexes and TOAST.")
+    queries_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    writes_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    oldest_transaction_seconds = serializers.FloatField(min_value=0, required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        traffic = ("writes_per_second", "oldest_transaction_seconds")
+        if attrs.get("queries_per_second") is None and any(attrs.get(k) is not None for k in traffic):
+            raise serializers.ValidationError({"queries_per_second": "required when other activity figures are given"})
+        return attrs
+
+
+class TableStatsUploadSerializer(serializers.Serializer):
+    project = serializers.SlugField()
+    replace = serializers.BooleanField(default=True, help_text="Forget tables of the project that are not in this upload.")
+    tables = TableFiguresSerializer(many=True, allow_empty=False, max_length=MAX_TABLES)  # type: ignore[call-arg]
+
+    def validate_tables(self, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = [t["table"] for t in tables]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise serializers.ValidationError(f"tables listed twice: {', '.join(duplicates)}")
+        return tables
+
+
+class TableStatsSerializer(serializers.ModelSerializer):
+    project: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    table = serializers.CharField(source="table_name", read_only=True)
+    rows = serializers.IntegerField(source="row_count", read_only=True)
+    queries_per_second = serializers.SerializerMethodField()
+    writes_per_second = serializers.SerializerMethodField()
+    oldest_transaction_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TableStats
+        fields = [
+            "id",
+            "project",
+            "table",
+            "rows",
+            "total_bytes",
+            "queries_per_second",
+            "writes_per_second",
+            "oldest_transaction_seconds",
+            "uploaded_at",
+        ]
+        read_only_fields = fields
+
+    def _activity(self, obj: TableStats) -> TableActivity | None:
+        return self.context.get("activity", {}).get((obj.project_id, obj.table_name))
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_queries_per_second(self, obj: TableStats) -> float | None:
+        activity = self._activity(obj)
+        return activity.queries_per_second if activity else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_writes_per_second(self, obj: TableStats) -> float | None:
+        activity = self._activity(obj)
+        return activity.writes_per_second if activity else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_oldest_transaction_seconds(self, obj: TableStats) -> float | None:
+        activity = self._activity(obj)
+        return activity.oldest_transaction_seconds if activity else None
+
+
+class TableStatsFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__slug")
+
+    class Meta:
+        model = TableStats
+        fields = ["project"]
+
+
+def _activity_map(stats: list[TableStats]) -> dict[tuple[int, str], TableActivity]:
+    projects = {s.project_id for s in stats}
+    activity = TableActivity.objects.filter(project_id__in=projects, table_name__in={s.table_name for s in stats})
+    return {(a.project_id, a.table_name): a for a in activity}
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="table_stats_list", tags=["table-stats"]),
+)
+class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
+    """Production sizes and traffic per table, per project."""
+
+    queryset = TableStats.objects.select_related("project")
+    serializer_class = TableStatsSerializer
+    filterset_class = TableStatsFilter
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["activity"] = getattr(self, "_activity", {})
+        return context
+
+    def paginate_queryset(self, queryset: Any) -> list[Any] | None:
+        page = super().paginate_queryset(queryset)
+        self._activity = _activity_map(list(page if page is not None else queryset))
+        return page
+
+    @extend_schema(
+        operation_id="table_stats_upload",
+        tags=["table-stats"],
+        request=TableStatsUploadSerializer,
+        responses={200: TableStatsSerializer(many=True), **ERRORS},
+        description=(
+            "Upload production row counts and sizes per table (and optionally traffic). The next dry-run seeds its "
+            "shadow in proportion and estimates timings at this size."
+        ),
+    )
+    def create(self, request: Request) -> Response:
+        serializer = TableStatsUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = self.visible_project(data["project"])
+        require(request, project, MANAGE)
+        stats = table_stats_upload(
+            project=project,
+            tables=[TableUpload(**table) for table in data["tables"]],
+            replace=data["replace"],
+            context=audit_context(request),
+        )
+        context = {"activity": _activity_map(stats)}
+        return Response(TableStatsSerializer(stats, many=True, context=context).data, status=status.HTTP_200_OK)

@@ -1,0 +1,243 @@
+"""Rules about compatibility and safety of the change itself: SG201-SG303.
+
+During a deploy the previous application version keeps running against the migrated
+schema, so drops and renames break it; data steps, irreversible steps and per-row defaults
+need their own handling. These rules read the plan's operations and the reversibility check.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.migrations import operations as ops
+from django.db.models.fields import NOT_PROVIDED
+
+from changeapi.dryrun.analysis.findings import Alternative, AnalysisContext, Finding, RuleFunction, operation_code
+from changeapi.dryrun.engine import is_data_step
+
+
+def _operations(ctx: AnalysisContext) -> list[tuple[str, int, ops.base.Operation]]:
+    if ctx.plan is None:
+        return []
+    return [
+        (f"{m.app_label}.{m.name}", index, operation) for m in ctx.plan.migrations for index, operation in enumerate(m.operations)
+    ]
+
+
+def _table(ctx: AnalysisContext, migration: str, index: int) -> str | None:
+    for s in ctx.statements:
+        if s["migration"] == migration and s["operation_index"] == index and s.get("target_tables"):
+            return str(s["target_tables"][0])
+    return None
+
+
+def _first_statement(ctx: AnalysisContext, migration: str, index: int) -> int | None:
+    return next((s["index"] for s in ctx.statements if s["migration"] == migration and s["operation_index"] == index), None)
+
+
+def backward_incompatible_drop(ctx: AnalysisContext) -> list[Finding]:
+    """SG201: RemoveField / DeleteModel break the application version still running during the deploy."""
+    findings = []
+    for migration, index, op in _operations(ctx):
+        if not isinstance(op, ops.RemoveField | ops.DeleteModel):
+            continue
+        table = _table(ctx, migration, index)
+        state_only = ops.SeparateDatabaseAndState(state_operations=[op], database_operations=[])
+        database_only = ops.SeparateDatabaseAndState(state_operations=[], database_operations=[op])
+        what = f"column {op.name}" if isinstance(op, ops.RemoveField) else f"table of {op.name}"
+        findings.append(
+            Finding(
+                "SG201",
+                "high",
+                f"{op.describe()} drops the {what} while the running application version still reads and writes it: "
+                f"its queries fail from the moment the migration commits until the new version is everywhere.",
+                Alternative(
+                    "Expand and contract: stop using it in one release, drop it in the next.",
+                    [
+                        "Release 1: remove every use from the code; remove it from Django's state only (first example).",
+                        "Release 2, once no running version uses it: drop it in the database (second example).",
+                    ],
+                    f"# release 1\n{operation_code(state_only)}\n# release 2\n{operation_code(database_only)}",
+                ),
+                migration,
+                index,
+                _first_statement(ctx, migration, index),
+                table,
+            )
+        )
+    return findings
+
+
+def backward_incompatible_rename(ctx: AnalysisContext) -> list[Finding]:
+    """SG202: renaming a column or table breaks the running version, which still uses the old name."""
+    findings = []
+    for migration, index, op in _operations(ctx):
+        if isinstance(op, ops.RenameField):
+            example = (
+                f"# keep the column, rename only in Django: on the model, {op.new_name} = models.<Field>(db_column='{op.old_name}')\n"
+                + operation_code(
+                    ops.SeparateDatabaseAndState(
+                        state_operations=[ops.RenameField(op.model_name, op.old_name, op.new_name)], database_operations=[]
+                    )
+                )
+            )
+            subject = f"column {op.old_name} to {op.new_name}"
+        elif isinstance(op, ops.RenameModel | ops.AlterModelTable):
+            example = "# keep the table name: set Meta.db_table to the current table name, so the rename is state-only"
+            subject = "the table"
+        else:
+            continue
+        findings.append(
+            Finding(
+                "SG202",
+                "high",
+                f"{op.describe()} renames {subject} in the database; the running version keeps using the old name and fails "
+                "until it is replaced.",
+                Alternative(
+                    "Rename in Django only, or add + copy + drop across releases.",
+                    [
+                        "Simplest: keep the database name (db_column / db_table) and rename only the Django field or model.",
+                        "Or expand and contract: add the new column, write both, backfill in batches, switch reads, drop the "
+                        "old column in a later release.",
+                    ],
+                    example,
+                ),
+                migration,
+                index,
+                _first_statement(ctx, migration, index),
+                _table(ctx, migration, index),
+            )
+        )
+    return findings
+
+
+def data_migration_mixed(ctx: AnalysisContext) -> list[Finding]:
+    """SG301: a RunPython step shares a migration (and its transaction and locks) with schema operations."""
+    findings: list[Finding] = []
+    if ctx.plan is None:
+        return findings
+    for m in ctx.plan.migrations:
+        data = [i for i, op in enumerate(m.operations) if is_data_step(op)]
+        schema = [i for i, op in enumerate(m.operations) if not is_data_step(op)]
+        if not data or not schema:
+            continue
+        label = f"{m.app_label}.{m.name}"
+        names = ", ".join(m.operations[i].describe() for i in data)
+        findings.append(
+            Finding(
+                "SG301",
+                "medium",
+                f"{label} mixes data steps ({names}; not executed by the dry-run) with {len(schema)} schema operation(s): "
+                "the data step runs inside the schema change's transaction, holding its locks for as long as it takes, "
+                "and its timing is not in this report.",
+                Alternative(
+                    "Separate data migrations from schema migrations.",
+                    [
+                        "Schema migration (expand): the new columns or tables, nullable.",
+                        "Data migration of its own, `atomic = False`, updating in batches, each batch its own transaction.",
+                        "Schema migration (contract): constraints and drops, after the data is in place.",
+                    ],
+                ),
+                label,
+                data[0],
+            )
+        )
+    return findings
+
+
+def irreversible_migration(ctx: AnalysisContext) -> list[Finding]:
+    """SG302: a migration whose backwards step does not exist or fails on the shadow."""
+    findings = []
+    for entry in ctx.reversibility:
+        if entry["reversible"] or not entry["checked"]:
+            continue
+        reason = entry["reason"]
+        if "RunSQL" in reason:
+            steps = ["Give every RunSQL a reverse_sql (RunSQL.noop when there is nothing to undo)."]
+        elif "RunPython" in reason:
+            steps = ["Give every RunPython a reverse_code (RunPython.noop when the data needs no undoing)."]
+        else:
+            steps = [
+                "Make the rollback possible: a column that is dropped NOT NULL needs a default or null=True first, so "
+                "re-adding it works on a table with rows.",
+            ]
+        findings.append(
+            Finding(
+                "SG302",
+                "medium",
+                f"{entry['migration']} cannot be rolled back: {reason}.",
+                Alternative("Make the migration reversible, or document the manual rollback.", steps),
+                entry["migration"],
+            )
+        )
+    return findings
+
+
+def volatile_default(ctx: AnalysisContext) -> list[Finding]:
+    """SG303: a per-row (volatile) database default rewrites the table; a Python callable gives all rows one value."""
+    findings = []
+    for s in ctx.statements:
+        columns = s.get("volatile_default_columns") or []
+        tables = [t for t in s.get("target_tables", []) if t not in ctx.new_relations]
+        if not columns or not tables:
+            continue
+        findings.append(
+            Finding(
+                "SG303",
+                ctx.severity(tables[0], s["estimate"]["estimated_ms"]),
+                f"Column {', '.join(columns)} of {tables[0]} gets a volatile default: PostgreSQL computes it for every "
+                "existing row by rewriting the table under ACCESS EXCLUSIVE.",
+                _per_row_alternative(tables[0], columns[0]),
+                s["migration"],
+                s["operation_index"],
+                s["index"],
+                tables[0],
+            )
+        )
+    for migration, index, op in _operations(ctx):
+        if not isinstance(op, ops.AddField) or op.field.default is NOT_PROVIDED or not callable(op.field.default):
+            continue
+        table = _table(ctx, migration, index)
+        if table is None or table in ctx.new_relations:
+            continue
+        field = op.field.clone()  # type: ignore[attr-defined]
+        field.set_attributes_from_name(op.name)
+        unique = " As the field is unique, the migration fails on a table with more than one row." if field.unique else ""
+        findings.append(
+            Finding(
+                "SG303",
+                "high" if field.unique else "medium",
+                f"{op.describe()} has a callable default: Django calls it once, so every existing row of {table} gets the "
+                f"same value.{unique}",
+                _per_row_alternative(table, field.column),
+                migration,
+                index,
+                _first_statement(ctx, migration, index),
+                table,
+            )
+        )
+    return findings
+
+
+def _per_row_alternative(table: str, column: str) -> Alternative:
+    add = ops.AddField(model_name="<model>", name=column, field=models.UUIDField(null=True))
+    return Alternative(
+        "Add the column nullable without a default, backfill per row in batches, then constrain it.",
+        [
+            "Add the column nullable, with no default (catalog only).",
+            "Set the default for new rows (db_default or the model's default) without touching existing ones.",
+            "Backfill existing rows in batches in a non-atomic data migration, computing a value per row.",
+            "Then NOT NULL via a validated CHECK, and unique via a concurrently built unique index.",
+        ],
+        f"{operation_code(add)}  # field type as in the change\n"
+        f"-- batches: UPDATE {table} SET {column} = gen_random_uuid() WHERE id IN "
+        f"(SELECT id FROM {table} WHERE {column} IS NULL LIMIT 10000);",
+    )
+
+
+RULES: list[RuleFunction] = [
+    backward_incompatible_drop,
+    backward_incompatible_rename,
+    data_migration_mixed,
+    irreversible_migration,
+    volatile_default,
+]

@@ -1,0 +1,384 @@
+"""Rules about locks and heavy work on existing tables: SG101-SG107.
+
+Each rule reads the classified, estimated statements and the lock spans, and writes its
+safer alternative from the operation that produced the statement, so the example is this
+change rewritten, not a generic tip.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.postgres.operations import AddConstraintNotValid, AddIndexConcurrently, ValidateConstraint
+from django.db import models
+from django.db.migrations import operations as ops
+
+from changeapi.dryrun.analysis.classify import CATALOG_ONLY, INDEX_BUILD, REWRITE, VALIDATION
+from changeapi.dryrun.analysis.findings import (
+    Alternative,
+    AnalysisContext,
+    Finding,
+    RuleFunction,
+    migration_example,
+    operation_code,
+)
+from changeapi.dryrun.tracing import LOCK_STRENGTH
+
+ACCESS_EXCLUSIVE = "AccessExclusiveLock"
+
+
+def held_mode(statement: dict[str, Any], table: str) -> str | None:
+    """The strongest lock held on `table` while the statement ran (its own or earlier ones).
+
+    Locks on relations the change created (the new index itself) block nobody and are not counted.
+    """
+    modes = [held["mode"] for held in statement.get("held_locks", []) if held["table"] == table]
+    return max(modes, key=lambda m: LOCK_STRENGTH.get(m, 99)) if modes else None
+
+
+def _first_line(sql: str) -> str:
+    line = " ".join(sql.split())
+    return line if len(line) <= 120 else line[:117] + "..."
+
+
+def _column(operation: Any) -> str | None:
+    field = getattr(operation, "field", None)
+    if field is None:
+        return None
+    field = field.clone()
+    field.set_attributes_from_name(operation.name)
+    return str(field.column)
+
+
+def blocking_index_build(ctx: AnalysisContext) -> list[Finding]:
+    """SG101: CREATE INDEX (or a unique constraint's index) on an existing table blocks writes."""
+    findings = []
+    for s in ctx.statements:
+        if s.get("work_class") != INDEX_BUILD:
+            continue
+        table = s["work_tables"][0]
+        mode = held_mode(s, table) or "ShareLock"
+        blocked = "every read and write" if mode == ACCESS_EXCLUSIVE else "every write"
+        op = ctx.operation(s["migration"], s["operation_index"])
+        concurrent_sql = re.sub(r"^\s*CREATE (UNIQUE )?INDEX", r"CREATE \1INDEX CONCURRENTLY", s["sql"], flags=re.IGNORECASE)
+        if isinstance(op, ops.AddIndex):
+            alternative = Alternative(
+                "Build the index with AddIndexConcurrently in a non-atomic migration of its own.",
+                [
+                    "Move the AddIndex into a new migration with `atomic = False`.",
+                    "Replace it with AddIndexConcurrently: reads and writes continue during the build.",
+                    "If the build fails it leaves an INVALID index: drop it and retry.",
+                ],
+                migration_example([AddIndexConcurrently(model_name=op.model_name, index=op.index)], atomic=False),
+            )
+        elif s["command"] == "CREATE UNIQUE INDEX" or "UNIQUE" in s["sql"].upper():
+            alternative = Alternative(
+                "Build the unique index concurrently, then attach it as the constraint.",
+                [
+                    "In a migration with `atomic = False`, run the CREATE UNIQUE INDEX CONCURRENTLY below (RunSQL).",
+                    "Then `ALTER TABLE ... ADD CONSTRAINT <name> UNIQUE USING INDEX <index>` (a catalog change).",
+                    "Keep Django's state in step with SeparateDatabaseAndState.",
+                ],
+                concurrent_sql,
+            )
+        else:
+            alternative = Alternative(
+                "Create the index concurrently, outside a transaction.",
+                [
+                    "Declare the index in Meta.indexes instead of db_index, and add it with AddIndexConcurrently,"
+                    " or run the SQL below with RunSQL in a migration with `atomic = False`.",
+                ],
+                concurrent_sql,
+            )
+        findings.append(
+            Finding(
+                "SG101",
+                ctx.severity(table, s["estimate"]["estimated_ms"]),
+                f"`{_first_line(s['sql'])}` builds an index on {table} holding {mode}, which blocks {blocked} on "
+                f"{table} for the whole build ({ctx.size_note(table, s['estimate'])}).",
+                alternative,
+                s["migration"],
+                s["operation_index"],
+                s["index"],
+                table,
+            )
+        )
+    return findings
+
+
+def table_rewrite(ctx: AnalysisContext) -> list[Finding]:
+    """SG102: the table (and its indexes) are rewritten while reads and writes wait."""
+    findings = []
+    for s in ctx.statements:
+        if s.get("work_class") != REWRITE or s.get("volatile_default_columns"):
+            continue
+        table = s["work_tables"][0]
+        op = ctx.operation(s["migration"], s["operation_index"])
+        column = _column(op) if isinstance(op, ops.AlterField) else None
+        steps = [
+            f"Add a new nullable column (e.g. {column or 'col'}_new) of the new type: a catalog-only change.",
+            "Deploy code that writes both columns (or add a trigger that copies on write).",
+            "Backfill the new column in batches in a separate non-atomic data migration (example below).",
+            "Switch reads to the new column, then swap names in a short migration or point the field at it with db_column.",
+            "Drop the old column in a later release, once no running code uses it.",
+        ]
+        example = ""
+        if column:
+            example = (
+                f"-- repeat until no row is updated\nUPDATE {table} SET {column}_new = {column}\n"
+                f"WHERE id IN (SELECT id FROM {table} WHERE {column}_new IS NULL AND {column} IS NOT NULL LIMIT 10000);"
+            )
+        findings.append(
+            Finding(
+                "SG102",
+                ctx.severity(table, s["estimate"]["estimated_ms"]),
+                f"`{_first_line(s['sql'])}` rewrites {table} and rebuilds its indexes under ACCESS EXCLUSIVE: reads and "
+                f"writes wait for all of it ({ctx.size_note(table, s['estimate'])}).",
+                Alternative("Expand and contract instead of rewriting in place.", steps, example),
+                s["migration"],
+                s["operation_index"],
+                s["index"],
+                table,
+            )
+        )
+    return findings
+
+
+def _is_set_not_null(s: dict[str, Any]) -> bool:
+    return "ALTER COLUMN" in s["sql"].upper() and "SET NOT NULL" in s["sql"].upper()
+
+
+def _is_fk_validation(s: dict[str, Any]) -> bool:
+    return any(e["kind"] == "fk_validation" for e in s.get("events", []))
+
+
+def validation_under_access_exclusive(ctx: AnalysisContext) -> list[Finding]:
+    """SG103: a CHECK (or other) constraint is validated by a scan while ACCESS EXCLUSIVE is held."""
+    findings = []
+    for s in ctx.statements:
+        if s.get("work_class") != VALIDATION or _is_set_not_null(s) or _is_fk_validation(s):
+            continue
+        table = s["work_tables"][0]
+        if held_mode(s, table) != ACCESS_EXCLUSIVE:
+            continue
+        op = ctx.operation(s["migration"], s["operation_index"])
+        constraint = getattr(op, "constraint", None)
+        if isinstance(op, ops.AddConstraint) and isinstance(constraint, models.CheckConstraint):
+            model_name = op.model_name  # type: ignore[attr-defined]
+            example = (
+                migration_example([AddConstraintNotValid(model_name=model_name, constraint=constraint)])
+                + "\n# next migration\n"
+                + migration_example([ValidateConstraint(model_name=model_name, name=constraint.name)])
+            )
+        else:
+            example = f"{_first_line(s['sql'])} NOT VALID;\n-- next migration\nALTER TABLE {table} VALIDATE CONSTRAINT <name>;"
+        findings.append(
+            Finding(
+                "SG103",
+                ctx.severity(table, s["estimate"]["estimated_ms"]),
+                f"`{_first_line(s['sql'])}` scans all of {table} to validate while holding ACCESS EXCLUSIVE "
+                f"({ctx.size_note(table, s['estimate'])}).",
+                Alternative(
+                    "Add the constraint NOT VALID, then VALIDATE CONSTRAINT in a separate migration.",
+                    [
+                        "AddConstraintNotValid: a brief ACCESS EXCLUSIVE, no scan; new rows are checked from then on.",
+                        "ValidateConstraint in the next migration: scans under SHARE UPDATE EXCLUSIVE, so reads and writes go on.",
+                    ],
+                    example,
+                ),
+                s["migration"],
+                s["operation_index"],
+                s["index"],
+                table,
+            )
+        )
+    return findings
+
+
+def not_null_on_large_table(ctx: AnalysisContext) -> list[Finding]:
+    """SG104: SET NOT NULL verifies every row under ACCESS EXCLUSIVE (and a backfill before it)."""
+    findings = []
+    for s in ctx.statements:
+        if not _is_set_not_null(s) or s.get("work_class") not in (VALIDATION, "scan") or not s.get("work_tables"):
+            continue
+        table = s["work_tables"][0]
+        op = ctx.operation(s["migration"], s["operation_index"])
+        column = _column(op) or "col"
+        backfills = [
+            b
+            for b in ctx.statements
+            if b["index"] < s["index"]
+            and b["migration"] == s["migration"]
+            and b["operation_index"] == s["operation_index"]
+            and b.get("command") == "UPDATE"
+        ]
+        backfill_note = ""
+        if backfills:
+            backfill_note = (
+                f" Its backfill (statement {backfills[0]['index']}) runs under the same ACCESS EXCLUSIVE lock, "
+                f"taken by the SET DEFAULT before it."
+            )
+        name = f"{table}_{column}_not_null"[:63]
+        model_name = getattr(op, "model_name", "<model>")
+        check = models.CheckConstraint(condition=models.Q(**{f"{getattr(op, 'name', column)}__isnull": False}), name=name)
+        example = "\n".join(
+            [
+                "# 1. schema: the field stays null=True (with its default for new rows)",
+                "# 2. data, atomic = False: backfill in batches",
+                f"#    UPDATE {table} SET {column} = <default> WHERE id IN "
+                f"(SELECT id FROM {table} WHERE {column} IS NULL LIMIT 10000);",
+                "# 3. schema:",
+                operation_code(AddConstraintNotValid(model_name=model_name, constraint=check)),
+                "# 4. schema, next migration:",
+                operation_code(ValidateConstraint(model_name=model_name, name=name)),
+                f"# 5. schema: AlterField to null=False (PostgreSQL uses the validated CHECK, no scan), then RemoveConstraint {name}",
+            ]
+        )
+        findings.append(
+            Finding(
+                "SG104",
+                ctx.severity(table, s["estimate"]["estimated_ms"]),
+                f"`{_first_line(s['sql'])}` reads every row of {table} under ACCESS EXCLUSIVE to prove no NULLs "
+                f"({ctx.size_note(table, s['estimate'])}).{backfill_note}",
+                Alternative(
+                    "Nullable first, backfill in batches, then SET NOT NULL through a validated CHECK.",
+                    [
+                        "Keep the column nullable; give new rows the default.",
+                        "Backfill existing NULLs in batches in a separate non-atomic data migration.",
+                        f"Add CHECK ({column} IS NOT NULL) NOT VALID, then VALIDATE it in the next migration.",
+                        "SET NOT NULL then skips its scan (PostgreSQL 12+); drop the CHECK afterwards.",
+                    ],
+                    example,
+                ),
+                s["migration"],
+                s["operation_index"],
+                s["index"],
+                table,
+            )
+        )
+    return findings
+
+
+def foreign_key_validation(ctx: AnalysisContext) -> list[Finding]:
+    """SG105: adding a validated foreign key scans the table while both tables block writes."""
+    findings = []
+    for s in ctx.statements:
+        if not _is_fk_validation(s) or not s.get("work_tables"):
+            continue
+        table = s["work_tables"][0]
+        constraint = next(e["object"] for e in s["events"] if e["kind"] == "fk_validation")
+        referenced = sorted({lock["table"] for lock in s.get("locks") or [] if lock["table"] not in (None, table)})
+        sql = s["sql"].rstrip().rstrip(";")
+        example = f"{sql} NOT VALID;\n-- next migration (SHARE UPDATE EXCLUSIVE only):\nALTER TABLE {table} VALIDATE CONSTRAINT {constraint};"
+        findings.append(
+            Finding(
+                "SG105",
+                ctx.severity(table, s["estimate"]["estimated_ms"]),
+                f"Foreign key {constraint} is validated by scanning {table} while SHARE ROW EXCLUSIVE blocks writes to "
+                f"{table}{' and ' + ', '.join(referenced) if referenced else ''} ({ctx.size_note(table, s['estimate'])}).",
+                Alternative(
+                    "Add the foreign key NOT VALID, then VALIDATE CONSTRAINT in a later migration.",
+                    [
+                        "Add the field with db_constraint=False (or SeparateDatabaseAndState), and add the constraint with"
+                        " RunSQL ... NOT VALID: no scan, new rows are checked.",
+                        "Validate it in the next migration: writes continue on both tables meanwhile.",
+                    ],
+                    example,
+                ),
+                s["migration"],
+                s["operation_index"],
+                s["index"],
+                table,
+            )
+        )
+    return findings
+
+
+def lock_held_across_statements(ctx: AnalysisContext) -> list[Finding]:
+    """SG106: a lock blocking traffic is held, until commit, through later statements that do real work."""
+    findings = []
+    seen: set[tuple[str, int]] = set()
+    by_index = {s["index"]: s for s in ctx.statements}
+    for span in sorted(ctx.spans, key=lambda sp: -LOCK_STRENGTH.get(sp["mode"], 0)):
+        if span["new_relation"] or not (span["blocks_reads"] or span["blocks_writes"]):
+            continue
+        start = by_index[span["statement_index"]]
+        txn = start.get("transaction")
+        table = span["table"] or span["relation"]
+        if txn is None or (table, txn) in seen:
+            continue
+        covered = [
+            s
+            for s in ctx.statements
+            if s["index"] > start["index"] and s.get("transaction") == txn and s.get("work_class") not in (None, CATALOG_ONLY)
+        ]
+        if not covered:
+            continue
+        seen.add((table, txn))
+        heavy = ", ".join(f"{c['index']} ({c['work_class'].replace('_', ' ')})" for c in covered)
+        blocked = "reads and writes" if span["blocks_reads"] else "writes"
+        findings.append(
+            Finding(
+                "SG106",
+                ctx.severity(table, span["estimated_held_ms"]),
+                f"{span['mode']} on {table}, taken by statement {start['index']}, blocks {blocked} until "
+                f"{start['migration']} commits: through statements {heavy}. Held {span['held_ms']:,.0f} ms on the shadow, "
+                f"about {span['estimated_held_ms'] / 1000:,.2f} s at production size.",
+                Alternative(
+                    "Do not hold a blocking lock across slow work: split the migration.",
+                    [
+                        f"Put the statements {heavy} into migrations of their own, after the one that takes the lock.",
+                        "Or mark the migration `atomic = False`, so each operation commits (and releases its locks) on its own.",
+                        "Run index builds concurrently and backfills in batches (see the other findings).",
+                    ],
+                ),
+                start["migration"],
+                start["operation_index"],
+                start["index"],
+                table,
+            )
+        )
+    return findings
+
+
+def lock_queue_risk(ctx: AnalysisContext) -> list[Finding]:
+    """SG107: a blocking lock request queues traffic behind the oldest transaction; bound it with lock_timeout."""
+    findings = []
+    for risk in ctx.queue:
+        piled = risk["pile_up_queries"]
+        severity = "high" if piled >= 1000 else "medium" if piled >= 100 else "low"
+        timeout = risk["recommended_lock_timeout_ms"]
+        findings.append(
+            Finding(
+                "SG107",
+                severity,
+                f"{risk['lock_mode']} on {risk['table']} waits behind the oldest transaction "
+                f"({risk['worst_case_wait_ms'] / 1000:,.1f} s) and is held about {risk['estimated_hold_ms'] / 1000:,.2f} s: "
+                f"about {piled:,} queries at {risk['blocked_queries_per_second']:g}/s pile up behind it; with "
+                f"lock_timeout {timeout} ms at most {risk['pile_up_with_timeout_queries']:,} per attempt.",
+                Alternative(
+                    f"Set lock_timeout = {timeout}ms and retry up to {risk['recommended_retries']} times with backoff.",
+                    [
+                        f"Start the migration with SET LOCAL lock_timeout = '{timeout}ms'.",
+                        f"On a lock timeout, retry the migration up to {risk['recommended_retries']} times, waiting "
+                        f"{risk['retry_backoff_ms']} ms, doubled each time, with jitter.",
+                        "Run it when the oldest transactions are short (no long reports or open idle transactions).",
+                    ],
+                    f"migrations.RunSQL(\"SET LOCAL lock_timeout = '{timeout}ms'\", migrations.RunSQL.noop),",
+                ),
+                table=risk["table"],
+            )
+        )
+    return findings
+
+
+RULES: list[RuleFunction] = [
+    blocking_index_build,
+    table_rewrite,
+    validation_under_access_exclusive,
+    not_null_on_large_table,
+    foreign_key_validation,
+    lock_held_across_statements,
+    lock_queue_risk,
+]

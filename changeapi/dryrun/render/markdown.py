@@ -1,0 +1,170 @@
+"""The report as Markdown for a pull-request comment: findings first, then the evidence.
+
+A pure function of the stored report, so the same text can be rendered for any dry-run,
+old or new, without the shadow database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low", "info": "🔵 info"}
+
+
+def _cell(text: Any, limit: int = 90) -> str:
+    value = " ".join(str(text if text is not None else "").split()).replace("|", "\\|")
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _seconds(ms: float | None) -> str:
+    if ms is None:
+        return "–"
+    return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.2f} s"
+
+
+def _range(estimate: dict[str, Any]) -> str:
+    if estimate.get("estimated_ms") is None:
+        return "not estimated"
+    if estimate.get("work_class") == "catalog_only":
+        return _seconds(estimate["estimated_ms"])
+    return f"{_seconds(estimate['estimated_ms'])} ({_seconds(estimate['low_ms'])}–{_seconds(estimate['high_ms'])})"
+
+
+def _findings(report: dict[str, Any]) -> list[str]:
+    findings = report.get("findings") or []
+    if not findings:
+        return ["#### Findings", "", "No findings.", ""]
+    lines = ["#### Findings", "", "| Severity | Code | Statement | Finding |", "|---|---|---|---|"]
+    for f in findings:
+        where = (
+            f"#{f['statement_index']}" if f.get("statement_index") is not None else _cell(f.get("migration") or f.get("table"))
+        )
+        lines.append(
+            f"| {SEVERITY_MARK.get(f['severity'], f['severity'])} | [{f['code']}]({f['docs']}) | {where} | {_cell(f['message'], 400)} |"
+        )
+    lines.append("")
+    for f in findings:
+        alternative = f["safer_alternative"]
+        lines += [f"<details><summary>{f['code']} {_cell(f['title'])}: {_cell(alternative['summary'], 200)}</summary>", ""]
+        lines += [f"{i}. {step}" for i, step in enumerate(alternative["steps"], 1)]
+        if alternative.get("example"):
+            fence = "sql" if alternative["example"].lstrip().upper().startswith(("ALTER", "CREATE", "UPDATE", "--")) else "python"
+            lines += ["", f"```{fence}", alternative["example"].rstrip(), "```"]
+        lines += ["", "</details>", ""]
+    return lines
+
+
+def _statements(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "#### Statements",
+        "",
+        "| # | SQL | Work | Locks held | Shadow | At production size |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in report.get("statements", []):
+        held = ", ".join(f"{h['mode'].removesuffix('Lock')} on {h['table']}" for h in s.get("held_locks", []))
+        if s.get("locks_source") == "documented" and held:
+            held += " (documented)"
+        estimate = s.get("estimate") or {}
+        work = (s.get("work_class") or "").replace("_", " ")
+        lines.append(
+            f"| {s['index']} | `{_cell(s['sql'])}` | {work} | {_cell(held, 120)} | {_seconds(s.get('duration_ms'))} | {_range(estimate)} |"
+        )
+    return lines + [""]
+
+
+def _tables(report: dict[str, Any]) -> list[str]:
+    rows = report.get("tables") or []
+    if not rows:
+        return []
+    lines = [
+        "#### Time each table is blocked",
+        "",
+        "| Table | Strongest lock | Reads blocked (shadow / production) | Writes blocked (shadow / production) |",
+        "|---|---|---|---|",
+    ]
+    for t in rows:
+        reads = f"{_seconds(t['reads_blocked_ms'])} / {_seconds(t.get('reads_blocked_estimated_ms'))}"
+        writes = f"{_seconds(t['writes_blocked_ms'])} / {_seconds(t.get('writes_blocked_estimated_ms'))}"
+        lines.append(f"| {t['table']} | {t['strongest_lock']} | {reads} | {writes} |")
+    return lines + [""]
+
+
+def _queue(report: dict[str, Any]) -> list[str]:
+    risks = report.get("lock_queue") or []
+    if not risks:
+        return []
+    lines = [
+        "#### Lock queue risk",
+        "",
+        "| Table | Lock | Blocked qps | Pile-up | With lock_timeout | Recommended |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in risks:
+        lines.append(
+            f"| {r['table']} | {r['lock_mode']} | {r['blocked_queries_per_second']:g} | {r['pile_up_queries']:,} queries | "
+            f"{r['pile_up_with_timeout_queries']:,} | lock_timeout {r['recommended_lock_timeout_ms']} ms, "
+            f"{r['recommended_retries']} retries |"
+        )
+    return lines + [""]
+
+
+def _reversibility(report: dict[str, Any]) -> list[str]:
+    entries = report.get("reversibility") or []
+    if not entries:
+        return []
+    lines = ["#### Reversibility", ""]
+    for r in entries:
+        state = "reversible" if r["reversible"] else ("irreversible" if r["checked"] else "not checked")
+        lines.append(f"- `{r['migration']}`: **{state}**" + (f" — {_cell(r['reason'], 300)}" if r["reason"] else ""))
+        for loss in r.get("data_loss", []):
+            lines.append(f"  - {loss}")
+        if r["backwards_sql"]:
+            lines += ["", "  ```sql", *[f"  {sql};" for sql in r["backwards_sql"]], "  ```"]
+    return lines + [""]
+
+
+def _model(report: dict[str, Any]) -> list[str]:
+    estimation = report.get("estimation")
+    if not estimation:
+        return []
+    lines = ["<details><summary>Estimation model</summary>", "", estimation["description"], ""]
+    if estimation["exponents"]:
+        sizes = " and ".join(f"{s['rows']:,} rows ({s['bytes'] / 2**20:,.1f} MiB)" for s in estimation["calibration_sizes"])
+        lines.append(f"Calibrated on this server at {sizes}:")
+        lines += [f"- {e['work_class']}: k = {e['exponent']}, c = {e['fixed_ms']} ms" for e in estimation["exponents"]]
+    else:
+        lines.append("Not calibrated: no table stats were uploaded, so the shadow was not seeded.")
+    return lines + ["", "</details>", ""]
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """The whole report as GitHub-flavoured Markdown."""
+    summary = report.get("summary", {})
+    counts = summary.get("findings") or {}
+    total = sum(counts.values()) if counts else len(report.get("findings") or [])
+    headline = f"### Schemagate dry-run: {report.get('status', 'unknown')}"
+    facts = [
+        f"{summary.get('statements', 0)} statements",
+        f"{total} findings" + (f" ({counts.get('high', 0)} high)" if counts.get("high") else ""),
+        f"{_seconds(report.get('total_ms'))} on the shadow",
+    ]
+    if summary.get("estimated_total_ms") is not None:
+        facts.append(f"about {_seconds(summary['estimated_total_ms'])} at production size")
+    lines = [
+        headline,
+        "",
+        " · ".join(facts),
+        "",
+        f"PostgreSQL {report.get('server_version', '?')} on {report.get('server', '?')}",
+        "",
+    ]
+    error = report.get("error")
+    if error:
+        lines += [
+            f"> **Failed** at statement {error.get('statement_index')}: `{_cell(error['message'], 300)}` ({error.get('sqlstate')})",
+            "",
+        ]
+    for part in (_findings, _statements, _tables, _queue, _reversibility, _model):
+        lines += part(report)
+    return "\n".join(lines).rstrip() + "\n"

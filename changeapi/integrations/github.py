@@ -1,0 +1,419 @@
+"""GitHub: pull requests with migration files become change requests, comments decide them,
+and dry-run results go back as check runs.
+
+A webhook delivery is verified (HMAC over the raw body), stored under its X-GitHub-Delivery
+id (a redelivery is answered, not processed again) and processed by a task, so GitHub gets its
+answer well within 10 seconds. Comment commands act as the GitHub user mapped by id to a
+Schemagate user; every rule of review_decide applies to them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals.audit import AuditContext, audit_record
+from approvals.services.reviews import review_decide
+from changeapi.errors import DomainError
+from changeapi.intake.errors import IntakeError
+from changeapi.integrations.http import HttpResult, OutboundError, http_send
+from changeapi.integrations.report_markdown import blocking_findings, dry_run_markdown
+from changeapi.integrations.signatures import github_signature_valid
+from changeapi.models import (
+    DryRun,
+    ExternalIdentity,
+    GitHubDelivery,
+    GitHubIntegration,
+    Project,
+    PullRequestLink,
+)
+from changeapi.permissions import SUBMIT, VIEW, has_project_perm, project_perms_set
+from changeapi.selectors import latest_revision
+from changeapi.services.api_keys import service_account_create
+from changeapi.services.change_requests import change_request_submit, revision_submit
+
+logger = logging.getLogger(__name__)
+
+PULL_REQUEST_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
+COMMAND = re.compile(r"^/schemagate\s+(approve|reject)\b[ \t]*(.*)$", re.MULTILINE)
+CHECK_RUN_NAME = "Schemagate dry-run"
+MAX_FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request
+
+
+class SignatureInvalid(Exception):
+    """The delivery is not signed with the project's webhook secret."""
+
+
+class GitHubError(Exception):
+    """GitHub refused a call or could not be reached."""
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def github_integration_set(*, project: Project, repository: str, webhook_secret: str, context: AuditContext) -> GitHubIntegration:
+    """Connect a repository; pull requests submit as the project's GitHub service account."""
+    integration = GitHubIntegration.objects.filter(project=project).first()
+    if integration is None:
+        bot = service_account_create(username=f"github-{project.slug}"[:150])
+        project_perms_set(project=project, user=bot, permissions=[VIEW, SUBMIT])
+        integration = GitHubIntegration(project=project, bot=bot)
+    integration.repository = repository
+    integration.webhook_secret = webhook_secret
+    integration.save()
+    audit_record(
+        context=context, action="github_integration.set", target=integration, project=project, after={"repository": repository}
+    )
+    return integration
+
+
+# --- the GitHub API ------------------------------------------------------------------------------
+
+_installation_tokens: dict[tuple[str, str, int], tuple[str, float]] = {}
+
+
+def _app_jwt(app_id: str, private_key_pem: str) -> str:
+    """A GitHub App JWT (RS256), valid for nine minutes."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    now = int(time.time())
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"iat": now - 60, "exp": now + 540, "iss": app_id}).encode())
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise GitHubError("GITHUB_APP_PRIVATE_KEY is not an RSA key")
+    signature = key.sign(f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{header}.{claims}.{b64(signature)}"
+
+
+def github_token(installation_id: int | None) -> str:
+    """An installation token when a GitHub App is configured (check runs need one), else GITHUB_TOKEN."""
+    if settings.GITHUB_APP_ID and settings.GITHUB_APP_PRIVATE_KEY and installation_id:
+        cache_key = (settings.GITHUB_API_URL, settings.GITHUB_APP_ID, installation_id)
+        cached = _installation_tokens.get(cache_key)
+        if cached and cached[1] > time.time() + 60:
+            return cached[0]
+        result = http_send(
+            "POST",
+            f"{settings.GITHUB_API_URL.rstrip('/')}/app/installations/{installation_id}/access_tokens",
+            headers={
+                "Authorization": f"Bearer {_app_jwt(settings.GITHUB_APP_ID, settings.GITHUB_APP_PRIVATE_KEY)}",
+                "Accept": "application/vnd.github+json",
+            },
+        )
+        if result.status != 201:
+            raise GitHubError(f"GitHub refused an installation token: {result.status}")
+        token = result.json()["token"]
+        _installation_tokens[cache_key] = (token, time.time() + 50 * 60)
+        return token
+    if settings.GITHUB_TOKEN:
+        return settings.GITHUB_TOKEN
+    raise GitHubError("no GitHub credentials: set GITHUB_TOKEN or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY")
+
+
+@dataclass
+class GitHubClient:
+    token: str
+
+    def call(self, method: str, path: str, *, json_body: Any = None, accept: str = "application/vnd.github+json") -> HttpResult:
+        try:
+            result = http_send(
+                method,
+                settings.GITHUB_API_URL.rstrip("/") + path,
+                json_body=json_body,
+                headers={"Authorization": f"Bearer {self.token}", "Accept": accept, "X-GitHub-Api-Version": "2022-11-28"},
+            )
+        except OutboundError as exc:
+            raise GitHubError(f"GitHub is unreachable: {exc}") from exc
+        if not result.ok:
+            raise GitHubError(f"GitHub answered {result.status} to {method} {path}: {result.body[:300]!r}")
+        return result
+
+    def pull_request_files(self, repository: str, number: int) -> list[dict[str, Any]]:
+        files: list[dict[str, Any]] = []
+        for page in range(1, MAX_FILE_PAGES + 1):
+            batch = self.call("GET", f"/repos/{repository}/pulls/{number}/files?per_page=100&page={page}").json()
+            files += batch
+            if len(batch) < 100:
+                break
+        return files
+
+    def file_text(self, repository: str, path: str, ref: str) -> str:
+        result = self.call(
+            "GET", f"/repos/{repository}/contents/{quote(path)}?ref={quote(ref)}", accept="application/vnd.github.raw+json"
+        )
+        return result.body.decode("utf-8")
+
+    def check_run_create(self, repository: str, *, head_sha: str, conclusion: str, title: str, summary: str, url: str) -> None:
+        self.call(
+            "POST",
+            f"/repos/{repository}/check-runs",
+            json_body={
+                "name": CHECK_RUN_NAME,
+                "head_sha": head_sha,
+                "status": "completed",
+                "conclusion": conclusion,
+                "details_url": url,
+                "output": {"title": title, "summary": summary},
+            },
+        )
+
+    def comment_create(self, repository: str, number: int, body: str) -> None:
+        self.call("POST", f"/repos/{repository}/issues/{number}/comments", json_body={"body": body})
+
+
+def _client(integration: GitHubIntegration) -> GitHubClient:
+    return GitHubClient(token=github_token(integration.installation_id))
+
+
+# --- receiving deliveries ------------------------------------------------------------------------
+
+
+def github_delivery_receive(
+    *, project_slug: str, body: bytes, signature: str | None, event: str, delivery_id: str
+) -> tuple[GitHubDelivery, bool]:
+    """Verify and record a delivery, queueing it once; returns (delivery, is_new).
+
+    An unknown project and a bad signature are the same refusal, so the endpoint reveals
+    nothing about which projects exist.
+    """
+    integration = GitHubIntegration.objects.select_related("project").filter(project__slug=project_slug).first()
+    secret = integration.webhook_secret if integration is not None else ""
+    if integration is None or not github_signature_valid(secret=secret, body=body, header=signature):
+        raise SignatureInvalid("X-Hub-Signature-256 is missing or does not match the body")
+    if not delivery_id or len(delivery_id) > 100:
+        raise DomainError("X-GitHub-Delivery is missing")
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise DomainError("the body is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise DomainError("the body is not a JSON object")
+    try:
+        with transaction.atomic():
+            delivery = GitHubDelivery.objects.create(
+                delivery_id=delivery_id, project=integration.project, event=event[:64], payload=payload
+            )
+            from changeapi.tasks_integrations import github_delivery_task
+
+            transaction.on_commit(lambda: github_delivery_task.delay(delivery.pk))
+    except IntegrityError:
+        return GitHubDelivery.objects.get(delivery_id=delivery_id), False
+    return delivery, True
+
+
+def github_delivery_process(*, delivery_id: int) -> GitHubDelivery | None:
+    """Process a delivery exactly once (the claim is a compare-and-set on its status)."""
+    claimed = GitHubDelivery.objects.filter(pk=delivery_id, status=GitHubDelivery.Status.RECEIVED).update(
+        status=GitHubDelivery.Status.PROCESSING
+    )
+    if not claimed:
+        return None
+    delivery = GitHubDelivery.objects.select_related("project").get(pk=delivery_id)
+    integration = GitHubIntegration.objects.select_related("project", "bot").get(project=delivery.project)
+    payload = delivery.payload
+    installation = (payload.get("installation") or {}).get("id")
+    if installation and installation != integration.installation_id:
+        integration.installation_id = installation
+        integration.save(update_fields=["installation_id"])
+    status: str = GitHubDelivery.Status.IGNORED
+    outcome = f"event {delivery.event} is not handled"
+    try:
+        repository = (payload.get("repository") or {}).get("full_name", "")
+        if repository.lower() != integration.repository.lower():
+            outcome = f"repository {repository!r} is not the project's ({integration.repository})"
+        elif delivery.event == "pull_request":
+            status, outcome = _pull_request(integration, payload)
+        elif delivery.event == "issue_comment":
+            status, outcome = _issue_comment(integration, payload)
+        elif delivery.event == "ping":
+            outcome = "ping"
+    except GitHubError as exc:
+        logger.warning("GitHub delivery %s failed: %s", delivery.delivery_id, exc)
+        status, outcome = GitHubDelivery.Status.FAILED, str(exc)
+    delivery.status = status
+    delivery.outcome = outcome[:5000]
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["status", "outcome", "processed_at"])
+    return delivery
+
+
+def is_migration_file(path: str) -> bool:
+    """`<app>/migrations/<name>.py`, at any depth, but not the package's __init__.py."""
+    parts = PurePosixPath(path)
+    return parts.suffix == ".py" and parts.parent.name == "migrations" and parts.name != "__init__.py"
+
+
+def _mapped_user(integration: GitHubIntegration, github_user_id: Any) -> AbstractBaseUser | None:
+    if github_user_id is None:
+        return None
+    identity = (
+        ExternalIdentity.objects.select_related("user")
+        .filter(project=integration.project, provider=ExternalIdentity.Provider.GITHUB, external_id=str(github_user_id))
+        .first()
+    )
+    return identity.user if identity is not None and identity.user.is_active else None
+
+
+def _pull_request(integration: GitHubIntegration, payload: dict[str, Any]) -> tuple[str, str]:
+    if payload.get("action") not in PULL_REQUEST_ACTIONS:
+        return GitHubDelivery.Status.IGNORED, f"pull_request action {payload.get('action')!r} is not handled"
+    pull = payload["pull_request"]
+    repository, number, head_sha = integration.repository, int(pull["number"]), pull["head"]["sha"]
+    link = PullRequestLink.objects.filter(project=integration.project, repository=repository, number=number).first()
+    if link is not None and link.head_sha == head_sha:
+        return GitHubDelivery.Status.IGNORED, f"{head_sha[:12]} was already submitted"
+    client = _client(integration)
+    changed = [f for f in client.pull_request_files(repository, number) if f.get("status") != "removed"]
+    paths = sorted(f["filename"] for f in changed if is_migration_file(f["filename"]))
+    if not paths:
+        return GitHubDelivery.Status.IGNORED, "the pull request changes no migration files"
+    source = {"files": [{"path": path, "content": client.file_text(repository, path, head_sha)} for path in paths]}
+    author = _mapped_user(integration, (pull.get("user") or {}).get("id"))
+    if author is None or not has_project_perm(author, integration.project, SUBMIT):
+        author = integration.bot
+    context = AuditContext(user=author, via="github")
+    try:
+        with transaction.atomic():
+            if link is None:
+                change_request = change_request_submit(
+                    project=integration.project,
+                    author=author,
+                    title=f"PR #{number}: {pull.get('title', '')}"[:200],
+                    description=f"{pull.get('html_url', '')}\n\n{pull.get('body') or ''}"[:20000],
+                    form="migrations",
+                    source=source,
+                    context=context,
+                )
+                revision = latest_revision(change_request)
+                PullRequestLink.objects.create(
+                    project=integration.project,
+                    repository=repository,
+                    number=number,
+                    change_request=change_request,
+                    head_sha=head_sha,
+                    revision=revision,
+                )
+                return GitHubDelivery.Status.PROCESSED, f"change request #{change_request.number} submitted"
+            revision = revision_submit(
+                change_request=link.change_request, author=author, form="migrations", source=source, context=context
+            )
+            link.head_sha, link.revision = head_sha, revision
+            link.save(update_fields=["head_sha", "revision"])
+            return GitHubDelivery.Status.PROCESSED, f"revision {revision.number} of #{link.change_request.number} submitted"
+    except (IntakeError, DomainError) as exc:
+        detail = str(exc) if isinstance(exc, IntakeError) else exc.detail
+        client.check_run_create(
+            repository,
+            head_sha=head_sha,
+            conclusion="failure",
+            title="Schemagate could not take the migrations",
+            summary=f"The migration files of this pull request were refused:\n\n```\n{detail}\n```",
+            url=settings.SCHEMAGATE_PUBLIC_URL,
+        )
+        return GitHubDelivery.Status.FAILED, f"refused: {detail}"
+
+
+def parse_command(body: str) -> tuple[str, str] | None:
+    """`/schemagate approve` or `/schemagate reject <reason>` on a line of its own."""
+    match = COMMAND.search(body or "")
+    if match is None:
+        return None
+    return match.group(1), match.group(2).strip()
+
+
+def _issue_comment(integration: GitHubIntegration, payload: dict[str, Any]) -> tuple[str, str]:
+    issue, comment = payload.get("issue") or {}, payload.get("comment") or {}
+    command = parse_command(comment.get("body", ""))
+    if payload.get("action") != "created" or "pull_request" not in issue or command is None:
+        return GitHubDelivery.Status.IGNORED, "not a Schemagate command on a pull request"
+    if (comment.get("user") or {}).get("type") == "Bot":
+        return GitHubDelivery.Status.IGNORED, "comments by bots are not commands"
+    number = int(issue["number"])
+    client = _client(integration)
+    link = (
+        PullRequestLink.objects.select_related("change_request__project")
+        .filter(project=integration.project, repository=integration.repository, number=number)
+        .first()
+    )
+    login = (comment.get("user") or {}).get("login", "")
+    if link is None:
+        client.comment_create(integration.repository, number, "Schemagate has no change request for this pull request.")
+        return GitHubDelivery.Status.IGNORED, "no change request for this pull request"
+    user = _mapped_user(integration, (comment.get("user") or {}).get("id"))
+    if user is None:
+        client.comment_create(
+            integration.repository, number, f"@{login}: your GitHub account is not linked to a Schemagate user of this project."
+        )
+        return GitHubDelivery.Status.IGNORED, f"GitHub user {login} is not mapped"
+    decision, reason = command
+    if decision == "reject" and not reason:
+        client.comment_create(integration.repository, number, "Give a reason: `/schemagate reject <reason>`.")
+        return GitHubDelivery.Status.IGNORED, "reject without a reason"
+    change_request = link.change_request
+    try:
+        review_decide(
+            revision=latest_revision(change_request),
+            reviewer=user,
+            decision=decision,
+            comment=reason or "approved from GitHub",
+            context=AuditContext(user=user, via="github"),
+        )
+    except DomainError as exc:
+        client.comment_create(integration.repository, number, f"@{login}: Schemagate refused to {decision}: {exc.detail}")
+        return GitHubDelivery.Status.PROCESSED, f"{decision} refused: {exc.detail}"
+    change_request.refresh_from_db(fields=["status"])
+    client.comment_create(
+        integration.repository,
+        number,
+        f"Schemagate: {decision}d by {user.get_username()}; change request #{change_request.number} is now {change_request.status}.",
+    )
+    return GitHubDelivery.Status.PROCESSED, f"{decision} by {user.get_username()}"
+
+
+def github_dry_run_report(*, dry_run: DryRun) -> bool:
+    """Report a finished dry-run as a check run on the pushed commit it belongs to."""
+    link = (
+        PullRequestLink.objects.filter(change_request_id=dry_run.revision.change_request_id, revision_id=dry_run.revision_id)
+        .select_related("change_request")
+        .first()
+    )
+    if link is None:
+        return False
+    integration = GitHubIntegration.objects.filter(project_id=link.project_id).first()
+    if integration is None:
+        return False
+    blocking = blocking_findings(dry_run.report)
+    failed = dry_run.status != DryRun.Status.SUCCEEDED or bool(blocking)
+    if dry_run.status != DryRun.Status.SUCCEEDED:
+        title = "The dry-run failed"
+    elif blocking:
+        title = f"{len(blocking)} high-severity finding(s)"
+    else:
+        title = "No high-severity findings"
+    _client(integration).check_run_create(
+        link.repository,
+        head_sha=link.head_sha,
+        conclusion="failure" if failed else "success",
+        title=title,
+        summary=dry_run_markdown(dry_run),
+        url=f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/dry-runs/{dry_run.pk}/",
+    )
+    return True

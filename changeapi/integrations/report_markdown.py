@@ -1,0 +1,28 @@
+"""A dry-run as Markdown for GitHub check runs, and which findings block a merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from changeapi.dryrun.render.markdown import report_markdown
+from changeapi.models import DryRun
+
+BLOCKING_SEVERITIES = ("critical", "high")
+MAX_CHARS = 60_000  # GitHub caps a check run summary at 65,535 characters
+
+
+def blocking_findings(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Findings of severity high (or above); a report without findings has none."""
+    findings = (report or {}).get("findings") or []
+    return [f for f in findings if isinstance(f, dict) and f.get("severity") in BLOCKING_SEVERITIES]
+
+
+def dry_run_markdown(dry_run: DryRun) -> str:
+    change_request = dry_run.revision.change_request
+    heading = f"**{change_request.project.slug}#{change_request.number}**, revision {dry_run.revision.number}\n\n"
+    if dry_run.report:
+        body = report_markdown(dry_run.report)
+    else:
+        body = f"### Schemagate dry-run: {dry_run.status}\n\n> {dry_run.error or 'no report'}\n"
+    text = heading + body
+    return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + "\n\n… (truncated; the full report is in Schemagate)\n"

@@ -1,0 +1,86 @@
+"""Benchmark: reading a 400+ migration history as a baseline against Django loading it from disk.
+
+The history is the installed packages' migrations (django.contrib, django-celery-beat,
+django-oauth-toolkit, django-allauth, django-taggit) plus two generated apps, as files on disk.
+
+- Schemagate: read each file's text, `read_migration_file` (parsed, never imported),
+  `plan_history` (Django's graph rules), `plan_state` (state_forwards, no rendering).
+- Django: `MigrationLoader` (imports every migration module, from its cached bytecode after the
+  first round) and `loader.project_state()`.
+
+Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/sg_h9 .venv/bin/python -m tests.bench.bench_intake [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tests.bench.support import django_setup, figure, heading, median, project_on_disk, ratio, timed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    django_setup()
+    from django.db.migrations.loader import MigrationLoader
+    from django.test.utils import override_settings
+
+    from changeapi.intake.python_source import plan_history, plan_state, read_migration_file
+    from changeapi.intake.submission import source_settings
+    from tests.bench.support import real_history
+
+    heading("intake of a migration history vs Django's MigrationLoader")
+    history = real_history()
+    settings = source_settings(history.intake_settings)
+    with project_on_disk(history) as root:
+        sys.path.insert(0, str(root))
+        with (
+            override_settings(MIDDLEWARE=history.middleware, SITE_ID=1),
+            override_settings(INSTALLED_APPS=history.installed_apps),
+        ):
+            paths = _paths(MigrationLoader(None, ignore_no_migrations=True))
+
+            def ours() -> int:
+                files = [
+                    read_migration_file(
+                        app_label=app_label,
+                        name=name,
+                        source=path.read_text(encoding="utf-8"),
+                        filename=str(path),
+                        settings=settings,
+                    )
+                    for (app_label, name), path in paths.items()
+                ]
+                return len(plan_state(plan_history(files)).models)
+
+            def django_loader() -> int:
+                for module in [m for m in sys.modules if ".migrations." in m or m.endswith(".migrations")]:
+                    del sys.modules[module]
+                return len(MigrationLoader(None, ignore_no_migrations=True).project_state().models)
+
+            mine, theirs = [], []
+            for _ in range(args.rounds):
+                elapsed, models_ours = timed(ours)
+                mine.append(elapsed)
+                elapsed, models_django = timed(django_loader)
+                theirs.append(elapsed)
+            assert models_ours == models_django, (models_ours, models_django)
+        sys.path.remove(str(root))
+    print(f"  history: {len(paths)} migrations of {len({a for a, _ in paths})} apps, {models_ours} models")
+    figure(f"Schemagate: read + plan_history + plan_state (median of {args.rounds})", median(mine))
+    figure(f"Django: MigrationLoader + project_state (median of {args.rounds})", median(theirs))
+    ratio("Schemagate / Django", median(mine) / median(theirs), "<= 1.5x")
+
+
+def _paths(loader: object) -> dict[tuple[str, str], Path]:
+    return {
+        key: Path(sys.modules[migration.__module__].__file__ or "")
+        for key, migration in sorted(loader.disk_migrations.items())  # type: ignore[attr-defined]
+    }
+
+
+if __name__ == "__main__":
+    main()
