@@ -10,12 +10,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 OPENAPI_CHECK := $(VENV)/openapi-generated.yaml
 
-.PHONY: help demo test services lint check openapi openapi-check pytest worker
+.PHONY: help demo test services lint check openapi openapi-check pytest e2e worker
 
 help:
 	@echo "make demo     the service with an embedded PostgreSQL 16 and demo data, on http://127.0.0.1:8000"
-	@echo "make test     lint, Django checks, migrations check, OpenAPI sync check, pytest (what CI runs)"
-	@echo "make lint     ruff"
+	@echo "make test     lint, Django checks, migrations check, OpenAPI sync check, pytest, e2e (what CI runs)"
+	@echo "make e2e      the generated-client flow and schemathesis, against live servers"
+	@echo "make lint     ruff (lint and format) and mypy"
 	@echo "make openapi  regenerate openapi.yaml"
 	@echo "make worker   a Celery worker (CELERY_BROKER_URL, default redis://127.0.0.1:6379/0)"
 
@@ -35,10 +36,10 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python -m changeapi.demo_server
 
 # The checks run against the local PostgreSQL, unless DATABASE_URL says otherwise.
-test lint check openapi openapi-check pytest: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/schemagate
-test lint check openapi openapi-check pytest: export SHADOW_DATABASE_PREFIX ?= sgtest_
+test lint check openapi openapi-check pytest e2e: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/schemagate
+test lint check openapi openapi-check pytest e2e: export SHADOW_DATABASE_PREFIX ?= sgtest_
 
-test: services lint check openapi-check pytest
+test: services lint check openapi-check pytest e2e
 
 # Start the local PostgreSQL and Redis if they are installed here but stopped.
 services:
@@ -48,6 +49,8 @@ services:
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy config changeapi approvals
 
 check: $(VENV)/.installed-test
 	$(BIN)/python manage.py check
@@ -62,7 +65,11 @@ openapi-check: $(VENV)/.installed-test
 	diff -u openapi.yaml $(OPENAPI_CHECK)
 
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/e2e
+
+# A client generated from openapi.yaml runs the whole flow; schemathesis fuzzes a gunicorn on the schema.
+e2e: $(VENV)/.installed-test
+	$(BIN)/pytest tests/e2e
 
 worker: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
 worker: $(VENV)/.installed

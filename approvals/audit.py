@@ -5,18 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
 from approvals.models import AuditEvent
 from changeapi.models import Project
+from changeapi.types import User
 
 
 @dataclass(frozen=True)
 class AuditContext:
     """Who is acting and from where; built by the HTTP layer, a task or an integration."""
 
-    user: AbstractBaseUser | None = None
+    user: User | AnonymousUser | None = None
     via: str = ""
     source_ip: str | None = None
 

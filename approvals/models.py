@@ -63,7 +63,9 @@ class ReleaseBundle(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="bundles")
     number = models.PositiveIntegerField()
-    change_requests = models.ManyToManyField(ChangeRequest, through="BundleItem", related_name="bundles")
+    change_requests: models.ManyToManyField[ChangeRequest, BundleItem] = models.ManyToManyField(
+        ChangeRequest, through="BundleItem", related_name="bundles"
+    )
     archive = models.BinaryField()
     sha256 = models.CharField(max_length=64)
     manifest = models.JSONField()
@@ -143,7 +145,9 @@ class ApprovalPolicy(models.Model):
     """
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="approval_policy")
-    required_groups = models.ManyToManyField(Group, through="ApprovalPolicyGroup", related_name="+", blank=True)
+    required_groups: models.ManyToManyField[Group, ApprovalPolicyGroup] = models.ManyToManyField(
+        Group, through="ApprovalPolicyGroup", related_name="+", blank=True
+    )
     allow_bot_approvals = models.BooleanField(
         default=False, help_text="Whether members of the bots group may approve (never their own changes)."
     )

@@ -281,6 +281,7 @@ class DryRun(models.Model):
 class ShadowDatabaseKind(models.TextChoices):
     TEMPLATE = "template", "Template"
     CLONE = "clone", "Clone"
+    SPARE = "spare", "Spare clone"
 
 
 class ShadowDatabase(models.Model):
@@ -603,3 +604,44 @@ class TableActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table_name}: {self.queries_per_second:g} qps"
+
+
+# --- Access patterns: the team's key queries, explained before and after every change -------------
+
+
+class AccessPattern(models.Model):
+    """One of a project's key queries, explained on the shadow before and after every change.
+
+    Reviewers see which plans a change makes worse or better, and which indexes no query
+    uses. The SQL is prepared on a clone of the current baseline whenever it or its sample
+    values change, so a stored pattern parsed and named only existing tables and columns then.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="access_patterns")
+    name = models.CharField(max_length=100)
+    sql = models.TextField(help_text="The query, with %(name)s, %s or $1 placeholders.")
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Sample value per placeholder: by name for %(name)s, by position ('1', '2', ...) for $1 and %s.",
+    )
+    orm = models.TextField(blank=True, help_text="The Django ORM expression the query comes from, for reviewers.")
+    weight = models.FloatField(null=True, blank=True, help_text="Calls per second in production, if known.")
+    checked_baseline_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The baseline version the SQL was last prepared on."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="access_pattern_name_unique"),
+            models.CheckConstraint(
+                condition=Q(weight__isnull=True) | Q(weight__gte=0), name="access_pattern_weight_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}: {self.name}"

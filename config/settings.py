@@ -6,6 +6,7 @@ Every value has a default that works on one machine for development; production 
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -110,7 +111,7 @@ REST_FRAMEWORK = {
     ],
 }
 
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Schemagate API",
     "DESCRIPTION": (
         "Review gate for Django schema changes: submit a model diff, get a dry-run report "
@@ -160,6 +161,11 @@ SHADOW_STATEMENT_TIMEOUT_MS = env.int("SHADOW_STATEMENT_TIMEOUT_MS", default=60_
 SHADOW_LOCK_TIMEOUT_MS = env.int("SHADOW_LOCK_TIMEOUT_MS", default=5_000)
 SHADOW_CONNECT_TIMEOUT_SECONDS = env.int("SHADOW_CONNECT_TIMEOUT_SECONDS", default=5)
 SHADOW_MAX_CONCURRENT_PER_SERVER = env.int("SHADOW_MAX_CONCURRENT_PER_SERVER", default=4)
+# Warm spare clones kept per template (a dry-run renames one into place instead of cloning).
+SHADOW_SPARE_CLONES = env.int("SHADOW_SPARE_CLONES", default=1)
+# After a dry-run is recorded, drop its clone and make the next spare on a background thread,
+# off the request's path; off: in the caller (the test suite, for determinism).
+SHADOW_CHORES_IN_BACKGROUND = env.bool("SHADOW_CHORES_IN_BACKGROUND", default=True)
 
 # Dry-run jobs: leases, retries, and fairness between projects.
 SCHEMAGATE_DRY_RUN_LEASE_SECONDS = env.int("SCHEMAGATE_DRY_RUN_LEASE_SECONDS", default=60)
@@ -178,6 +184,10 @@ SCHEMAGATE_MAX_AST_NODES = env.int("SCHEMAGATE_MAX_AST_NODES", default=200_000)
 SCHEMAGATE_DRY_RUN_WALL_SECONDS = env.int("SCHEMAGATE_DRY_RUN_WALL_SECONDS", default=300)
 # Synthetic rows per table in a seeded template (in proportion to the uploaded table stats).
 SCHEMAGATE_SEED_MAX_ROWS = env.int("SCHEMAGATE_SEED_MAX_ROWS", default=100_000)
+# Access patterns: how many per project, and when a plan counts as regressed.
+SCHEMAGATE_MAX_ACCESS_PATTERNS = env.int("SCHEMAGATE_MAX_ACCESS_PATTERNS", default=100)
+SCHEMAGATE_PLAN_REGRESSION_FACTOR = env.float("SCHEMAGATE_PLAN_REGRESSION_FACTOR", default=2.0)
+SCHEMAGATE_PLAN_LARGE_TABLE_ROWS = env.int("SCHEMAGATE_PLAN_LARGE_TABLE_ROWS", default=10_000)
 
 # Rate limits per user or API key (DRF throttling; the counters live in CACHE_URL's cache).
 SCHEMAGATE_RATE_LIMIT = env.str("SCHEMAGATE_RATE_LIMIT", default="600/min")
@@ -195,10 +205,46 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
-    CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- Production security -----------------------------------------------------------------------
+# Plain http on localhost (the test suite, the demo) works with the defaults. Production, served
+# over TLS, sets DJANGO_DEBUG=false and DJANGO_SECURE=true: HTTPS redirect, HSTS, secure cookies,
+# and a refusal to start without a strong DJANGO_SECRET_KEY from the environment (it signs
+# sessions, derives the shadow runner's password and, without SCHEMAGATE_SIGNING_KEY, the bundle
+# signing key). `manage.py check --deploy` is clean in that mode; docs/operations.md has the table.
+SCHEMAGATE_SECURE = env.bool("DJANGO_SECURE", default=False)
+if SCHEMAGATE_SECURE:
+    from django.core.exceptions import ImproperlyConfigured
+
+    _secret = env.str("DJANGO_SECRET_KEY", default="")
+    # Django's own bar (security.W009): at least 50 characters, 5 distinct, no generated stub.
+    _weak = len(_secret) < 50 or len(set(_secret)) < 5
+    if _weak or _secret.startswith(("django-insecure-", "insecure-development-key")):
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE=true needs DJANGO_SECRET_KEY in the environment: at least 50 random characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')"
+        )
+    if DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECURE=true cannot run with DJANGO_DEBUG=true")
+    del _secret, _weak
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=SCHEMAGATE_SECURE)
+# Load balancers probe health over plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if SCHEMAGATE_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SCHEMAGATE_SECURE)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=SCHEMAGATE_SECURE)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=SCHEMAGATE_SECURE)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=SCHEMAGATE_SECURE)
+# Only behind a proxy that sets X-Forwarded-Proto itself (and strips the client's), or anyone
+# could claim https.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Error reports (DEBUG pages, mails to ADMINS) hide settings that may hold credentials in a URL.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "changeapi.api.problems.SecretRedactingReporterFilter"
+# --- end of production security ------------------------------------------------------------------
 
 # Integrations: API keys, Idempotency-Key, GitHub, Slack and outbound webhooks.
 MIDDLEWARE += ["changeapi.api.idempotency.IdempotencyMiddleware"]

@@ -55,6 +55,16 @@ def clone_databases() -> list[str]:
     return [name for server in configured_servers() for name in databases_with_prefix(server, prefix)]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _shadow_chores_in_the_caller() -> Iterator[None]:
+    """After a dry-run, dropping its clone and making the next spare run before the request
+    returns, so no background thread outlives (or writes after) the test that started it."""
+    previous = settings.SHADOW_CHORES_IN_BACKGROUND
+    settings.SHADOW_CHORES_IN_BACKGROUND = False
+    yield
+    settings.SHADOW_CHORES_IN_BACKGROUND = previous
+
+
 @pytest.fixture
 def client_for() -> Callable[[Any], APIClient]:
     def make(user: Any) -> APIClient:

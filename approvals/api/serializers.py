@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from approvals.models import ApprovalPolicy, ApprovalRule, AuditEvent, ReleaseBundle, Review
+from changeapi.models import Project
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -44,7 +45,7 @@ class ApprovalRuleSerializer(serializers.Serializer):
 
 
 class ApprovalPolicySerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     required_approvals = serializers.IntegerField(source="project.required_approvals", read_only=True)
     required_groups = serializers.SerializerMethodField()
     rules = ApprovalRuleSerializer(many=True, read_only=True)
@@ -126,7 +127,7 @@ class BundleItemSerializer(serializers.Serializer):
 
 
 class ReleaseBundleSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     items = BundleItemSerializer(many=True, read_only=True)
     download_url = serializers.SerializerMethodField()
@@ -189,7 +190,7 @@ class BundleVerificationSerializer(serializers.Serializer):
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)
 
     class Meta:

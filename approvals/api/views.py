@@ -39,7 +39,7 @@ from approvals.policies import approval_status
 from approvals.services.bundles import bundle_mark_applied, bundle_seal
 from approvals.services.policies import policy_create, policy_delete, policy_update
 from approvals.services.reviews import review_decide
-from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context, require
 from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.errors import DomainError, PreconditionRequired, StaleRevision
 from changeapi.models import ChangeRequest, DryRun, Revision
@@ -92,7 +92,7 @@ class ChangeRequestReviewsViewSet(ProjectScopedViewSet):
         revision = self._decided_revision(request, change_request, data.get("revision"))
         review = review_decide(
             revision=revision,
-            reviewer=request.user,
+            reviewer=acting_user(request),
             decision=data["decision"],
             comment=data["comment"],
             context=audit_context(request),
@@ -165,7 +165,7 @@ class ApprovalPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
         data = serializer.to_service()
         project = self.visible_project(data.pop("project"))
         require(request, project, MANAGE)
-        policy = policy_create(project=project, actor=request.user, context=audit_context(request), **data)
+        policy = policy_create(project=project, actor=acting_user(request), context=audit_context(request), **data)
         return Response(ApprovalPolicySerializer(self.get_queryset().get(pk=policy.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -180,14 +180,14 @@ class ApprovalPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
         require(request, policy.project, MANAGE)
         serializer = ApprovalPolicyUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        policy_update(policy=policy, actor=request.user, context=audit_context(request), **serializer.to_service())
+        policy_update(policy=policy, actor=acting_user(request), context=audit_context(request), **serializer.to_service())
         return Response(ApprovalPolicySerializer(self.get_queryset().get(pk=policy.pk)).data)
 
     @extend_schema(operation_id="approval_policies_destroy", tags=["approval-policies"], responses={204: None, **ERRORS})
     def destroy(self, request: Request, pk: str) -> Response:
         policy = self.get_object()
         require(request, policy.project, MANAGE)
-        policy_delete(policy=policy, actor=request.user, context=audit_context(request))
+        policy_delete(policy=policy, actor=acting_user(request), context=audit_context(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -231,7 +231,7 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
                 errors=[{"pointer": f"/change_requests/{ids.index(i)}", "detail": "not found"} for i in missing],
             )
         bundle = bundle_seal(
-            project=project, change_requests=[found[i] for i in ids], actor=request.user, context=audit_context(request)
+            project=project, change_requests=[found[i] for i in ids], actor=acting_user(request), context=audit_context(request)
         )
         return Response(ReleaseBundleSerializer(self.get_queryset().get(pk=bundle.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -260,7 +260,10 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         serializer = BundleAppliedSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         bundle = bundle_mark_applied(
-            bundle=self.get_object(), actor=request.user, context=audit_context(request), note=serializer.validated_data["note"]
+            bundle=self.get_object(),
+            actor=acting_user(request),
+            context=audit_context(request),
+            note=serializer.validated_data["note"],
         )
         return Response(ReleaseBundleSerializer(self.get_queryset().get(pk=bundle.pk)).data)
 

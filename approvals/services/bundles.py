@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -36,6 +35,7 @@ from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision, 
 from changeapi.services.baselines import baseline_advance
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
+from changeapi.types import User
 
 T = TypeVar("T")
 
@@ -211,9 +211,7 @@ def _does_not_apply(error: dict[str, Any], bundled: list[BundledMigration]) -> B
     )
 
 
-def bundle_seal(
-    *, project: Project, change_requests: list[ChangeRequest], actor: AbstractBaseUser, context: AuditContext
-) -> ReleaseBundle:
+def bundle_seal(*, project: Project, change_requests: list[ChangeRequest], actor: User, context: AuditContext) -> ReleaseBundle:
     """Pack approved change requests, in the given order, into a signed, reproducible archive.
 
     Each must be approved on its latest revision and dry-run on the current baseline; the
@@ -253,7 +251,7 @@ def _seal(
     prepared: list[Releasable],
     built: BuiltBundle,
     number: int,
-    actor: AbstractBaseUser,
+    actor: User,
     context: AuditContext,
 ) -> ReleaseBundle:
     """Write the bundle if nothing it was built from moved while it was being built."""
@@ -371,9 +369,7 @@ def bundle_rebuild(*, bundle: ReleaseBundle) -> BuiltBundle:
 
 
 @transaction.atomic
-def bundle_mark_applied(
-    *, bundle: ReleaseBundle, actor: AbstractBaseUser, context: AuditContext, note: str = ""
-) -> ReleaseBundle:
+def bundle_mark_applied(*, bundle: ReleaseBundle, actor: User, context: AuditContext, note: str = "") -> ReleaseBundle:
     """Record that a deploy pipeline applied the bundle; once only, and in the audit trail."""
     bundle = ReleaseBundle.objects.select_for_update(of=("self",)).select_related("project").defer("archive").get(pk=bundle.pk)
     if not has_project_perm(actor, bundle.project, RELEASE):

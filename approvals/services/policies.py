@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from approvals.audit import AuditContext, audit_record
@@ -13,6 +13,7 @@ from approvals.policies import LOCK_MODES, SEVERITIES
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.models import Project
 from changeapi.permissions import MANAGE, has_project_perm
+from changeapi.types import User
 
 THRESHOLDS: dict[str, tuple[str, ...]] = {
     ApprovalRule.Kind.FINDING_SEVERITY_AT_LEAST: SEVERITIES,
@@ -104,7 +105,7 @@ def _write(
         )
 
 
-def _require_manage(actor: AbstractBaseUser, project: Project) -> None:
+def _require_manage(actor: User, project: Project) -> None:
     if not has_project_perm(actor, project, MANAGE):
         raise PermissionDenied("approval policies need the manage_project permission on this project")
 
@@ -113,7 +114,7 @@ def _require_manage(actor: AbstractBaseUser, project: Project) -> None:
 def policy_create(
     *,
     project: Project,
-    actor: AbstractBaseUser,
+    actor: User,
     required_approvals: int | None = None,
     required_groups: list[str] | None = None,
     allow_bot_approvals: bool = False,
@@ -150,7 +151,7 @@ def policy_create(
 def policy_update(
     *,
     policy: ApprovalPolicy,
-    actor: AbstractBaseUser,
+    actor: User,
     required_approvals: int | None = None,
     required_groups: list[str] | None = None,
     allow_bot_approvals: bool | None = None,
@@ -185,7 +186,7 @@ def policy_update(
 
 
 @transaction.atomic
-def policy_delete(*, policy: ApprovalPolicy, actor: AbstractBaseUser, context: AuditContext) -> None:
+def policy_delete(*, policy: ApprovalPolicy, actor: User, context: AuditContext) -> None:
     """Remove a policy: the project falls back to its approval count alone, and no bot approves."""
     project = Project.objects.select_for_update().get(pk=policy.project_id)
     _require_manage(actor, project)

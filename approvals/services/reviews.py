@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from approvals.audit import AuditContext, audit_record
@@ -13,6 +12,7 @@ from changeapi.models import ChangeRequest, DryRun, Revision
 from changeapi.permissions import REVIEW, has_project_perm
 from changeapi.selectors import latest_dry_run, latest_revision
 from changeapi.services.webhooks import webhooks_emit
+from changeapi.types import User
 
 Status = ChangeRequest.Status
 
@@ -39,7 +39,7 @@ def _authors(change_request: ChangeRequest) -> set[int]:
     return {change_request.author_id, *change_request.revisions.values_list("created_by_id", flat=True)}
 
 
-def _check_approver(*, change_request: ChangeRequest, revision: Revision, reviewer: AbstractBaseUser) -> DryRun:
+def _check_approver(*, change_request: ChangeRequest, revision: Revision, reviewer: User) -> DryRun:
     """Refuse an approval the policy does not allow; returns the dry-run being approved."""
     if reviewer.pk in _authors(change_request):
         raise PermissionDenied("the author of a change request (or of one of its revisions) cannot approve it")
@@ -74,7 +74,7 @@ def approval_summary(status: ApprovalStatus) -> dict[str, object]:
 def review_decide(
     *,
     revision: Revision,
-    reviewer: AbstractBaseUser,
+    reviewer: User,
     decision: str,
     comment: str = "",
     context: AuditContext,

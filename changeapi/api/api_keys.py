@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context, require
 from changeapi.api.integration_serializers import ApiKeyCreateSerializer, ApiKeyIssuedSerializer, ApiKeySerializer
 from changeapi.api.views import ERRORS
 from changeapi.models import ApiKey
@@ -48,13 +48,13 @@ class ApiKeyViewSet(ProjectScopedViewSet):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         issued = api_key_create(
-            project=project, creator=request.user, context=audit_context(request), **serializer.validated_data
+            project=project, creator=acting_user(request), context=audit_context(request), **serializer.validated_data
         )
         data = ApiKeyIssuedSerializer(issued.api_key).data
         data["key"] = issued.key
-        return Response(
-            data, status=status.HTTP_201_CREATED, headers={"Location": f"/api/v1/projects/{slug}/api-keys/{issued.api_key.pk}/"}
-        )
+        location = f"/api/v1/projects/{slug}/api-keys/{issued.api_key.pk}/"
+        # no-store: the key is shown once; neither caches nor idempotency replays keep it.
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location, "Cache-Control": "no-store"})
 
     @extend_schema(operation_id="projects_api_keys_retrieve", tags=["api-keys"], responses={200: ApiKeySerializer, **ERRORS})
     def retrieve(self, request: Request, slug: str, pk: str) -> Response:
@@ -66,7 +66,7 @@ class ApiKeyViewSet(ProjectScopedViewSet):
     )
     def revoke(self, request: Request, slug: str, pk: str) -> Response:
         project = self._managed_project(request, slug)
-        api_key = api_key_revoke(api_key=self._key(project, pk), actor=request.user, context=audit_context(request))
+        api_key = api_key_revoke(api_key=self._key(project, pk), actor=acting_user(request), context=audit_context(request))
         return Response(ApiKeySerializer(api_key).data)
 
     def _key(self, project, pk: str) -> ApiKey:  # type: ignore[no-untyped-def]

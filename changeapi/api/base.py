@@ -11,12 +11,14 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import viewsets
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 
 from approvals.audit import AuditContext
 from changeapi.errors import PermissionDenied
 from changeapi.models import Project
 from changeapi.permissions import VIEW, has_project_perm, projects_with_perm
+from changeapi.types import User
 
 
 def audit_context(request: Request) -> AuditContext:
@@ -25,6 +27,15 @@ def audit_context(request: Request) -> AuditContext:
     else:
         via = "api_key" if type(request.auth).__name__ == "ApiKey" else "token"
     return AuditContext(user=request.user, via=via, source_ip=request.META.get("REMOTE_ADDR"))
+
+
+def acting_user(request: Request) -> User:
+    """The user a state-changing view acts as; such views run behind IsAuthenticated, so an
+    anonymous user here never gets past the permission check (a 401 if it ever did)."""
+    user = request.user
+    if not user.is_authenticated:
+        raise NotAuthenticated()
+    return user
 
 
 def require(request: Request, project: Project, perm: str) -> None:

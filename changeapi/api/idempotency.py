@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -35,7 +37,9 @@ KEPT_ERRORS = frozenset({400, 404, 410, 413, 422})
 
 def _owner(request: HttpRequest) -> str | None:
     """Who the request authenticates as, with the API's own authenticators; None if nobody."""
-    drf_request = Request(request, authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES])
+    # api_settings imports the configured paths; the stubs type them as the strings in settings.
+    authentication_classes = cast("Sequence[type[BaseAuthentication]]", api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    drf_request = Request(request, authenticators=[auth() for auth in authentication_classes])
     try:
         user = drf_request.user
     except APIException:
@@ -61,7 +65,7 @@ def idempotency_begin(*, owner: str, key: str, method: str, path: str, fingerpri
     """Claim a key: (record id, None) when this request is the one to run it, or (record id,
     the earlier record) when that record decides the answer."""
     now = timezone.now()
-    fresh = {
+    fresh: dict[str, Any] = {
         "method": method,
         "path": path[:2000],
         "fingerprint": fingerprint,
@@ -85,11 +89,25 @@ def idempotency_begin(*, owner: str, key: str, method: str, path: str, fingerpri
 
 
 def idempotency_complete(*, record_id: int, response: HttpResponse) -> None:
+    """Remember the response for replays; a one-time secret (a `no-store` response, such as
+    a new API key) is never stored: its replay is a 409 that points at what was created."""
     headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
+    status, body = response.status_code, response.content
+    if "no-store" in response.get("Cache-Control", ""):
+        status = 409
+        body = json.dumps(
+            problem(
+                409,
+                "issued-once",
+                "Already issued",
+                "this request already created a secret that is shown only once; revoke it and issue another",
+            )
+        ).encode()
+        headers["Content-Type"] = PROBLEM_CONTENT_TYPE
     IdempotencyRecord.objects.filter(pk=record_id, completed_at__isnull=True).update(
-        response_status=response.status_code,
+        response_status=status,
         response_headers=headers,
-        response_body=response.content,
+        response_body=body,
         completed_at=timezone.now(),
     )
 

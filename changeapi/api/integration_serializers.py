@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from changeapi.models import ApiKey, ExternalIdentity, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from changeapi.models import ApiKey, ExternalIdentity, Project, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from changeapi.services.api_keys import GRANTABLE
 from changeapi.services.webhooks import EVENT_TYPES
 
@@ -20,7 +20,7 @@ class ApiKeyCreateSerializer(serializers.Serializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     permissions = serializers.ListField(child=serializers.CharField(), read_only=True)
 

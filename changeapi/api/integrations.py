@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context, require
 from changeapi.api.integration_serializers import (
     ExternalIdentitySerializer,
     GitHubIntegrationInputSerializer,
@@ -182,6 +182,9 @@ class ProjectSettingsViewSet(ProjectScopedViewSet):
 
 class GitHubIntegrationViewSet(ProjectSettingsViewSet):
     queryset = GitHubIntegration.objects.select_related("project", "bot")
+    # One per project, found by its slug (DRF's OPTIONS metadata looks the object up for PUT).
+    lookup_field = "project__slug"
+    lookup_url_kwarg = "slug"
     serializer_class = GitHubIntegrationSerializer
 
     @staticmethod
@@ -217,6 +220,9 @@ class GitHubIntegrationViewSet(ProjectSettingsViewSet):
 
 class SlackIntegrationViewSet(ProjectSettingsViewSet):
     queryset = SlackIntegration.objects.select_related("project")
+    # One per project, found by its slug (DRF's OPTIONS metadata looks the object up for PUT).
+    lookup_field = "project__slug"
+    lookup_url_kwarg = "slug"
     serializer_class = SlackIntegrationSerializer
 
     @extend_schema(
@@ -274,7 +280,7 @@ class ExternalIdentityViewSet(ProjectSettingsViewSet):
             provider=data["provider"],
             external_id=data["external_id"],
             user=data["user"],
-            creator=request.user,
+            creator=acting_user(request),
             context=audit_context(request),
         )
         return Response(ExternalIdentitySerializer(identity).data, status=status.HTTP_201_CREATED)
@@ -314,9 +320,14 @@ class WebhookSubscriptionViewSet(ProjectSettingsViewSet):
         serializer = WebhookSubscriptionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         subscription = webhook_subscription_create(
-            project=project, creator=request.user, context=audit_context(request), **serializer.validated_data
+            project=project, creator=acting_user(request), context=audit_context(request), **serializer.validated_data
         )
-        return Response(WebhookSubscriptionIssuedSerializer(subscription).data, status=status.HTTP_201_CREATED)
+        # no-store: the signing secret is shown once; neither caches nor idempotency replays keep it.
+        return Response(
+            WebhookSubscriptionIssuedSerializer(subscription).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Cache-Control": "no-store"},
+        )
 
     @extend_schema(operation_id="projects_webhooks_destroy", tags=["webhooks"], responses={204: None, **ERRORS})
     def destroy(self, request: Request, slug: str, pk: str) -> Response:

@@ -7,6 +7,8 @@ done by the intake (`changeapi.intake.operations_json`), which reports JSON poin
 
 from __future__ import annotations
 
+from typing import cast
+
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
@@ -51,7 +53,7 @@ class NamedFieldSerializer(serializers.Serializer):
 
 class IndexSpecSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=30)
-    fields = serializers.ListField(child=serializers.CharField(), min_length=1)
+    fields = serializers.ListField(child=serializers.CharField(), min_length=1)  # type: ignore[assignment]  # a declared field; DRF's metaclass moves it off the class
     opclasses = serializers.ListField(child=serializers.CharField(), required=False)
     condition = serializers.DictField(required=False, help_text='Django lookups, e.g. {"status": "open"}.')
 
@@ -59,7 +61,7 @@ class IndexSpecSerializer(serializers.Serializer):
 class ConstraintSpecSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["check", "unique"])
     name = serializers.CharField()
-    fields = serializers.ListField(child=serializers.CharField(), required=False)
+    fields = serializers.ListField(child=serializers.CharField(), required=False)  # type: ignore[assignment]  # a declared field; DRF's metaclass moves it off the class
     condition = serializers.DictField(required=False, help_text='Django lookups; {"F": "col"} refers to a column.')
 
 
@@ -74,7 +76,7 @@ class ModelOptionsSerializer(serializers.Serializer):
 class CreateModelSerializer(serializers.Serializer):
     op = _op("CreateModel")
     name = serializers.CharField()
-    fields = NamedFieldSerializer(many=True)
+    fields = NamedFieldSerializer(many=True)  # type: ignore[assignment]  # a declared field; DRF's metaclass moves it off the class
     options = ModelOptionsSerializer(required=False)
 
 
@@ -207,7 +209,11 @@ OPERATION_SERIALIZERS = [
 
 OPERATION_UNION = PolymorphicProxySerializer(
     component_name="Operation",
-    serializers=OPERATION_SERIALIZERS,
+    # Keyed by each member's `op` value: a plain list leaves spectacular a mapping of null keys.
+    serializers={
+        next(iter(cast(serializers.ChoiceField, serializer().fields["op"]).choices)): serializer
+        for serializer in OPERATION_SERIALIZERS
+    },
     resource_type_field_name="op",
     many=False,
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.views.debug import SafeExceptionReporterFilter
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -92,11 +94,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         detail = "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors[:5])
         body = problem(400, "validation-error", "The request is not valid", detail, errors=errors)
     else:
-        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        detail = str(exc.detail if isinstance(exc, exceptions.APIException) else exc)
         code = getattr(exc, "default_code", "error").replace("_", "-")
         title = str(getattr(exc, "default_detail", "Error"))
         limit = getattr(context.get("request"), "throttle_limit", None) if isinstance(exc, exceptions.Throttled) else None
-        body = problem(response.status_code, code, title, str(detail), limit=limit)
+        body = problem(response.status_code, code, title, detail, limit=limit)
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
@@ -114,3 +116,20 @@ def server_error_view(request: Any) -> JsonResponse:
         status=500,
         content_type=PROBLEM_CONTENT_TYPE,
     )
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", re.IGNORECASE)
+
+
+class SecretRedactingReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter for error reports, also hiding the password inside any URL-valued setting.
+
+    SHADOW_SERVERS, CELERY_BROKER_URL and CACHES carry credentials in URLs whose setting names
+    Django's filter does not recognise; the rest of each URL stays visible for diagnosis.
+    """
+
+    def cleanse_setting(self, key: Any, value: Any) -> Any:
+        value = super().cleanse_setting(key, value)
+        if isinstance(value, str):
+            return _URL_PASSWORD.sub(rf"\g<head>{self.cleansed_substitute}@", value)
+        return value

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from changeapi.dryrun.access_patterns import VERDICTS
+from changeapi.dryrun.access_patterns.explain import SCAN_METHODS
 from changeapi.dryrun.analysis.classify import WORK_CLASSES
 from changeapi.dryrun.analysis.findings import CATALOG, SEVERITIES
 
@@ -253,6 +255,87 @@ class ReportSummarySerializer(serializers.Serializer):
     reversible = serializers.BooleanField(required=False)
 
 
+class PlanNodeSerializer(serializers.Serializer):
+    depth = serializers.IntegerField()
+    node_type = serializers.CharField(help_text="PostgreSQL's node type, e.g. Index Scan, Seq Scan, Hash Join.")
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
+    relation = serializers.CharField(allow_null=True)
+    index = serializers.CharField(allow_null=True)
+    condition = serializers.CharField(
+        allow_null=True, required=False, help_text="Index, join and filter conditions, as PostgreSQL prints them."
+    )
+    startup_cost = serializers.FloatField()
+    total_cost = serializers.FloatField()
+    rows = serializers.FloatField(help_text="The planner's estimate of rows out of this node.")
+
+
+class PlanScanSerializer(serializers.Serializer):
+    table = serializers.CharField()
+    scan_method = serializers.ChoiceField(choices=sorted(SCAN_METHODS.values()))
+    indexes = serializers.ListField(child=serializers.CharField())
+    rows = serializers.FloatField()
+
+
+class PatternPlanSerializer(serializers.Serializer):
+    """One plan of a pattern (EXPLAIN, no ANALYZE), or the error PostgreSQL gave instead."""
+
+    summary = serializers.CharField(required=False)
+    total_cost = serializers.FloatField(required=False)
+    startup_cost = serializers.FloatField(required=False)
+    rows = serializers.FloatField(required=False)
+    node_types = serializers.ListField(child=serializers.CharField(), required=False)
+    indexes = serializers.ListField(child=serializers.CharField(), required=False)
+    scans = PlanScanSerializer(many=True, required=False)
+    nodes = PlanNodeSerializer(many=True, required=False)
+    error = serializers.CharField(required=False)
+    sqlstate = serializers.CharField(required=False, allow_null=True)
+
+
+class PatternTableSizeSerializer(serializers.Serializer):
+    """The size a table was planned at on the shadow, beside its production size."""
+
+    table = serializers.CharField()
+    seed_rows = serializers.IntegerField(allow_null=True, help_text="reltuples when planned; null if never analysed.")
+    seed_pages = serializers.IntegerField()
+    production_rows = serializers.IntegerField(allow_null=True, help_text="From table stats; null without them.")
+
+
+class AccessPatternResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    sql = serializers.CharField()
+    orm = serializers.CharField(allow_blank=True)
+    weight = serializers.FloatField(allow_null=True, help_text="Calls per second in production.")
+    verdict = serializers.ChoiceField(choices=VERDICTS)
+    reasons = serializers.ListField(child=serializers.CharField())
+    cost_ratio = serializers.FloatField(allow_null=True)
+    before = PatternPlanSerializer()
+    after = PatternPlanSerializer(allow_null=True)
+    tables = PatternTableSizeSerializer(many=True)
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Where production's plan may differ.")
+
+
+class VerdictCountsSerializer(serializers.Serializer):
+    unchanged = serializers.IntegerField()
+    improved = serializers.IntegerField()
+    regressed = serializers.IntegerField()
+    broken = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    not_compared = serializers.IntegerField()
+
+
+class AccessPatternsReportSerializer(serializers.Serializer):
+    """The project's key queries explained before and after the change, and at what sizes."""
+
+    note = serializers.CharField()
+    seed_max_rows = serializers.IntegerField(allow_null=True)
+    tables = PatternTableSizeSerializer(many=True)
+    planner_settings = serializers.DictField(child=serializers.CharField())
+    regression_factor = serializers.FloatField()
+    large_table_rows = serializers.IntegerField()
+    verdicts = VerdictCountsSerializer()
+    patterns = AccessPatternResultSerializer(many=True)
+
+
 class DryRunReportSerializer(serializers.Serializer):
     engine = serializers.CharField()
     server = serializers.CharField()
@@ -273,3 +356,4 @@ class DryRunReportSerializer(serializers.Serializer):
     lock_queue = LockQueueRiskSerializer(many=True, required=False)
     reversibility = ReversibilitySerializer(many=True, required=False)
     findings = FindingSerializer(many=True, required=False)
+    access_patterns = AccessPatternsReportSerializer(required=False)

@@ -67,6 +67,8 @@ def problem_responses_hook(result: dict[str, Any], generator: Any, request: Any,
                 continue
             responses = operation.setdefault("responses", {})
             wanted = list(ALWAYS) + (list(WRITES) if method != "get" else [])
+            if method == "get" and any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+                wanted.append("400")  # a filter or cursor that is not valid
             for code in wanted:
                 responses.setdefault(code, {"description": DESCRIPTIONS[code]})
             for code, response in responses.items():

@@ -103,11 +103,11 @@ class ModelsAppSerializer(serializers.Serializer):
 
 class RenamesSerializer(serializers.Serializer):
     models = serializers.DictField(child=serializers.CharField(), required=False, help_text="{'shop.Old': 'New'}")
-    fields = serializers.DictField(child=serializers.CharField(), required=False, help_text="{'shop.Order.old': 'new'}")
+    fields = serializers.DictField(child=serializers.CharField(), required=False, help_text="{'shop.Order.old': 'new'}")  # type: ignore[assignment]  # a declared field; DRF's metaclass moves it off the class
 
 
 class ModelsSourceSerializer(serializers.Serializer):
-    apps = ModelsAppSerializer(many=True, min_length=1)
+    apps = ModelsAppSerializer(many=True, min_length=1)  # type: ignore[call-arg]  # many=True passes it to the ListSerializer
     renames = RenamesSerializer(required=False, help_text="Renames are applied only when stated here.")
     defaults = serializers.DictField(
         child=serializers.JSONField(),
@@ -156,7 +156,7 @@ class BaselineCreateSerializer(SubmissionSerializer):
 
 
 class BaselineSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = Baseline
@@ -188,7 +188,7 @@ class RevisionSubmitSerializer(SubmissionSerializer):
 class PlannedOperationSerializer(serializers.Serializer):
     type = serializers.CharField()
     description = serializers.CharField()
-    source = serializers.CharField(required=False, help_text="For a data step (RunPython): its code, kept for review, never run.")
+    source = serializers.CharField(required=False, help_text="For a data step (RunPython): its code, kept for review, never run.")  # type: ignore[assignment]  # a declared field; DRF's metaclass moves it off the class
     reverse_source = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -234,7 +234,7 @@ class DryRunSerializer(serializers.ModelSerializer):
 
 class RevisionSerializer(serializers.ModelSerializer):
     operations = PlannedMigrationSerializer(many=True, read_only=True)
-    source = serializers.SerializerMethodField()
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]  # a declared field; DRF's metaclass moves it off the class
     baseline_version = serializers.IntegerField(source="baseline.version", read_only=True)
     etag = serializers.CharField(read_only=True)
 
@@ -261,7 +261,7 @@ class RevisionSerializer(serializers.ModelSerializer):
 
 
 class ChangeRequestSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     author = serializers.CharField(source="author.username", read_only=True)
     latest_revision = serializers.SerializerMethodField()
     latest_dry_run = serializers.SerializerMethodField()

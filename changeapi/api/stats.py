@@ -22,14 +22,17 @@ from changeapi.permissions import MANAGE
 from changeapi.services.table_stats import TableUpload, table_stats_upload
 
 MAX_TABLES = 5000
+BIGINT_MAX = 2**63 - 1  # the columns are bigint
 
 
 class TableFiguresSerializer(serializers.Serializer):
     """One table as uploaded: size from pg_class, traffic (optional) from pg_stat_user_tables samples."""
 
     table = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_$]*$", max_length=200)
-    rows = serializers.IntegerField(min_value=0)
-    total_bytes = serializers.IntegerField(min_value=0, help_text="pg_total_relation_size: heap, indexes and TOAST.")
+    rows = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
+    total_bytes = serializers.IntegerField(
+        min_value=0, max_value=BIGINT_MAX, help_text="pg_total_relation_size: heap, indexes and TOAST."
+    )
     queries_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
     writes_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
     oldest_transaction_seconds = serializers.FloatField(min_value=0, required=False, allow_null=True)

@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from changeapi.api import integrations, views
+from changeapi.api.access_patterns import AccessPatternViewSet
 from changeapi.api.api_keys import ApiKeyViewSet
 from changeapi.api.stats import TableStatsViewSet
 
@@ -56,4 +57,23 @@ project_settings = [
     path("integrations/slack/interactive", integrations.SlackInteractiveView.as_view(), name="slack-interactive"),
 ]
 
-urlpatterns = [*project_settings, *router.urls]
+access_patterns = [
+    path(
+        "projects/<slug:slug>/access-patterns/",
+        AccessPatternViewSet.as_view({"get": "list", "post": "create"}),
+        name="project-access-patterns",
+    ),
+    path(
+        "projects/<slug:slug>/access-patterns/<int:pk>/",
+        AccessPatternViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        name="project-access-pattern",
+    ),
+]
+
+# The renderings are files: no trailing slash, so `report.md` and `report.svg` keep their suffix.
+renderings = [
+    path("dry-runs/<int:pk>/report.md", views.DryRunViewSet.as_view({"get": "markdown"}), name="dry-run-report-md"),
+    path("dry-runs/<int:pk>/report.svg", views.DryRunViewSet.as_view({"get": "timeline"}), name="dry-run-report-svg"),
+]
+
+urlpatterns = [*project_settings, *access_patterns, *renderings, *router.urls]

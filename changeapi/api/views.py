@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context, require
 from changeapi.api.serializers import (
     BaselineCreateSerializer,
     BaselineSerializer,
@@ -65,7 +65,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     def create(self, request: Request) -> Response:
         serializer = ProjectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = project_create(creator=request.user, context=audit_context(request), **serializer.validated_data)
+        project = project_create(creator=acting_user(request), context=audit_context(request), **serializer.validated_data)
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -137,7 +137,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         form, source = serializer.submission()
         baseline = baseline_create(
             project=project,
-            author=request.user,
+            author=acting_user(request),
             form=form,
             source=source,
             context=audit_context(request),
@@ -205,7 +205,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         form, source = serializer.submission()
         change_request = change_request_submit(
             project=project,
-            author=request.user,
+            author=acting_user(request),
             title=data["title"],
             description=data["description"],
             form=form,
@@ -245,7 +245,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         form, source = serializer.submission()
         revision = revision_submit(
             change_request=change_request,
-            author=request.user,
+            author=acting_user(request),
             form=form,
             source=source,
             context=audit_context(request),
@@ -263,7 +263,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         change_request = self.get_object()
         if change_request.author_id != request.user.pk:
             require(request, change_request.project, MANAGE)
-        change_request_withdraw(change_request=change_request, actor=request.user, context=audit_context(request))
+        change_request_withdraw(change_request=change_request, actor=acting_user(request), context=audit_context(request))
         return Response(ChangeRequestSerializer(self.get_queryset().get(pk=change_request.pk)).data)
 
     @extend_schema(
@@ -279,7 +279,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         is_author = change_request.author_id == request.user.pk
         if not (is_author and has_project_perm(request.user, change_request.project, SUBMIT)):
             require(request, change_request.project, MANAGE)
-        change_request_reopen(change_request=change_request, actor=request.user, context=audit_context(request))
+        change_request_reopen(change_request=change_request, actor=acting_user(request), context=audit_context(request))
         fresh = self.get_queryset().get(pk=change_request.pk)
         return Response(ChangeRequestSerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
 
@@ -331,7 +331,6 @@ class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
         responses={(200, "text/markdown"): OpenApiTypes.STR, **ERRORS},
         description="The report as Markdown, e.g. for a pull request comment.",
     )
-    @action(detail=True, methods=["get"], url_path="report.md")
     def markdown(self, request: Request, pk: str) -> HttpResponse:
         return HttpResponse(report_markdown(self._report()), content_type="text/markdown; charset=utf-8")
 
@@ -341,7 +340,6 @@ class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
         responses={(200, "image/svg+xml"): OpenApiTypes.STR, **ERRORS},
         description="The lock timeline: tables as rows, locks as bars over time, coloured by what they block.",
     )
-    @action(detail=True, methods=["get"], url_path="report.svg")
     def timeline(self, request: Request, pk: str) -> HttpResponse:
         return HttpResponse(report_svg(self._report()), content_type="image/svg+xml")
 

@@ -9,7 +9,10 @@ before and after it, inside its transaction.
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +35,34 @@ def plan_state(plan: Plan, state: ProjectState | None = None) -> ProjectState:
     for migration in plan.migrations:
         for operation in migration.operations:
             operation.state_forwards(migration.app_label, state)
+    return state
+
+
+_RENDERED_KEEP = 8
+_rendered: OrderedDict[int, tuple[weakref.ref[Plan], ProjectState]] = OrderedDict()
+_rendered_lock = threading.Lock()
+
+
+def rendered_state(plan: Plan) -> ProjectState:
+    """The state after `plan` with its models rendered, built once per process and plan.
+
+    Rendering every model is the costly part of a replay; cloning a rendered state only
+    copies its registry. Callers clone before changing it, as Django's executor does with
+    the state it renders once before a migrate. Kept for the last few plans (a baseline's
+    plan is itself cached per process), and forgotten with the plan.
+    """
+    key = id(plan)
+    with _rendered_lock:
+        cached = _rendered.get(key)
+        if cached is not None and cached[0]() is plan:
+            _rendered.move_to_end(key)
+            return cached[1]
+    state = plan_state(plan)
+    state.apps  # noqa: B018 - render all models now, once
+    with _rendered_lock:
+        _rendered[key] = (weakref.ref(plan), state)
+        while len(_rendered) > _RENDERED_KEEP:
+            _rendered.popitem(last=False)
     return state
 
 
@@ -166,6 +197,15 @@ def _tracing_editor_class(connection: BaseDatabaseWrapper, tracer: _Tracer) -> t
     return TracingSchemaEditor
 
 
+@dataclass
+class OperationStates:
+    """The project state before and after one operation, as the forwards run rendered them."""
+
+    operation: Operation
+    before: ProjectState
+    after: ProjectState
+
+
 def _apply_migration(
     connection: BaseDatabaseWrapper,
     migration: PlannedMigration,
@@ -174,12 +214,16 @@ def _apply_migration(
     editor_class: type | None,
     trace: Trace | None,
     on_operation: Callable[[], None] | None,
+    steps: list[OperationStates] | None = None,
 ) -> ProjectState:
     """Django's `MigrationExecutor.apply_migration` + `Migration.apply`, step for step.
 
     The loop is Django 5.2's own: state_forwards, then database_forwards, each operation in
-    its own atomic block when the migration is not atomic but the operation is.
+    its own atomic block when the migration is not atomic but the operation is. With
+    `steps`, the states around each operation are kept for the reversal, which then needs
+    no state_forwards (and no re-rendering) of its own.
     """
+    befores: list[ProjectState] = []
     editor_class = editor_class or connection.SchemaEditorClass
     label = f"{migration.app_label}.{migration.name}"
     if trace is not None:
@@ -189,6 +233,7 @@ def _apply_migration(
             if trace is not None:
                 trace.operation_index = index
             old_state = state.clone()
+            befores.append(old_state)
             operation.state_forwards(migration.app_label, state)
             if not is_data_step(operation):
                 atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
@@ -201,6 +246,11 @@ def _apply_migration(
                 on_operation()
         if trace is not None:
             trace.operation_index = None  # deferred SQL runs as the block closes
+    if steps is not None and migration.operations:
+        # Each operation's after-state is the next one's before-state; `state` itself goes on
+        # changing with the next migration, so the last after-state is a clone.
+        afters = [*befores[1:], state.clone()]
+        steps.extend(OperationStates(op, b, a) for op, b, a in zip(migration.operations, befores, afters, strict=True))
     return state
 
 
@@ -221,6 +271,8 @@ class PlanRun:
     transactions: dict[int, float | None]
     error: StatementError | None
     total_ms: float
+    # Per migration of the plan that completed, the states around each of its operations.
+    states: list[list[OperationStates]] = field(default_factory=list)
 
 
 def apply_plan_traced(
@@ -254,6 +306,7 @@ def apply_plan_traced(
     total = plan.operation_count
     done = 0
     migrations: list[dict[str, Any]] = []
+    states: list[list[OperationStates]] = []
     error: StatementError | None = None
 
     def advance() -> None:
@@ -282,8 +335,11 @@ def apply_plan_traced(
             "finished_ms": None,
         }
         migrations.append(entry)
+        steps: list[OperationStates] = []
         try:
-            state = _apply_migration(connection, migration, state, editor_class=editor_class, trace=trace, on_operation=advance)
+            state = _apply_migration(
+                connection, migration, state, editor_class=editor_class, trace=trace, on_operation=advance, steps=steps
+            )
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 - every failure belongs in the report
             failed_index = trace.statements[-1]["index"] if trace.statements else None
             if failed_index is not None and trace.statements[-1].get("locks") is None:
@@ -300,6 +356,7 @@ def apply_plan_traced(
             entry["finished_ms"] = round(trace.now_ms(), 3)
             break
         entry["finished_ms"] = round(trace.now_ms(), 3)
+        states.append(steps)
     raw.remove_notice_handler(notice)
     return PlanRun(
         statements=trace.statements,
@@ -307,6 +364,7 @@ def apply_plan_traced(
         transactions=dict(trace.transactions),
         error=error,
         total_ms=round(trace.now_ms(), 3),
+        states=states,
     )
 
 

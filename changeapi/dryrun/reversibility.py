@@ -19,7 +19,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.migrations.state import ProjectState
 
-from changeapi.dryrun.engine import is_data_step
+from changeapi.dryrun.engine import OperationStates, is_data_step
 from changeapi.intake.plan import Plan, PlannedMigration
 
 
@@ -62,14 +62,20 @@ def _display(connection: BaseDatabaseWrapper, sql_text: str, params: Any) -> str
         return f"{sql_text} -- params: {params!r}"
 
 
-def _unapply(connection: BaseDatabaseWrapper, migration: PlannedMigration, state_before: ProjectState, sink: list[str]) -> None:
-    to_run: list[tuple[Operation, ProjectState, ProjectState]] = []
+def _operation_states(migration: PlannedMigration, state_before: ProjectState) -> list[OperationStates]:
+    """The states around each operation, as `Migration.unapply` computes them (phase 1)."""
+    steps: list[OperationStates] = []
     new_state = state_before
     for operation in migration.operations:
         new_state = new_state.clone()
         old_state = new_state.clone()
         operation.state_forwards(migration.app_label, new_state)
-        to_run.insert(0, (operation, old_state, new_state))
+        steps.append(OperationStates(operation, old_state, new_state))
+    return steps
+
+
+def _unapply(connection: BaseDatabaseWrapper, migration: PlannedMigration, steps: list[OperationStates], sink: list[str]) -> None:
+    to_run: list[tuple[Operation, ProjectState, ProjectState]] = [(s.operation, s.before, s.after) for s in reversed(steps)]
     with _recording_editor(connection, sink)(connection, atomic=migration.atomic) as schema_editor:
         for operation, to_state, from_state in to_run:
             if is_data_step(operation):
@@ -82,18 +88,29 @@ def _unapply(connection: BaseDatabaseWrapper, migration: PlannedMigration, state
                 operation.database_backwards(migration.app_label, schema_editor, from_state, to_state)
 
 
-def reverse_plan(connection: BaseDatabaseWrapper, plan: Plan, state: ProjectState) -> list[dict[str, Any]]:
+def reverse_plan(
+    connection: BaseDatabaseWrapper,
+    plan: Plan,
+    state: ProjectState,
+    *,
+    forwards_states: list[list[OperationStates]] | None = None,
+) -> list[dict[str, Any]]:
     """One entry per migration, in plan order: reversible or not, why, and the backwards SQL.
 
     `state` is the project state before the plan. Reversal stops at the first migration that
     cannot be reversed; the migrations before it are reported as not checked.
+    `forwards_states` (from the forwards run of the same plan, `PlanRun.states`) are the
+    states around every operation, already rendered: reusing them spares a second
+    state_forwards and re-rendering of every related model per operation.
     """
-    states = []
-    for migration in plan.migrations:
-        states.append(state)
-        state = state.clone()
-        for operation in migration.operations:
-            operation.state_forwards(migration.app_label, state)
+    states: list[list[OperationStates]] = []
+    if forwards_states is not None and len(forwards_states) == len(plan.migrations):
+        states = list(forwards_states)
+    else:
+        for migration in plan.migrations:
+            steps = _operation_states(migration, state)
+            states.append(steps)
+            state = steps[-1].after if steps else state
     entries: dict[int, dict[str, Any]] = {}
     blocked_by: str | None = None
     for position in range(len(plan.migrations) - 1, -1, -1):

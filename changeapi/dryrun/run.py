@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 
+from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patterns, explain_patterns
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
-from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, plan_state
+from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, rendered_state
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.report import build_report
 from changeapi.dryrun.reversibility import reverse_plan
@@ -65,27 +67,43 @@ def dry_run_execute(
     change: Plan,
     on_progress: ProgressCallback | None = None,
     profile: ProductionProfile | None = None,
+    spares: Sequence[str] = (),
+    on_clone: Callable[[str], None] | None = None,
+    drop_clone: bool = True,
+    access_patterns: list[AccessPattern] | None = None,
 ) -> dict[str, Any]:
     """Clone the template, apply `change` traced, reverse it, drop the clone; return the report.
 
-    The clone is dropped whatever happens, including a failed statement or a lost
-    connection; a database error in the change is a failed report, not an exception. After a
-    successful run the change is reversed on the same clone, which yields the backwards SQL
-    for the schema the change actually left.
+    The clone is a claimed spare of the template when one of `spares` is there (a rename),
+    else a `CREATE DATABASE ... TEMPLATE`; `on_clone` is told which spare was taken ("" for
+    none) as soon as the clone exists. The clone is dropped whatever happens, including a
+    failed statement or a lost connection, unless `drop_clone` is False: then the caller
+    drops it, e.g. after recording the report. A database error in the change is a failed
+    report, not an exception. After a successful run the change is reversed on the same
+    clone, from the states the forwards run rendered, which yields the backwards SQL for the
+    schema the change actually left. Each of `access_patterns` is explained before and after
+    the change (never run), for the report's `access_patterns` block and findings.
     """
     facts = facts_read(server, template) if profile is not None and profile.has_sizes else TemplateFacts()
     started_at = dt.datetime.now(dt.UTC)
     clone_started = time.perf_counter()
-    provision.clone_create(server, template=template, name=clone_name)
+    spare = provision.spare_claim(server, spares=spares, name=clone_name) if spares else None
+    if spare is None:
+        provision.clone_create(server, template=template, name=clone_name)
     clone_ms = round((time.perf_counter() - clone_started) * 1000, 3)
     try:
+        if on_clone is not None:
+            on_clone(spare or "")
         with shadow_connection(server, clone_name) as connection:
             server_version = connection.connection.info.parameter_status("server_version")
-            base_state = plan_state(baseline)
+            base_state = rendered_state(baseline)
+            patterns_before = explain_patterns(connection, access_patterns)
             run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
-            reversibility = [] if run.error else reverse_plan(connection, change, base_state)
+            patterns_after = None if run.error else explain_patterns(connection, access_patterns)
+            reversibility = [] if run.error else reverse_plan(connection, change, base_state, forwards_states=run.states)
     finally:
-        provision.clone_drop(server, clone_name)
+        if drop_clone:
+            provision.clone_drop(server, clone_name)
     meta = {
         "engine": "postgresql",
         "server": server.key,
@@ -95,4 +113,5 @@ def dry_run_execute(
         "started_at": started_at.isoformat(),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
     }
-    return build_report(run=run, meta=meta, plan=change, profile=profile, facts=facts, reversibility=reversibility)
+    report = build_report(run=run, meta=meta, plan=change, profile=profile, facts=facts, reversibility=reversibility)
+    return attach_access_patterns(report, patterns=access_patterns, before=patterns_before, after=patterns_after, profile=profile)

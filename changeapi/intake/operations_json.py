@@ -342,8 +342,8 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
         cls = operations.AddIndex if op == "AddIndex" else pg_operations.AddIndexConcurrently
         return cls(model_name=name("model_name"), index=build_index(_required(doc, "index", pointer), f"{pointer}/index"))
     if op in ("RemoveIndex", "RemoveIndexConcurrently"):
-        cls = operations.RemoveIndex if op == "RemoveIndex" else pg_operations.RemoveIndexConcurrently
-        return cls(model_name=name("model_name"), name=name("name"))
+        remove_cls = operations.RemoveIndex if op == "RemoveIndex" else pg_operations.RemoveIndexConcurrently
+        return remove_cls(model_name=name("model_name"), name=name("name"))
     if op in ("AddConstraint", "AddConstraintNotValid"):
         constraint = build_constraint(_required(doc, "constraint", pointer), f"{pointer}/constraint")
         if op == "AddConstraintNotValid":
@@ -359,7 +359,8 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
         sql = _sql_text(_required(doc, "sql", pointer), f"{pointer}/sql")
         reverse = doc.get("reverse_sql")
         reverse_sql = _sql_text(reverse, f"{pointer}/reverse_sql") if reverse is not None else None
-        return operations.RunSQL(sql=sql, reverse_sql=reverse_sql, elidable=bool(doc.get("elidable", False)))
+        # The stubs take list[str | tuple[str, params]], and list is invariant: a list[str] is valid.
+        return operations.RunSQL(sql=sql, reverse_sql=reverse_sql, elidable=bool(doc.get("elidable", False)))  # type: ignore[arg-type]
     raise _fail(f"unknown operation {op!r}; known: {', '.join(OPERATION_NAMES)}", f"{pointer}/op")
 
 
@@ -444,9 +445,10 @@ def parse_migration_documents(
         name = doc.get("name")
         if name is None:
             probe = Migration("auto", app_label)
-            probe.operations = ops
-            probe.initial = app_label not in leaves
-            suggested = probe.suggest_name()
+            # As in PlannedMigration.to_django: the instance owns these (the stubs say ClassVar).
+            probe.operations = ops  # type: ignore[misc]
+            probe.initial = app_label not in leaves  # type: ignore[misc]
+            suggested: str = probe.suggest_name()  # type: ignore[attr-defined]  # missing from django-stubs
             # Django falls back to a clock-based "auto_<timestamp>": the same submission must
             # always get the same name.
             suggested = "auto" if suggested.startswith("auto_") else suggested

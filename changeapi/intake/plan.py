@@ -32,12 +32,14 @@ class PlannedMigration:
     def to_django(self) -> Migration:
         """A real `Migration` instance, built without importing any submitted module."""
         migration = Migration(self.name, self.app_label)
-        migration.operations = list(self.operations)
-        migration.atomic = self.atomic
-        migration.dependencies = list(self.dependencies)
-        migration.initial = self.initial
-        migration.replaces = list(self.replaces)
-        migration.run_before = list(self.run_before)
+        # Migration.__init__ copies these class attributes onto the instance, which then owns
+        # them; django-stubs declares them ClassVar, hence the ignores.
+        migration.operations = list(self.operations)  # type: ignore[misc]
+        migration.atomic = self.atomic  # type: ignore[misc]
+        migration.dependencies = list(self.dependencies)  # type: ignore[misc]
+        migration.initial = self.initial  # type: ignore[misc]
+        migration.replaces = list(self.replaces)  # type: ignore[misc]
+        migration.run_before = list(self.run_before)  # type: ignore[misc]
         return migration
 
 

@@ -22,7 +22,6 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -45,6 +44,7 @@ from changeapi.permissions import SUBMIT, VIEW, has_project_perm, project_perms_
 from changeapi.selectors import latest_revision
 from changeapi.services.api_keys import service_account_create
 from changeapi.services.change_requests import change_request_submit, revision_submit
+from changeapi.types import User
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def is_migration_file(path: str) -> bool:
     return parts.suffix == ".py" and parts.parent.name == "migrations" and parts.name != "__init__.py"
 
 
-def _mapped_user(integration: GitHubIntegration, github_user_id: Any) -> AbstractBaseUser | None:
+def _mapped_user(integration: GitHubIntegration, github_user_id: Any) -> User | None:
     if github_user_id is None:
         return None
     identity = (

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from approvals.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState
 from changeapi.models import ExternalIdentity, Project
 from changeapi.permissions import project_perms
+from changeapi.types import User
 
 
 @transaction.atomic
 def external_identity_create(
-    *, project: Project, provider: str, external_id: str, user: AbstractBaseUser, creator: AbstractBaseUser, context: AuditContext
+    *, project: Project, provider: str, external_id: str, user: User, creator: User, context: AuditContext
 ) -> ExternalIdentity:
     """Map an id to a member of the project; what they may do is still their own permissions."""
     if not project_perms(user, project):

@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -33,6 +32,7 @@ from changeapi.integrations.ssrf import UnsafeDestination
 from changeapi.models import ChangeRequest, DryRun, ExternalIdentity, Project, SlackIntegration, SlackRequestNonce
 from changeapi.permissions import VIEW, has_project_perm
 from changeapi.selectors import latest_dry_run, latest_revision
+from changeapi.types import User
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def slack_integration_set(*, project: Project, channel: str, context: AuditConte
     return integration
 
 
-def _mapped_user(project: Project, slack_user_id: str) -> AbstractBaseUser | None:
+def _mapped_user(project: Project, slack_user_id: str) -> User | None:
     identity = (
         ExternalIdentity.objects.select_related("user")
         .filter(project=project, provider=ExternalIdentity.Provider.SLACK, external_id=slack_user_id)

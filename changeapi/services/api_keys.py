@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from approvals.policies import BOT_GROUP
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.models import ApiKey, Project
 from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, VIEW, project_perms, project_perms_set
+from changeapi.types import User
 
 KEY_PREFIX = "sg_"
 GRANTABLE = tuple(p for p in PROJECT_PERMISSIONS if p != MANAGE)
@@ -51,7 +52,7 @@ def bot_group() -> Group:
     return group
 
 
-def service_account_create(*, username: str) -> AbstractBaseUser:
+def service_account_create(*, username: str) -> User:
     """A user that cannot log in with a password and is marked as a bot."""
     user = get_user_model().objects.create(username=username)
     user.set_unusable_password()
@@ -64,7 +65,7 @@ def service_account_create(*, username: str) -> AbstractBaseUser:
 def api_key_create(
     *,
     project: Project,
-    creator: AbstractBaseUser,
+    creator: User,
     name: str,
     permissions: list[str],
     expires_at: dt.datetime | None,
@@ -111,7 +112,7 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, actor: AbstractBaseUser, context: AuditContext) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: User, context: AuditContext) -> ApiKey:
     """Revoke a key: it stops authenticating at once and its account loses its permissions."""
     api_key = ApiKey.objects.select_for_update().select_related("project", "user").get(pk=api_key.pk)
     if api_key.revoked_at is not None:

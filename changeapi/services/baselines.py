@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.migrations.writer import MigrationWriter
 from django.db.models import Max
@@ -20,7 +20,11 @@ from changeapi.intake.submission import parse_submission
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, ShadowDatabase
 from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision
 from changeapi.services.dry_runs import dry_run_queue
-from changeapi.shadow.servers import ShadowServerUnavailable, pick_server
+from changeapi.services.shadows import shadow_chores_run, spares_replenish
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
+from changeapi.types import User
+
+logger = logging.getLogger(__name__)
 
 
 def content_sha256(source: Any) -> str:
@@ -29,7 +33,7 @@ def content_sha256(source: Any) -> str:
 
 
 @transaction.atomic
-def baseline_create(*, project: Project, author: AbstractBaseUser, form: str, source: Any, context: AuditContext) -> Baseline:
+def baseline_create(*, project: Project, author: User, form: str, source: Any, context: AuditContext) -> Baseline:
     """Record a new baseline version; its template database is built by a queued task.
 
     The source is parsed here, so a malformed baseline is refused before anything is stored.
@@ -43,7 +47,7 @@ def baseline_advance(
     project: Project,
     migration_files: list[dict[str, str]],
     documents: list[dict[str, Any]] | None,
-    author: AbstractBaseUser,
+    author: User,
     bundle_number: int,
     context: AuditContext,
 ) -> Baseline:
@@ -95,7 +99,7 @@ def _history_files(plan: Plan) -> list[dict[str, str]]:
 def _baseline_record(
     *,
     project: Project,
-    author: AbstractBaseUser,
+    author: User,
     form: str,
     source: Any,
     context: AuditContext,
@@ -133,8 +137,11 @@ def _baseline_record(
 def baseline_build(*, baseline_id: int) -> Baseline:
     """Build the template database of a baseline and make it the project's current one.
 
-    Safe to run twice: the template is built once (advisory lock + final-name check), and a
-    ready baseline is left as it is.
+    The baseline is ready once its template is on one server; it is then built on every
+    other configured server too, so the first dry-run sent to another server does not pay
+    for the build, and a spare clone of it is made on each. Safe to run twice: the template
+    is built once per server (advisory lock + final-name check), and a ready baseline is left
+    as it is.
     """
     baseline = Baseline.objects.select_related("project").get(pk=baseline_id)
     if baseline.status == Baseline.Status.READY:
@@ -171,7 +178,35 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         )
     if project.current_baseline_id == baseline.pk:
         dry_runs_rerun_stale(project=project)
+    _templates_everywhere(baseline, first=server)
     return baseline
+
+
+def _templates_everywhere(baseline: Baseline, *, first: ShadowServer) -> None:
+    """Build the template on the other configured servers; then make spares on all of them.
+
+    A server that is down or fails here only loses its head start: a dry-run sent there
+    builds the template itself, as before.
+    """
+    ready = [first]
+    for server in configured_servers():
+        if server == first:
+            continue
+        try:
+            if template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)):
+                ShadowDatabase.objects.create(
+                    server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
+                )
+            ready.append(server)
+        except Exception:  # noqa: BLE001 - the baseline is ready already; this server builds on first use
+            logger.warning("baseline %s: template not built on %s", baseline.pk, server.key, exc_info=True)
+    shadow_chores_run(
+        f"tpl_{baseline.pk}",
+        *[
+            lambda server=server: spares_replenish(server=server, template=baseline.template_name, baseline_id=baseline.pk)
+            for server in ready
+        ],
+    )
 
 
 @transaction.atomic

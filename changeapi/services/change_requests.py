@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
@@ -20,6 +19,7 @@ from changeapi.selectors import baseline_plan, baseline_state, latest_revision
 from changeapi.services.baselines import content_sha256
 from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.webhooks import webhooks_emit
+from changeapi.types import User
 
 OPEN_STATES = {
     ChangeRequest.Status.SUBMITTED,
@@ -38,7 +38,7 @@ def _current_baseline(project: Project) -> Baseline:
     return baseline
 
 
-def _new_revision(*, change_request: ChangeRequest, author: AbstractBaseUser, form: str, source: Any, number: int) -> Revision:
+def _new_revision(*, change_request: ChangeRequest, author: User, form: str, source: Any, number: int) -> Revision:
     baseline = _current_baseline(change_request.project)
     intake = parse_submission(
         form=form,
@@ -63,7 +63,7 @@ def _new_revision(*, change_request: ChangeRequest, author: AbstractBaseUser, fo
 def change_request_submit(
     *,
     project: Project,
-    author: AbstractBaseUser,
+    author: User,
     title: str,
     description: str = "",
     form: str,
@@ -94,9 +94,7 @@ def change_request_submit(
 
 
 @transaction.atomic
-def revision_submit(
-    *, change_request: ChangeRequest, author: AbstractBaseUser, form: str, source: Any, context: AuditContext
-) -> Revision:
+def revision_submit(*, change_request: ChangeRequest, author: User, form: str, source: Any, context: AuditContext) -> Revision:
     """Add a revision: reviews of earlier revisions stop counting, and review starts over."""
     change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
     if change_request.status not in OPEN_STATES:
@@ -120,7 +118,7 @@ def revision_submit(
 
 
 @transaction.atomic
-def change_request_withdraw(*, change_request: ChangeRequest, actor: AbstractBaseUser, context: AuditContext) -> ChangeRequest:
+def change_request_withdraw(*, change_request: ChangeRequest, actor: User, context: AuditContext) -> ChangeRequest:
     """Take an open change request out of review; it can be reopened later."""
     change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
     if change_request.status not in OPEN_STATES:
@@ -163,7 +161,7 @@ def _dry_run_again(*, change_request: ChangeRequest, action: str, context: Audit
 
 
 @transaction.atomic
-def change_request_reopen(*, change_request: ChangeRequest, actor: AbstractBaseUser, context: AuditContext) -> ChangeRequest:
+def change_request_reopen(*, change_request: ChangeRequest, actor: User, context: AuditContext) -> ChangeRequest:
     """Bring a withdrawn change request back to review with a fresh dry-run of its latest revision.
 
     Only withdrawn requests reopen: a rejection is the reviewers' final word, and a released

@@ -14,6 +14,7 @@ import threading
 import uuid
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
@@ -23,16 +24,29 @@ from approvals.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, revision_plan
+from changeapi.services.access_patterns import access_patterns_for_dry_run
+from changeapi.services.shadows import (
+    clone_discard,
+    clone_retire,
+    shadow_chores_run,
+    spare_names_for,
+    spare_taken,
+    spares_replenish,
+)
 from changeapi.services.table_stats import production_profile, seeded_template_for
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow import provision
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
 
 logger = logging.getLogger(__name__)
 
 
 class ShadowServerBusy(Exception):
     """The server (or the project) is at its limit of concurrent dry-runs: try again later."""
+
+
+class ProjectBusy(ShadowServerBusy):
+    """The project is at its limit of concurrent dry-runs, whichever server would take one."""
 
 
 def _lease_duration() -> dt.timedelta:
@@ -89,7 +103,7 @@ def _claim(dry_run_id: int, *, owner: str, server: ShadowServer) -> DryRun | Non
             )
         project = dry_run.revision.change_request.project
         if active.filter(revision__change_request__project=project).count() >= settings.SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT:
-            raise ShadowServerBusy(
+            raise ProjectBusy(
                 f"project {project.slug} is running its maximum of "
                 f"{settings.SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT} dry-runs (SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT)"
             )
@@ -220,14 +234,15 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
         server = pick_server(engine=project.engine, engine_version=project.engine_version)
     except ShadowServerUnavailable as exc:
         return _fail_unclaimed(dry_run_id, str(exc))
-    dry_run = _claim(dry_run_id, owner=owner, server=server)
+    dry_run, server = _claim_on_some_server(dry_run_id, owner=owner, first=server)
     if dry_run is None:
         return None
     report: dict[str, Any] | None = None
     error = ""
+    template: str | None = None
     with LeaseKeeper(dry_run.pk, owner):
         try:
-            report = _execute(dry_run, server)
+            template, report = _execute(dry_run, server)
             if report["error"]:
                 error = report["error"]["message"]
         except ShadowServerUnavailable as exc:
@@ -235,10 +250,51 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
         except Exception as exc:  # noqa: BLE001 - a crash must still leave a finished, explained job
             logger.exception("dry-run %s crashed", dry_run.pk)
             error = f"internal error while dry-running: {type(exc).__name__}: {exc}"
-    return _finish(dry_run.pk, owner=owner, report=report, error=error)
+    finished = _finish(dry_run.pk, owner=owner, report=report, error=error)
+    # A worker that took the job over (this one lost its lease) owns the clone's name now.
+    if finished is not None or not DryRun.objects.filter(pk=dry_run.pk, status=DryRun.Status.RUNNING).exists():
+        _after_run(dry_run, server, template)
+    return finished
 
 
-def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
+def _claim_on_some_server(dry_run_id: int, *, owner: str, first: ShadowServer) -> tuple[DryRun | None, ShadowServer]:
+    """Claim the job on `first`, or on another configured server when `first` is at its limit.
+
+    Raises the last ShadowServerBusy when every server is busy, for the task to retry later.
+    """
+    others = [s for s in configured_servers() if s != first]
+    busy: ShadowServerBusy | None = None
+    for server in [first, *others]:
+        try:
+            return _claim(dry_run_id, owner=owner, server=server), server
+        except ProjectBusy:
+            raise  # the project's own limit: no other server changes that
+        except ShadowServerBusy as exc:
+            busy = exc
+    assert busy is not None
+    raise busy
+
+
+def _after_run(dry_run: DryRun, server: ShadowServer, template: str | None) -> None:
+    """With the report recorded: move the used clone aside now, then (as chores, off the
+    client's path) make the template's next spare and drop the used clone."""
+    clone = clone_name_for(dry_run.pk)
+    try:
+        retired = clone_retire(server=server, clone=clone, dry_run_id=dry_run.pk)
+    except (ShadowServerUnavailable, psycopg.Error) as exc:
+        # The registry keeps the clone live; the reaper drops it once the server answers again.
+        logger.warning("dry-run %s: could not drop its clone %s on %s: %s", dry_run.pk, clone, server.key, exc)
+        return
+    chores: list[Any] = []
+    if template is not None:
+        chores.append(lambda: spares_replenish(server=server, template=template, baseline_id=dry_run.baseline_id))
+    if retired is not None:
+        chores.append(lambda: clone_discard(server=server, name=retired))
+    if chores:
+        shadow_chores_run(f"dr_{dry_run.pk}", *chores)
+
+
+def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, dict[str, Any]]:
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
     change = revision_plan(dry_run.revision, baseline)
@@ -247,9 +303,10 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
     DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
     if template_build(server=server, name=template, baseline=base, profile=profile):
         ShadowDatabase.objects.create(server=server.key, name=template, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline)
+    spares = spare_names_for(template)
     clone = clone_name_for(dry_run.pk)
     # A reclaimed job reuses its clone's name (and registry row); the clone itself is recreated.
-    registry, _ = ShadowDatabase.objects.get_or_create(
+    ShadowDatabase.objects.get_or_create(
         server=server.key, name=clone, dropped_at=None, defaults={"kind": ShadowDatabase.Kind.CLONE, "dry_run": dry_run}
     )
 
@@ -265,17 +322,20 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> dict[str, Any]:
             change=change,
             on_progress=progress,
             profile=profile,
+            spares=spares,
+            on_clone=lambda spare: spare_taken(server=server, name=spare) if spare else None,
+            # Dropped once the report is recorded (`_after_run`); until then the registry
+            # row keeps it live, so the reaper drops it if this worker dies in between.
+            drop_clone=False,
+            access_patterns=access_patterns_for_dry_run(project=dry_run.revision.change_request.project),
         )
-    # Only a run that got as far as dropping its clone marks it dropped; otherwise the
-    # registry keeps it live and the reaper drops it once the server answers again.
-    ShadowDatabase.objects.filter(pk=registry.pk).update(dropped_at=timezone.now())
     if guard.fired and report.get("error"):
         limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS
         report["error"]["message"] = (
             f"the dry-run exceeded its wall-time limit of {limit} s (SCHEMAGATE_DRY_RUN_WALL_SECONDS) "
             f"and was stopped: {report['error']['message']}"
         )
-    return report
+    return template, report
 
 
 @transaction.atomic

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from approvals.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState
 from changeapi.models import Project
 from changeapi.permissions import PROJECT_PERMISSIONS, project_perms, project_perms_set
+from changeapi.types import User
 
 
 @transaction.atomic
 def project_create(
     *,
-    creator: AbstractBaseUser,
+    creator: User,
     slug: str,
     name: str,
     engine: str = Project.Engine.POSTGRESQL,
@@ -51,7 +51,7 @@ def project_create(
 
 
 @transaction.atomic
-def project_member_set(*, project: Project, user: AbstractBaseUser, permissions: list[str], context: AuditContext) -> set[str]:
+def project_member_set(*, project: Project, user: User, permissions: list[str], context: AuditContext) -> set[str]:
     """Set a user's permissions on a project (an empty list removes them from it)."""
     unknown = set(permissions) - set(PROJECT_PERMISSIONS)
     if unknown:

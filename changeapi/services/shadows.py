@@ -1,17 +1,23 @@
-"""Keeping shadow servers clean and knowing whether they are up.
+"""Keeping shadow servers clean and knowing whether they are up; spare clones and chores.
 
 The reaper drops only databases that carry the service's prefix AND are in its registry
 (or are an interrupted template build of its own), never anything else on the server.
+Spare clones of current templates are kept ready, so a dry-run takes one by a rename; the
+chores that follow a dry-run (making the next spare, dropping the used clone) run after its
+report is recorded, off the path the client waits on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
+from django.db import IntegrityError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -37,6 +43,25 @@ def _clone_in_use(row: ShadowDatabase) -> bool:
         lease = dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS)
         return row.created_at > timezone.now() - lease
     return DryRun.objects.filter(pk=row.dry_run_id, status=DryRun.Status.RUNNING, lease_expires_at__gte=timezone.now()).exists()
+
+
+def spare_names_for(template: str) -> list[str]:
+    """The names of a template's spare clones: `<prefix>sp_<template without prefix>_<n>`."""
+    prefix = settings.SHADOW_DATABASE_PREFIX
+    count = int(getattr(settings, "SHADOW_SPARE_CLONES", 1))
+    return [f"{prefix}sp_{template.removeprefix(prefix)}_{n}" for n in range(count)]
+
+
+def template_of_spare(name: str) -> str:
+    """The template a spare was cloned from (the inverse of `spare_names_for`)."""
+    prefix = settings.SHADOW_DATABASE_PREFIX
+    return prefix + name.removeprefix(f"{prefix}sp_").rsplit("_", 1)[0]
+
+
+def retired_name_for(clone: str) -> str:
+    """Where a used clone waits for its drop: `<prefix>rt_...`, out of the dry-run clones' names."""
+    prefix = settings.SHADOW_DATABASE_PREFIX
+    return f"{prefix}rt_{clone.removeprefix(prefix)}"
 
 
 def _template_in_use(row: ShadowDatabase) -> bool:
@@ -73,7 +98,13 @@ def shadows_reap_server(server: ShadowServer) -> ReapResult:
             else:
                 result.kept.append(name)  # not ours by the registry: never touched
             continue
-        busy = _clone_in_use(row) if row.kind == ShadowDatabase.Kind.CLONE else _template_in_use(row)
+        if row.kind == ShadowDatabase.Kind.CLONE:
+            busy = _clone_in_use(row)
+        elif row.kind == ShadowDatabase.Kind.SPARE:
+            # A spare is worth keeping while its template is kept and still there.
+            busy = template_of_spare(name) in names and _template_in_use(row)
+        else:
+            busy = _template_in_use(row)
         if busy:
             result.kept.append(name)
             continue
@@ -112,3 +143,111 @@ def shadow_servers_health() -> list[ServerHealth]:
         except (ShadowServerUnavailable, psycopg.Error) as exc:
             health.append(ServerHealth(server=server.key, available=False, version=None, shadow_databases=None, error=str(exc)))
     return health
+
+
+# --- spare clones and the chores after a dry-run -------------------------------------------------
+
+
+def _register(server: ShadowServer, name: str, **fields: object) -> ShadowDatabase:
+    """The live registry row of a database about to be made (made before the database, so a
+    crash in between leaves a row the reaper acts on, never an unknown database)."""
+    try:
+        row, _ = ShadowDatabase.objects.get_or_create(server=server.key, name=name, dropped_at=None, defaults=fields)
+    except IntegrityError:  # another process registered it at the same instant
+        row = ShadowDatabase.objects.get(server=server.key, name=name, dropped_at=None)
+    return row
+
+
+def _mark_dropped(server: ShadowServer, name: str) -> None:
+    ShadowDatabase.objects.filter(server=server.key, name=name, dropped_at__isnull=True).update(dropped_at=timezone.now())
+
+
+def spare_taken(*, server: ShadowServer, name: str) -> None:
+    """A dry-run renamed the spare `name` to its clone: the spare's row is closed."""
+    _mark_dropped(server, name)
+
+
+def spares_replenish(*, server: ShadowServer, template: str, baseline_id: int | None) -> list[str]:
+    """Make every missing spare clone of `template` on `server`; the names made."""
+    made = []
+    for name in spare_names_for(template):
+        # Registered even when it exists already (the registry may have lost it): what is
+        # registered, the reaper can drop once the template is stale.
+        row = _register(server, name, kind=ShadowDatabase.Kind.SPARE, baseline_id=baseline_id)
+        with server.admin_connect() as conn:
+            if provision.database_exists(conn, name):
+                continue
+        try:
+            if provision.spare_create(server, template=template, name=name):
+                made.append(name)
+        except psycopg.Error:
+            ShadowDatabase.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
+            raise
+    return made
+
+
+def clone_retire(*, server: ShadowServer, clone: str, dry_run_id: int | None) -> str | None:
+    """Move a used clone out of the dry-run clones' names at once; its new name, to drop later.
+
+    Renaming is a catalog change of milliseconds, where a DROP DATABASE takes up to seconds;
+    the drop then runs as a chore. Returns None when the clone is already gone (or had to be
+    dropped here after all).
+    """
+    retired = retired_name_for(clone)
+    _register(server, retired, kind=ShadowDatabase.Kind.CLONE, dry_run_id=dry_run_id)
+    moved = provision.clone_retire(server, name=clone, retired=retired)
+    _mark_dropped(server, clone)
+    if not moved:
+        _mark_dropped(server, retired)
+        return None
+    return retired
+
+
+def clone_discard(*, server: ShadowServer, name: str) -> None:
+    """Drop a retired clone and close its registry row."""
+    provision.clone_drop(server, name)
+    _mark_dropped(server, name)
+
+
+_chores_lock = threading.Lock()
+_chores: list[threading.Thread] = []
+
+
+def _run_chores(name: str, chores: tuple[Callable[[], object], ...]) -> None:
+    for chore in chores:
+        try:
+            chore()
+        except Exception:  # noqa: BLE001 - a chore's failure is the reaper's to repair
+            logger.warning("shadow chore %s failed", name, exc_info=True)
+
+
+def shadow_chores_run(name: str, *chores: Callable[[], object]) -> threading.Thread | None:
+    """Run `chores` in order on a thread of their own, one batch at a time per process.
+
+    A failed chore is logged and the next one still runs: whatever it left behind is in the
+    registry for the reaper. The thread is not a daemon, so a worker shutting down finishes
+    the batch, and it closes its database connection when done. With
+    SHADOW_CHORES_IN_BACKGROUND off, the chores run in the caller, before it returns.
+    """
+    if not settings.SHADOW_CHORES_IN_BACKGROUND:
+        _run_chores(name, chores)
+        return None
+
+    def run() -> None:
+        with _chores_lock:
+            try:
+                _run_chores(name, chores)
+            finally:
+                connection.close()
+
+    thread = threading.Thread(target=run, name=f"shadow-chores-{name}")
+    _chores[:] = [t for t in _chores if t.is_alive()]
+    _chores.append(thread)
+    thread.start()
+    return thread
+
+
+def shadow_chores_wait(timeout: float = 120.0) -> None:
+    """Wait for this process's pending chores (tests, benchmarks, a clean shutdown)."""
+    for thread in list(_chores):
+        thread.join(timeout)

@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,6 +27,7 @@ from changeapi.integrations.http import OutboundError, http_send
 from changeapi.integrations.signatures import webhook_secret_new, webhook_signature
 from changeapi.integrations.ssrf import UnsafeDestination, destination_resolve
 from changeapi.models import ChangeRequest, DryRun, Project, Revision, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from changeapi.types import User
 
 EVENT_TYPES = (
     "change_request.submitted",
@@ -47,7 +47,7 @@ class UnsafeWebhookDestination(DomainError):
 
 @transaction.atomic
 def webhook_subscription_create(
-    *, project: Project, creator: AbstractBaseUser, url: str, event_types: list[str], context: AuditContext
+    *, project: Project, creator: User, url: str, event_types: list[str], context: AuditContext
 ) -> WebhookSubscription:
     """Subscribe a URL to events of a project; the URL must not point into our network."""
     unknown = set(event_types) - set(EVENT_TYPES)

@@ -7,8 +7,9 @@ complete, so the existence of the final name means "complete"; a clone is then a
 
 from __future__ import annotations
 
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg
 from psycopg import sql
@@ -124,6 +125,78 @@ def clone_create(server: ShadowServer, *, template: str, name: str) -> None:
 def clone_drop(server: ShadowServer, name: str) -> None:
     with server.admin_connect() as conn:
         drop_database(conn, name)
+
+
+def _rename(conn: psycopg.Connection, old: str, new: str) -> None:
+    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+
+
+def spare_create(server: ShadowServer, *, template: str, name: str) -> bool:
+    """Make a spare clone of `template` ready under `name`; False if it exists already.
+
+    A spare is an ordinary clone made ahead of time, so that a dry-run takes it with a
+    rename (catalog only) instead of waiting for `CREATE DATABASE ... TEMPLATE` to copy files.
+    Until its CREATE commits the name does not exist, so no one can take a half-made spare.
+    """
+    with server.admin_connect() as conn:
+        server.ensure_runner_role(conn)
+        if database_exists(conn, name):
+            return False
+        try:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(template), sql.Identifier(server.runner_role)
+                )
+            )
+        except psycopg.errors.DuplicateDatabase:
+            return False  # another worker made it meanwhile
+        _restrict_connect(conn, name, server.runner_role)
+    return True
+
+
+def spare_claim(server: ShadowServer, *, spares: Sequence[str], name: str) -> str | None:
+    """Rename the first available spare to `name`; the spare's name, or None if none was free.
+
+    Two workers may race for one spare: the rename is atomic, so the loser finds it gone
+    and tries the next (or falls back to a CREATE DATABASE). A database left under `name` by
+    an earlier attempt of the same job is dropped first.
+    """
+    try:
+        conn = server.admin_connect()
+    except ShadowServerUnavailable:
+        return None  # the fallback CREATE reports the outage with its own message
+    with conn:
+        if database_exists(conn, name):
+            drop_database(conn, name)
+        for spare in spares:
+            try:
+                _rename(conn, spare, name)
+            except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectInUse):
+                continue
+            return spare
+    return None
+
+
+def clone_retire(server: ShadowServer, *, name: str, retired: str, attempts: int = 25) -> bool:
+    """Rename a used clone out of the way (catalog only), for a later drop; False if it is gone.
+
+    The dry-run's own session may still be ending when it closed its connection, and a
+    database with sessions cannot be renamed, so the rename is retried briefly; after that
+    the clone is dropped here (FORCE ends the sessions) and False is returned.
+    """
+    with server.admin_connect() as conn:
+        for _ in range(attempts):
+            try:
+                _rename(conn, name, retired)
+                return True
+            except psycopg.errors.InvalidCatalogName:
+                return False
+            except psycopg.errors.DuplicateDatabase:
+                drop_database(conn, retired)  # left by an earlier attempt of the same job
+            except psycopg.errors.ObjectInUse:
+                time.sleep(0.02)
+        drop_database(conn, name)
+    return False
 
 
 def databases_with_prefix(server: ShadowServer, prefix: str) -> list[str]:

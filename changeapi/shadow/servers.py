@@ -11,6 +11,7 @@ import hmac
 import random
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import environ
 import psycopg
@@ -29,7 +30,7 @@ class ShadowServer:
     url: str
 
     @cached_property
-    def _config(self) -> dict[str, object]:
+    def _config(self) -> dict[str, Any]:
         return dict(environ.Env.db_url_config(self.url))
 
     @property

@@ -10,7 +10,10 @@ through the API; its template database is built once. Then the same change is:
 - provisioned the obvious way: CREATE DATABASE, then Django's `migrate` in a fresh process over
   the baseline's migration files plus the change as one more migration file.
 
-Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/sg_h9 SHADOW_DATABASE_PREFIX=sgh9_ \
+Warm runs follow each other at once: the chores of one dry-run (making the next spare clone,
+dropping the used clone) overlap the next, as they would on a busy server.
+
+Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/sg_bench SHADOW_DATABASE_PREFIX=sgbench_ \
      .venv/bin/python -m tests.bench.bench_dry_run [--runs 5] [--replays 1]
 """
 
@@ -75,14 +78,24 @@ def _dry_run_via_api(api: Any, slug: str, change: list[dict[str, Any]]) -> tuple
 
 def _clear_parse_caches() -> None:
     from changeapi import selectors
+    from changeapi.dryrun import engine
 
     selectors._baseline_plan_cached.cache_clear()
     selectors._baseline_state_cached.cache_clear()
+    engine._rendered.clear()
+
+
+def _wait_for_shadow_chores() -> None:
+    from changeapi.services.shadows import shadow_chores_wait
+
+    shadow_chores_wait()
 
 
 def run_case(
     title: str, slug: str, history: History, change: list[dict[str, Any]], change_file: MigrationText, args: Any
 ) -> None:
+    from django.conf import settings
+
     api = _api_for_owner()
     print(f"\n-- {title}: {len(history.files)} migrations --")
     build_ms = _project_with_baseline(api, slug, history)
@@ -97,13 +110,16 @@ def run_case(
         warm.append(elapsed)
     figure(f"dry-run, POST -> finished report, warm (median of {args.runs})", median(warm))
     report = dry_run["report"]
-    figure("  of which clone (CREATE DATABASE ... TEMPLATE)", report["clone_ms"])
+    figure("  of which clone (a spare's rename, else CREATE DATABASE ... TEMPLATE)", report["clone_ms"])
     print(f"  statements traced: {len(report['statements'])}")
+    # The chores after the last dry-run (next spare, dropping the used clone) end before the
+    # replay starts, so they do not slow it down.
+    _wait_for_shadow_chores()
 
     replays = []
     with project_on_disk(history, extra=[change_file]) as root:
         for _ in range(args.replays):
-            replays.append(migrate_replay(root, f"sgh9_bench_replay_{slug}"))
+            replays.append(migrate_replay(root, f"{settings.SHADOW_DATABASE_PREFIX}bench_replay_{slug}"))
     replay_ms = median([r.total_ms for r in replays])
     figure(f"obvious way: createdb + `migrate` baseline + change (median of {args.replays})", replay_ms)
     figure("  of which CREATE DATABASE", median([r.create_ms for r in replays]))
@@ -148,6 +164,7 @@ def main() -> None:
                 args,
             )
         finally:
+            _wait_for_shadow_chores()
             drop_shadow_databases()
 
 

@@ -47,6 +47,10 @@ CATALOG: dict[str, Rule] = {
         Rule("SG301", "data-migration-mixed-with-schema", "Data migration step mixed into a schema migration"),
         Rule("SG302", "irreversible-migration", "Migration cannot be reversed"),
         Rule("SG303", "volatile-default", "Default evaluated per row, or once for all rows"),
+        Rule("SG401", "access-pattern-regressed", "A key query's plan gets worse, or the query fails"),
+        Rule("SG402", "index-unused-by-access-patterns", "New index that no access pattern uses"),
+        Rule("SG403", "foreign-key-without-index", "New foreign key without a supporting index"),
+        Rule("SG404", "used-index-dropped", "Index dropped that an access pattern used"),
     )
 }
 

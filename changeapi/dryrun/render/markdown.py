@@ -54,6 +54,57 @@ def _findings(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+VERDICT_MARK = {
+    "regressed": "🔴 regressed",
+    "broken": "🔴 broken",
+    "improved": "🟢 improved",
+    "unchanged": "⚪ unchanged",
+    "invalid": "⚠️ invalid",
+    "not_compared": "⚪ not compared",
+}
+
+
+def _plan_row(label: str, plan: dict[str, Any] | None) -> str:
+    if plan is None:
+        return f"| {label} | – | – | – | – |"
+    if plan.get("error"):
+        return f"| {label} | fails: `{_cell(plan['error'], 120)}` | – | – | – |"
+    indexes = ", ".join(plan["indexes"]) or "–"
+    return f"| {label} | {_cell(plan['summary'], 120)} | {_cell(indexes)} | {plan['total_cost']:,.2f} | {plan['rows']:,.0f} |"
+
+
+def _access_patterns(report: dict[str, Any]) -> list[str]:
+    block = report.get("access_patterns")
+    if not block or not block.get("patterns"):
+        return []
+    sizes = ", ".join(
+        f"{t['table']} {t['seed_rows']:,} rows" if t["seed_rows"] is not None else f"{t['table']} (not analysed)"
+        for t in block["tables"]
+    )
+    production = ", ".join(f"{t['table']} {t['production_rows']:,}" for t in block["tables"] if t["production_rows"] is not None)
+    lines = ["#### Access patterns", "", f"Plans (EXPLAIN, estimated) taken on the shadow at: {sizes or '–'}."]
+    if production:
+        lines[-1] += f" Production rows: {production}."
+    lines.append("")
+    for p in block["patterns"]:
+        calls = f" · {p['weight']:g} calls/s" if p.get("weight") is not None else ""
+        reasons = "; ".join(p["reasons"])
+        lines += [
+            f"**{_cell(p['name'])}**{calls} · {VERDICT_MARK.get(p['verdict'], p['verdict'])}"
+            + (f": {_cell(reasons, 300)}" if reasons else ""),
+            "",
+            "| | Plan | Indexes | Cost | Rows |",
+            "|---|---|---|---|---|",
+            _plan_row("Before", p["before"]),
+            _plan_row("After", p["after"]),
+            "",
+        ]
+        lines += [f"- ⚠️ {_cell(w, 400)}" for w in p.get("warnings", [])]
+        if p.get("warnings"):
+            lines.append("")
+    return lines
+
+
 def _statements(report: dict[str, Any]) -> list[str]:
     lines = [
         "#### Statements",
@@ -165,6 +216,6 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"> **Failed** at statement {error.get('statement_index')}: `{_cell(error['message'], 300)}` ({error.get('sqlstate')})",
             "",
         ]
-    for part in (_findings, _statements, _tables, _queue, _reversibility, _model):
+    for part in (_findings, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
         lines += part(report)
     return "\n".join(lines).rstrip() + "\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
@@ -19,6 +18,7 @@ from changeapi.permissions import PROJECT_PERMISSIONS, REVIEW, SUBMIT, VIEW, pro
 from changeapi.services.baselines import baseline_build, baseline_create
 from changeapi.services.projects import project_create, project_member_set
 from changeapi.shadow.servers import ShadowServerUnavailable, configured_servers
+from changeapi.types import User
 
 PROJECT_SLUG = "shop"
 
@@ -137,7 +137,7 @@ def _shadow_server_version() -> int:
         raise CommandError(f"{exc} (start it, or run `make demo`, which embeds one)") from exc
 
 
-def _user(username: str) -> AbstractBaseUser:
+def _user(username: str) -> User:
     """A demo user who signs in with a token only (no password is set)."""
     user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
     if created:
@@ -146,7 +146,7 @@ def _user(username: str) -> AbstractBaseUser:
     return user
 
 
-def _ready_baseline(*, project: Project, owner: AbstractBaseUser, context: AuditContext) -> Baseline:
+def _ready_baseline(*, project: Project, owner: User, context: AuditContext) -> Baseline:
     """The project's latest baseline, created or rebuilt until its template database is ready.
 
     With Celery eager (no broker) the template is built when `baseline_create` commits; with a
