@@ -137,7 +137,7 @@ class _Tracer:
         txn = self._transaction_id()
         self.trace.notices.clear()
         started = self.trace.now_ms()
-        display = _display_sql(self.connection, sql_text, params)
+        display = display_sql(self.connection, sql_text, params)
         form = statement_form(display)
         statement: dict[str, Any] = {
             "index": len(self.trace.statements),
@@ -177,7 +177,8 @@ def _autocommit_after(raw: Any) -> Snapshot:
     return snap
 
 
-def _display_sql(connection: BaseDatabaseWrapper, sql_text: str, params: Any) -> str:
+def display_sql(connection: BaseDatabaseWrapper, sql_text: str, params: Any) -> str:
+    """The statement as it ran, parameters inlined, for the report."""
     if not params:
         return sql_text
     try:

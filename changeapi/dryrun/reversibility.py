@@ -19,7 +19,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.migrations.state import ProjectState
 
-from changeapi.dryrun.engine import OperationStates, is_data_step
+from changeapi.dryrun.engine import OperationStates, display_sql, is_data_step
 from changeapi.intake.plan import Plan, PlannedMigration
 
 
@@ -47,19 +47,10 @@ def _recording_editor(connection: BaseDatabaseWrapper, sink: list[str]) -> type:
 
     class RecordingSchemaEditor(base):  # type: ignore[valid-type, misc]
         def execute(self, sql: Any, params: Any = ()) -> None:
-            sink.append(_display(connection, str(sql), params))
+            sink.append(display_sql(connection, str(sql), params))
             super().execute(sql, params)
 
     return RecordingSchemaEditor
-
-
-def _display(connection: BaseDatabaseWrapper, sql_text: str, params: Any) -> str:
-    if not params:
-        return sql_text
-    try:
-        return str(connection.ops.compose_sql(sql_text, params))  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - showing the raw SQL is the right fallback for display
-        return f"{sql_text} -- params: {params!r}"
 
 
 def _operation_states(migration: PlannedMigration, state_before: ProjectState) -> list[OperationStates]:
