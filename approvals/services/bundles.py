@@ -33,6 +33,7 @@ from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision,
 from changeapi.permissions import RELEASE, has_project_perm
 from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision, revision_plan
 from changeapi.services.baselines import baseline_advance
+from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
 from changeapi.types import User
@@ -289,16 +290,12 @@ def _seal(
         BundleItem.objects.create(
             bundle=bundle, change_request=cr, revision=item.revision, dry_run=item.dry_run, position=position
         )
-        before = cr.status
-        cr.status = ChangeRequest.Status.RELEASED
-        cr.save(update_fields=["status", "updated_at"])
-        audit_record(
-            context=context,
+        change_request_move(
+            change_request=cr,
+            status=ChangeRequest.Status.RELEASED,
             action="change_request.released",
-            target=cr,
-            project=project,
-            before={"status": before},
-            after={"status": cr.status, "bundle": number, "revision": item.revision.number},
+            context=context,
+            after={"bundle": number, "revision": item.revision.number},
         )
     audit_record(
         context=context,

@@ -21,6 +21,7 @@ from changeapi.models import Baseline, ChangeRequest, DryRun, Project, ShadowDat
 from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision
 from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.shadows import shadow_chores_run, spares_replenish
+from changeapi.services.transitions import change_request_move
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
 from changeapi.types import User
 
@@ -231,16 +232,13 @@ def dry_runs_rerun_stale(*, project: Project, context: AuditContext = SYSTEM) ->
         if dry_run is None or dry_run.baseline_id == current:
             continue
         # Approvals were given on the old report: review starts over on the rerun's.
-        before = change_request.status
-        change_request.status = ChangeRequest.Status.SUBMITTED
-        change_request.save(update_fields=["status", "updated_at"])
-        audit_record(
-            context=context,
+        change_request_move(
+            change_request=change_request,
+            status=ChangeRequest.Status.SUBMITTED,
             action="change_request.dry_run_stale",
-            target=change_request,
-            project=project,
-            before={"status": before, "baseline": dry_run.baseline_id, "dry_run": dry_run.pk},
-            after={"status": change_request.status, "baseline": current, "revision": revision.number},
+            context=context,
+            before={"baseline": dry_run.baseline_id, "dry_run": dry_run.pk},
+            after={"baseline": current, "revision": revision.number},
         )
         queued.append(dry_run_queue(revision=revision, context=context))
     return queued

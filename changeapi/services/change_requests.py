@@ -18,6 +18,7 @@ from changeapi.models import Baseline, ChangeRequest, Project, Revision
 from changeapi.selectors import baseline_plan, baseline_state, latest_revision
 from changeapi.services.baselines import content_sha256
 from changeapi.services.dry_runs import dry_run_queue
+from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.types import User
 
@@ -101,16 +102,12 @@ def revision_submit(*, change_request: ChangeRequest, author: User, form: str, s
         raise InvalidState(f"change request is {change_request.status}: it takes no new revisions")
     number = (change_request.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
     revision = _new_revision(change_request=change_request, author=author, form=form, source=source, number=number)
-    before = change_request.status
-    change_request.status = ChangeRequest.Status.SUBMITTED
-    change_request.save(update_fields=["status", "updated_at"])
-    audit_record(
-        context=context,
+    change_request_move(
+        change_request=change_request,
+        status=ChangeRequest.Status.SUBMITTED,
         action="change_request.revised",
-        target=change_request,
-        project=change_request.project,
-        before={"status": before},
-        after={"status": change_request.status, "revision": number, "sha256": revision.sha256},
+        context=context,
+        after={"revision": number, "sha256": revision.sha256},
     )
     dry_run_queue(revision=revision, context=context)
     webhooks_emit(project=change_request.project, event="change_request.revised", subject=revision)
@@ -123,18 +120,9 @@ def change_request_withdraw(*, change_request: ChangeRequest, actor: User, conte
     change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
     if change_request.status not in OPEN_STATES:
         raise InvalidState(f"change request is {change_request.status}: only open requests can be withdrawn")
-    before = change_request.status
-    change_request.status = ChangeRequest.Status.WITHDRAWN
-    change_request.save(update_fields=["status", "updated_at"])
-    audit_record(
-        context=context,
-        action="change_request.withdrawn",
-        target=change_request,
-        project=change_request.project,
-        before={"status": before},
-        after={"status": change_request.status},
+    return change_request_move(
+        change_request=change_request, status=ChangeRequest.Status.WITHDRAWN, action="change_request.withdrawn", context=context
     )
-    return change_request
 
 
 def _dry_run_again(*, change_request: ChangeRequest, action: str, context: AuditContext) -> ChangeRequest:
@@ -145,16 +133,12 @@ def _dry_run_again(*, change_request: ChangeRequest, action: str, context: Audit
     """
     _current_baseline(change_request.project)
     revision = latest_revision(change_request)
-    before = change_request.status
-    change_request.status = ChangeRequest.Status.SUBMITTED
-    change_request.save(update_fields=["status", "updated_at"])
-    audit_record(
-        context=context,
+    change_request_move(
+        change_request=change_request,
+        status=ChangeRequest.Status.SUBMITTED,
         action=action,
-        target=change_request,
-        project=change_request.project,
-        before={"status": before},
-        after={"status": change_request.status, "revision": revision.number},
+        context=context,
+        after={"revision": revision.number},
     )
     dry_run_queue(revision=revision, context=context)
     return change_request

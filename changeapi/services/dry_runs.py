@@ -34,6 +34,7 @@ from changeapi.services.shadows import (
     spares_replenish,
 )
 from changeapi.services.table_stats import production_profile, seeded_template_for
+from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
@@ -202,16 +203,12 @@ def _set_change_request_status(dry_run: DryRun, status: str) -> None:
     change_request = ChangeRequest.objects.select_for_update().get(pk=dry_run.revision.change_request_id)
     if change_request.status not in ALLOWED_FROM[status]:
         return
-    before = change_request.status
-    change_request.status = status
-    change_request.save(update_fields=["status", "updated_at"])
-    audit_record(
-        context=SYSTEM,
+    change_request_move(
+        change_request=change_request,
+        status=status,
         action="change_request.status_changed",
-        target=change_request,
-        project=change_request.project,
-        before={"status": before},
-        after={"status": status, "dry_run": dry_run.pk},
+        context=SYSTEM,
+        after={"dry_run": dry_run.pk},
     )
 
 
@@ -455,15 +452,11 @@ def dry_run_rerun(*, dry_run: DryRun, context: AuditContext) -> DryRun:
         raise InvalidState(f"change request is {change_request.status}: its dry-run cannot be rerun now")
     if DryRun.objects.filter(revision=dry_run.revision, status__in=[DryRun.Status.QUEUED, DryRun.Status.RUNNING]).exists():
         raise InvalidState("a dry-run of this revision is already queued or running")
-    before = change_request.status
-    change_request.status = ChangeRequest.Status.SUBMITTED
-    change_request.save(update_fields=["status", "updated_at"])
-    audit_record(
-        context=context,
+    change_request_move(
+        change_request=change_request,
+        status=ChangeRequest.Status.SUBMITTED,
         action="change_request.rerun_requested",
-        target=change_request,
-        project=change_request.project,
-        before={"status": before},
-        after={"status": change_request.status, "previous_dry_run": dry_run.pk},
+        context=context,
+        after={"previous_dry_run": dry_run.pk},
     )
     return dry_run_queue(revision=dry_run.revision, context=context)
