@@ -23,6 +23,24 @@ class FieldMappingSerializer(serializers.Serializer):
     unknown_kwargs = serializers.ChoiceField(choices=["keep", "error"], required=False)
 
 
+class OperationMappingSerializer(serializers.Serializer):
+    as_ = serializers.ChoiceField(
+        choices=["operation", "attribute", "state_only", "data_step"],
+        help_text="How the custom operation stands in: as a Django operation, as the operation its class keeps "
+        "in an attribute, as a state-only change, or as a data step that is not executed.",
+    )
+    operation = serializers.CharField(
+        required=False, help_text="Dotted path of the Django operation, e.g. 'django.db.migrations.AddField'."
+    )
+    attribute = serializers.CharField(required=False, help_text="The class attribute that holds the operation.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `as` is a Python keyword: the JSON key is "as".
+        fields = super().get_fields()
+        fields["as"] = fields.pop("as_")
+        return fields
+
+
 class IntakeSettingsSerializer(serializers.Serializer):
     """How the project's submitted Python is read (custom fields, referenced functions, settings)."""
 
@@ -35,6 +53,17 @@ class IntakeSettingsSerializer(serializers.Serializer):
     setting_values = serializers.DictField(child=serializers.JSONField(), required=False)
     auth_user_model = serializers.CharField(required=False)
     default_auto_field = serializers.CharField(required=False, allow_null=True)
+    operation_map = serializers.DictField(
+        child=OperationMappingSerializer(),
+        required=False,
+        help_text="Custom migration operation classes (dotted path) and how each stands in; see docs/intake.md.",
+    )
+    installed_apps = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_null=True,
+        help_text="The project's INSTALLED_APPS, for apps.is_installed() in files; default: the submitted apps.",
+    )
 
 
 class ProjectSerializer(serializers.ModelSerializer):

@@ -24,6 +24,9 @@ class PlannedMigration:
     initial: bool = False
     replaces: list[tuple[str, str]] = field(default_factory=list)
     run_before: list[tuple[str, str]] = field(default_factory=list)
+    # What a reviewer should know about how the file was read (e.g. a method Django would
+    # call that the service reads as Django's default).
+    notes: list[str] = field(default_factory=list, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:

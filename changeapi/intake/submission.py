@@ -50,6 +50,8 @@ def source_settings(project_settings: dict[str, Any] | None) -> SourceSettings:
         setting_values=data.get("setting_values") or {},
         auth_user_model=data.get("auth_user_model") or "auth.User",
         default_auto_field=data.get("default_auto_field"),
+        operation_map=data.get("operation_map") or {},
+        installed_apps=data.get("installed_apps"),
         limits=SourceLimits(
             max_bytes=settings.SCHEMAGATE_MAX_SOURCE_BYTES,
             max_depth=settings.SCHEMAGATE_MAX_AST_DEPTH,
@@ -183,6 +185,8 @@ def describe_intake(intake: Intake) -> list[dict[str, Any]]:
             "dependencies": [list(d) for d in migration.dependencies],
             "operations": [_describe_operation(op) for op in migration.operations],
         }
+        if migration.notes:
+            entry["notes"] = list(migration.notes)
         if migration.key in intake.files:
             entry["migration_file"] = intake.files[migration.key]
         described.append(entry)

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from django.conf import global_settings
+
 from changeapi.intake.errors import Location
 
-from . import allowlist
+from . import allowlist, registry
 from .config import FieldMapping, SourceSettings
 from .references import InertReference
 
@@ -44,21 +46,46 @@ class MappedFieldClass:
     base: Any
 
 
-@dataclass(frozen=True)
-class FunctionSource:
-    """A function defined in the submitted file: text for reviewers, never a callable."""
-
-    name: str
-    source: str
-    defined_at: Location
-
-
 class _GetUserModel:
     """`django.contrib.auth.get_user_model`: called in models source, it gives the project's
     AUTH_USER_MODEL label (which a ForeignKey accepts), never a model class."""
 
 
 GET_USER_MODEL = _GetUserModel()
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """The `_meta` names files read of a model they know only by label (`get_user_model()._meta`)."""
+
+    app_label: str
+    object_name: str
+
+    @property
+    def model_name(self) -> str:
+        return self.object_name.lower()
+
+    @property
+    def label(self) -> str:
+        return f"{self.app_label}.{self.object_name}"
+
+    @property
+    def label_lower(self) -> str:
+        return self.label.lower()
+
+
+class ModelLabel(str):
+    """A model named by its "app_label.ModelName" label, as ForeignKey(to=...) accepts it, with a
+    `_meta` of its names; what `get_user_model()` gives in submitted source."""
+
+    __slots__ = ()
+
+    @property
+    def meta(self) -> ModelMeta:
+        app_label, _, object_name = self.partition(".")
+        return ModelMeta(app_label, object_name)
+
+
 _MISSING = object()
 
 
@@ -90,6 +117,11 @@ class Catalog:
             return copy.deepcopy(self.settings.setting_values[path])
         if path == f"{SETTINGS_PATH}.AUTH_USER_MODEL":
             return self.settings.auth_user_model
+        if path == f"{SETTINGS_PATH}.DEFAULT_AUTO_FIELD" and self.settings.default_auto_field:
+            return self.settings.default_auto_field
+        default = _django_default(path)
+        if default is not _MISSING:
+            return default
         if path == "django.contrib.auth.get_user_model":
             return GET_USER_MODEL
         if path in self.settings.field_map:
@@ -101,9 +133,22 @@ class Catalog:
         value = allowlist.allowed_objects().get(path, _MISSING)
         if value is not _MISSING:
             return value
-        if path in self._prefixes or path in allowlist.allowed_prefixes():
+        known = registry.lookup(path, self.settings)
+        if isinstance(known, FieldMapping):
+            return MappedFieldClass(path, known, allowlist.allowed_objects().get(known.base))
+        if known is not registry.MISSING:
+            return known
+        if path in self._prefixes or path in allowlist.allowed_prefixes() or path in registry.prefixes():
             return Namespace(path)
         return Unresolved(path)
+
+    def reference(self, path: str) -> InertReference:
+        """An inert reference to `path`: with the project's stand-in if it configured one."""
+        found = self._reference(path)
+        if found is None:
+            found = InertReference(path)
+            self._references[path] = found
+        return found
 
     def _reference(self, path: str) -> InertReference | None:
         if path in self._references:
@@ -138,3 +183,14 @@ class Catalog:
 
 
 MISSING = _MISSING
+
+
+def _django_default(path: str) -> Any:
+    """Django's default for one of its own settings read through django.conf.settings, or _MISSING."""
+    prefix = f"{SETTINGS_PATH}."
+    if not path.startswith(prefix):
+        return _MISSING
+    name = path[len(prefix) :]
+    if not name.isupper() or not hasattr(global_settings, name):
+        return _MISSING
+    return copy.deepcopy(getattr(global_settings, name))

@@ -25,6 +25,11 @@ class SourceLimits:
     # Values built by `+` or `*` on sequences and strings, and integer sizes in bits.
     max_items: int = 100_000
     max_int_bits: int = 4096
+    # Interpreted statements and expressions per file, functions of the file calling each
+    # other, and the CPU time of reading one file.
+    max_steps: int = 1_000_000
+    max_call_depth: int = 20
+    max_cpu_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,39 @@ class FieldMapping:
 
 
 @dataclass(frozen=True)
+class OperationMapping:
+    """How a project's custom migration operation class stands in the service.
+
+    `as_` is one of:
+    - "operation": the Django operation `operation` (a dotted path on the allow-list), called
+      with the same arguments: for subclasses that change only how Django runs them elsewhere;
+    - "attribute": the operation the class keeps in its attribute `attribute` (read from the
+      class body when the class is defined in the file);
+    - "state_only": `operation`'s effect on the model state, with no SQL;
+    - "data_step": no schema effect; listed in reports as a step that is not executed.
+    """
+
+    as_: str
+    operation: str | None = None
+    attribute: str | None = None
+
+    KINDS = ("operation", "attribute", "state_only", "data_step")
+
+    @classmethod
+    def from_setting(cls, value: Mapping[str, Any]) -> OperationMapping:
+        kind = str(value.get("as", ""))
+        if kind not in cls.KINDS:
+            raise ValueError(f"'as' must be one of {', '.join(cls.KINDS)}")
+        operation = value.get("operation")
+        attribute = value.get("attribute")
+        if kind in ("operation", "state_only") and not isinstance(operation, str):
+            raise ValueError(f"'as': {kind!r} needs 'operation', the dotted path of a Django operation")
+        if kind == "attribute" and not isinstance(attribute, str):
+            raise ValueError("'as': 'attribute' needs 'attribute', the class attribute holding the operation")
+        return cls(as_=kind, operation=operation, attribute=attribute)
+
+
+@dataclass(frozen=True)
 class SourceSettings:
     """What one project's migration files and models source may name beyond Django itself.
 
@@ -62,6 +100,9 @@ class SourceSettings:
     - `auth_user_model`: what `settings.AUTH_USER_MODEL` is for this project.
     - `default_auto_field`: the project's DEFAULT_AUTO_FIELD, for models source; when None, each
       app's primary key class is taken from its baseline models, else BigAutoField.
+    - `operation_map`: dotted class path of a custom migration operation -> how it stands in.
+    - `installed_apps`: the project's INSTALLED_APPS, for `apps.is_installed()` in files; when
+      None, the apps whose migrations are submitted.
     """
 
     field_map: Mapping[str, FieldMapping] = field(default_factory=dict)
@@ -69,6 +110,8 @@ class SourceSettings:
     setting_values: Mapping[str, Any] = field(default_factory=dict)
     auth_user_model: str = "auth.User"
     default_auto_field: str | None = None
+    operation_map: Mapping[str, OperationMapping] = field(default_factory=dict)
+    installed_apps: frozenset[str] | None = None
     limits: SourceLimits = field(default_factory=SourceLimits)
 
     @classmethod
@@ -80,6 +123,8 @@ class SourceSettings:
         setting_values: Mapping[str, Any] | None = None,
         auth_user_model: str = "auth.User",
         default_auto_field: str | None = None,
+        operation_map: Mapping[str, Mapping[str, Any] | OperationMapping] | None = None,
+        installed_apps: Collection[str] | None = None,
         limits: SourceLimits | None = None,
     ) -> SourceSettings:
         """Settings from plain data, as a project stores them (JSON-friendly shapes)."""
@@ -99,6 +144,11 @@ class SourceSettings:
             setting_values=dict(setting_values or {}),
             auth_user_model=auth_user_model,
             default_auto_field=default_auto_field,
+            operation_map={
+                path: spec if isinstance(spec, OperationMapping) else OperationMapping.from_setting(spec)
+                for path, spec in (operation_map or {}).items()
+            },
+            installed_apps=None if installed_apps is None else frozenset(installed_apps),
             limits=limits or SourceLimits(),
         )
 

@@ -1,48 +1,47 @@
 """A safe evaluator of submitted Python: builds Django objects from an AST, never runs the source.
 
-Only literals, containers, names bound from the allow-list (through `import` lines, read as
-bindings), attribute access through explicit tables, calls of allowed classes and functions,
-simple operators on literals and Django expressions, and conditionals are evaluated. Functions
-defined in the file become text for reviewers. Everything else is refused with a located
-IntakeError; any error an allowed constructor raises is reported at the call that caused it.
+Literals, containers, comprehensions, names bound from the allow-list (through `import` lines,
+read as bindings), attribute access through explicit tables, calls of allowed classes and
+functions, of well-known third-party helpers (the registry) and of functions the file defines
+(interpreted, never run by Python), simple operators and conditionals are evaluated; the
+statements around them are read by `statements.StatementRunner`. Every step counts against a
+budget and every value is weighed. Everything else is refused with a located IntakeError; any
+error an allowed constructor raises is reported at the call that caused it.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from django.db import models
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.models import CreateModel
 from django.db.migrations.operations.special import RunPython
-from django.db.models.expressions import BaseExpression, Combinable
+from django.db.models.expressions import Combinable
 
-from changeapi.intake.errors import IntakeError, Location
+from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
 
 from . import allowlist
-from .catalog import GET_USER_MODEL, MISSING, Catalog, FunctionSource, MappedFieldClass, Namespace, Unresolved
+from . import builtins as safe
+from .catalog import GET_USER_MODEL, MISSING, Catalog, MappedFieldClass, ModelLabel, ModelMeta, Namespace, Unresolved
 from .config import SourceSettings
+from .custom_operations import custom_operation
 from .data_steps import DataMigrationStep, SubmittedCode
+from .local_objects import LocalClass, LocalFunction, Poisoned, Scope, function_closure
 from .mapped_fields import construct_mapped_field, mapped_field_class
 from .operators import binary_operation, compare
 from .parsing import node_location
-from .references import InertCall, InertReference
+from .reference_bases import create_model_with_referenced_bases
+from .references import InertCall, InertReference, referenced_storage
+from .registry import RegistryFunction
+from .statements import StatementRunner
 
-# Builtins that only build plain values from plain values.
-_SAFE_BUILTINS: dict[str, Any] = {
-    "set": set,
-    "frozenset": frozenset,
-    "tuple": tuple,
-    "list": list,
-    "dict": dict,
-    "str": str,
-    "int": int,
-    "float": float,
-    "bool": bool,
-}
 _NUMBERS = (int, float)
 _SEQUENCES = (str, bytes, list, tuple)
-_EXPRESSIONS = (models.Q, Combinable, BaseExpression)
 _REFUSED_BUILTINS = frozenset(
     {
         "__import__",
@@ -72,15 +71,21 @@ _REFUSED_BUILTINS = frozenset(
         "property",
     }
 )
-_MAX_NAME_CHAIN = 50
 _RUN_PYTHON_PARAMETERS = ("code", "reverse_code", "atomic", "hints", "elidable")
+# How often (in steps) the CPU clock of the reading thread is looked at.
+_CLOCK_EVERY = 1024
 
 
 class _Getattr:
     """The `getattr` builtin, honoured only as `getattr(<imported module or settings>, "NAME", default)`."""
 
 
+class _Hasattr:
+    """The `hasattr` builtin, honoured only as `hasattr(<imported module or settings>, "NAME")`."""
+
+
 GETATTR = _Getattr()
+HASATTR = _Hasattr()
 
 
 class Interpreter:
@@ -93,25 +98,29 @@ class Interpreter:
         filename: str,
         settings: SourceSettings,
         package: str | None,
+        module: str | None = None,
         catalog: Catalog | None = None,
     ) -> None:
         self.source = source
         self.filename = filename
         self.settings = settings
         self.package = package
+        # The dotted module of the file: functions and classes it defines are named under it.
+        self.module = module
         self.catalog = catalog or Catalog(settings)
         self.bindings: dict[str, Any] = {}
-        # Names set earlier in the class body being read (class bodies see their own names).
-        self.class_scope: dict[str, Any] | None = None
-        self._deferred: dict[str, ast.expr] = {}
-        self._evaluating: list[str] = []
+        # The innermost function, class-body or comprehension scope; None at module level.
+        self.scope: Scope | None = None
+        self.runner = StatementRunner(self)
+        self.steps = 0
+        self._clock_start = time.thread_time()
         self._weights: dict[int, tuple[Any, int]] = {}
-        # Classes the file defines (models, choices, Meta) and what may be read or called on
-        # them, keyed by identity; filled by the models-source reader.
+        # Classes the models reader builds (models, choices, Meta) and what may be read or
+        # called on them, keyed by identity.
         self.local_attributes: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self.local_calls: dict[int, tuple[Any, Callable[[list[Any], dict[str, Any]], Any]]] = {}
+        self.local_calls: dict[int, tuple[Any, Any]] = {}
 
-    # -- errors ---------------------------------------------------------------------------
+    # -- errors and budget ----------------------------------------------------------------
 
     def location(self, node: ast.AST | None) -> Location:
         return node_location(self.filename, node)
@@ -119,7 +128,40 @@ class Interpreter:
     def fail(self, message: str, node: ast.AST | None) -> NoReturn:
         raise IntakeError(message, self.location(node))
 
-    # -- module-level bindings ------------------------------------------------------------
+    def tick(self, node: ast.AST) -> None:
+        """Count one step of reading; refuse a file past the step or CPU-time budget."""
+        self.steps += 1
+        limits = self.settings.limits
+        if self.steps > limits.max_steps:
+            raise IntakeLimitExceeded(
+                f"Reading the file takes more than {limits.max_steps} steps (a loop or recursion that does not end?).",
+                setting="SCHEMAGATE_MAX_INTAKE_STEPS",
+                value=limits.max_steps,
+                location=self.location(node),
+            )
+        if self.steps % _CLOCK_EVERY == 0 and time.thread_time() - self._clock_start > limits.max_cpu_seconds:
+            raise IntakeLimitExceeded(
+                f"Reading the file took more than {limits.max_cpu_seconds:g} s of CPU time.",
+                setting="SCHEMAGATE_MAX_INTAKE_CPU_SECONDS",
+                value=int(limits.max_cpu_seconds),
+                location=self.location(node),
+            )
+
+    def refuse_forbidden(self, node: ast.AST) -> None:
+        """Refuse dunder attributes and dangerous builtins anywhere in an expression, even unread."""
+        for child in ast.walk(node):
+            if isinstance(child, ast.Attribute) and child.attr.startswith("__"):
+                self.fail(f"The attribute {child.attr} is not allowed.", child)
+            if isinstance(child, ast.Name) and child.id in _REFUSED_BUILTINS:
+                self.fail(f"`{child.id}` is not allowed: submitted source is read, never run.", child)
+            if isinstance(child, ast.NamedExpr):
+                self.fail(f"{_describe(child)} is not supported in submitted source: it is never run.", child)
+
+    # -- names ----------------------------------------------------------------------------
+
+    def run_module(self, tree: ast.Module) -> None:
+        """Read the file's module-level statements in order, as an import would run them."""
+        self.runner.run_module(tree.body)
 
     def bind_import(self, node: ast.Import | ast.ImportFrom) -> None:
         """Read an import line as name bindings; nothing is imported."""
@@ -150,44 +192,60 @@ class Interpreter:
         base = ".".join(parts[: len(parts) - (node.level - 1)])
         return f"{base}.{node.module}" if node.module else base
 
-    def bind_value(self, name: str, value: Any) -> None:
-        """Bind a name the reader of a file defines (a class, a function reference)."""
-        self.bindings[name] = value
-        self._deferred.pop(name, None)
-
     def _bind(self, name: str, path: str, node: ast.AST) -> None:
         value = self.catalog.resolve(path)
         if isinstance(value, Unresolved):
             value = Unresolved(path, self.location(node))
-        self.bindings[name] = value
-        self._deferred.pop(name, None)
+        self.bind_name(name, value)
 
-    def defer_assignment(self, node: ast.Assign | ast.AnnAssign) -> None:
-        """Module-level `NAME = value`, evaluated only if the name is used.
+    def bind_name(self, name: str, value: Any) -> None:
+        """Bind a name in the innermost scope (the module's bindings at module level)."""
+        if self.scope is None:
+            self.bindings[name] = value
+        else:
+            self.scope.names[name] = value
 
-        Values used only by RunPython code (a logger, a helper) are never evaluated, as they
-        would never matter to the schema; forbidden constructs are still refused up front.
-        """
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if node.value is None:
-            return
-        refuse_forbidden(node.value, self)
-        for target in targets:
-            if not isinstance(target, ast.Name):
-                self.fail("Only simple `NAME = value` assignments are supported here.", target)
-            self._deferred[target.id] = node.value
-            self.bindings.pop(target.id, None)
+    # Kept for readers that bind what they build (a model class, a reference).
+    bind_value = bind_name
 
-    def define_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        """Keep a function's text for a RunPython step; its body is never evaluated."""
-        if node.decorator_list:
-            self.fail(
-                f"The function {node.name} has decorators, which would run code; remove them.",
-                node.decorator_list[0],
-            )
-        text = ast.get_source_segment(self.source, node) or ""
-        self.bindings[node.name] = FunctionSource(node.name, text, self.location(node))
-        self._deferred.pop(node.name, None)
+    def unbind(self, name: str, node: ast.AST) -> None:
+        names = self.bindings if self.scope is None else self.scope.names
+        if name not in names:
+            self.fail(f"The name {name} is not defined here.", node)
+        del names[name]
+
+    def dotted_path_of(self, name: str) -> str | None:
+        """The dotted path Django would write for a module-level definition of the file."""
+        if self.scope is not None or not self.module:
+            return None
+        return f"{self.module}.{name}"
+
+    @contextmanager
+    def class_body(self, names: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Read inside a class body whose names are `names` (class bodies see their own names)."""
+        scope = Scope(names={} if names is None else names, parent=self.scope, is_class=True)
+        saved = self.scope
+        self.scope = scope
+        try:
+            yield scope.names
+        finally:
+            self.scope = saved
+
+    def resolve_known(self, path: str, node: ast.AST) -> Any:
+        """What a dotted path names on the allow-list, in the registry or the project's settings."""
+        value = self.catalog.resolve(path)
+        if isinstance(value, (Unresolved, Namespace)):
+            self.fail(f"{path} is not a name the service knows.", node)
+        return value
+
+    def lookup(self, name: str) -> Any:
+        """The value a name has where the interpreter reads now, or MISSING."""
+        scope = self.scope
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        return self.bindings.get(name, MISSING)
 
     # -- expressions ----------------------------------------------------------------------
 
@@ -196,24 +254,63 @@ class Interpreter:
         value = self._raw(node)
         return self._usable(value, node)
 
+    def evaluate_base(self, node: ast.expr) -> Any:
+        """A base class named in a class statement or `bases=`: unknown classes stay dotted references."""
+        value = self._raw(node)
+        if isinstance(value, Unresolved):
+            return InertReference(value.path)
+        return self._usable(value, node)
+
     def _usable(self, value: Any, node: ast.AST) -> Any:
         if isinstance(value, Unresolved):
-            self.fail(unresolved_message(value.path, value.imported_at), node)
+            return self._unresolved_value(value, node)
         if isinstance(value, Namespace):
             self.fail(f"{value.path} is a module; name one of its members instead.", node)
         if isinstance(value, MappedFieldClass):
             self.fail(f"{value.path} is a field class; call it to make a field.", node)
-        if isinstance(value, FunctionSource):
-            self.fail(
-                f"The function {value.name} is defined in the file and is never run; it can only "
-                "be the code of a migrations.RunPython step.",
-                node,
-            )
-        if value is GETATTR or value is GET_USER_MODEL:
+        if isinstance(value, LocalFunction):
+            if value.path is None:
+                self.fail(
+                    f"The {'lambda' if value.is_lambda else 'function ' + value.name} can only be called here, "
+                    "or be the code of a migrations.RunPython step.",
+                    node,
+                )
+            # As Django writes a function it was given: a reference by dotted path.
+            return InertReference(value.path)
+        if isinstance(value, LocalClass):
+            return InertReference(value.path)
+        if isinstance(value, RegistryFunction):
+            return InertReference(value.path)
+        if value is GETATTR or value is GET_USER_MODEL or value is HASATTR:
             self.fail('getattr can only be called, as getattr(settings, "NAME", default).', node)
+        if isinstance(value, safe.PlainMethod):
+            self.fail(f"The method {value.name} can only be called here.", node)
+        if isinstance(value, safe.Builtin):
+            real = safe.builtin_value(value)
+            if real is None:
+                self.fail(f"{value.name}() can only be called here.", node)
+            return real
         return value
 
+    def _unresolved_value(self, value: Unresolved, node: ast.AST) -> Any:
+        """A name no table knows, used as a value: a reference, unless it looks like a constant.
+
+        Django keeps functions and classes a migration names (defaults, validators, storages,
+        encoders, mixin bases) only as dotted paths for writing files; so does the service,
+        without importing anything. A constant's value matters (`max_length=X`), so it must be
+        given in the project's setting_values.
+        """
+        last = value.path.rpartition(".")[2]
+        if last.isupper() or last.startswith("_"):
+            self.fail(
+                f"{value.path} is a value the service cannot know; give it in the project's setting_values, "
+                f'e.g. {{"{value.path}": ...}}. Submitted code is never imported.',
+                node,
+            )
+        return self.catalog.reference(value.path)
+
     def _raw(self, node: ast.expr) -> Any:
+        self.tick(node)
         method = getattr(self, f"_eval_{type(node).__name__}", None)
         if method is None:
             self.fail(f"{_describe(node)} is not supported in submitted source: it is never run.", node)
@@ -233,16 +330,17 @@ class Interpreter:
 
     def _eval_Name(self, node: ast.Name) -> Any:
         name = node.id
-        if self.class_scope is not None and name in self.class_scope:
-            return self.class_scope[name]
-        if name in self.bindings:
-            return self.bindings[name]
-        if name in self._deferred:
-            return self._evaluate_deferred(name, node)
+        value = self.lookup(name)
+        if isinstance(value, Poisoned):
+            raise value.error
+        if value is not MISSING:
+            return value
         if name == "getattr":
             return GETATTR
-        if name in _SAFE_BUILTINS:
-            return _SAFE_BUILTINS[name]
+        if name == "hasattr":
+            return HASATTR
+        if name in safe.BUILTINS:
+            return safe.BUILTINS[name]
         if name in _REFUSED_BUILTINS or name.startswith("__"):
             self.fail(f"`{name}` is not allowed: submitted source is read, never run.", node)
         self.fail(
@@ -250,30 +348,34 @@ class Interpreter:
             node,
         )
 
-    def _evaluate_deferred(self, name: str, node: ast.AST) -> Any:
-        if name in self._evaluating:
-            self.fail(f"The name {name} is defined in terms of itself.", node)
-        if len(self._evaluating) >= _MAX_NAME_CHAIN:
-            self.fail("Names are defined through too long a chain of other names.", node)
-        self._evaluating.append(name)
-        try:
-            value = self.evaluate(self._deferred[name])
-        finally:
-            self._evaluating.pop()
-        self.bindings[name] = value
-        return value
-
     def _eval_Attribute(self, node: ast.Attribute) -> Any:
         if node.attr.startswith("__"):
             self.fail(f"The attribute {node.attr} is not allowed.", node)
         base = self._raw(node.value)
+        if isinstance(base, Poisoned):
+            raise base.error
         local = self.local_attributes.get(id(base))
         if local is not None and local[0] is base:
             if node.attr not in local[1]:
                 self.fail(f"{_dotted(node)} is not an attribute the service can read.", node)
             return local[1][node.attr]
-        if isinstance(base, FunctionSource):
+        if isinstance(base, LocalClass):
+            found = base.lookup(node.attr)
+            if found is MISSING:
+                self.fail(f"{_dotted(node)}: class {base.name} of the file sets no {node.attr} the service can read.", node)
+            if isinstance(found, Poisoned):
+                raise found.error
+            return found
+        if isinstance(base, LocalFunction):
             self.fail(f"The function {base.name} defined in the file has no readable attributes.", node)
+        if isinstance(base, ModelLabel) and node.attr == "_meta":
+            return base.meta
+        if isinstance(base, ModelMeta):
+            if node.attr not in ("app_label", "object_name", "model_name", "label", "label_lower"):
+                self.fail(f"{_dotted(node)} is not a model option the service knows here.", node)
+            return getattr(base, node.attr)
+        if isinstance(base, safe.PLAIN_TYPES):
+            return safe.plain_method(self, base, node.attr, node)
         found = self.catalog.attribute(base, node.attr)
         if found is MISSING:
             self.fail(f"{_dotted(node)} is not an attribute the service knows.", node)
@@ -379,35 +481,173 @@ class Interpreter:
             self.fail("The string is too long.", node)
         return result
 
+    def _eval_ListComp(self, node: ast.ListComp) -> list[Any]:
+        result: list[Any] = []
+        self._comprehension(node.generators, lambda: result.append(self.evaluate(node.elt)))
+        return self._weighed(result, node)
+
+    def _eval_GeneratorExp(self, node: ast.GeneratorExp) -> list[Any]:
+        # Read eagerly: every consumer the service allows (tuple, any, sorted, ...) takes it whole.
+        result: list[Any] = []
+        self._comprehension(node.generators, lambda: result.append(self.evaluate(node.elt)))
+        return self._weighed(result, node)
+
+    def _eval_SetComp(self, node: ast.SetComp) -> set[Any]:
+        result: set[Any] = set()
+        self._comprehension(node.generators, lambda: result.add(self.evaluate(node.elt)))
+        return self._weighed(result, node)
+
+    def _eval_DictComp(self, node: ast.DictComp) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+
+        def produce() -> None:
+            key = self.evaluate(node.key)
+            result[key] = self.evaluate(node.value)
+
+        self._comprehension(node.generators, produce)
+        return self._weighed(result, node)
+
+    def _comprehension(self, generators: list[ast.comprehension], produce: Any) -> None:
+        """Run a comprehension's loops in a scope of their own, within the step budget."""
+        saved = self.scope
+        self.scope = Scope(names={}, parent=saved)
+        produced = 0
+        limit = self.settings.limits.max_items
+
+        def loop(index: int) -> None:
+            nonlocal produced
+            if index == len(generators):
+                produced += 1
+                if produced > limit:
+                    self.fail(f"The comprehension makes more than {limit} items.", generators[0].iter)
+                produce()
+                return
+            generator = generators[index]
+            if generator.is_async:
+                self.fail("async comprehensions are not supported.", generator.iter)
+            for item in self.iterable(self.evaluate(generator.iter), generator.iter):
+                self.tick(generator.iter)
+                self.runner.assign(generator.target, item)
+                if all(self.evaluate(condition) for condition in generator.ifs):
+                    loop(index + 1)
+
+        try:
+            loop(0)
+        finally:
+            self.scope = saved
+
+    def _eval_Lambda(self, node: ast.Lambda) -> LocalFunction:
+        return LocalFunction(
+            name="<lambda>",
+            node=node,
+            source=ast.get_source_segment(self.source, node) or "",
+            defined_at=self.location(node),
+            path=None,
+            closure=function_closure(self.scope),
+        )
+
+    def iterable(self, value: Any, node: ast.AST) -> list[Any]:
+        """The items of a finite plain value a loop or unpacking goes over."""
+        if isinstance(value, (list, tuple, str, bytes, set, frozenset, dict, range)):
+            if len(value) > self.settings.limits.max_items:
+                self.fail(f"The value has more than {self.settings.limits.max_items} items.", node)
+            return list(value)
+        self.fail(f"A {type(value).__name__} cannot be looped over or unpacked here.", node)
+
+    def operate(self, node: ast.AST, op: ast.operator, left: Any, right: Any) -> Any:
+        """`left op right` as the binary operators are evaluated, for augmented assignments."""
+        expression = ast.copy_location(ast.BinOp(left=ast.Constant(None), op=op, right=ast.Constant(None)), node)
+        return self._weighed(binary_operation(self, expression, left, right), node)
+
+    def extend_list(self, target: list[Any], items: Iterable[Any], node: ast.AST) -> None:
+        added = list(items)
+        target.extend(added)
+        self.grow(target, added, node)
+
+    def grow(self, container: Any, added: Iterable[Any], node: ast.AST) -> None:
+        """Account for items put into an existing container (append, item assignment, +=)."""
+        total = self.weight(container) + sum(self.weight(item) for item in added)
+        if total > self.settings.limits.max_items:
+            self.fail(f"The value is too large (over {self.settings.limits.max_items} items).", node)
+        self._weights[id(container)] = (container, total)
+
     def _eval_Call(self, node: ast.Call) -> Any:
         callee = self._raw(node.func)
+        if isinstance(callee, Poisoned):
+            raise callee.error
         if callee is RunPython:
             return self._run_python(node)
         if callee is GETATTR:
             return self._getattr(node)
-        if isinstance(callee, Unresolved):
-            self.fail(unresolved_message(callee.path, callee.imported_at), node.func)
+        if callee is HASATTR:
+            return self._hasattr(node)
         args, kwargs = self._arguments(node)
+        return self._weighed(self.call(callee, args, kwargs, node), node, args, kwargs)
+
+    def call(self, callee: Any, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+        """Call what a file may call: allowed Django names, registry helpers, its own functions."""
+        if isinstance(callee, Unresolved):
+            mapped = custom_operation(self, callee.path, None, args, kwargs, node)
+            if mapped is not None:
+                return mapped
+            if _is_instance_of_unknown_class(callee.path):
+                # A validator, storage or encoder instance of a class the service does not
+                # know: kept as the call, written back as Django would write it.
+                return InertCall(self.catalog.reference(callee.path), tuple(args), kwargs)
+            self.fail(unresolved_message(callee.path, callee.imported_at), node)
         local = self.local_calls.get(id(callee))
         if local is not None and local[0] is callee:
-            return self._weighed(local[1](args, kwargs), node, args, kwargs)
+            return local[1](args, kwargs)
+        if isinstance(callee, LocalFunction):
+            return self.runner.call(callee, args, kwargs, node)
+        if isinstance(callee, LocalClass):
+            mapped = custom_operation(self, callee.path, callee, args, kwargs, node)
+            if mapped is not None:
+                return mapped
+            self.fail(f"class {callee.name} is defined in the file and is never instantiated by the service.", node)
+        if isinstance(callee, RegistryFunction):
+            return callee.call(self, args, kwargs, node)
+        if isinstance(callee, safe.PlainMethod):
+            return callee.call(self, args, kwargs, node)
         if callee is GET_USER_MODEL:
             if args or kwargs:
                 self.fail("get_user_model() takes no arguments.", node)
-            return self.settings.auth_user_model
+            return ModelLabel(self.settings.auth_user_model)
         if isinstance(callee, MappedFieldClass):
             klass = mapped_field_class(callee.path, callee.mapping, callee.base, self.location(node))
-            field = construct_mapped_field(klass, callee.mapping, callee.path, args, kwargs, self.location(node))
-            return self._weighed(field, node, args, kwargs)
+            return construct_mapped_field(klass, callee.mapping, callee.path, args, kwargs, self.location(node))
         if isinstance(callee, InertReference):
-            return self._weighed(InertCall(callee, tuple(args), kwargs), node, args, kwargs)
-        if any(callee is builtin for builtin in _SAFE_BUILTINS.values()):
-            return self._weighed(callee(*args, **kwargs), node, args, kwargs)
+            mapped = custom_operation(self, callee.path, None, args, kwargs, node)
+            if mapped is not None:
+                return mapped
+            return InertCall(callee, tuple(args), kwargs)
+        if isinstance(callee, safe.Builtin):
+            return callee.call(self, args, kwargs, node)
+        for builtin in safe.BUILTINS.values():
+            # A builtin type reached as a value (`kind = dict; kind()`) is called as that builtin.
+            if callee is safe.builtin_value(builtin):
+                return builtin.call(self, args, kwargs, node)
         if self._is_allowed_callable(callee):
-            return self._weighed(callee(*args, **kwargs), node, args, kwargs)
-        if isinstance(callee, FunctionSource):
-            self.fail(f"The function {callee.name} defined in the file is never run.", node)
-        self.fail(f"{_dotted(node.func)} cannot be called in submitted source.", node)
+            if isinstance(callee, type) and issubclass(callee, Operation):
+                self._refuse_unknown_fields(args, kwargs, node)
+            if isinstance(callee, type) and issubclass(callee, CreateModel):
+                return create_model_with_referenced_bases(callee, args, kwargs)
+            if isinstance(callee, type) and issubclass(callee, models.FileField) and "storage" in kwargs:
+                kwargs = {**kwargs, "storage": referenced_storage(kwargs["storage"])}
+            return safe.checked_number(self, callee(*args, **kwargs), node)
+        self.fail(
+            f"{_dotted(node.func) if isinstance(node, ast.Call) else repr(callee)} cannot be called in submitted source.", node
+        )
+
+    def _refuse_unknown_fields(self, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> None:
+        """A field the service cannot build (an unknown class's call) is refused where it is given."""
+        candidates = [*args, *kwargs.values()]
+        for value in list(candidates):
+            if isinstance(value, (list, tuple)):
+                candidates.extend(item[1] for item in value if isinstance(item, tuple) and len(item) == 2)
+        for value in candidates:
+            if isinstance(value, InertCall):
+                self.fail(unresolved_message(value.reference.path, None), node)
 
     def _is_allowed_callable(self, callee: Any) -> bool:
         if allowlist.is_callable_allowed(callee) and id(callee) in allowlist.paths_by_identity():
@@ -452,6 +692,16 @@ class Interpreter:
             self.fail(missing_setting_message(f"{target.path}.{name}"), node)
         return found
 
+    def _hasattr(self, node: ast.Call) -> bool:
+        if node.keywords or len(node.args) != 2:
+            self.fail('hasattr is supported only as hasattr(settings, "NAME").', node)
+        target = self._raw(node.args[0])
+        name = self.evaluate(node.args[1])
+        if not isinstance(target, Namespace) or not isinstance(name, str) or not name.isidentifier():
+            self.fail('hasattr is supported only on an imported settings object or module, as hasattr(settings, "NAME").', node)
+        found = self.catalog.attribute(target, name)
+        return not (isinstance(found, (Unresolved, Namespace)) or found is MISSING)
+
     # -- RunPython ------------------------------------------------------------------------
 
     def _run_python(self, node: ast.Call) -> DataMigrationStep:
@@ -480,8 +730,10 @@ class Interpreter:
         if isinstance(node, ast.Lambda):
             return SubmittedCode("<lambda>", ast.get_source_segment(self.source, node) or "")
         if isinstance(node, ast.Name):
-            bound = self.bindings.get(node.id)
-            if isinstance(bound, FunctionSource):
+            bound = self.lookup(node.id)
+            if isinstance(bound, LocalFunction):
+                if bound.decorated and self.runner.refuse_decorators:
+                    self.fail(f"The function {bound.name} has decorators, which would run code; remove them.", node)
                 return SubmittedCode(bound.name, bound.source)
         if isinstance(node, (ast.Name, ast.Attribute)):
             try:
@@ -530,17 +782,6 @@ class Interpreter:
             # The value is kept alongside its weight so that its id is not reused.
             self._weights[id(value)] = (value, total)
         return value
-
-
-def refuse_forbidden(node: ast.AST, interpreter: Interpreter) -> None:
-    """Refuse dunder attributes and dangerous builtins anywhere in a value, even unused."""
-    for child in ast.walk(node):
-        if isinstance(child, ast.Attribute) and child.attr.startswith("__"):
-            interpreter.fail(f"The attribute {child.attr} is not allowed.", child)
-        if isinstance(child, ast.Name) and child.id in _REFUSED_BUILTINS:
-            interpreter.fail(f"`{child.id}` is not allowed: submitted source is read, never run.", child)
-        if isinstance(child, (ast.Lambda, ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            interpreter.fail(f"{_describe(child)} is not supported in submitted source: it is never run.", child)
 
 
 def unresolved_message(path: str, imported_at: Location | None) -> str:
@@ -592,6 +833,12 @@ def _dotted(node: ast.AST) -> str:
     else:
         parts.append("(...)")
     return ".".join(reversed(parts))
+
+
+def _is_instance_of_unknown_class(path: str) -> bool:
+    """A CamelCase name that is not a field or operation class: its call makes a plain object."""
+    last = path.rpartition(".")[2]
+    return last[:1].isupper() and not last.isupper() and not last.endswith(("Field", "Operation", "Model"))
 
 
 def _is_none(node: ast.expr) -> bool:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import migrations
 from django.db.migrations.operations.base import Operation
 
-from changeapi.intake.errors import Location
+from changeapi.intake.errors import IntakeError, Location
 from changeapi.intake.plan import PlannedMigration
 
 from .config import SourceSettings
 from .interpreter import Interpreter
+from .local_objects import LocalClass, LocalFunction, Poisoned
 from .parsing import parse_source
+from .references import InertCall, InertReference
 
 _MIGRATION_ATTRIBUTES = ("dependencies", "operations", "atomic", "initial", "replaces", "run_before")
-_LIST_ATTRIBUTES = ("dependencies", "operations", "replaces", "run_before")
+# Methods of Migration that Django calls; a file overriding one changes what migrate does.
+_RUN_METHODS = ("__init__", "apply", "unapply", "mutate_state")
 
 
 @dataclass
@@ -66,37 +69,21 @@ def read_migration_file(
     """As `parse_migration_file`, keeping the locations `history` needs for its errors."""
     settings = settings or SourceSettings()
     tree = parse_source(source, filename=filename, limits=settings.limits)
+    package = package or f"{app_label}.migrations"
     interpreter = Interpreter(
         source=source,
         filename=filename,
         settings=settings,
-        package=package or f"{app_label}.migrations",
+        package=package,
+        module=f"{package}.{name}",
     )
-    attributes: dict[str, Any] | None = None
-    locations: dict[str, Location] = {}
-    for statement in tree.body:
-        if _is_docstring(statement):
-            continue
-        if isinstance(statement, (ast.Import, ast.ImportFrom)):
-            interpreter.bind_import(statement)
-        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
-            interpreter.defer_assignment(statement)
-        elif isinstance(statement, ast.FunctionDef):
-            interpreter.define_function(statement)
-        elif isinstance(statement, ast.ClassDef) and statement.name == "Migration":
-            if attributes is not None:
-                interpreter.fail("The file defines class Migration twice.", statement)
-            attributes = _read_migration_class(interpreter, statement, locations)
-        elif isinstance(statement, ast.ClassDef):
-            interpreter.fail(f"class {statement.name}: a migration file may define only class Migration.", statement)
-        else:
-            interpreter.fail(
-                "Only imports, assignments, functions and class Migration are read in a migration "
-                "file; this statement would have to be run.",
-                statement,
-            )
-    if attributes is None:
+    reader = _MigrationReader(interpreter)
+    interpreter.runner.module_class_reader = reader.read_class
+    interpreter.runner.refuse_decorators = True
+    interpreter.run_module(tree)
+    if reader.attributes is None:
         interpreter.fail("The file defines no class Migration(migrations.Migration).", tree.body[0] if tree.body else None)
+    attributes = reader.attributes
     migration = PlannedMigration(
         app_label=app_label,
         name=name,
@@ -106,8 +93,65 @@ def read_migration_file(
         initial=bool(attributes.get("initial", False)),
         replaces=list(attributes.get("replaces", [])),
         run_before=list(attributes.get("run_before", [])),
+        notes=reader.notes,
     )
-    return MigrationFile(migration=migration, filename=filename, locations=locations)
+    return MigrationFile(migration=migration, filename=filename, locations=reader.locations)
+
+
+class _MigrationReader:
+    """Reads `class Migration`; other classes of the file are local classes (custom operations, mixins)."""
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        self.interpreter = interpreter
+        self.attributes: dict[str, Any] | None = None
+        self.locations: dict[str, Location] = {}
+        self.notes: list[str] = []
+
+    def read_class(self, node: ast.ClassDef) -> Any:
+        interpreter = self.interpreter
+        if node.name != "Migration":
+            return interpreter.runner.read_local_class(node)
+        if self.attributes is not None:
+            interpreter.fail("The file defines class Migration twice.", node)
+        if node.decorator_list:
+            interpreter.fail("class Migration must not be decorated.", node.decorator_list[0])
+        if node.keywords or len(node.bases) != 1:
+            interpreter.fail("class Migration must derive from migrations.Migration alone.", node)
+        base = interpreter.evaluate_base(node.bases[0])
+        if not _is_migration_base(base):
+            interpreter.fail("class Migration must derive from migrations.Migration.", node.bases[0])
+        self.locations["class"] = interpreter.location(node)
+        for statement in _class_statements(node.body):
+            for target in _targets(statement):
+                self.locations.setdefault(target.id, interpreter.location(statement))
+        names = interpreter.runner.read_class_body(node)
+        self.attributes = {}
+        for attribute in _MIGRATION_ATTRIBUTES:
+            if attribute in names:
+                value = names[attribute]
+                if isinstance(value, Poisoned):
+                    raise value.error
+                self.attributes[attribute] = _checked(interpreter, attribute, value, self.locations)
+        for method in _RUN_METHODS:
+            if isinstance(names.get(method), LocalFunction):
+                # Real files override these to adapt to a database's past (a table that may
+                # already exist, a vendor); on the shadow, cloned from the baseline, Django's
+                # default behaviour is what they fall back to. Reviewers are told.
+                self.notes.append(
+                    f"class Migration defines {method}() (line {names[method].defined_at.line}); the service "
+                    f"reads the migration from its attributes, as Django's default {method}() would run it."
+                )
+        return LocalClass(name="Migration", path="Migration", bases=(base,), attributes=names, defined_at=self.locations["class"])
+
+
+def _is_migration_base(base: Any) -> bool:
+    """migrations.Migration, a class of the file deriving from it, or a package's Migration subclass
+    known only by name (`class Migration(IrreversibleMigration)`), read as a Migration."""
+    if base is migrations.Migration:
+        return True
+    if isinstance(base, LocalClass):
+        return base.derives_from(migrations.Migration)
+    return isinstance(base, InertReference)
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
@@ -116,55 +160,15 @@ def _is_docstring(statement: ast.stmt) -> bool:
     )
 
 
-def _read_migration_class(interpreter: Interpreter, node: ast.ClassDef, locations: dict[str, Location]) -> dict[str, Any]:
-    if node.decorator_list:
-        interpreter.fail("class Migration must not be decorated.", node.decorator_list[0])
-    if node.keywords or len(node.bases) != 1:
-        interpreter.fail("class Migration must derive from migrations.Migration alone.", node)
-    if interpreter.evaluate(node.bases[0]) is not migrations.Migration:
-        interpreter.fail("class Migration must derive from migrations.Migration.", node.bases[0])
-    attributes: dict[str, Any] = {}
-    locations["class"] = interpreter.location(node)
-    interpreter.class_scope = attributes
-    try:
-        _read_body(interpreter, node.body, attributes, locations)
-    finally:
-        interpreter.class_scope = None
-    return attributes
-
-
-def _read_body(
-    interpreter: Interpreter, body: list[ast.stmt], attributes: dict[str, Any], locations: dict[str, Location]
-) -> None:
+def _class_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """A class body's statements, through `if`/`for`/`try` blocks but not into functions."""
+    found: list[ast.stmt] = []
     for statement in body:
-        for target in _targets(statement):
-            locations.setdefault(target.id, interpreter.location(statement))
-        if _is_docstring(statement) or isinstance(statement, ast.Pass):
-            continue
-        if isinstance(statement, ast.Assign):
-            value = interpreter.evaluate(statement.value)
-            for assigned in statement.targets:
-                attributes[_attribute_name(interpreter, assigned)] = _checked(interpreter, assigned, value)
-        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-            name = _attribute_name(interpreter, statement.target)
-            attributes[name] = _checked(interpreter, statement.target, interpreter.evaluate(statement.value))
-        elif isinstance(statement, ast.AugAssign) and isinstance(statement.op, ast.Add):
-            name = _attribute_name(interpreter, statement.target)
-            if name not in _LIST_ATTRIBUTES or name not in attributes:
-                interpreter.fail(f"`{name} +=` needs {name} to be a list assigned before it.", statement)
-            addition = interpreter.evaluate(statement.value)
-            if not isinstance(addition, (list, tuple)):
-                interpreter.fail(f"Only a list can be added to {name}.", statement.value)
-            attributes[name] = _checked(interpreter, statement.target, [*attributes[name], *addition])
-        elif isinstance(statement, ast.If):
-            branch = statement.body if interpreter.evaluate(statement.test) else statement.orelse
-            _read_body(interpreter, branch, attributes, locations)
-        else:
-            interpreter.fail(
-                "Only assignments of " + ", ".join(_MIGRATION_ATTRIBUTES) + " (and `if` around them) "
-                "are read in class Migration.",
-                statement,
-            )
+        found.append(statement)
+        if isinstance(statement, (ast.If, ast.For, ast.While, ast.Try)):
+            nested = [*statement.body, *statement.orelse, *getattr(statement, "finalbody", [])]
+            found.extend(_class_statements(nested))
+    return found
 
 
 def _targets(statement: ast.stmt) -> list[ast.Name]:
@@ -175,30 +179,32 @@ def _targets(statement: ast.stmt) -> list[ast.Name]:
     return []
 
 
-def _attribute_name(interpreter: Interpreter, target: ast.expr) -> str:
-    if not isinstance(target, ast.Name) or target.id not in _MIGRATION_ATTRIBUTES:
-        interpreter.fail(
-            "class Migration may set only " + ", ".join(_MIGRATION_ATTRIBUTES) + ".",
-            target,
-        )
-    return target.id
-
-
-def _checked(interpreter: Interpreter, node: ast.expr, value: Any) -> Any:
+def _checked(interpreter: Interpreter, name: str, value: Any, locations: dict[str, Location]) -> Any:
     """Values of the shape Django's loader and executor rely on."""
-    name = _attribute_name(interpreter, node)
+    location = locations.get(name) or locations.get("class")
+
+    def fail(message: str) -> NoReturn:
+        raise IntakeError(message, location)
+
     if name in ("atomic", "initial"):
         if not isinstance(value, bool) and value is not None:
-            interpreter.fail(f"{name} must be True or False.", node)
+            fail(f"{name} must be True or False.")
         return value
     if not isinstance(value, (list, tuple)):
-        interpreter.fail(f"{name} must be a list.", node)
+        fail(f"{name} must be a list.")
     if name == "operations":
         for index, operation in enumerate(value):
+            if isinstance(operation, InertCall):
+                path = operation.reference.path
+                fail(
+                    f"operations[{index}] is {path}(...), a custom operation the service does not know: map it in "
+                    f'the project\'s intake_settings.operation_map, e.g. {{"{path}": {{"as": "data_step"}}}} '
+                    "(see docs/intake.md)."
+                )
             if not isinstance(operation, Operation):
-                interpreter.fail(f"operations[{index}] is not a migration operation.", node)
+                fail(f"operations[{index}] is not a migration operation.")
         return list(value)
     for index, key in enumerate(value):
-        if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(part, str) for part in key)):
-            interpreter.fail(f'{name}[{index}] must be an ("app_label", "migration_name") pair.', node)
-    return list(value)
+        if not (isinstance(key, (tuple, list)) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+            fail(f'{name}[{index}] must be an ("app_label", "migration_name") pair.')
+    return [tuple(key) for key in value]

@@ -27,7 +27,6 @@ from . import allowlist
 from .config import SourceSettings
 from .interpreter import Interpreter
 from .parsing import parse_source
-from .references import InertReference
 
 _CHOICES_HELPERS = ("choices", "labels", "values", "names")
 
@@ -101,10 +100,12 @@ def read_models_module(
     """
     module = module or f"{app_label}.models"
     tree = parse_source(source, filename=filename, limits=settings.limits)
-    interpreter = Interpreter(source=source, filename=filename, settings=settings, package=module.rpartition(".")[0] or app_label)
+    interpreter = Interpreter(
+        source=source, filename=filename, settings=settings, package=module.rpartition(".")[0] or app_label, module=module
+    )
     reader = _Reader(interpreter, app_label=app_label, module=module, registry=registry)
-    for statement in tree.body:
-        reader.module_statement(statement)
+    interpreter.runner.module_class_reader = lambda node: reader.read_class(node, qualname=node.name)
+    interpreter.run_module(tree)
     return reader.result
 
 
@@ -119,27 +120,6 @@ class _Reader:
     def fail(self, message: str, node: ast.AST) -> NoReturn:
         self.interpreter.fail(message, node)
 
-    def module_statement(self, statement: ast.stmt) -> None:
-        interpreter = self.interpreter
-        if _is_docstring(statement) or isinstance(statement, ast.Pass):
-            return
-        if isinstance(statement, (ast.Import, ast.ImportFrom)):
-            interpreter.bind_import(statement)
-        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
-            interpreter.defer_assignment(statement)
-        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            # A default or upload_to naming it is written as this dotted path; the function
-            # itself, and any decorator on it, is never evaluated.
-            interpreter.bind_value(statement.name, InertReference(f"{self.module}.{statement.name}"))
-        elif isinstance(statement, ast.ClassDef):
-            interpreter.bind_value(statement.name, self.read_class(statement, qualname=statement.name))
-        else:
-            self.fail(
-                "Only imports, assignments, functions and classes are read in models source; this "
-                "statement would have to be run.",
-                statement,
-            )
-
     # -- classes --------------------------------------------------------------------------
 
     def read_class(self, node: ast.ClassDef, *, qualname: str) -> Any:
@@ -147,12 +127,7 @@ class _Reader:
             self.fail(f"class {node.name} is decorated; class decorators would run code.", node.decorator_list[0])
         if node.keywords:
             self.fail(f"class {node.name} passes keywords (such as metaclass=) to its class creation.", node)
-        saved_scope = self.interpreter.class_scope
-        self.interpreter.class_scope = None
-        try:
-            bases = [self.interpreter.evaluate(base) for base in node.bases]
-        finally:
-            self.interpreter.class_scope = saved_scope
+        bases = [self.interpreter.evaluate(base) for base in node.bases]
         real = [base for base in bases if isinstance(base, type)]
         if any(issubclass(base, models.Choices) for base in real):
             return self._choices(node, real)
@@ -181,9 +156,7 @@ class _Reader:
 
     def _choices(self, node: ast.ClassDef, bases: list[type]) -> type:
         members: list[tuple[str, Any]] = []
-        saved_scope = self.interpreter.class_scope
-        self.interpreter.class_scope = {}
-        try:
+        with self.interpreter.class_body() as scope:
             for statement in node.body:
                 if _is_docstring(statement) or isinstance(statement, (ast.Pass, ast.FunctionDef)):
                     continue
@@ -198,11 +171,9 @@ class _Reader:
                         continue
                     value = self.interpreter.evaluate(statement.value)
                     members.append((name, value))
-                    self.interpreter.class_scope[name] = value
+                    scope[name] = value
                     continue
                 self.fail("A choices class may hold only NAME = value lines.", statement)
-        finally:
-            self.interpreter.class_scope = saved_scope
         base = next(b for b in bases if issubclass(b, models.Choices))
         try:
             enum_class: Any = base(node.name, members)  # type: ignore[call-arg]
@@ -218,9 +189,7 @@ class _Reader:
         attrs: dict[str, Any] = {}
         meta: type | None = None
         locations: dict[str, Location] = {}
-        saved_scope = self.interpreter.class_scope
-        self.interpreter.class_scope = scope
-        try:
+        with self.interpreter.class_body(scope):
             for statement in node.body:
                 if _is_docstring(statement) or isinstance(statement, ast.Pass):
                     continue
@@ -241,19 +210,14 @@ class _Reader:
                     if isinstance(value, (models.Field, BaseManager)) or _is_private_field(value):
                         attrs[target] = value
                         locations[target] = self.interpreter.location(statement)
-        finally:
-            self.interpreter.class_scope = saved_scope
         return self._build(node, bases, qualname, attrs, meta, scope, locations)
 
     def _meta(self, node: ast.ClassDef) -> type:
         if node.decorator_list or node.keywords:
             self.fail("class Meta takes no decorators or keywords.", node)
-        saved_scope = self.interpreter.class_scope
-        self.interpreter.class_scope = None
-        try:
-            bases = tuple(self.interpreter.evaluate(base) for base in node.bases)
-            attrs: dict[str, Any] = {}
-            self.interpreter.class_scope = attrs
+        bases = tuple(self.interpreter.evaluate(base) for base in node.bases)
+        attrs: dict[str, Any] = {}
+        with self.interpreter.class_body(attrs):
             for statement in node.body:
                 if _is_docstring(statement) or isinstance(statement, ast.Pass):
                     continue
@@ -263,8 +227,6 @@ class _Reader:
                 value = self.interpreter.evaluate(value_node)
                 for target in targets:
                     attrs[target] = value
-        finally:
-            self.interpreter.class_scope = saved_scope
         for base, base_node in zip(bases, node.bases, strict=True):
             if not (isinstance(base, type) and base.__name__ == "Meta"):
                 self.fail("class Meta may only inherit another model's Meta.", base_node)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -52,10 +53,31 @@ def binary_operation(interpreter: Interpreter, node: ast.BinOp, left: Any, right
     if isinstance(op, ast.Mult) and isinstance(right, _SEQUENCES) and isinstance(left, int):
         _check_length(interpreter, node, len(right) * max(left, 0))
         return left * right
+    if isinstance(op, ast.Mod) and isinstance(left, str):
+        return _printf(interpreter, node, left, right)
     if isinstance(left, (set, frozenset)) and isinstance(right, (set, frozenset)):
         if isinstance(op, (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)):
             return _apply(op, left, right)
     interpreter.fail(f"{_describe(node)} is not supported between {type(left).__name__} and {type(right).__name__}.", node)
+
+
+# printf-style conversions without width or precision: the result is bounded by its inputs.
+_PRINTF = re.compile(r"%(?:\([A-Za-z_][A-Za-z0-9_]*\))?([sdirf%])")
+_PRINTF_ANY = re.compile(r"%")
+
+
+def _printf(interpreter: Interpreter, node: ast.AST, template: str, values: Any) -> str:
+    """`"%s.%s" % (a, b)` on plain values, with plain conversions only."""
+    if len(_PRINTF.findall(template)) != len(_PRINTF_ANY.findall(template)) - template.count("%%"):
+        interpreter.fail("Only plain %s, %d, %i, %r and %f conversions are supported.", node)
+    parts = values if isinstance(values, tuple) else (values,)
+    plain = (str, int, float, bool, type(None))
+    if isinstance(values, dict):
+        parts = tuple(values.values())
+    if not all(isinstance(part, plain) for part in parts):
+        interpreter.fail("Only plain values can be formatted with %.", node)
+    _check_length(interpreter, node, len(template) + sum(len(str(part)) for part in parts))
+    return template % values
 
 
 def _apply(op: ast.operator, left: Any, right: Any) -> Any:

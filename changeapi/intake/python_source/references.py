@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db.migrations.serializer import BaseSerializer
 from django.db.migrations.writer import MigrationWriter
 
@@ -108,3 +109,31 @@ class InertReferenceSerializer(BaseSerializer):
 
 
 MigrationWriter.register_serializer(InertReference, InertReferenceSerializer)
+
+
+class _ReferencedStorage(InertReference):
+    """A storage a FileField names by path (a callable or an instance of a project class).
+
+    Django calls a callable storage when the field is made; the schema never depends on it,
+    so the call gives Django's default storage, and the field still writes the reference.
+    """
+
+    def __init__(self, original: InertReference | InertCall) -> None:
+        path = original.path if isinstance(original, InertReference) else original.reference.path
+        super().__init__(path)
+        self.original = original
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return default_storage
+
+    def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        if isinstance(self.original, InertCall):
+            return self.original.deconstruct()
+        return (self.path, (), {})
+
+
+def referenced_storage(storage: Any) -> Any:
+    """The storage to give a FileField: a stand-in for a referenced one, the value itself otherwise."""
+    if isinstance(storage, (InertReference, InertCall)) and not isinstance(storage, _ReferencedStorage):
+        return _ReferencedStorage(storage)
+    return storage

@@ -2,7 +2,9 @@
 
 Used by test_sql_equality.py in a subprocess against a fresh, empty PostgreSQL database: the
 apps, middleware and database come from the environment (SQL_REFERENCE_APPS,
-SQL_REFERENCE_MIDDLEWARE, SQL_REFERENCE_DATABASE), and the `sql_capture` app below records
+SQL_REFERENCE_MIDDLEWARE, SQL_REFERENCE_DATABASE), SQL_REFERENCE_SETTINGS (a JSON object) adds
+or overrides any other module-level setting the apps need (it is applied last, so it wins over
+the defaults here), and the `sql_capture` app below records
 every statement Django sends, with the migration being applied, whether the schema editor or a
 RunPython function sent it and whether it ran inside a transaction, into SQL_REFERENCE_OUTPUT (JSON).
 """
@@ -28,6 +30,7 @@ INSTALLED_APPS = [
     "tests.engine.intake.reference_settings.SqlCaptureConfig",
 ]
 MIDDLEWARE = list(filter(None, os.environ.get("SQL_REFERENCE_MIDDLEWARE", "").split(",")))
+globals().update(json.loads(os.environ.get("SQL_REFERENCE_SETTINGS", "{}")))
 
 
 class SqlCaptureConfig(AppConfig):

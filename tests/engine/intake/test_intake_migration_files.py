@@ -259,10 +259,13 @@ def test_a_file_without_a_migration_class_is_refused() -> None:
         parse("X = 1\n")
 
 
-def test_unknown_migration_attributes_are_refused() -> None:
-    with pytest.raises(IntakeError, match="may set only") as caught:
-        parse("class Migration(migrations.Migration):\n    operations = []\n    elidable = True\n")
-    assert caught.value.location.line == 6
+def test_extra_migration_attributes_are_read_and_can_be_used_by_the_operations() -> None:
+    migration = parse(
+        "class Migration(migrations.Migration):\n"
+        "    table = 'shop_order'\n"
+        "    operations = [migrations.RunSQL('ANALYZE ' + table)]\n"
+    )
+    assert migration.operations[0].sql == "ANALYZE shop_order"
 
 
 def test_errors_from_djangos_constructors_are_located_at_the_call() -> None:
