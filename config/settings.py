@@ -181,6 +181,12 @@ SCHEMAGATE_MAX_BASELINE_OPERATIONS = env.int("SCHEMAGATE_MAX_BASELINE_OPERATIONS
 SCHEMAGATE_MAX_SOURCE_BYTES = env.int("SCHEMAGATE_MAX_SOURCE_BYTES", default=1_000_000)
 SCHEMAGATE_MAX_AST_DEPTH = env.int("SCHEMAGATE_MAX_AST_DEPTH", default=100)
 SCHEMAGATE_MAX_AST_NODES = env.int("SCHEMAGATE_MAX_AST_NODES", default=200_000)
+# Reading one submitted file: interpreted steps, call depth of its own functions, CPU seconds.
+SCHEMAGATE_MAX_INTAKE_STEPS = env.int("SCHEMAGATE_MAX_INTAKE_STEPS", default=1_000_000)
+SCHEMAGATE_MAX_INTAKE_CALL_DEPTH = env.int("SCHEMAGATE_MAX_INTAKE_CALL_DEPTH", default=20)
+SCHEMAGATE_MAX_INTAKE_CPU_SECONDS = env.float("SCHEMAGATE_MAX_INTAKE_CPU_SECONDS", default=10.0)
+# Refused files listed in one answer to an upload of migration files.
+SCHEMAGATE_MAX_REPORTED_PROBLEMS = env.int("SCHEMAGATE_MAX_REPORTED_PROBLEMS", default=50)
 SCHEMAGATE_DRY_RUN_WALL_SECONDS = env.int("SCHEMAGATE_DRY_RUN_WALL_SECONDS", default=300)
 # Synthetic rows per table in a seeded template (in proportion to the uploaded table stats).
 SCHEMAGATE_SEED_MAX_ROWS = env.int("SCHEMAGATE_SEED_MAX_ROWS", default=100_000)

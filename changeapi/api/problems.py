@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from changeapi.errors import DomainError, LimitExceeded
-from changeapi.intake.errors import IntakeError, IntakeLimitExceeded
+from changeapi.intake.errors import IntakeError, IntakeErrors, IntakeLimitExceeded
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://schemagate.dev/problems/"
@@ -69,6 +69,16 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             limit={"name": "SCHEMAGATE_MAX_BODY_BYTES", "value": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
         )
         return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, IntakeErrors):
+        body = problem(
+            400,
+            "invalid-submission",
+            "The submission is refused",
+            exc.message,
+            errors=[p.as_dict() for p in exc.problems],
+            total_errors=exc.total,
+        )
+        return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, IntakeError):
         location = exc.location.as_dict()
         body = problem(

@@ -26,10 +26,16 @@ PROBLEM_SCHEMA = {
                     "file": {"type": "string"},
                     "line": {"type": "integer"},
                     "column": {"type": "integer"},
+                    "blocks": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Migrations (app_label.name) that cannot be read because of this refusal.",
+                    },
                 },
                 "required": ["detail"],
             },
         },
+        "total_errors": {"type": "integer", "description": "All refusals, also those past the listed ones."},
         "limit": {
             "type": "object",
             "description": "The configured limit that refused the request.",

@@ -46,3 +46,34 @@ class IntakeLimitExceeded(IntakeError):
         super().__init__(message, location)
         self.setting = setting
         self.value = value
+
+
+@dataclass
+class Problem:
+    """One located refusal of an upload, with the migrations that cannot be read because of it."""
+
+    message: str
+    location: Location
+    blocks: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        found: dict[str, object] = {"detail": self.message, **self.location.as_dict()}
+        if self.blocks:
+            found["blocks"] = self.blocks
+        return found
+
+
+class IntakeErrors(IntakeError):
+    """Every refused file of one upload at once (up to a cap), so a user fixes them in one round.
+
+    `total` counts all refusals, also those past the cap.
+    """
+
+    def __init__(self, problems: list[Problem], total: int) -> None:
+        blocked = {label for problem in problems for label in problem.blocks}
+        message = f"{total} file{'s' if total != 1 else ''} cannot be read"
+        if blocked:
+            message += f"; {len(blocked)} other migration{'s' if len(blocked) != 1 else ''} depend on them"
+        super().__init__(message + ".", problems[0].location if problems else None)
+        self.problems = problems
+        self.total = total

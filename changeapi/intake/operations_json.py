@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
+from changeapi.intake.names import is_migration_name
 from changeapi.intake.plan import Plan, PlannedMigration
 
 FIELD_TYPES: dict[str, type[models.Field]] = {
@@ -109,7 +110,6 @@ PLAIN_FIELD_ARGS = {
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MIGRATION_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def _fail(message: str, pointer: str) -> IntakeError:
@@ -453,7 +453,7 @@ def parse_migration_documents(
             # always get the same name.
             suggested = "auto" if suggested.startswith("auto_") else suggested
             name = f"{_next_number(leaves.get(app_label)):04d}_{suggested}"[:100]
-        elif not isinstance(name, str) or not _MIGRATION_NAME.match(name):
+        elif not is_migration_name(name):
             raise _fail("migration name must be letters, digits and underscores", f"{here}/name")
         dependencies = [(app_label, leaves[app_label])] if app_label in leaves else []
         for other in sorted(_referenced_apps(ops) - {app_label}):

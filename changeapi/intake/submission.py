@@ -10,19 +10,21 @@ Stored shapes (what the API receives and the Revision/Baseline keeps):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
 from django.db.migrations.state import ProjectState
 
-from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
+from changeapi.intake.errors import IntakeError, IntakeErrors, IntakeLimitExceeded, Location, Problem
+from changeapi.intake.names import is_app_label, is_migration_name
 from changeapi.intake.operations_json import check_plan_against_state, parse_migration_documents
 from changeapi.intake.plan import Plan
 from changeapi.intake.python_source import (
     ChangeIntent,
     DataMigrationStep,
+    MigrationFile,
     SourceLimits,
     SourceSettings,
     models_source_plan,
@@ -56,6 +58,9 @@ def source_settings(project_settings: dict[str, Any] | None) -> SourceSettings:
             max_bytes=settings.SCHEMAGATE_MAX_SOURCE_BYTES,
             max_depth=settings.SCHEMAGATE_MAX_AST_DEPTH,
             max_nodes=settings.SCHEMAGATE_MAX_AST_NODES,
+            max_steps=settings.SCHEMAGATE_MAX_INTAKE_STEPS,
+            max_call_depth=settings.SCHEMAGATE_MAX_INTAKE_CALL_DEPTH,
+            max_cpu_seconds=settings.SCHEMAGATE_MAX_INTAKE_CPU_SECONDS,
         ),
     )
 
@@ -76,32 +81,109 @@ def _within_limit(count: int, setting: str, what: str, pointer: str) -> None:
         )
 
 
-def _migration_files(source: Any, project_settings: SourceSettings) -> list[Any]:
-    """Read each submitted migration file; app label and name come from its path when not given."""
+def _migration_files(source: Any, project_settings: SourceSettings) -> list[MigrationFile]:
+    """Read every submitted migration file; app label and name come from its path when not given.
+
+    Every file is read even after one is refused, so one answer lists all refusals (up to
+    SCHEMAGATE_MAX_REPORTED_PROBLEMS) and the migrations each one blocks.
+    """
     _require(isinstance(source, dict) and isinstance(source.get("files"), list), 'expected {"files": [...]}', "/migration_files")
     files = source["files"]
     _require(len(files) > 0, "at least one migration file is required", "/migration_files")
     _within_limit(len(files), "SCHEMAGATE_MAX_MIGRATIONS", "migration files", "/migration_files")
 
-    read = []
-    for index, item in enumerate(files):
-        pointer = f"/migration_files/{index}"
-        _require(isinstance(item, dict) and isinstance(item.get("content"), str), "each file needs 'content'", pointer)
-        path = PurePosixPath(str(item.get("path") or ""))
-        app_label = item.get("app_label") or (path.parts[-3] if len(path.parts) >= 3 and path.parts[-2] == "migrations" else None)
-        name = item.get("name") or (path.stem if path.suffix == ".py" else None)
-        _require(bool(app_label), "give 'app_label', or a path like '<app>/migrations/<name>.py'", f"{pointer}/app_label")
-        _require(bool(name), "give 'name', or a path ending in '<name>.py'", f"{pointer}/name")
-        read.append(
-            read_migration_file(
-                app_label=str(app_label),
-                name=str(name),
-                source=item["content"],
-                filename=str(path) if str(path) != "." else f"{app_label}/migrations/{name}.py",
-                settings=project_settings,
+    entries = [_file_entry(item, f"/migration_files/{index}") for index, item in enumerate(files)]
+    if project_settings.installed_apps is None:
+        # apps.is_installed() in a file answers for the apps whose migrations are submitted.
+        apps = {entry.package.rpartition(".")[0] for entry in entries if entry.package}
+        project_settings = replace(project_settings, installed_apps=frozenset(apps | {e.app_label for e in entries}))
+    listings: dict[str, list[str]] = {}
+    for entry in entries:
+        listings.setdefault(entry.app_label, ["__init__.py"]).append(f"{entry.name}.py")
+    read: list[MigrationFile] = []
+    refused: dict[tuple[str, str], IntakeError] = {}
+    for entry in entries:
+        try:
+            read.append(
+                read_migration_file(
+                    app_label=entry.app_label,
+                    name=entry.name,
+                    source=entry.content,
+                    filename=entry.filename,
+                    settings=project_settings,
+                    package=entry.package,
+                    listing=tuple(sorted(listings[entry.app_label])),
+                )
             )
-        )
+        except IntakeLimitExceeded:
+            raise
+        except IntakeError as error:
+            refused[(entry.app_label, entry.name)] = error
+    if refused:
+        raise _refusals(refused, read)
     return read
+
+
+@dataclass(frozen=True)
+class _FileEntry:
+    app_label: str
+    name: str
+    content: str
+    filename: str
+    package: str | None
+
+
+def _file_entry(item: Any, pointer: str) -> _FileEntry:
+    _require(isinstance(item, dict) and isinstance(item.get("content"), str), "each file needs 'content'", pointer)
+    raw_path = str(item.get("path") or "")
+    path = PurePosixPath(raw_path)
+    _require(
+        not path.is_absolute() and ".." not in path.parts and "\\" not in raw_path,
+        "the path must be relative, like '<app>/migrations/<name>.py', without '..'",
+        f"{pointer}/path",
+    )
+    in_migrations = len(path.parts) >= 3 and path.parts[-2] == "migrations"
+    app_label = item.get("app_label") or (path.parts[-3] if in_migrations else None)
+    name = item.get("name") or (path.stem if path.suffix == ".py" else None)
+    _require(bool(app_label), "give 'app_label', or a path like '<app>/migrations/<name>.py'", f"{pointer}/app_label")
+    _require(bool(name), "give 'name', or a path ending in '<name>.py'", f"{pointer}/name")
+    _require(is_app_label(app_label), f"app_label must be a Python identifier, got {app_label!r}", f"{pointer}/app_label")
+    _require(
+        is_migration_name(name),
+        f"a migration name is letters, digits and underscores (a module name), got {name!r}",
+        f"{pointer}/name",
+    )
+    package = ".".join(path.parts[:-1]) if in_migrations and all(p.isidentifier() for p in path.parts[:-1]) else None
+    return _FileEntry(
+        app_label=str(app_label),
+        name=str(name),
+        content=item["content"],
+        filename=raw_path if raw_path else f"{app_label}/migrations/{name}.py",
+        package=package,
+    )
+
+
+def _refusals(refused: dict[tuple[str, str], IntakeError], read: list[MigrationFile]) -> IntakeErrors:
+    """One error naming every refused file and, for each, the readable migrations it blocks."""
+    dependents: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for file in read:
+        migration = file.migration
+        for dependency in [*migration.dependencies, *migration.replaces]:
+            dependents.setdefault(tuple(dependency), set()).add(migration.key)  # type: ignore[arg-type]
+        for later in migration.run_before:
+            dependents.setdefault(migration.key, set()).add(tuple(later))  # type: ignore[arg-type]
+    problems = []
+    cap = int(settings.SCHEMAGATE_MAX_REPORTED_PROBLEMS)
+    for key, error in sorted(refused.items())[:cap]:
+        blocked: set[tuple[str, str]] = set()
+        pending = [key]
+        while pending:
+            for dependent in dependents.get(pending.pop(), ()):
+                if dependent not in blocked and dependent not in refused:
+                    blocked.add(dependent)
+                    pending.append(dependent)
+        problems.append(Problem(error.message, error.location, sorted(f"{a}.{n}" for a, n in blocked)))
+    return IntakeErrors(problems, total=len(refused))
 
 
 def _models(source: Any, *, baseline: Plan | None, base_state: ProjectState, project_settings: SourceSettings) -> Intake:

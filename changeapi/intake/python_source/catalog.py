@@ -13,6 +13,7 @@ from changeapi.intake.errors import Location
 
 from . import allowlist, registry
 from .config import FieldMapping, SourceSettings
+from .local_objects import MISSING
 from .references import InertReference
 
 SETTINGS_PATH = "django.conf.settings"
@@ -86,7 +87,7 @@ class ModelLabel(str):
         return ModelMeta(app_label, object_name)
 
 
-_MISSING = object()
+_MISSING = MISSING
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Catalog:
         known = registry.lookup(path, self.settings)
         if isinstance(known, FieldMapping):
             return MappedFieldClass(path, known, allowlist.allowed_objects().get(known.base))
-        if known is not registry.MISSING:
+        if known is not MISSING:
             return known
         if path in self._prefixes or path in allowlist.allowed_prefixes() or path in registry.prefixes():
             return Namespace(path)
@@ -169,7 +170,9 @@ class Catalog:
         if isinstance(value, Namespace):
             return self.resolve(f"{value.path}.{name}")
         if isinstance(value, Unresolved):
-            return Unresolved(f"{value.path}.{name}", value.imported_at)
+            # `from pkg.models import Page` then `Page.CHOICES`: the longer path may be known.
+            found = self.resolve(f"{value.path}.{name}")
+            return Unresolved(found.path, value.imported_at) if isinstance(found, Unresolved) else found
         if isinstance(value, (type, allowlist.FunctionType)):
             table = allowlist.allowed_objects()
             for path in allowlist.paths_by_identity().get(id(value), ()):
@@ -180,9 +183,6 @@ class Catalog:
             if isinstance(value, klass) and name in methods:
                 return getattr(value, name)
         return _MISSING
-
-
-MISSING = _MISSING
 
 
 def _django_default(path: str) -> Any:

@@ -31,7 +31,15 @@ from .catalog import GET_USER_MODEL, MISSING, Catalog, MappedFieldClass, ModelLa
 from .config import SourceSettings
 from .custom_operations import custom_operation
 from .data_steps import DataMigrationStep, SubmittedCode
-from .local_objects import LocalClass, LocalFunction, Poisoned, Scope, function_closure
+from .local_objects import (
+    LocalClass,
+    LocalFunction,
+    MigrationInstance,
+    Poisoned,
+    Scope,
+    SourcePath,
+    function_closure,
+)
 from .mapped_fields import construct_mapped_field, mapped_field_class
 from .operators import binary_operation, compare
 from .parsing import node_location
@@ -100,6 +108,7 @@ class Interpreter:
         package: str | None,
         module: str | None = None,
         catalog: Catalog | None = None,
+        listing: tuple[str, ...] = (),
     ) -> None:
         self.source = source
         self.filename = filename
@@ -107,6 +116,8 @@ class Interpreter:
         self.package = package
         # The dotted module of the file: functions and classes it defines are named under it.
         self.module = module
+        # The files beside this one (its app's submitted migrations), for os.listdir(dir of __file__).
+        self.listing = listing
         self.catalog = catalog or Catalog(settings)
         self.bindings: dict[str, Any] = {}
         # The innermost function, class-body or comprehension scope; None at module level.
@@ -341,6 +352,10 @@ class Interpreter:
             return HASATTR
         if name in safe.BUILTINS:
             return safe.BUILTINS[name]
+        if name == "__file__":
+            return SourcePath(self.filename.replace("\\", "/"), self.listing)
+        if name == "__name__":
+            return self.module or ""
         if name in _REFUSED_BUILTINS or name.startswith("__"):
             self.fail(f"`{name}` is not allowed: submitted source is read, never run.", node)
         self.fail(
@@ -368,6 +383,15 @@ class Interpreter:
             return found
         if isinstance(base, LocalFunction):
             self.fail(f"The function {base.name} defined in the file has no readable attributes.", node)
+        if isinstance(base, MigrationInstance):
+            if node.attr not in base.names:
+                self.fail(f"The migration has no attribute {node.attr} here.", node)
+            found = base.names[node.attr]
+            if isinstance(found, Poisoned):
+                raise found.error
+            return found
+        if isinstance(base, SourcePath):
+            return _path_attribute(self, base, node)
         if isinstance(base, ModelLabel) and node.attr == "_meta":
             return base.meta
         if isinstance(base, ModelMeta):
@@ -668,9 +692,22 @@ class Interpreter:
                 if not isinstance(unpacked, dict) or not all(isinstance(k, str) for k in unpacked):
                     self.fail("Only a dict with string keys can be unpacked with ** here.", keyword)
                 kwargs.update(unpacked)
+            elif keyword.arg == "choices":
+                kwargs[keyword.arg] = self._choices(keyword.value)
             else:
                 kwargs[keyword.arg] = self.evaluate(keyword.value)
         return args, kwargs
+
+    def _choices(self, node: ast.expr) -> Any:
+        """A field's choices; an imported constant the service cannot know stays a reference.
+
+        Choices make no schema (no SQL on any engine), so `choices=Page.STATUS_CHOICES` is kept
+        by name, as a callable Django would evaluate lazily, here to no choices at all.
+        """
+        value = self._raw(node)
+        if isinstance(value, Unresolved):
+            return InertReference(value.path, stand_in=[])
+        return self._usable(value, node)
 
     def _getattr(self, node: ast.Call) -> Any:
         if node.keywords or len(node.args) not in (2, 3):
@@ -833,6 +870,15 @@ def _dotted(node: ast.AST) -> str:
     else:
         parts.append("(...)")
     return ".".join(reversed(parts))
+
+
+def _path_attribute(interpreter: Interpreter, path: SourcePath, node: ast.Attribute) -> Any:
+    """What a file reads of its own path: its directory, name and stem; resolve() is itself."""
+    if node.attr in ("parent", "name", "stem"):
+        return getattr(path, node.attr)
+    if node.attr in ("resolve", "absolute"):
+        return safe.Builtin(node.attr, lambda _interpreter, args, kwargs, _node: path)
+    interpreter.fail(f"{_dotted(node)} is not something the service reads of a file's path.", node)
 
 
 def _is_instance_of_unknown_class(path: str) -> bool:

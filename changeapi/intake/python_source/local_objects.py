@@ -13,7 +13,14 @@ from typing import Any
 
 from changeapi.intake.errors import IntakeError, Location
 
-from .catalog import MISSING
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+# "No such name or attribute", distinct from every value a file can make (None included).
+MISSING: Any = _Missing()
 
 
 @dataclass(eq=False)
@@ -86,6 +93,39 @@ class LocalClass:
 
     def __repr__(self) -> str:
         return f"<class {self.path} defined in the file>"
+
+
+@dataclass(eq=False)
+class MigrationInstance:
+    """`self` inside `Migration.__init__`: its attributes are the class body's names.
+
+    Files that compute `dependencies` in `__init__` (from the files beside them) are read by
+    interpreting that method on this stand-in; Django's own `Migration.__init__` is implied.
+    """
+
+    names: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SourcePath:
+    """`__file__` of a submitted migration and paths derived from it; `listing` is what
+    `os.listdir` of its directory gives: the app's migration files as submitted."""
+
+    path: str
+    listing: tuple[str, ...]
+    is_directory: bool = False
+
+    @property
+    def parent(self) -> SourcePath:
+        return SourcePath(self.path.rpartition("/")[0] or ".", self.listing, is_directory=True)
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+    @property
+    def stem(self) -> str:
+        return self.name.rpartition(".")[0] or self.name
 
 
 @dataclass(frozen=True)

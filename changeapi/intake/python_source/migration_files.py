@@ -14,13 +14,13 @@ from changeapi.intake.plan import PlannedMigration
 
 from .config import SourceSettings
 from .interpreter import Interpreter
-from .local_objects import LocalClass, LocalFunction, Poisoned
+from .local_objects import LocalClass, LocalFunction, MigrationInstance, Poisoned
 from .parsing import parse_source
 from .references import InertCall, InertReference
 
 _MIGRATION_ATTRIBUTES = ("dependencies", "operations", "atomic", "initial", "replaces", "run_before")
 # Methods of Migration that Django calls; a file overriding one changes what migrate does.
-_RUN_METHODS = ("__init__", "apply", "unapply", "mutate_state")
+_RUN_METHODS = ("apply", "unapply", "mutate_state")
 
 
 @dataclass
@@ -65,8 +65,13 @@ def read_migration_file(
     filename: str,
     settings: SourceSettings | None = None,
     package: str | None = None,
+    listing: tuple[str, ...] = (),
 ) -> MigrationFile:
-    """As `parse_migration_file`, keeping the locations `history` needs for its errors."""
+    """As `parse_migration_file`, keeping the locations `history` needs for its errors.
+
+    `listing` holds the file names beside this one (its app's submitted migration files), which
+    is what a file that lists its own directory (`os.listdir(Path(__file__).parent)`) sees.
+    """
     settings = settings or SourceSettings()
     tree = parse_source(source, filename=filename, limits=settings.limits)
     package = package or f"{app_label}.migrations"
@@ -76,8 +81,9 @@ def read_migration_file(
         settings=settings,
         package=package,
         module=f"{package}.{name}",
+        listing=listing,
     )
-    reader = _MigrationReader(interpreter)
+    reader = _MigrationReader(interpreter, app_label=app_label, name=name)
     interpreter.runner.module_class_reader = reader.read_class
     interpreter.runner.refuse_decorators = True
     interpreter.run_module(tree)
@@ -101,8 +107,10 @@ def read_migration_file(
 class _MigrationReader:
     """Reads `class Migration`; other classes of the file are local classes (custom operations, mixins)."""
 
-    def __init__(self, interpreter: Interpreter) -> None:
+    def __init__(self, interpreter: Interpreter, *, app_label: str, name: str) -> None:
         self.interpreter = interpreter
+        self.app_label = app_label
+        self.name = name
         self.attributes: dict[str, Any] | None = None
         self.locations: dict[str, Location] = {}
         self.notes: list[str] = []
@@ -125,6 +133,13 @@ class _MigrationReader:
             for target in _targets(statement):
                 self.locations.setdefault(target.id, interpreter.location(statement))
         names = interpreter.runner.read_class_body(node)
+        initializer = names.get("__init__")
+        if isinstance(initializer, LocalFunction):
+            self._run_initializer(initializer, names, node)
+            self.notes.append(
+                f"class Migration defines __init__() (line {initializer.defined_at.line}); the service interpreted it "
+                "on the submitted files."
+            )
         self.attributes = {}
         for attribute in _MIGRATION_ATTRIBUTES:
             if attribute in names:
@@ -142,6 +157,15 @@ class _MigrationReader:
                     f"reads the migration from its attributes, as Django's default {method}() would run it."
                 )
         return LocalClass(name="Migration", path="Migration", bases=(base,), attributes=names, defined_at=self.locations["class"])
+
+    def _run_initializer(self, initializer: LocalFunction, names: dict[str, Any], node: ast.ClassDef) -> None:
+        """Interpret `Migration.__init__` on the class's names, as Django instantiates it."""
+        runner = self.interpreter.runner
+        runner.in_migration_init = True
+        try:
+            runner.call(initializer, [MigrationInstance(names), self.name, self.app_label], {}, initializer.node)
+        finally:
+            runner.in_migration_init = False
 
 
 def _is_migration_base(base: Any) -> bool:

@@ -11,6 +11,8 @@ docs/intake.md lists every entry.
 from __future__ import annotations
 
 import ast
+import fnmatch
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import migrations
 
 from .config import FieldMapping, SourceSettings
+from .local_objects import MISSING, SourcePath
 from .references import InertReference
 
 if TYPE_CHECKING:
@@ -25,14 +28,6 @@ if TYPE_CHECKING:
 
 REGISTRY_VERSION = "2026.12"
 SETTINGS = "django.conf.settings."
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "registry.MISSING"
-
-
-MISSING: Any = _Missing()
 
 
 @dataclass(frozen=True)
@@ -121,12 +116,57 @@ def _is_installed(interpreter: Interpreter, args: list[Any], kwargs: dict[str, A
     return name in installed
 
 
+# -- the file's own directory, as `os.listdir(Path(__file__).parent)` reads it ----------
+
+
+def _path(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+    if len(args) != 1 or kwargs or not isinstance(args[0], SourcePath):
+        interpreter.fail("Path() is supported only on the file's own __file__.", node)
+    return args[0]
+
+
+def _listdir(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> list[str]:
+    if len(args) != 1 or kwargs or not (isinstance(args[0], SourcePath) and args[0].is_directory):
+        interpreter.fail("os.listdir() is supported only on the directory of the file itself.", node)
+    return list(args[0].listing)
+
+
+def _fnmatch_filter(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> list[str]:
+    if len(args) != 2 or kwargs or not isinstance(args[1], str):
+        interpreter.fail("fnmatch.filter(names, pattern) takes names and a pattern.", node)
+    names = interpreter.iterable(args[0], node)
+    if not all(isinstance(name, str) for name in names):
+        interpreter.fail("fnmatch.filter() takes names as strings.", node)
+    return fnmatch.filter(names, args[1])
+
+
+def _pure_path_function(function: Callable[..., Any]) -> Callable[[Interpreter, list[Any], dict[str, Any], ast.AST], Any]:
+    def call(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+        if kwargs or not args or not all(isinstance(arg, str) for arg in args):
+            interpreter.fail("os.path functions take strings here.", node)
+        return function(*args)
+
+    return call
+
+
 # -- django CMS ----------------------------------------------------------------------------
 
+# cms.utils.conf.DEFAULTS (django CMS 4 and 5) for the settings with plain values.
 _CMS_DEFAULTS: dict[str, Any] = {
     "TEMPLATE_INHERITANCE": True,
+    "DEFAULT_X_FRAME_OPTIONS": 0,
+    "TOOLBAR_SIMPLE_STRUCTURE_MODE": True,
+    "PLACEHOLDER_CONF": {},
     "PERMISSION": False,
-    "TOOLBAR_URL__EDIT_ON": "edit",
+    "RAW_ID_USERS": False,
+    "PUBLIC_FOR": "all",
+    "APPHOOKS": [],
+    "TOOLBARS": [],
+    "MEDIA_PATH": "cms/",
+    "PAGE_MEDIA_PATH": "cms_page_media/",
+    "TITLE_CHARACTER": "+",
+    "PAGE_WIZARD_DEFAULT_TEMPLATE": "INHERIT",
+    "DEFAULT_IN_NAVIGATION": True,
 }
 _CMS_INHERIT = ("INHERIT", "Inherit the template of the nearest ancestor")
 
@@ -199,6 +239,14 @@ _FUNCTIONS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any], ast.AST]
     "django.utils.module_loading.import_string": _import_string,
     "django.apps.apps.is_installed": _is_installed,
     "cms.utils.conf.get_cms_setting": _get_cms_setting,
+    "pathlib.Path": _path,
+    "os.listdir": _listdir,
+    "fnmatch.filter": _fnmatch_filter,
+    # posixpath's string functions do no I/O.
+    "os.path.splitext": _pure_path_function(posixpath.splitext),
+    "os.path.basename": _pure_path_function(posixpath.basename),
+    "os.path.dirname": _pure_path_function(posixpath.dirname),
+    "os.path.join": _pure_path_function(posixpath.join),
 }
 
 

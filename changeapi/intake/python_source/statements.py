@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from changeapi.intake.errors import IntakeError, IntakeLimitExceeded
 
-from .local_objects import LocalClass, LocalFunction, Poisoned, Scope, function_closure
+from .local_objects import LocalClass, LocalFunction, MigrationInstance, Poisoned, Scope, function_closure
 
 if TYPE_CHECKING:
     from .interpreter import Interpreter
@@ -54,6 +54,7 @@ class StatementRunner:
         # The reader's class hook applies to module-level classes; nested ones are local classes.
         self.module_class_reader: ClassReader | None = None
         self.refuse_decorators = False
+        self.in_migration_init = False
         self.depth = 0
 
     # -- blocks ---------------------------------------------------------------------------
@@ -84,6 +85,8 @@ class StatementRunner:
     def _exec_Expr(self, node: ast.Expr) -> None:
         if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             return  # a docstring
+        if self.in_migration_init and _is_super_init(node.value):
+            return  # Django's own Migration.__init__, which the reader stands for
         self.interpreter.refuse_forbidden(node.value)
         self.interpreter.evaluate(node.value)
 
@@ -161,6 +164,8 @@ class StatementRunner:
             interpreter.bind_name(target.id, value)
         elif isinstance(target, (ast.Tuple, ast.List)):
             self._unpack(target, value)
+        elif isinstance(target, ast.Attribute) and isinstance(owner := interpreter.evaluate(target.value), MigrationInstance):
+            owner.names[target.attr] = value
         elif isinstance(target, ast.Subscript):
             container = interpreter.evaluate(target.value)
             if isinstance(target.slice, ast.Slice) or not isinstance(container, (list, dict)):
@@ -382,3 +387,16 @@ class StatementRunner:
                 interpreter.fail(f"{function.name}() is missing the argument {parameter.arg}.", node)
             # Defaults are read when called, in the scope the function was defined in.
             names[parameter.arg] = interpreter.evaluate(defaults[parameter.arg])
+
+
+def _is_super_init(node: ast.expr) -> bool:
+    """`super().__init__(...)`: the call a Migration.__init__ override makes first."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "__init__"
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "super"
+        and not node.func.value.args
+    )

@@ -14,7 +14,8 @@ THIRD_PARTY_HISTORY_APPS: list[str] = [
     "django.contrib.sites",
     "django.contrib.flatpages",
     "rest_framework",
-    # django-oscar: every app with migrations, by its OscarConfig (its class loader needs them)
+    # django-oscar: every app with migrations, plus checkout and search (no migrations) whose
+    # classes their ready() loads; by AppConfig path, as Oscar's class loader needs OscarConfigs
     "oscar.apps.checkout.apps.CheckoutConfig",
     "oscar.apps.address.apps.AddressConfig",
     "oscar.apps.analytics.apps.AnalyticsConfig",
@@ -117,4 +118,29 @@ THIRD_PARTY_DJANGO_SETTINGS: dict[str, object] = {
     ],
     # two_factor.plugins.webauthn's ready() refuses an empty relying-party name
     "TWO_FACTOR_WEBAUTHN_RP_NAME": "Schemagate SQL reference",
+}
+
+# What a project using these apps puts in its intake_settings (docs/intake.md explains each):
+# the settings its migration files read, the constants they import, and the two custom
+# operations Django would run with their own code. Custom fields and helpers of these packages
+# are in the service's registry and need nothing here.
+THIRD_PARTY_INTAKE_SETTINGS: dict[str, object] = {
+    "default_auto_field": "django.db.models.BigAutoField",
+    "setting_values": {
+        "django.conf.settings.CMS_TEMPLATES": [],
+        # cms.models.PageContent.TEMPLATE_DEFAULT, with CMS_TEMPLATE_INHERITANCE on (the default)
+        "cms.models.PageContent.TEMPLATE_DEFAULT": "INHERIT",
+    },
+    "operation_map": {
+        # An AddField that skips a unique constraint only on SQLite installs with versioning.
+        "cms.migrations.0044_pagecontent_slug_overwrite_url.AddFieldKeepingDatabaseUniqueness": {
+            "as": "operation",
+            "operation": "django.db.migrations.AddField",
+        },
+        # Creates the table its attribute describes unless an older install already has it.
+        "two_factor.plugins.phonenumber.migrations.0001_squashed_0001_initial.CreatePhoneDevice": {
+            "as": "attribute",
+            "attribute": "create_model_operation",
+        },
+    },
 }
