@@ -39,6 +39,14 @@ class IntakeError(Exception):
         return self.message
 
 
+class IntakeBoundExceeded(IntakeError):
+    """A value of submitted source past a size bound (a number, string or collection).
+
+    Refused where it is built, even in a name nothing reads, so no hostile file makes the
+    service hold or compute it.
+    """
+
+
 class IntakeLimitExceeded(IntakeError):
     """A submission larger than a configured limit; the problem names the setting and its value."""
 
@@ -71,9 +79,13 @@ class IntakeErrors(IntakeError):
 
     def __init__(self, problems: list[Problem], total: int) -> None:
         blocked = {label for problem in problems for label in problem.blocks}
-        message = f"{total} file{'s' if total != 1 else ''} cannot be read"
-        if blocked:
-            message += f"; {len(blocked)} other migration{'s' if len(blocked) != 1 else ''} depend on them"
-        super().__init__(message + ".", problems[0].location if problems else None)
+        if total == 1 and problems:
+            message = problems[0].message
+        else:
+            message = f"{total} files cannot be read"
+            if blocked:
+                message += f"; {len(blocked)} other migration{'s' if len(blocked) != 1 else ''} depend on them"
+            message += f". The first: {problems[0].message}" if problems else "."
+        super().__init__(message, problems[0].location if problems else None)
         self.problems = problems
         self.total = total

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core import validators as core_validators
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import migrations, models
 from django.db.migrations.operations.base import Operation
 from django.db.models.constraints import BaseConstraint
@@ -134,6 +135,8 @@ _EXTRA: dict[str, Any] = {
     "django.db.models.fields.NOT_PROVIDED": models.NOT_PROVIDED,
     "django.utils.timezone.now": timezone.now,
     "uuid.uuid4": uuid.uuid4,
+    "uuid.uuid1": uuid.uuid1,
+    "django.core.serializers.json.DjangoJSONEncoder": DjangoJSONEncoder,
     "uuid.UUID": uuid.UUID,
     "datetime.datetime": datetime.datetime,
     "datetime.date": datetime.date,

@@ -28,10 +28,10 @@ def checked_number(interpreter: Interpreter, value: Any, node: ast.AST) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value.bit_length() > interpreter.settings.limits.max_int_bits:
-        interpreter.fail("The number is too large.", node)
+        interpreter.fail_bound("The number is too large.", node)
     if isinstance(value, decimal.Decimal) and value.is_finite():
         if abs(value.adjusted()) > _MAX_DECIMAL_DIGITS or len(value.as_tuple().digits) > _MAX_DECIMAL_DIGITS:
-            interpreter.fail("The decimal number is too large.", node)
+            interpreter.fail_bound("The decimal number is too large.", node)
     return value
 
 
@@ -62,7 +62,7 @@ def _range(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], no
         interpreter.fail("range() takes integers.", node)
     result = range(*args)
     if len(result) > interpreter.settings.limits.max_items:
-        interpreter.fail(f"The range has more than {interpreter.settings.limits.max_items} items.", node)
+        interpreter.fail_bound(f"The range has more than {interpreter.settings.limits.max_items} items.", node)
     return result
 
 
@@ -280,13 +280,13 @@ def _check_string_call(
     if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
         growth = max(len(args[1]) - len(args[0]), 0) * (owner.count(args[0]) if args[0] else len(owner) + 1)
         if len(owner) + growth > limit:
-            interpreter.fail("The string would be too long.", node)
+            interpreter.fail_bound("The string would be too long.", node)
     if name == "join" and args:
         parts = interpreter.iterable(args[0], node)
         if not all(isinstance(part, str) for part in parts):
             interpreter.fail("join() takes strings only.", node)
         if sum(len(part) for part in parts) + len(owner) * len(parts) > limit:
-            interpreter.fail("The string would be too long.", node)
+            interpreter.fail_bound("The string would be too long.", node)
     if name == "format":
         for _, field_name, spec, conversion in string.Formatter().parse(owner):
             if field_name is not None and any(mark in field_name for mark in ".["):
@@ -297,4 +297,4 @@ def _check_string_call(
         if not all(isinstance(value, _PLAIN_VALUES) for value in values):
             interpreter.fail("format() takes plain values only.", node)
         if len(owner) + sum(len(str(value)) for value in values) * max(owner.count("{"), 1) > limit:
-            interpreter.fail("The string would be too long.", node)
+            interpreter.fail_bound("The string would be too long.", node)

@@ -23,7 +23,7 @@ from django.db.migrations.operations.models import CreateModel
 from django.db.migrations.operations.special import RunPython
 from django.db.models.expressions import Combinable
 
-from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
+from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded, Location
 
 from . import allowlist
 from . import builtins as safe
@@ -138,6 +138,10 @@ class Interpreter:
 
     def fail(self, message: str, node: ast.AST | None) -> NoReturn:
         raise IntakeError(message, self.location(node))
+
+    def fail_bound(self, message: str, node: ast.AST | None) -> NoReturn:
+        """Refuse a value past a size bound; never deferred, even where the value is unused."""
+        raise IntakeBoundExceeded(message, self.location(node))
 
     def tick(self, node: ast.AST) -> None:
         """Count one step of reading; refuse a file past the step or CPU-time budget."""
@@ -502,7 +506,7 @@ class Interpreter:
             pieces.append(str(value))
         result = "".join(pieces)
         if len(result) > self.settings.limits.max_bytes:
-            self.fail("The string is too long.", node)
+            self.fail_bound("The string is too long.", node)
         return result
 
     def _eval_ListComp(self, node: ast.ListComp) -> list[Any]:
@@ -543,7 +547,7 @@ class Interpreter:
             if index == len(generators):
                 produced += 1
                 if produced > limit:
-                    self.fail(f"The comprehension makes more than {limit} items.", generators[0].iter)
+                    self.fail_bound(f"The comprehension makes more than {limit} items.", generators[0].iter)
                 produce()
                 return
             generator = generators[index]
@@ -574,7 +578,7 @@ class Interpreter:
         """The items of a finite plain value a loop or unpacking goes over."""
         if isinstance(value, (list, tuple, str, bytes, set, frozenset, dict, range)):
             if len(value) > self.settings.limits.max_items:
-                self.fail(f"The value has more than {self.settings.limits.max_items} items.", node)
+                self.fail_bound(f"The value has more than {self.settings.limits.max_items} items.", node)
             return list(value)
         self.fail(f"A {type(value).__name__} cannot be looped over or unpacked here.", node)
 
@@ -592,7 +596,7 @@ class Interpreter:
         """Account for items put into an existing container (append, item assignment, +=)."""
         total = self.weight(container) + sum(self.weight(item) for item in added)
         if total > self.settings.limits.max_items:
-            self.fail(f"The value is too large (over {self.settings.limits.max_items} items).", node)
+            self.fail_bound(f"The value is too large (over {self.settings.limits.max_items} items).", node)
         self._weights[id(container)] = (container, total)
 
     def _eval_Call(self, node: ast.Call) -> Any:
@@ -726,6 +730,12 @@ class Interpreter:
         if isinstance(found, (Unresolved, Namespace)) or found is MISSING:
             if len(node.args) == 3:
                 return self.evaluate(node.args[2])
+            if not _is_settings_path(target.path):
+                self.fail(
+                    f"getattr({target.path}, {name!r}): {target.path}.{name} is not a name the service knows; "
+                    'getattr is meant for settings, as in getattr(settings, "NAME", default).',
+                    node,
+                )
             self.fail(missing_setting_message(f"{target.path}.{name}"), node)
         return found
 
@@ -814,7 +824,7 @@ class Interpreter:
         if isinstance(value, (str, bytes)):
             total = max(total, 1 + len(value) // 64)
         if total > self.settings.limits.max_items:
-            self.fail(f"The value is too large (over {self.settings.limits.max_items} items).", node)
+            self.fail_bound(f"The value is too large (over {self.settings.limits.max_items} items).", node)
         if total > 1:
             # The value is kept alongside its weight so that its id is not reused.
             self._weights[id(value)] = (value, total)
@@ -870,6 +880,11 @@ def _dotted(node: ast.AST) -> str:
     else:
         parts.append("(...)")
     return ".".join(reversed(parts))
+
+
+def _is_settings_path(path: str) -> bool:
+    """django.conf.settings or a package's settings object or module (`allauth.app_settings`)."""
+    return path.rpartition(".")[2].endswith("settings")
 
 
 def _path_attribute(interpreter: Interpreter, path: SourcePath, node: ast.Attribute) -> Any:

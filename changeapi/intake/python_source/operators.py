@@ -42,7 +42,7 @@ def binary_operation(interpreter: Interpreter, node: ast.BinOp, left: Any, right
         _check_number_size(interpreter, node, op, left, right)
         result = _apply(op, left, right)
         if isinstance(result, int) and result.bit_length() > limits.max_int_bits:
-            interpreter.fail("The number is too large.", node)
+            interpreter.fail_bound("The number is too large.", node)
         return result
     if isinstance(op, ast.Add) and type(left) is type(right) and isinstance(left, _SEQUENCES):
         _check_length(interpreter, node, len(left) + len(right))
@@ -112,12 +112,12 @@ def _check_number_size(interpreter: Interpreter, node: ast.AST, op: ast.operator
     bits = interpreter.settings.limits.max_int_bits
     if isinstance(op, ast.Pow) and isinstance(left, int) and isinstance(right, int):
         if right > 0 and abs(left) > 1 and right * math.log2(abs(left)) > bits:
-            interpreter.fail("The number is too large.", node)
+            interpreter.fail_bound("The number is too large.", node)
     if isinstance(op, ast.LShift) and isinstance(right, int) and right > bits:
-        interpreter.fail("The number is too large.", node)
+        interpreter.fail_bound("The number is too large.", node)
     if isinstance(op, ast.Mult) and isinstance(left, int) and isinstance(right, int):
         if left.bit_length() + right.bit_length() > bits:
-            interpreter.fail("The number is too large.", node)
+            interpreter.fail_bound("The number is too large.", node)
     if isinstance(op, ast.MatMult):
         interpreter.fail("`@` is not supported.", node)
 
@@ -125,7 +125,7 @@ def _check_number_size(interpreter: Interpreter, node: ast.AST, op: ast.operator
 def _check_length(interpreter: Interpreter, node: ast.AST, length: int) -> None:
     limit = max(interpreter.settings.limits.max_items, interpreter.settings.limits.max_bytes)
     if length > limit:
-        interpreter.fail(f"The value is too large (over {limit} items).", node)
+        interpreter.fail_bound(f"The value is too large (over {limit} items).", node)
 
 
 _ORDERINGS: dict[type, Callable[[Any, Any], Any]] = {

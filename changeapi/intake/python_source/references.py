@@ -112,28 +112,29 @@ MigrationWriter.register_serializer(InertReference, InertReferenceSerializer)
 
 
 class _ReferencedStorage(InertReference):
-    """A storage a FileField names by path (a callable or an instance of a project class).
+    """A callable storage a FileField names by path.
 
     Django calls a callable storage when the field is made; the schema never depends on it,
     so the call gives Django's default storage, and the field still writes the reference.
     """
 
-    def __init__(self, original: InertReference | InertCall) -> None:
-        path = original.path if isinstance(original, InertReference) else original.reference.path
-        super().__init__(path)
-        self.original = original
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return default_storage
+
+
+class _ReferencedStorageCall(InertCall):
+    """A storage instance of a project class (`storage=PrivateStorage()`), kept as its call."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return default_storage
 
-    def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-        if isinstance(self.original, InertCall):
-            return self.original.deconstruct()
-        return (self.path, (), {})
-
 
 def referenced_storage(storage: Any) -> Any:
     """The storage to give a FileField: a stand-in for a referenced one, the value itself otherwise."""
-    if isinstance(storage, (InertReference, InertCall)) and not isinstance(storage, _ReferencedStorage):
-        return _ReferencedStorage(storage)
+    if isinstance(storage, (_ReferencedStorage, _ReferencedStorageCall)):
+        return storage
+    if isinstance(storage, InertReference):
+        return _ReferencedStorage(storage.path)
+    if isinstance(storage, InertCall):
+        return _ReferencedStorageCall(storage.reference, storage.args, storage.kwargs)
     return storage

@@ -12,7 +12,7 @@ import ast
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from changeapi.intake.errors import IntakeError, IntakeLimitExceeded
+from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded
 
 from .local_objects import LocalClass, LocalFunction, MigrationInstance, Poisoned, Scope, function_closure
 
@@ -152,7 +152,7 @@ class StatementRunner:
             return interpreter.evaluate(value_node)
         try:
             return interpreter.evaluate(value_node)
-        except IntakeLimitExceeded:
+        except (IntakeLimitExceeded, IntakeBoundExceeded):
             raise
         except IntakeError as error:
             return Poisoned(error)
