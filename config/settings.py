@@ -153,9 +153,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Shadow servers: admin URLs of servers the service may create and drop databases on.
-# Dry-runs connect as SHADOW_RUNNER_ROLE, which is no superuser and owns only shadow databases.
+# Each shadow job connects as a role of its own (no superuser, owning only its database);
+# SHADOW_OWNER_ROLE (no login) owns the objects inside templates and spares.
 SHADOW_SERVERS = env.list("SHADOW_SERVERS", default=["postgres://postgres@127.0.0.1:5432/postgres"])
-SHADOW_RUNNER_ROLE = env.str("SHADOW_RUNNER_ROLE", default="schemagate_runner")
+SHADOW_OWNER_ROLE = env.str("SHADOW_OWNER_ROLE", default="schemagate_shadow_owner")
 SHADOW_DATABASE_PREFIX = env.str("SHADOW_DATABASE_PREFIX", default="sg_")
 SHADOW_STATEMENT_TIMEOUT_MS = env.int("SHADOW_STATEMENT_TIMEOUT_MS", default=60_000)
 SHADOW_LOCK_TIMEOUT_MS = env.int("SHADOW_LOCK_TIMEOUT_MS", default=5_000)
@@ -289,4 +290,5 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
     "WebhookDeliveryStatus": "changeapi.models.WebhookDelivery.Status",
     "IntegrationProvider": "changeapi.models.ExternalIdentity.Provider",
+    "OperationMappingKind": "changeapi.intake.python_source.config.OperationMapping.KINDS",
 }

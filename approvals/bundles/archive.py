@@ -18,8 +18,28 @@ class ArchiveError(ValueError):
     """The bytes are not a bundle archive this service would have written."""
 
 
+def is_safe_member(path: str) -> bool:
+    """A member name that stays inside the directory it is extracted to, on any system."""
+    parts = path.split("/")
+    return (
+        bool(path)
+        and not path.startswith("/")
+        and "\\" not in path
+        and "\x00" not in path
+        and ":" not in parts[0]
+        and all(part not in ("", ".", "..") for part in parts)
+    )
+
+
 def archive_build(files: dict[str, bytes]) -> bytes:
-    """Pack files (path -> content) so the same input always gives the same bytes."""
+    """Pack files (path -> content) so the same input always gives the same bytes.
+
+    Member names were built from validated app labels and migration names; a name that could
+    leave the extraction directory is refused here as well, so no bundle can carry one.
+    """
+    unsafe = sorted(path for path in files if not is_safe_member(path))
+    if unsafe:
+        raise ArchiveError(f"unsafe archive member names: {unsafe[:5]}")
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(files):
@@ -57,7 +77,7 @@ def archive_read(data: bytes, *, max_bytes: int = MAX_UNPACKED_BYTES) -> dict[st
             for count, member in enumerate(tar, start=1):
                 if count > MAX_MEMBERS:
                     raise ArchiveError(f"more than {MAX_MEMBERS} files in the archive")
-                if not member.isfile() or member.name.startswith("/") or ".." in member.name.split("/"):
+                if not member.isfile() or not is_safe_member(member.name):
                     raise ArchiveError(f"unexpected archive member {member.name!r}")
                 if member.name in files:
                     raise ArchiveError(f"{member.name!r} appears twice in the archive")

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from changeapi.api.operation_schemas import MigrationDocumentSerializer
 from changeapi.api.report_serializers import DryRunReportSerializer
+from changeapi.intake.python_source.config import OperationMapping
 from changeapi.intake.submission import source_settings
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import PROJECT_PERMISSIONS
@@ -25,7 +26,7 @@ class FieldMappingSerializer(serializers.Serializer):
 
 class OperationMappingSerializer(serializers.Serializer):
     as_ = serializers.ChoiceField(
-        choices=["operation", "attribute", "state_only", "data_step"],
+        choices=OperationMapping.KINDS,
         help_text="How the custom operation stands in: as a Django operation, as the operation its class keeps "
         "in an attribute, as a state-only change, or as a data step that is not executed.",
     )

@@ -1,4 +1,4 @@
-"""A Django database connection to one shadow database, as the unprivileged runner role.
+"""A Django database connection to one shadow database, as the role of its job.
 
 Django's schema editor needs a real `DatabaseWrapper` (it quotes values and introspects
 constraints through it), and operations look their connection up by alias, so the wrapper is
@@ -15,6 +15,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 
 from changeapi.shadow.servers import ShadowServer
+from changeapi.shadow.watchdog import statement_watchdog
 
 
 def _settings_dict(server: ShadowServer, dbname: str) -> dict[str, object]:
@@ -42,14 +43,18 @@ def _settings_dict(server: ShadowServer, dbname: str) -> dict[str, object]:
 
 @contextmanager
 def shadow_connection(server: ShadowServer, dbname: str) -> Iterator[BaseDatabaseWrapper]:
-    """Yield a connected wrapper on `dbname`; closed and unregistered afterwards."""
+    """Yield a connected wrapper on `dbname`; closed and unregistered afterwards.
+
+    While it is open, the watchdog cancels any of its statements past the statement timeout.
+    """
     alias = f"schemagate_shadow_{dbname}"
     backend = load_backend("django.db.backends.postgresql")
     wrapper = backend.DatabaseWrapper(_settings_dict(server, dbname), alias)
     connections[alias] = wrapper
     try:
-        wrapper.ensure_connection()
-        yield wrapper
+        with statement_watchdog(server, server.job_role(dbname)):
+            wrapper.ensure_connection()
+            yield wrapper
     finally:
         try:
             wrapper.close()

@@ -102,6 +102,10 @@ class Trace:
         return (time.perf_counter() - self.started) * 1000
 
 
+class TransactionBoundaryError(Exception):
+    """Submitted SQL ended the transaction Django's executor opened (COMMIT inside a DO block)."""
+
+
 class _Tracer:
     """Reads the catalogs around each statement of one connection."""
 
@@ -133,7 +137,7 @@ class _Tracer:
     def run(self, sql_text: str, params: Any, execute: Callable[[], None]) -> None:
         raw = self.connection.connection
         in_transaction = self.connection.in_atomic_block
-        before = take_snapshot(raw, with_locks=in_transaction)
+        before = take_snapshot(raw, with_locks=in_transaction, assign_transaction=True)
         txn = self._transaction_id()
         self.trace.notices.clear()
         started = self.trace.now_ms()
@@ -161,6 +165,13 @@ class _Tracer:
             statement["notices"] = list(self.trace.notices)
             statement["events"] = notice_events(statement["notices"])
         after = take_snapshot(raw, with_locks=in_transaction) if in_transaction else _autocommit_after(raw)
+        if in_transaction and after.transaction != before.transaction:
+            statement["transaction_boundary"] = True
+            raise TransactionBoundaryError(
+                f"statement {statement['index'] + 1} ended the migration's transaction and began another (a COMMIT or "
+                "ROLLBACK inside the submitted SQL): the locks, timings and atomicity reported after it would be "
+                "wrong, so the dry-run stops here"
+            )
         statement.update(describe_change(before, after))
         # Outside a transaction the statement's locks are gone by now: report the documented ones.
         statement["locks_source"] = "observed" if in_transaction else "documented"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from changeapi.dryrun.analysis import rules_compat, rules_locking
+from changeapi.dryrun.analysis import rules_compat, rules_integrity, rules_locking
 from changeapi.dryrun.analysis.classify import classify_statement
 from changeapi.dryrun.analysis.estimate import estimate_statement, model_summary
 from changeapi.dryrun.analysis.findings import SEVERITIES, AnalysisContext, run_rules
@@ -87,7 +87,7 @@ def build_report(
         profile=profile,
         new_relations=new_relations,
     )
-    findings = run_rules(context, rules_locking.RULES + rules_compat.RULES)
+    findings = run_rules(context, rules_locking.RULES + rules_compat.RULES + rules_integrity.RULES)
     estimated = all(e["estimated_ms"] is not None for e in estimates)
     estimated_total = round(timeline[-1][1] + max(run.total_ms - _last_end(statements), 0.0), 3) if statements else 0.0
     return {

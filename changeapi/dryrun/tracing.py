@@ -80,16 +80,25 @@ class Snapshot:
     relations: dict[int, Relation] = field(default_factory=dict)
     seq_scans: dict[int, int] = field(default_factory=dict)
     locks: set[tuple[int, str]] = field(default_factory=set)
+    # The transaction's id, inside a transaction: a different one after a statement means the
+    # statement committed the migration's transaction and began another.
+    transaction: str | None = None
 
 
-def take_snapshot(raw_connection: Any, *, with_locks: bool) -> Snapshot:
+def take_snapshot(raw_connection: Any, *, with_locks: bool, assign_transaction: bool = False) -> Snapshot:
     """Read relations, scan counters and (optionally) locks over the raw psycopg connection.
 
     The raw connection bypasses Django's cursor wrappers, so these reads are not themselves
-    recorded as statements of the migration.
+    recorded as statements of the migration. With locks (inside a transaction) the
+    transaction id is read too; `assign_transaction` makes PostgreSQL assign one first.
     """
     snap = Snapshot()
     with raw_connection.cursor() as cur:
+        if with_locks:
+            function = "pg_current_xact_id" if assign_transaction else "pg_current_xact_id_if_assigned"
+            cur.execute(f"SELECT {function}()::text")
+            row = cur.fetchone()
+            snap.transaction = row[0] if row else None
         cur.execute(_RELATIONS_SQL)
         for oid, name, kind, relfilenode, table in cur.fetchall():
             snap.relations[oid] = Relation(oid, name, kind, relfilenode, table)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
 from changeapi.intake.names import is_migration_name
 from changeapi.intake.plan import Plan, PlannedMigration
+from changeapi.intake.sql_policy import RefusedSql, check_sql
 
 FIELD_TYPES: dict[str, type[models.Field]] = {
     cls.__name__: cls
@@ -275,10 +276,16 @@ def _field_pairs(value: Any, pointer: str, app_label: str) -> list[tuple[str, mo
 
 def _sql_text(value: Any, pointer: str) -> str | list[str]:
     if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise _fail("SQL must be a non-empty string or a list of strings", pointer)
+        text: str | list[str] = value
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        text = list(value)
+    else:
+        raise _fail("SQL must be a non-empty string or a list of strings", pointer)
+    try:
+        check_sql(text)
+    except RefusedSql as exc:
+        raise _fail(str(exc), pointer) from None
+    return text
 
 
 def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
@@ -34,6 +34,8 @@ class ReapResult:
     dropped: list[str]
     kept: list[str]
     error: str = ""
+    # Job roles whose database was already gone (a worker died between the two drops).
+    dropped_roles: list[str] = field(default_factory=list)
 
 
 def _clone_in_use(row: ShadowDatabase) -> bool:
@@ -116,6 +118,11 @@ def shadows_reap_server(server: ShadowServer) -> ReapResult:
             continue
         ShadowDatabase.objects.filter(server=server.key, name=name, dropped_at__isnull=True).update(dropped_at=timezone.now())
         result.dropped.append(name)
+    try:
+        result.dropped_roles = provision.orphaned_job_roles(server, prefix)
+        provision.job_roles_drop(server, result.dropped_roles)
+    except (ShadowServerUnavailable, psycopg.Error) as exc:
+        logger.warning("could not drop orphaned job roles on %s: %s", server.key, exc)
     return result
 
 

@@ -1,8 +1,13 @@
-"""Create, clone and drop shadow databases on a shadow server.
+"""Create, clone and drop shadow databases on a shadow server, each with the role of its job.
 
 A baseline's template is built once per server under a temporary name and renamed when
 complete, so the existence of the final name means "complete"; a clone is then a
 `CREATE DATABASE ... TEMPLATE`, which takes milliseconds instead of a replay of history.
+
+Ownership: templates and spares are the admin's databases, their objects the owner role's. A
+clone is handed over to a role made for its job (database and objects), which can connect
+to nothing else; a template being built is handed back when complete. Dropping a clone drops
+its role, so nothing a job set on its role (`ALTER ROLE CURRENT_USER SET ...`) outlives it.
 """
 
 from __future__ import annotations
@@ -25,11 +30,67 @@ def _lock_key(name: str) -> int:
     return zlib.crc32(f"schemagate:{name}".encode())
 
 
-def _restrict_connect(conn: psycopg.Connection, name: str, role: str) -> None:
-    """Only the runner role (and superusers) may connect to a shadow database."""
-    db = sql.Identifier(name)
-    conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db))
-    conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(role)))
+def _revoke_public(conn: psycopg.Connection, name: str) -> None:
+    conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
+
+
+def _job_role_ensure(conn: psycopg.Connection, server: ShadowServer, dbname: str) -> str:
+    """Create (or reset, for a retried job) the role of the job on `dbname`: it may log in and
+    do nothing else; settings a previous attempt gave it are cleared. It is a member of no
+    role; INHERIT only lets it use what owning its database gives (pg_database_owner's
+    CREATE on schema public)."""
+    role = server.job_role(dbname)
+    ident = sql.Identifier(role)
+    attributes = sql.SQL(
+        "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT 16 PASSWORD {}"
+    ).format(sql.Literal(server.job_password(role)))
+    try:
+        conn.execute(sql.SQL("CREATE ROLE {} WITH ").format(ident) + attributes)
+    except psycopg.errors.DuplicateObject:
+        conn.execute(sql.SQL("ALTER ROLE {} WITH ").format(ident) + attributes)
+        conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(ident))
+    return role
+
+
+def job_role_drop(conn: psycopg.Connection, server: ShadowServer, dbname: str) -> None:
+    """Drop the role of the job on `dbname` (after the database); left to the reaper if it
+    still owns something elsewhere."""
+    try:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(server.job_role(dbname))))
+    except psycopg.errors.DependentObjectsStillExist:
+        pass
+
+
+def _hand_over(conn: psycopg.Connection, server: ShadowServer, dbname: str) -> None:
+    """Give the database `dbname` and every object in it to a role made for its job."""
+    server.ensure_owner_role(conn)
+    role = _job_role_ensure(conn, server, dbname)
+    db, ident = sql.Identifier(dbname), sql.Identifier(role)
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, ident))
+    _revoke_public(conn, dbname)
+    conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, ident))
+    with server.admin_connect(dbname) as inside:
+        # The owner role owns no database, so this moves only the objects of this one.
+        inside.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(server.owner_role), ident))
+
+
+def _hand_back(conn: psycopg.Connection, server: ShadowServer, dbname: str) -> None:
+    """Take a built template back from its job: the admin's database, the owner role's objects."""
+    role = server.job_role(dbname)
+    db = sql.Identifier(dbname)
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(db))
+    with server.admin_connect(dbname) as inside:
+        inside.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(role), sql.Identifier(server.owner_role)))
+        inside.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+    conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(db, sql.Identifier(role)))
+    job_role_drop(conn, server, dbname)
+
+
+def _owned_by_admin(conn: psycopg.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user) FROM pg_database WHERE datname = %s", [name]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def drop_database(conn: psycopg.Connection, name: str) -> None:
@@ -44,27 +105,30 @@ def template_ensure(
 ) -> bool:
     """Make sure the template database `name` exists on `server`; build it if not.
 
-    `build(dbname)` fills a fresh database owned by the runner role. Returns True when this
-    call built it. Concurrent callers serialise on an advisory lock, so a template is built once.
+    `build(dbname)` fills a fresh database as the role of that build (which owns it until the
+    build is complete). Returns True when this call built it. Concurrent callers serialise on an advisory lock, so a template is built once.
     """
     with server.admin_connect() as conn:
-        server.ensure_runner_role(conn)
+        server.ensure_owner_role(conn)
         conn.execute("SELECT pg_advisory_lock(%s)", [_lock_key(name)])
         try:
             if database_exists(conn, name):
-                return False
+                if _owned_by_admin(conn, name):
+                    return False
+                # Built before templates belonged to the admin: its objects would be its
+                # old builder's, which no job may be given. Rebuilt.
+                drop_database(conn, name)
             building = f"{name}_building"
             drop_database(conn, building)
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'").format(
-                    sql.Identifier(building), sql.Identifier(server.runner_role)
-                )
-            )
-            _restrict_connect(conn, building, server.runner_role)
+            job_role_drop(conn, server, building)
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(building)))
+            _hand_over(conn, server, building)
             try:
                 build(building)
+                _hand_back(conn, server, building)
             except BaseException:
                 drop_database(conn, building)
+                job_role_drop(conn, server, building)
                 raise
             conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name)))
             # No connections to a template: a stray session would make every clone fail.
@@ -100,31 +164,25 @@ def template_drop(server: ShadowServer, name: str) -> None:
 
 
 def clone_create(server: ShadowServer, *, template: str, name: str) -> None:
-    """`CREATE DATABASE name TEMPLATE template`, owned by the runner role."""
+    """`CREATE DATABASE name TEMPLATE template`, handed over to the role of its job."""
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
     with server.admin_connect() as conn:
-        server.ensure_runner_role(conn)
         try:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(template), sql.Identifier(server.runner_role)
-                )
-            )
+            conn.execute(create)
         except psycopg.errors.DuplicateDatabase:
             # A previous attempt of the same job left it: start from a fresh copy.
             drop_database(conn, name)
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(template), sql.Identifier(server.runner_role)
-                )
-            )
+            conn.execute(create)
         except psycopg.errors.OperationalError as exc:
             raise ShadowServerUnavailable(f"cannot create shadow database on {server.key}: {_first_line(exc)}") from exc
-        _restrict_connect(conn, name, server.runner_role)
+        _hand_over(conn, server, name)
 
 
 def clone_drop(server: ShadowServer, name: str) -> None:
+    """Drop a clone (or any shadow database) and the role of its job."""
     with server.admin_connect() as conn:
         drop_database(conn, name)
+        job_role_drop(conn, server, name)
 
 
 def _rename(conn: psycopg.Connection, old: str, new: str) -> None:
@@ -139,18 +197,14 @@ def spare_create(server: ShadowServer, *, template: str, name: str) -> bool:
     Until its CREATE commits the name does not exist, so no one can take a half-made spare.
     """
     with server.admin_connect() as conn:
-        server.ensure_runner_role(conn)
         if database_exists(conn, name):
             return False
         try:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(template), sql.Identifier(server.runner_role)
-                )
-            )
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
         except psycopg.errors.DuplicateDatabase:
             return False  # another worker made it meanwhile
-        _restrict_connect(conn, name, server.runner_role)
+        # The admin's database until a job claims it: no job role may connect to or alter it.
+        _revoke_public(conn, name)
     return True
 
 
@@ -173,6 +227,7 @@ def spare_claim(server: ShadowServer, *, spares: Sequence[str], name: str) -> st
                 _rename(conn, spare, name)
             except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectInUse):
                 continue
+            _hand_over(conn, server, name)
             return spare
     return None
 
@@ -188,6 +243,7 @@ def clone_retire(server: ShadowServer, *, name: str, retired: str, attempts: int
         for _ in range(attempts):
             try:
                 _rename(conn, name, retired)
+                _rename_job_role(conn, server, name, retired)
                 return True
             except psycopg.errors.InvalidCatalogName:
                 return False
@@ -196,7 +252,41 @@ def clone_retire(server: ShadowServer, *, name: str, retired: str, attempts: int
             except psycopg.errors.ObjectInUse:
                 time.sleep(0.02)
         drop_database(conn, name)
+        job_role_drop(conn, server, name)
     return False
+
+
+def _rename_job_role(conn: psycopg.Connection, server: ShadowServer, old: str, new: str) -> None:
+    """The job role follows its database's name, so whoever drops the database drops the role."""
+    job_role_drop(conn, server, new)
+    try:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} RENAME TO {}").format(
+                sql.Identifier(server.job_role(old)), sql.Identifier(server.job_role(new))
+            )
+        )
+    except psycopg.errors.UndefinedObject:
+        pass
+
+
+def orphaned_job_roles(server: ShadowServer, prefix: str) -> list[str]:
+    """Job roles whose database is gone (a worker died between the two drops), for the reaper."""
+    with server.admin_connect() as conn:
+        rows = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s) AND right(rolname, 4) = '_job' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = left(rolname, -4)) ORDER BY rolname",
+            [prefix],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def job_roles_drop(server: ShadowServer, roles: Sequence[str]) -> None:
+    with server.admin_connect() as conn:
+        for role in roles:
+            try:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            except psycopg.errors.DependentObjectsStillExist:
+                continue
 
 
 def databases_with_prefix(server: ShadowServer, prefix: str) -> list[str]:

@@ -1,4 +1,11 @@
-"""Shadow servers from settings: admin connections, the runner role, and server facts.
+"""Shadow servers from settings: admin connections, the roles of shadow jobs, and server facts.
+
+Every shadow job (a dry-run, a template build, an access-pattern check, a bundle dry-run) runs
+as a role of its own, named after the job's database and dropped with it: it owns that
+database and nothing else, so one project's submitted SQL can neither see nor touch another's.
+Templates and spares belong to the admin connection; the objects inside them to the owner
+role, which can log in nowhere and owns no database (REASSIGN OWNED would otherwise hand its
+databases over too).
 
 The admin URL may carry a password, so a server is named everywhere else (reports, rows,
 logs) by its `key`, `host:port`, never by its URL.
@@ -47,29 +54,37 @@ class ShadowServer:
         return f"{self.host or 'local'}:{self.port}"
 
     @property
-    def runner_role(self) -> str:
-        return str(settings.SHADOW_RUNNER_ROLE)
+    def owner_role(self) -> str:
+        """The role that owns the objects inside templates and spares; it cannot log in."""
+        return str(settings.SHADOW_OWNER_ROLE)
 
-    @property
-    def runner_password(self) -> str:
+    @staticmethod
+    def job_role(dbname: str) -> str:
+        """The role of the job whose database is `dbname` (the names move together)."""
+        return f"{dbname}_job"
+
+    def job_password(self, role: str) -> str:
         """Derived from the secret key, so every worker host knows it without storing it."""
-        digest = hmac.new(settings.SECRET_KEY.encode(), f"shadow-runner:{self.key}".encode(), hashlib.sha256)
+        digest = hmac.new(settings.SECRET_KEY.encode(), f"shadow-job:{self.key}:{role}".encode(), hashlib.sha256)
         return digest.hexdigest()
 
-    def admin_conninfo(self) -> dict[str, object]:
+    def admin_conninfo(self, dbname: str | None = None) -> dict[str, object]:
         cfg = self._config
         return {
             "host": cfg.get("HOST") or None,
             "port": self.port,
             "user": cfg.get("USER") or None,
             "password": cfg.get("PASSWORD") or None,
-            "dbname": cfg.get("NAME") or "postgres",
+            "dbname": dbname or cfg.get("NAME") or "postgres",
             "connect_timeout": settings.SHADOW_CONNECT_TIMEOUT_SECONDS,
             "application_name": "schemagate-admin",
         }
 
     def runner_conninfo(self, dbname: str) -> dict[str, object]:
-        """Connection parameters of the unprivileged role, with timeouts set at connect."""
+        """Connection parameters of the job role of `dbname`, with timeouts set at connect.
+
+        The session may change its own settings; `watchdog` enforces the limits from outside.
+        """
         timeouts = (
             f"-c statement_timeout={int(settings.SHADOW_STATEMENT_TIMEOUT_MS)} "
             f"-c lock_timeout={int(settings.SHADOW_LOCK_TIMEOUT_MS)} "
@@ -78,18 +93,19 @@ class ShadowServer:
         return {
             "host": self._config.get("HOST") or None,
             "port": self.port,
-            "user": self.runner_role,
-            "password": self.runner_password,
+            "user": self.job_role(dbname),
+            "password": self.job_password(self.job_role(dbname)),
             "dbname": dbname,
             "connect_timeout": settings.SHADOW_CONNECT_TIMEOUT_SECONDS,
             "options": timeouts,
             "application_name": "schemagate-dry-run",
         }
 
-    def admin_connect(self) -> psycopg.Connection:
-        """An autocommit admin connection (CREATE/DROP DATABASE cannot run in a transaction)."""
+    def admin_connect(self, dbname: str | None = None) -> psycopg.Connection:
+        """An autocommit admin connection (CREATE/DROP DATABASE cannot run in a transaction),
+        to the maintenance database or to `dbname`."""
         try:
-            return psycopg.connect(**self.admin_conninfo(), autocommit=True)  # type: ignore[arg-type]
+            return psycopg.connect(**self.admin_conninfo(dbname), autocommit=True)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
             raise ShadowServerUnavailable(f"shadow server {self.key} is unavailable: {_first_line(exc)}") from exc
 
@@ -100,33 +116,29 @@ class ShadowServer:
         assert row is not None
         return int(row[0]) // 10000
 
-    def ensure_runner_role(self, conn: psycopg.Connection) -> None:
-        """Create or reset the runner role: may log in, and nothing else (no superuser,
-        no CREATEDB/CREATEROLE, no replication, no RLS bypass, no server-file roles).
+    def ensure_owner_role(self, conn: psycopg.Connection) -> None:
+        """Create or reset the owner role: no login, no privileges; it only owns objects.
 
         Done once per process and server, under an advisory lock: concurrent ALTER ROLEs of
         one role fail with "tuple concurrently updated".
         """
-        if self.key in _RUNNER_ROLE_READY:
+        if self.key in _OWNER_ROLE_READY:
             return
-        role = sql.Identifier(self.runner_role)
-        conn.execute("SELECT pg_advisory_lock(hashtext('schemagate-runner-role'))")
+        role = sql.Identifier(self.owner_role)
+        conn.execute("SELECT pg_advisory_lock(hashtext('schemagate-owner-role'))")
         try:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [self.runner_role]).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [self.owner_role]).fetchone()
             if not exists:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(role))
             conn.execute(
-                sql.SQL(
-                    "ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                    "NOBYPASSRLS CONNECTION LIMIT 64 PASSWORD {}"
-                ).format(role, sql.Literal(self.runner_password))
+                sql.SQL("ALTER ROLE {} WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(role)
             )
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('schemagate-runner-role'))")
-        _RUNNER_ROLE_READY.add(self.key)
+            conn.execute("SELECT pg_advisory_unlock(hashtext('schemagate-owner-role'))")
+        _OWNER_ROLE_READY.add(self.key)
 
 
-_RUNNER_ROLE_READY: set[str] = set()
+_OWNER_ROLE_READY: set[str] = set()
 
 
 def _first_line(exc: BaseException) -> str:

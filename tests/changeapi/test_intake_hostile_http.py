@@ -190,17 +190,21 @@ def test_run_python_that_writes_a_file_is_an_inert_step_that_never_runs(project_
     assert not canary.exists()
 
 
-def test_a_field_default_naming_a_migration_file_function_that_removes_a_file_is_refused(project_with_baseline, tmp_path):
+def test_a_field_default_naming_a_migration_file_function_that_removes_a_file_is_never_called(project_with_baseline, tmp_path):
+    api = project_with_baseline["api"]
     victim = tmp_path / "victim"
     victim.write_text("keep")
     prelude = f"\n\ndef make_code():\n    os.remove('{victim}')\n    return 'x'\n"
     add_field = "migrations.AddField('order', 'code', models.TextField(default=make_code)),"
 
-    response = post_file(project_with_baseline["api"], migration_file(add_field, prelude))
+    response = post_file(api, migration_file(add_field, prelude))
 
-    body = assert_refused_at(response, file=FILENAME, line=13)
-    assert "make_code" in body["detail"]
-    assert_nothing_stored()
+    # Kept as a reference by name, as Django would write it; Django asks for the default to
+    # fill existing rows, and the dry-run says the function is project code it does not run.
+    assert response.status_code == 202, response.content
+    dry_run = api.get(f"/api/v1/dry-runs/{response.json()['latest_dry_run']}/").json()
+    assert dry_run["status"] == "failed"
+    assert "make_code" in dry_run["report"]["error"]["message"]
     assert victim.read_text() == "keep"
 
 

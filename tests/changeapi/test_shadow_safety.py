@@ -19,7 +19,9 @@ def test_run_sql_cannot_copy_to_a_program(project_with_baseline, tmp_path):
     canary = tmp_path / "canary"
     api = project_with_baseline["api"]
 
-    change_request = _submit(api, _run_sql(f"COPY (SELECT 1) TO PROGRAM 'touch {canary}'"))
+    # Plain COPY ... PROGRAM is refused at intake; inside a DO block the role refuses it.
+    attack = f"DO $$ BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {canary}'''; END $$"
+    change_request = _submit(api, _run_sql(attack))
     dry_run = api.get(f"/api/v1/dry-runs/{change_request['latest_dry_run']}/").json()
 
     assert dry_run["status"] == "failed"
@@ -34,7 +36,7 @@ def test_run_sql_cannot_copy_to_a_program(project_with_baseline, tmp_path):
 def test_run_sql_cannot_become_superuser(project_with_baseline):
     api = project_with_baseline["api"]
 
-    change_request = _submit(api, _run_sql("ALTER ROLE CURRENT_USER SUPERUSER"))
+    change_request = _submit(api, _run_sql("DO $$ BEGIN EXECUTE 'ALTER ROLE CURRENT_USER SUPERUSER'; END $$"))
     dry_run = api.get(f"/api/v1/dry-runs/{change_request['latest_dry_run']}/").json()
 
     assert dry_run["status"] == "failed"

@@ -51,6 +51,7 @@ CATALOG: dict[str, Rule] = {
         Rule("SG402", "index-unused-by-access-patterns", "New index that no access pattern uses"),
         Rule("SG403", "foreign-key-without-index", "New foreign key without a supporting index"),
         Rule("SG404", "used-index-dropped", "Index dropped that an access pattern used"),
+        Rule("SG501", "transaction-boundary-in-sql", "Submitted SQL ends the migration's transaction"),
     )
 }
 

@@ -20,10 +20,11 @@ from typing import Any, NoReturn
 from django.db import models
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.models import CreateModel
-from django.db.migrations.operations.special import RunPython
+from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.models.expressions import Combinable
 
 from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded, Location
+from changeapi.intake.sql_policy import RefusedSql, check_sql
 
 from . import allowlist
 from . import builtins as safe
@@ -286,8 +287,8 @@ class Interpreter:
         if isinstance(value, LocalFunction):
             if value.path is None:
                 self.fail(
-                    f"The {'lambda' if value.is_lambda else 'function ' + value.name} can only be called here, "
-                    "or be the code of a migrations.RunPython step.",
+                    "A lambda can only be called here, or be the code of a migrations.RunPython step: "
+                    "it has no name Django could write.",
                     node,
                 )
             # As Django writes a function it was given: a reference by dotted path.
@@ -660,12 +661,24 @@ class Interpreter:
                 self._refuse_unknown_fields(args, kwargs, node)
             if isinstance(callee, type) and issubclass(callee, CreateModel):
                 return create_model_with_referenced_bases(callee, args, kwargs)
+            if isinstance(callee, type) and issubclass(callee, RunSQL):
+                self._check_run_sql(args, kwargs, node)
             if isinstance(callee, type) and issubclass(callee, models.FileField) and "storage" in kwargs:
                 kwargs = {**kwargs, "storage": referenced_storage(kwargs["storage"])}
             return safe.checked_number(self, callee(*args, **kwargs), node)
         self.fail(
             f"{_dotted(node.func) if isinstance(node, ast.Call) else repr(callee)} cannot be called in submitted source.", node
         )
+
+    def _check_run_sql(self, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> None:
+        """RunSQL's SQL and reverse SQL, read by PostgreSQL's parser before anything runs it."""
+        for sql in [*args[:2], kwargs.get("sql"), kwargs.get("reverse_sql")]:
+            if sql is None or sql is RunSQL.noop:
+                continue
+            try:
+                check_sql(sql)
+            except RefusedSql as exc:
+                self.fail(f"RunSQL: {exc}", node)
 
     def _refuse_unknown_fields(self, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> None:
         """A field the service cannot build (an unknown class's call) is refused where it is given."""

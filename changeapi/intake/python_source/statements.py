@@ -75,7 +75,14 @@ class StatementRunner:
             if method is None:
                 what = _UNSUPPORTED.get(type(statement).__name__, f"A {type(statement).__name__} statement")
                 self.interpreter.fail(f"{what} is not supported in submitted source: it is never run.", statement)
-            method(statement)
+            try:
+                method(statement)
+            except (IntakeError, _Return, _Break, _Continue):
+                raise
+            except RecursionError:
+                self.interpreter.fail("The code is nested too deeply.", statement)
+            except Exception as exc:  # noqa: BLE001 - e.g. an unhashable key: the submitter's to fix, at the statement
+                self.interpreter.fail(f"This statement failed: {type(exc).__name__}: {exc}", statement)
 
     # -- simple statements ----------------------------------------------------------------
 

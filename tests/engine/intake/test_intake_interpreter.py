@@ -297,6 +297,15 @@ def test_a_function_returning_itself_is_refused_where_its_result_is_called() -> 
     assert error.location.line == 8
 
 
+def test_a_function_of_the_file_named_as_a_validator_is_a_reference_by_its_dotted_path() -> None:
+    source = with_operations(
+        "def key_validator():\n    pass\n",
+        "[migrations.AddField('order', 'k', models.CharField(max_length=9, null=True, validators=[key_validator]))]",
+    )
+    field = operations(source)[0].field
+    assert InertReference("shop.migrations.0002_change.key_validator") in field._validators
+
+
 def test_a_huge_decimal_is_refused_before_int_would_compute_it() -> None:
     started = time.process_time()
     refused(

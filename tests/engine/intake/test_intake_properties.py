@@ -48,6 +48,21 @@ HOSTILE_PIECES = [
     "class X: pass",
     "@models.Model",
     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    "while True:\n    pass",
+    "def f(x):\n    return f(x)\nf(1)",
+    "for i in range(10**6):\n    X = i",
+    "X = {}\nX[[1]] = 2",
+    "X, Y = 1",
+    "X = [1]\nX += 1",
+    "try:\n    import zzz\nexcept ImportError:\n    zzz = None",
+    "X = sorted([1, 'a'])",
+    "X = '%s %d' % ('a', 'b')",
+    "X = '{}'.format(object)",
+    "del NOT_THERE",
+    "X = [i for i in X]",
+    "class Y(migrations.AddField):\n    pass",
+    "raise ValueError",
+    "X = Decimal('1e999999')",
 ]
 
 
@@ -159,3 +174,24 @@ def test_mutated_models_source_never_raises_anything_but_a_located_intake_error(
     except IntakeError as error:
         assert error.location.file == "app/models.py"
         assert error.location.line and error.location.column
+
+
+STATEMENT_PIECES = [piece for piece in HOSTILE_PIECES if "\n" in piece or not _is_expression(piece)]
+
+
+@st.composite
+def migrations_with_statements(draw: st.DrawFn) -> str:
+    """A real migration with odd or hostile statements at module level and in the class body."""
+    lines = draw(st.sampled_from(SEEDS)).splitlines()
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        piece = draw(st.sampled_from(STATEMENT_PIECES))
+        index = draw(st.integers(min_value=0, max_value=len(lines)))
+        indent = draw(st.sampled_from(["", "    "]))
+        lines[index:index] = [indent + line for line in piece.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(migrations_with_statements())
+def test_real_migrations_with_odd_statements_never_raise_anything_but_a_located_intake_error(source: str) -> None:
+    assert_located_or_ok(source)
