@@ -213,6 +213,15 @@ class Revision(models.Model):
     operations = models.JSONField(help_text="Normalized operations: one entry per migration.")
     baseline = models.ForeignKey(Baseline, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Authorship follows the person, whatever channel submitted: the owner of the API key
+    # that submitted, the mapped author of a pull request and the mapped pushers of its
+    # commits. None of them may approve the change.
+    contributors = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
+    external_authors = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Identities in other systems that wrote this revision, e.g. "github:123" for a pull request author or pusher.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -376,7 +385,10 @@ class ExternalIdentity(models.Model):
     """Maps a GitHub or Slack user id (never a login or name, which can change) to a user.
 
     Per project: a manager links the ids of the people reviewing that project. The mapped user
-    still needs the project permission for whatever the integration asks of them.
+    still needs the project permission for whatever the integration asks of them. A link acts
+    only once confirmed: the mapped user asks for a one-time code and sends it from that
+    GitHub or Slack account, which proves both are the same person (a manager cannot map
+    their own Slack id to a colleague and approve as them).
     """
 
     Provider = IntegrationProvider
@@ -387,6 +399,9 @@ class ExternalIdentity(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_code_sha256 = models.CharField(max_length=64, blank=True, default="")
+    confirmation_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["project_id", "provider", "external_id"]

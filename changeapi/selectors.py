@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.migrations.state import ProjectState
@@ -11,7 +12,7 @@ from django.db.models import QuerySet
 from changeapi.dryrun.engine import plan_state
 from changeapi.intake.plan import Plan
 from changeapi.intake.submission import parse_submission
-from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
+from changeapi.models import ApiKey, Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import VIEW, projects_with_perm
 
 
@@ -75,3 +76,9 @@ def latest_revision(change_request: ChangeRequest) -> Revision:
 
 def latest_dry_run(revision: Revision) -> DryRun | None:
     return revision.dry_runs.order_by("-id").first()
+
+
+def accountable_people(user_ids: Collection[int]) -> set[int]:
+    """The people behind accounts: an API key's bot account stands for the person who made the key."""
+    owners = ApiKey.objects.filter(user_id__in=list(user_ids)).values_list("created_by_id", flat=True)
+    return set(user_ids) | set(owners)

@@ -104,7 +104,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "changeapi.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["changeapi.api.parsers.SafeJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "changeapi.api.throttling.IdentityRateThrottle",
         "changeapi.api.throttling.SubmitRateThrottle",
@@ -180,6 +180,8 @@ SCHEMAGATE_MAX_MIGRATIONS = env.int("SCHEMAGATE_MAX_MIGRATIONS", default=2000)
 # A baseline is a whole history: its own, much larger bound.
 SCHEMAGATE_MAX_BASELINE_OPERATIONS = env.int("SCHEMAGATE_MAX_BASELINE_OPERATIONS", default=100_000)
 SCHEMAGATE_MAX_SOURCE_BYTES = env.int("SCHEMAGATE_MAX_SOURCE_BYTES", default=1_000_000)
+# Nesting of any JSON body (arrays and objects); measured before the body is parsed.
+SCHEMAGATE_MAX_JSON_DEPTH = env.int("SCHEMAGATE_MAX_JSON_DEPTH", default=64)
 SCHEMAGATE_MAX_AST_DEPTH = env.int("SCHEMAGATE_MAX_AST_DEPTH", default=100)
 SCHEMAGATE_MAX_AST_NODES = env.int("SCHEMAGATE_MAX_AST_NODES", default=200_000)
 # Reading one submitted file: interpreted steps, call depth of its own functions, CPU seconds.

@@ -10,7 +10,7 @@ from approvals.policies import ApprovalStatus, approval_status, bot_approvals_al
 from changeapi.errors import DomainError, InvalidState, PermissionDenied, StaleRevision
 from changeapi.models import ChangeRequest, DryRun, Revision
 from changeapi.permissions import REVIEW, has_project_perm
-from changeapi.selectors import latest_dry_run, latest_revision
+from changeapi.selectors import accountable_people, latest_dry_run, latest_revision
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.types import User
 
@@ -34,17 +34,27 @@ class StaleDryRun(InvalidState):
     title = "The dry-run ran on an older baseline"
 
 
-def _authors(change_request: ChangeRequest) -> set[int]:
-    """Everyone who wrote part of the change: its author and the authors of its revisions."""
-    return {change_request.author_id, *change_request.revisions.values_list("created_by_id", flat=True)}
+def change_request_authors(change_request: ChangeRequest) -> set[int]:
+    """Everyone who wrote part of the change, through any channel: its author, the authors and
+    contributors of its revisions (pull request authors and pushers), and the people behind
+    the bot accounts among them (an API key stands for whoever made it)."""
+    revisions = change_request.revisions.all()
+    accounts = {
+        change_request.author_id,
+        *revisions.values_list("created_by_id", flat=True),
+        *Revision.contributors.through.objects.filter(revision__in=revisions).values_list("user_id", flat=True),
+    }
+    return accountable_people(accounts)
 
 
 def _check_approver(*, change_request: ChangeRequest, revision: Revision, reviewer: User) -> DryRun:
     """Refuse an approval the policy does not allow; returns the dry-run being approved."""
-    if reviewer.pk in _authors(change_request):
-        raise PermissionDenied("the author of a change request (or of one of its revisions) cannot approve it")
     if is_bot(reviewer) and not bot_approvals_allowed(change_request=change_request):
         raise PermissionDenied("bot accounts cannot approve in this project: its approval policy does not allow it")
+    if accountable_people({reviewer.pk}) & change_request_authors(change_request):
+        raise PermissionDenied(
+            "the author of a change request (or of one of its revisions, through any channel or API key) cannot approve it"
+        )
     dry_run = latest_dry_run(revision)
     if dry_run is None or dry_run.status != DryRun.Status.SUCCEEDED:
         raise InvalidState("the latest dry-run of this revision has not succeeded")

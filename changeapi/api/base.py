@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 from rest_framework import viewsets
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
@@ -48,6 +49,13 @@ class ProjectScopedViewSet(viewsets.GenericViewSet):
 
     project_path = "project"
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """A NUL in a path segment names nothing (no slug or id holds one), and PostgreSQL would
+        refuse the lookup with an error: it is a 404 before any query."""
+        super().initial(request, *args, **kwargs)
+        if any("\x00" in str(value) for value in kwargs.values()):
+            raise Http404
+
     def get_queryset(self) -> QuerySet[Any]:
         queryset = super().get_queryset()
         visible = projects_with_perm(self.request.user, VIEW)
@@ -55,8 +63,6 @@ class ProjectScopedViewSet(viewsets.GenericViewSet):
 
     def visible_project(self, slug: str) -> Project:
         """A project by slug, or 404 when it does not exist or the user cannot see it."""
-        from django.http import Http404
-
         project = projects_with_perm(self.request.user, VIEW).filter(slug=slug).select_related("current_baseline").first()
         if project is None:
             raise Http404

@@ -74,8 +74,14 @@ class ExternalIdentitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExternalIdentity
-        fields = ["id", "provider", "external_id", "username", "created_at"]
-        read_only_fields = ["id", "created_at"]
+        fields = ["id", "provider", "external_id", "username", "created_at", "confirmed_at"]
+        read_only_fields = ["id", "created_at", "confirmed_at"]
+
+
+class IdentityConfirmationSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="One-time code; send it from the linked account within the hour.")
+    expires_at = serializers.DateTimeField()
+    instructions = serializers.CharField()
 
 
 class WebhookSubscriptionCreateSerializer(serializers.Serializer):

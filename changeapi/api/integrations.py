@@ -7,7 +7,6 @@ else touches the request, and hand it to the integration services.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,7 +15,8 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +28,7 @@ from changeapi.api.integration_serializers import (
     GitHubIntegrationInputSerializer,
     GitHubIntegrationSerializer,
     GitHubWebhookAckSerializer,
+    IdentityConfirmationSerializer,
     SlackCommandFormSerializer,
     SlackIntegrationSerializer,
     SlackInteractionFormSerializer,
@@ -37,10 +38,15 @@ from changeapi.api.integration_serializers import (
     WebhookSubscriptionIssuedSerializer,
     WebhookSubscriptionSerializer,
 )
+from changeapi.api.parsers import SafeJSONParser, form_values_check, json_document_load
 from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.errors import DomainError, NotFound
 from changeapi.integrations.github import SignatureInvalid, github_delivery_receive, github_integration_set
-from changeapi.integrations.identities import external_identity_create, external_identity_delete
+from changeapi.integrations.identities import (
+    external_identity_confirmation_code,
+    external_identity_create,
+    external_identity_delete,
+)
 from changeapi.integrations.slack import (
     SlackRequestRefused,
     slack_command,
@@ -67,7 +73,7 @@ class GitHubWebhookView(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     @extend_schema(
         operation_id="integrations_github_webhook",
@@ -85,6 +91,7 @@ class GitHubWebhookView(APIView):
     )
     def post(self, request: Request, project_slug: str) -> Response:
         body = request.body  # the raw bytes the signature covers; request.data is never read
+        _refuse_unstorable_json(body)
         try:
             delivery, is_new = github_delivery_receive(
                 project_slug=project_slug,
@@ -99,6 +106,15 @@ class GitHubWebhookView(APIView):
         return Response(ack, status=status.HTTP_202_ACCEPTED if is_new else status.HTTP_200_OK)
 
 
+def _refuse_unstorable_json(body: bytes) -> None:
+    """What the API's parser refuses in any JSON body (too deep, NUL, lone surrogates) is refused
+    here too; a body that is not JSON at all is left to the signature check and the receiver."""
+    try:
+        json_document_load(body.decode("utf-8"))
+    except (UnicodeDecodeError, ParseError):
+        return
+
+
 def _verified_form(request: Request) -> dict[str, str]:
     body = request.body
     try:
@@ -109,7 +125,9 @@ def _verified_form(request: Request) -> dict[str, str]:
         )
     except SlackRequestRefused as exc:
         raise SignatureRejected(str(exc)) from exc
-    return {key: values[0] for key, values in parse_qs(body.decode("utf-8", errors="replace")).items()}
+    form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", errors="replace")).items()}
+    form_values_check(form)
+    return form
 
 
 SLACK_HEADERS = [
@@ -159,8 +177,8 @@ class SlackInteractiveView(APIView):
     def post(self, request: Request) -> Response:
         form = _verified_form(request)
         try:
-            payload = json.loads(form.get("payload", ""))
-        except ValueError as exc:
+            payload = json_document_load(form.get("payload", ""))
+        except ParseError as exc:
             raise DomainError("the payload field is not JSON") from exc
         if not isinstance(payload, dict):
             raise DomainError("the payload field is not a JSON object")
@@ -284,6 +302,29 @@ class ExternalIdentityViewSet(ProjectSettingsViewSet):
             context=audit_context(request),
         )
         return Response(ExternalIdentitySerializer(identity).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="projects_identities_confirmation_code",
+        tags=["integrations"],
+        request=None,
+        responses={201: IdentityConfirmationSerializer, **ERRORS},
+        description="For the linked user only: a one-time code to send from the linked GitHub account (a comment "
+        "`/schemagate confirm <code>` on a pull request of the repository) or Slack account (`/schemagate confirm "
+        "<code>`). Until confirmed, the link acts for nobody.",
+    )
+    def confirmation_code(self, request: Request, slug: str, pk: str) -> Response:
+        project = self.visible_project(slug)
+        identity = get_object_or_404(self.get_queryset(), project=project, pk=pk)
+        code = external_identity_confirmation_code(
+            identity=identity, requester=acting_user(request), context=audit_context(request)
+        )
+        where = "a comment on a pull request of the project's repository" if identity.provider == "github" else "Slack"
+        body = {
+            "code": code,
+            "expires_at": identity.confirmation_expires_at,
+            "instructions": f"Send `/schemagate confirm {code}` from your {identity.provider} account, as {where}.",
+        }
+        return Response(IdentityConfirmationSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="projects_identities_destroy", tags=["integrations"], responses={204: None, **ERRORS})
     def destroy(self, request: Request, slug: str, pk: str) -> Response:

@@ -58,8 +58,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
         return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, LimitExceeded):
-        body = problem(413, exc.code, exc.title, exc.detail, limit={"name": exc.setting, "value": exc.value})
-        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+        named = {"name": exc.setting, "value": exc.value}
+        body = problem(exc.status, exc.code, exc.title, exc.detail, limit=named, errors=exc.errors)
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, RequestDataTooBig):
         body = problem(
             413,

@@ -41,6 +41,11 @@ project_settings = [
         integrations.ExternalIdentityViewSet.as_view({"delete": "destroy"}),
         name="project-identity",
     ),
+    path(
+        "projects/<slug:slug>/identities/<int:pk>/confirmation-code/",
+        integrations.ExternalIdentityViewSet.as_view({"post": "confirmation_code"}),
+        name="project-identity-confirmation-code",
+    ),
     path("projects/<slug:slug>/webhooks/", webhooks, name="project-webhooks"),
     path(
         "projects/<slug:slug>/webhooks/<int:pk>/",

@@ -1,7 +1,8 @@
 """The `operations` form: JSON migration documents validated into real Django operations.
 
 Every name in the JSON (field type, operation, on_delete, default callable) is looked up in an
-explicit table, never imported, and every error carries the JSON pointer of what is wrong.
+explicit table, never imported; every value is read as the JSON type it must have (see
+`json_reader`), and every error carries the JSON pointer of what is wrong.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from django.contrib.postgres import fields as pg_fields
 from django.contrib.postgres import operations as pg_operations
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.migrations import Migration, operations
 from django.db.migrations.operations.base import Operation
@@ -21,7 +23,22 @@ from django.db.migrations.state import ProjectState
 from django.db.models import F, Q
 from django.utils import timezone
 
-from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
+from changeapi.intake.errors import IntakeLimitExceeded, Location
+from changeapi.intake.json_reader import (
+    Reader,
+    any_json,
+    boolean,
+    choice,
+    elements,
+    member,
+    natural_number,
+    optional,
+    positive_integer,
+    refusal,
+    string,
+    string_list,
+    typed,
+)
 from changeapi.intake.names import is_migration_name
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.sql_policy import RefusedSql, check_sql
@@ -81,122 +98,151 @@ DEFAULT_CALLABLES: dict[str, Callable[[], Any]] = {
     "list": list,
 }
 
-# Keyword arguments passed through to the field constructor as they are (already JSON types).
-PLAIN_FIELD_ARGS = {
-    "null",
-    "blank",
-    "default",
-    "unique",
-    "db_index",
-    "primary_key",
-    "max_length",
-    "max_digits",
-    "decimal_places",
-    "db_column",
-    "db_comment",
-    "db_tablespace",
-    "auto_now",
-    "auto_now_add",
-    "related_name",
-    "related_query_name",
-    "db_constraint",
-    "to_field",
-    "editable",
-    "verbose_name",
-    "help_text",
-    "size",
-    "protocol",
-    "unpack_ipv4",
-    "upload_to",
+# Keyword arguments passed through to the field constructor once read as their JSON type.
+FIELD_ARGS: dict[str, Reader] = {
+    "null": boolean,
+    "blank": boolean,
+    "default": any_json,
+    "unique": boolean,
+    "db_index": boolean,
+    "primary_key": boolean,
+    "max_length": positive_integer,
+    "max_digits": positive_integer,
+    "decimal_places": natural_number,
+    "db_column": string,
+    "db_comment": string,
+    "db_tablespace": string,
+    "auto_now": boolean,
+    "auto_now_add": boolean,
+    "related_name": string,
+    "related_query_name": string,
+    "db_constraint": boolean,
+    "to_field": string,
+    "editable": boolean,
+    "verbose_name": string,
+    "help_text": string,
+    "size": positive_integer,
+    "protocol": string,
+    "unpack_ipv4": boolean,
+    "upload_to": string,
+}
+
+# Model options passed through to CreateModel once read as their JSON type.
+MODEL_OPTIONS: dict[str, Reader] = {
+    "db_table": string,
+    "db_table_comment": string,
+    "verbose_name": string,
+    "verbose_name_plural": string,
+    "managed": boolean,
+    "ordering": string_list,
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _fail(message: str, pointer: str) -> IntakeError:
-    return IntakeError(message, Location(pointer=pointer))
-
-
 def _identifier(value: Any, pointer: str, what: str) -> str:
     if not isinstance(value, str) or not _IDENTIFIER.match(value) or len(value) > 100:
-        raise _fail(f"{what} must be a Python identifier (letters, digits, underscores), got {value!r}", pointer)
+        raise refusal(f"{what} must be a Python identifier (letters, digits, underscores), got {value!r:.60}", pointer)
     return value
-
-
-def _required(doc: dict[str, Any], key: str, pointer: str) -> Any:
-    if not isinstance(doc, dict):
-        raise _fail("expected an object", pointer)
-    if key not in doc or doc[key] is None:
-        raise _fail(f"'{key}' is required", f"{pointer}/{key}")
-    return doc[key]
 
 
 def _model_reference(value: Any, pointer: str, app_label: str) -> str:
     """`app.Model`, or `Model` in the migration's own app."""
     if not isinstance(value, str) or not value:
-        raise _fail("a model reference such as 'shop.Order' is required", pointer)
+        raise refusal("a model reference such as 'shop.Order' is required", pointer)
     parts = value.split(".")
     if len(parts) == 1:
         parts = [app_label, parts[0]]
     if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
-        raise _fail(f"model reference must be 'app_label.ModelName', got {value!r}", pointer)
+        raise refusal(f"model reference must be 'app_label.ModelName', got {value!r:.60}", pointer)
     return ".".join(parts)
 
 
-def build_field(spec: Any, pointer: str, app_label: str) -> models.Field:
-    """A Django field from its JSON spec: `{"type": "CharField", "max_length": 100, ...}`."""
-    if not isinstance(spec, dict):
-        raise _fail("a field spec must be an object with a 'type'", pointer)
-    type_name = _required(spec, "type", pointer)
-    field_class = FIELD_TYPES.get(type_name) if isinstance(type_name, str) else None
-    if field_class is None:
-        raise _fail(f"unknown field type {type_name!r}; known types: {', '.join(sorted(FIELD_TYPES))}", f"{pointer}/type")
+def _choices(value: Any, pointer: str) -> list[tuple[Any, Any]]:
+    pairs = []
+    for here, pair in elements(value, pointer):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise refusal("choices must be a list of [value, label] pairs", here)
+        pairs.append((pair[0], pair[1]))
+    return pairs
+
+
+def _field_kwargs(spec: dict[str, Any], pointer: str, app_label: str, type_name: str) -> dict[str, Any]:
+    """The constructor arguments of a field spec, each read as the type it must have."""
     kwargs: dict[str, Any] = {}
     for key, value in spec.items():
         here = f"{pointer}/{key}"
         if key == "type":
             continue
-        if key in PLAIN_FIELD_ARGS:
-            kwargs[key] = value
+        if key in FIELD_ARGS:
+            kwargs[key] = FIELD_ARGS[key](value, here)
         elif key == "default_callable":
-            if value not in DEFAULT_CALLABLES:
-                raise _fail(f"default_callable must be one of {', '.join(sorted(DEFAULT_CALLABLES))}", here)
-            kwargs["default"] = DEFAULT_CALLABLES[value]
+            kwargs["default"] = choice(value, DEFAULT_CALLABLES, here, "default_callable")
         elif key == "db_default":
             kwargs["db_default"] = models.Value(value)
         elif key == "choices":
-            if not isinstance(value, list) or not all(isinstance(c, list) and len(c) == 2 for c in value):
-                raise _fail("choices must be a list of [value, label] pairs", here)
-            kwargs["choices"] = [tuple(c) for c in value]
+            kwargs["choices"] = _choices(value, here)
         elif key == "to":
             kwargs["to"] = _model_reference(value, here, app_label)
         elif key == "on_delete":
-            if value not in ON_DELETE:
-                raise _fail(f"on_delete must be one of {', '.join(ON_DELETE)}", here)
-            kwargs["on_delete"] = ON_DELETE[value]
+            kwargs["on_delete"] = choice(value, ON_DELETE, here, "on_delete")
         elif key == "base_field":
             kwargs["base_field"] = build_field(value, here, app_label)
         else:
-            raise _fail(f"unknown field option {key!r} for {type_name}", here)
+            raise refusal(f"unknown field option {key!r:.60} for {type_name}", here)
+    return kwargs
+
+
+def _value_fits(field: models.Field, value: Any, pointer: str) -> None:
+    """A default must be a value of the field's type, or the dry-run (and production) fails on it."""
+    if field.is_relation:
+        return  # the target's type is known only once the state is rendered
+    try:
+        field.to_python(value)
+    except (ValidationError, TypeError, ValueError) as exc:
+        reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        raise refusal(f"{value!r:.60} is not a value of {type(field).__name__}: {reason}", pointer) from None
+
+
+def build_field(spec: Any, pointer: str, app_label: str) -> models.Field:
+    """A Django field from its JSON spec: `{"type": "CharField", "max_length": 100, ...}`."""
+    if not isinstance(spec, dict):
+        raise refusal("a field spec must be an object with a 'type'", pointer)
+    type_name = member(spec, "type", pointer)
+    field_class = FIELD_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if field_class is None:
+        raise refusal(f"unknown field type {type_name!r:.60}; known types: {', '.join(sorted(FIELD_TYPES))}", f"{pointer}/type")
+    kwargs = _field_kwargs(spec, pointer, app_label, type_name)
     if type_name in RELATION_TYPES:
         if "to" not in kwargs:
-            raise _fail(f"{type_name} needs 'to' (e.g. 'shop.Customer')", f"{pointer}/to")
+            raise refusal(f"{type_name} needs 'to' (e.g. 'shop.Customer')", f"{pointer}/to")
         if type_name != "ManyToManyField" and "on_delete" not in kwargs:
-            raise _fail(f"{type_name} needs 'on_delete' (e.g. 'CASCADE')", f"{pointer}/on_delete")
+            raise refusal(f"{type_name} needs 'on_delete' (e.g. 'CASCADE')", f"{pointer}/on_delete")
     if type_name == "ArrayField" and "base_field" not in kwargs:
-        raise _fail("ArrayField needs 'base_field'", f"{pointer}/base_field")
+        raise refusal("ArrayField needs 'base_field'", f"{pointer}/base_field")
     if kwargs.get("primary_key"):
         # As makemigrations writes a primary key: never serialized with the model's fields.
         kwargs.setdefault("serialize", False)
     try:
-        return field_class(**kwargs)
+        field = field_class(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise _fail(f"invalid {type_name}: {exc}", pointer) from exc
+        raise refusal(f"invalid {type_name}: {exc}", pointer) from exc
+    for key in ("default", "db_default"):
+        if spec.get(key) is not None:
+            _value_fits(field, spec[key], f"{pointer}/{key}")
+    return field
 
 
-def _lookup_value(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"F"} and isinstance(value["F"], str):
-        return F(value["F"])
+def _lookup_value(value: Any, pointer: str) -> Any:
+    """A lookup's value: JSON as it is, except `{"F": "column"}`, which refers to a column."""
+    if isinstance(value, dict) and set(value) == {"F"}:
+        return F(_lookup_path(value["F"], f"{pointer}/F"))
+    return value
+
+
+def _lookup_path(value: Any, pointer: str) -> str:
+    if not isinstance(value, str) or not all(_IDENTIFIER.match(part) for part in value.split("__")):
+        raise refusal(f"invalid lookup {value!r:.60}", pointer)
     return value
 
 
@@ -204,74 +250,89 @@ def build_condition(spec: Any, pointer: str) -> Q:
     """`{"price__gte": 0, "status__in": ["a", "b"]}` -> Q(price__gte=0, status__in=[...]);
     a value `{"F": "other"}` refers to another column."""
     if not isinstance(spec, dict) or not spec:
-        raise _fail('a condition is an object of Django lookups, e.g. {"price__gte": 0}', pointer)
-    for key in spec:
-        if not isinstance(key, str) or not all(_IDENTIFIER.match(part) for part in key.split("__")):
-            raise _fail(f"invalid lookup {key!r}", f"{pointer}/{key}")
-    return Q(**{key: _lookup_value(value) for key, value in spec.items()})
+        raise refusal('a condition is an object of Django lookups, e.g. {"price__gte": 0}', pointer)
+    lookups = {_lookup_path(key, f"{pointer}/{key}"): _lookup_value(value, f"{pointer}/{key}") for key, value in spec.items()}
+    return Q(**lookups)
 
 
 def _name_list(value: Any, pointer: str, what: str) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise _fail(f"{what} must be a non-empty list of field names", pointer)
-    for i, item in enumerate(value):
+    names = elements(value, pointer, non_empty=True, what=what)
+    for here, item in names:
         name = item[1:] if isinstance(item, str) and item.startswith("-") else item
-        _identifier(name, f"{pointer}/{i}", "field name")
-    return list(value)
+        _identifier(name, here, "field name")
+    return [item for _, item in names]
+
+
+def _name_lists(value: Any, pointer: str, what: str) -> set[tuple[str, ...]]:
+    return {tuple(_name_list(item, here, what)) for here, item in elements(value, pointer)}
 
 
 def build_index(spec: Any, pointer: str) -> models.Index:
-    name = _identifier(_required(spec, "name", pointer), f"{pointer}/name", "index name")
+    name = _identifier(member(spec, "name", pointer), f"{pointer}/name", "index name")
     if len(name) > 30:
-        raise _fail("index names are at most 30 characters (Django's limit)", f"{pointer}/name")
+        raise refusal("index names are at most 30 characters (Django's limit)", f"{pointer}/name")
+    unknown = sorted(set(spec) - {"name", "fields", "opclasses", "condition"})
+    if unknown:
+        raise refusal(f"unknown index option {unknown[0]!r:.60}", f"{pointer}/{unknown[0]}")
     kwargs: dict[str, Any] = {
         "name": name,
-        "fields": _name_list(_required(spec, "fields", pointer), f"{pointer}/fields", "fields"),
+        "fields": _name_list(member(spec, "fields", pointer), f"{pointer}/fields", "fields"),
     }
-    if "opclasses" in spec:
-        kwargs["opclasses"] = list(spec["opclasses"])
-    if "condition" in spec:
+    if spec.get("opclasses") is not None:
+        kwargs["opclasses"] = string_list(spec["opclasses"], f"{pointer}/opclasses")
+    if spec.get("condition") is not None:
         kwargs["condition"] = build_condition(spec["condition"], f"{pointer}/condition")
-    unknown = set(spec) - {"name", "fields", "opclasses", "condition"}
-    if unknown:
-        raise _fail(f"unknown index option {sorted(unknown)[0]!r}", f"{pointer}/{sorted(unknown)[0]}")
     try:
         return models.Index(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise _fail(f"invalid index: {exc}", pointer) from exc
+        raise refusal(f"invalid index: {exc}", pointer) from exc
 
 
 def build_constraint(spec: Any, pointer: str) -> models.BaseConstraint:
-    kind = _required(spec, "kind", pointer)
-    name = _identifier(_required(spec, "name", pointer), f"{pointer}/name", "constraint name")
+    kind = member(spec, "kind", pointer)
+    name = _identifier(member(spec, "name", pointer), f"{pointer}/name", "constraint name")
     if kind == "check":
         return models.CheckConstraint(
-            condition=build_condition(_required(spec, "condition", pointer), f"{pointer}/condition"), name=name
+            condition=build_condition(member(spec, "condition", pointer), f"{pointer}/condition"), name=name
         )
     if kind == "unique":
         kwargs: dict[str, Any] = {
             "name": name,
-            "fields": _name_list(_required(spec, "fields", pointer), f"{pointer}/fields", "fields"),
+            "fields": _name_list(member(spec, "fields", pointer), f"{pointer}/fields", "fields"),
         }
-        if "condition" in spec:
+        if spec.get("condition") is not None:
             kwargs["condition"] = build_condition(spec["condition"], f"{pointer}/condition")
         return models.UniqueConstraint(**kwargs)
-    raise _fail("constraint kind must be 'check' or 'unique'", f"{pointer}/kind")
+    raise refusal("constraint kind must be 'check' or 'unique'", f"{pointer}/kind")
 
 
 def _field_pairs(value: Any, pointer: str, app_label: str) -> list[tuple[str, models.Field]]:
-    if not isinstance(value, list) or not value:
-        raise _fail("fields must be a non-empty list of {name, field}", pointer)
     pairs = []
     seen = set()
-    for i, item in enumerate(value):
-        here = f"{pointer}/{i}"
-        name = _identifier(_required(item, "name", here), f"{here}/name", "field name")
+    for here, item in elements(value, pointer, non_empty=True, what="fields"):
+        name = _identifier(member(item, "name", here), f"{here}/name", "field name")
         if name in seen:
-            raise _fail(f"field {name!r} is declared twice", f"{here}/name")
+            raise refusal(f"field {name!r} is declared twice", f"{here}/name")
         seen.add(name)
-        pairs.append((name, build_field(_required(item, "field", here), f"{here}/field", app_label)))
+        pairs.append((name, build_field(member(item, "field", here), f"{here}/field", app_label)))
     return pairs
+
+
+def _model_options(value: Any, pointer: str) -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    for key, option in typed(value, dict, pointer).items():
+        here = f"{pointer}/{key}"
+        if key in MODEL_OPTIONS:
+            built[key] = MODEL_OPTIONS[key](option, here)
+        elif key == "unique_together":
+            built[key] = _name_lists(option, here, "unique_together entry")
+        elif key == "indexes":
+            built[key] = [build_index(index, at) for at, index in elements(option, here)]
+        elif key == "constraints":
+            built[key] = [build_constraint(constraint, at) for at, constraint in elements(option, here)]
+        else:
+            raise refusal(f"unknown model option {key!r:.60}", here)
+    return built
 
 
 def _sql_text(value: Any, pointer: str) -> str | list[str]:
@@ -280,39 +341,24 @@ def _sql_text(value: Any, pointer: str) -> str | list[str]:
     elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         text = list(value)
     else:
-        raise _fail("SQL must be a non-empty string or a list of strings", pointer)
+        raise refusal("SQL must be a non-empty string or a list of strings", pointer)
     try:
         check_sql(text)
     except RefusedSql as exc:
-        raise _fail(str(exc), pointer) from None
+        raise refusal(str(exc), pointer) from None
     return text
 
 
 def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
     """One operation document -> one Django operation object."""
-    op = _required(doc, "op", pointer)
-    name = lambda key: _identifier(_required(doc, key, pointer), f"{pointer}/{key}", key)  # noqa: E731
+    op = member(doc, "op", pointer)
+    name = lambda key: _identifier(member(doc, key, pointer), f"{pointer}/{key}", key)  # noqa: E731
+    field = lambda: build_field(member(doc, "field", pointer), f"{pointer}/field", app_label)  # noqa: E731
     if op == "CreateModel":
-        options = doc.get("options") or {}
-        if not isinstance(options, dict):
-            raise _fail("options must be an object", f"{pointer}/options")
-        built_options: dict[str, Any] = {}
-        for key, value in options.items():
-            here = f"{pointer}/options/{key}"
-            if key in ("db_table", "db_table_comment", "verbose_name", "verbose_name_plural", "managed", "ordering"):
-                built_options[key] = value
-            elif key == "unique_together":
-                built_options[key] = {tuple(_name_list(v, f"{here}/{i}", "unique_together entry")) for i, v in enumerate(value)}
-            elif key == "indexes":
-                built_options[key] = [build_index(v, f"{here}/{i}") for i, v in enumerate(value)]
-            elif key == "constraints":
-                built_options[key] = [build_constraint(v, f"{here}/{i}") for i, v in enumerate(value)]
-            else:
-                raise _fail(f"unknown model option {key!r}", here)
         return operations.CreateModel(
             name=name("name"),
-            fields=_field_pairs(_required(doc, "fields", pointer), f"{pointer}/fields", app_label),
-            options=built_options,
+            fields=_field_pairs(member(doc, "fields", pointer), f"{pointer}/fields", app_label),
+            options=optional(doc, "options", _model_options, pointer, default={}),
         )
     if op == "DeleteModel":
         return operations.DeleteModel(name=name("name"))
@@ -320,42 +366,37 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
         return operations.RenameModel(old_name=name("old_name"), new_name=name("new_name"))
     if op == "AlterModelTable":
         return operations.AlterModelTable(
-            name=name("name"), table=_identifier(_required(doc, "table", pointer), f"{pointer}/table", "table")
+            name=name("name"), table=_identifier(member(doc, "table", pointer), f"{pointer}/table", "table")
         )
     if op == "AlterUniqueTogether":
-        value = _required(doc, "unique_together", pointer)
+        here = f"{pointer}/unique_together"
         return operations.AlterUniqueTogether(
-            name=name("name"),
-            unique_together={tuple(_name_list(v, f"{pointer}/unique_together/{i}", "entry")) for i, v in enumerate(value)},
+            name=name("name"), unique_together=_name_lists(member(doc, "unique_together", pointer), here, "entry")
         )
     if op == "AddField":
         return operations.AddField(
             model_name=name("model_name"),
             name=name("name"),
-            field=build_field(_required(doc, "field", pointer), f"{pointer}/field", app_label),
-            preserve_default=bool(doc.get("preserve_default", True)),
+            field=field(),
+            preserve_default=optional(doc, "preserve_default", boolean, pointer, default=True),
         )
     if op == "RemoveField":
         return operations.RemoveField(model_name=name("model_name"), name=name("name"))
     if op == "AlterField":
-        return operations.AlterField(
-            model_name=name("model_name"),
-            name=name("name"),
-            field=build_field(_required(doc, "field", pointer), f"{pointer}/field", app_label),
-        )
+        return operations.AlterField(model_name=name("model_name"), name=name("name"), field=field())
     if op == "RenameField":
         return operations.RenameField(model_name=name("model_name"), old_name=name("old_name"), new_name=name("new_name"))
     if op in ("AddIndex", "AddIndexConcurrently"):
         cls = operations.AddIndex if op == "AddIndex" else pg_operations.AddIndexConcurrently
-        return cls(model_name=name("model_name"), index=build_index(_required(doc, "index", pointer), f"{pointer}/index"))
+        return cls(model_name=name("model_name"), index=build_index(member(doc, "index", pointer), f"{pointer}/index"))
     if op in ("RemoveIndex", "RemoveIndexConcurrently"):
         remove_cls = operations.RemoveIndex if op == "RemoveIndex" else pg_operations.RemoveIndexConcurrently
         return remove_cls(model_name=name("model_name"), name=name("name"))
     if op in ("AddConstraint", "AddConstraintNotValid"):
-        constraint = build_constraint(_required(doc, "constraint", pointer), f"{pointer}/constraint")
+        constraint = build_constraint(member(doc, "constraint", pointer), f"{pointer}/constraint")
         if op == "AddConstraintNotValid":
             if not isinstance(constraint, models.CheckConstraint):
-                raise _fail("AddConstraintNotValid takes a check constraint", f"{pointer}/constraint/kind")
+                raise refusal("AddConstraintNotValid takes a check constraint", f"{pointer}/constraint/kind")
             return pg_operations.AddConstraintNotValid(model_name=name("model_name"), constraint=constraint)
         return operations.AddConstraint(model_name=name("model_name"), constraint=constraint)
     if op == "RemoveConstraint":
@@ -363,12 +404,13 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
     if op == "ValidateConstraint":
         return pg_operations.ValidateConstraint(model_name=name("model_name"), name=name("name"))
     if op == "RunSQL":
-        sql = _sql_text(_required(doc, "sql", pointer), f"{pointer}/sql")
+        sql = _sql_text(member(doc, "sql", pointer), f"{pointer}/sql")
         reverse = doc.get("reverse_sql")
         reverse_sql = _sql_text(reverse, f"{pointer}/reverse_sql") if reverse is not None else None
+        elidable = optional(doc, "elidable", boolean, pointer, default=False)
         # The stubs take list[str | tuple[str, params]], and list is invariant: a list[str] is valid.
-        return operations.RunSQL(sql=sql, reverse_sql=reverse_sql, elidable=bool(doc.get("elidable", False)))  # type: ignore[arg-type]
-    raise _fail(f"unknown operation {op!r}; known: {', '.join(OPERATION_NAMES)}", f"{pointer}/op")
+        return operations.RunSQL(sql=sql, reverse_sql=reverse_sql, elidable=elidable)  # type: ignore[arg-type]
+    raise refusal(f"unknown operation {op!r:.60}; known: {', '.join(OPERATION_NAMES)}", f"{pointer}/op")
 
 
 OPERATION_NAMES = (
@@ -427,10 +469,9 @@ def parse_migration_documents(
     continue their numbering. With `base_state`, every operation is applied to the state so
     references to missing models or fields fail here, with their pointer, not in the dry-run.
     """
-    if not isinstance(documents, list) or not documents:
-        raise _fail("a non-empty list of migrations is required", pointer)
+    migrations = elements(documents, pointer, non_empty=True, what="migrations")
     leaves = dict(leaves or {})
-    total = sum(len(d.get("operations") or []) for d in documents if isinstance(d, dict))
+    total = sum(len(d["operations"]) for _, d in migrations if isinstance(d, dict) and isinstance(d.get("operations"), list))
     if total > max_operations:
         raise IntakeLimitExceeded(
             f"too many operations: {total} (limit {max_operations})",
@@ -439,16 +480,11 @@ def parse_migration_documents(
             location=Location(pointer=pointer),
         )
     planned: list[PlannedMigration] = []
-    for i, doc in enumerate(documents):
-        here = f"{pointer}/{i}"
-        app_label = _identifier(_required(doc, "app_label", here), f"{here}/app_label", "app_label")
-        ops_doc = _required(doc, "operations", here)
-        if not isinstance(ops_doc, list) or not ops_doc:
-            raise _fail("operations must be a non-empty list", f"{here}/operations")
-        ops = [build_operation(op_doc, f"{here}/operations/{j}", app_label) for j, op_doc in enumerate(ops_doc)]
-        atomic = doc.get("atomic", True)
-        if not isinstance(atomic, bool):
-            raise _fail("atomic must be true or false", f"{here}/atomic")
+    for here, doc in migrations:
+        app_label = _identifier(member(doc, "app_label", here), f"{here}/app_label", "app_label")
+        ops_doc = elements(member(doc, "operations", here), f"{here}/operations", non_empty=True, what="operations")
+        ops = [build_operation(op_doc, at, app_label) for at, op_doc in ops_doc]
+        atomic = optional(doc, "atomic", boolean, here, default=True)
         name = doc.get("name")
         if name is None:
             probe = Migration("auto", app_label)
@@ -461,7 +497,7 @@ def parse_migration_documents(
             suggested = "auto" if suggested.startswith("auto_") else suggested
             name = f"{_next_number(leaves.get(app_label)):04d}_{suggested}"[:100]
         elif not is_migration_name(name):
-            raise _fail("migration name must be letters, digits and underscores", f"{here}/name")
+            raise refusal("migration name must be letters, digits and underscores", f"{here}/name")
         dependencies = [(app_label, leaves[app_label])] if app_label in leaves else []
         for other in sorted(_referenced_apps(ops) - {app_label}):
             dependencies.append((other, leaves[other]) if other in leaves else (other, "__first__"))
@@ -491,16 +527,16 @@ def check_plan_against_state(plan: Plan, base_state: ProjectState, *, pointer: s
                 operation.state_forwards(migration.app_label, state)
             except (KeyError, LookupError, ValueError, AttributeError) as exc:
                 detail = exc.args[0] if exc.args else exc
-                raise _fail(
+                raise refusal(
                     f"{operation.describe()} does not apply to the baseline: {detail!r} is not there",
                     f"{pointer}/{i}/operations/{j}",
                 ) from exc
             except Exception as exc:
-                raise _fail(
+                raise refusal(
                     f"{operation.describe()} does not apply to the baseline: {exc}", f"{pointer}/{i}/operations/{j}"
                 ) from exc
     try:
         state.apps  # noqa: B018 - rendering resolves every relation: a dangling one fails here
     except (LookupError, ValueError) as exc:
-        raise _fail(f"the resulting models do not resolve: {exc}", pointer) from exc
+        raise refusal(f"the resulting models do not resolve: {exc}", pointer) from exc
     return state

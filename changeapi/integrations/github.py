@@ -30,6 +30,7 @@ from approvals.services.reviews import review_decide
 from changeapi.errors import DomainError
 from changeapi.intake.errors import IntakeError
 from changeapi.integrations.http import HttpResult, OutboundError, http_send
+from changeapi.integrations.identities import confirmed_identity_user, external_identity_confirm
 from changeapi.integrations.report_markdown import blocking_findings, dry_run_markdown
 from changeapi.integrations.signatures import github_signature_valid
 from changeapi.models import (
@@ -39,6 +40,7 @@ from changeapi.models import (
     GitHubIntegration,
     Project,
     PullRequestLink,
+    Revision,
 )
 from changeapi.permissions import SUBMIT, VIEW, has_project_perm, project_perms_set
 from changeapi.selectors import latest_revision
@@ -49,7 +51,7 @@ from changeapi.types import User
 logger = logging.getLogger(__name__)
 
 PULL_REQUEST_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
-COMMAND = re.compile(r"^/schemagate\s+(approve|reject)\b[ \t]*(.*)$", re.MULTILINE)
+COMMAND = re.compile(r"^/schemagate\s+(approve|reject|confirm)\b[ \t]*(.*)$", re.MULTILINE)
 CHECK_RUN_NAME = "Schemagate dry-run"
 MAX_FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request
 
@@ -264,12 +266,9 @@ def is_migration_file(path: str) -> bool:
 def _mapped_user(integration: GitHubIntegration, github_user_id: Any) -> User | None:
     if github_user_id is None:
         return None
-    identity = (
-        ExternalIdentity.objects.select_related("user")
-        .filter(project=integration.project, provider=ExternalIdentity.Provider.GITHUB, external_id=str(github_user_id))
-        .first()
+    return confirmed_identity_user(
+        project=integration.project, provider=ExternalIdentity.Provider.GITHUB, external_id=str(github_user_id)
     )
-    return identity.user if identity is not None and identity.user.is_active else None
 
 
 def _pull_request(integration: GitHubIntegration, payload: dict[str, Any]) -> tuple[str, str]:
@@ -289,6 +288,11 @@ def _pull_request(integration: GitHubIntegration, payload: dict[str, Any]) -> tu
     author = _mapped_user(integration, (pull.get("user") or {}).get("id"))
     if author is None or not has_project_perm(author, integration.project, SUBMIT):
         author = integration.bot
+    # The pull request's author and whoever pushed this head wrote the revision, whichever
+    # account submits it: none of them may approve it, on GitHub or elsewhere.
+    writers = [(pull.get("user") or {}).get("id"), (payload.get("sender") or {}).get("id")]
+    external_authors = [f"github:{writer}" for writer in writers if writer is not None]
+    contributors = [user for user in (_mapped_user(integration, writer) for writer in writers) if user is not None]
     context = AuditContext(user=author, via="github")
     try:
         with transaction.atomic():
@@ -301,6 +305,8 @@ def _pull_request(integration: GitHubIntegration, payload: dict[str, Any]) -> tu
                     form="migrations",
                     source=source,
                     context=context,
+                    contributors=contributors,
+                    external_authors=external_authors,
                 )
                 revision = latest_revision(change_request)
                 PullRequestLink.objects.create(
@@ -313,7 +319,13 @@ def _pull_request(integration: GitHubIntegration, payload: dict[str, Any]) -> tu
                 )
                 return GitHubDelivery.Status.PROCESSED, f"change request #{change_request.number} submitted"
             revision = revision_submit(
-                change_request=link.change_request, author=author, form="migrations", source=source, context=context
+                change_request=link.change_request,
+                author=author,
+                form="migrations",
+                source=source,
+                context=context,
+                contributors=contributors,
+                external_authors=external_authors,
             )
             link.head_sha, link.revision = head_sha, revision
             link.save(update_fields=["head_sha", "revision"])
@@ -332,7 +344,8 @@ def _pull_request(integration: GitHubIntegration, payload: dict[str, Any]) -> tu
 
 
 def parse_command(body: str) -> tuple[str, str] | None:
-    """`/schemagate approve` or `/schemagate reject <reason>` on a line of its own."""
+    """`/schemagate approve <head sha>`, `/schemagate reject <reason>` or `/schemagate confirm <code>`
+    on a line of its own."""
     match = COMMAND.search(body or "")
     if match is None:
         return None
@@ -354,6 +367,22 @@ def _issue_comment(integration: GitHubIntegration, payload: dict[str, Any]) -> t
         .first()
     )
     login = (comment.get("user") or {}).get("login", "")
+    decision, reason = command
+    if decision == "confirm":
+        identity = external_identity_confirm(
+            project=integration.project,
+            provider=ExternalIdentity.Provider.GITHUB,
+            external_id=str((comment.get("user") or {}).get("id")),
+            code=reason,
+            context=AuditContext(user=None, via="github"),
+        )
+        text = (
+            f"@{login}: linked; your GitHub account now acts as {identity.user.get_username()} in Schemagate."
+            if identity is not None
+            else f"@{login}: that code is not valid for your GitHub account (codes last one hour)."
+        )
+        client.comment_create(integration.repository, number, text)
+        return GitHubDelivery.Status.PROCESSED, "identity confirmed" if identity else "confirmation refused"
     if link is None:
         client.comment_create(integration.repository, number, "Schemagate has no change request for this pull request.")
         return GitHubDelivery.Status.IGNORED, "no change request for this pull request"
@@ -363,17 +392,34 @@ def _issue_comment(integration: GitHubIntegration, payload: dict[str, Any]) -> t
             integration.repository, number, f"@{login}: your GitHub account is not linked to a Schemagate user of this project."
         )
         return GitHubDelivery.Status.IGNORED, f"GitHub user {login} is not mapped"
-    decision, reason = command
     if decision == "reject" and not reason:
         client.comment_create(integration.repository, number, "Give a reason: `/schemagate reject <reason>`.")
         return GitHubDelivery.Status.IGNORED, "reject without a reason"
     change_request = link.change_request
+    commenter = f"github:{(comment.get('user') or {}).get('id')}"
+    if (
+        decision == "approve"
+        and Revision.objects.filter(change_request=change_request, external_authors__contains=[commenter]).exists()
+    ):
+        client.comment_create(
+            integration.repository, number, f"@{login}: you wrote or pushed part of this pull request, so you cannot approve it."
+        )
+        return GitHubDelivery.Status.PROCESSED, f"approve refused: {login} is an author"
+    if decision == "approve" and not _names_head(reason, link.head_sha):
+        client.comment_create(
+            integration.repository,
+            number,
+            f"@{login}: name the commit you approve, e.g. `/schemagate approve {link.head_sha[:12]}`; the pull request "
+            "is now at that commit.",
+        )
+        return GitHubDelivery.Status.PROCESSED, "approve refused: the head commit was not named"
+    reason = "" if decision == "approve" else reason
     try:
         review_decide(
-            revision=latest_revision(change_request),
+            revision=link.revision or latest_revision(change_request),
             reviewer=user,
             decision=decision,
-            comment=reason or "approved from GitHub",
+            comment=reason or f"approved from GitHub at {link.head_sha[:12]}",
             context=AuditContext(user=user, via="github"),
         )
     except DomainError as exc:
@@ -386,6 +432,12 @@ def _issue_comment(integration: GitHubIntegration, payload: dict[str, Any]) -> t
         f"Schemagate: {decision}d by {user.get_username()}; change request #{change_request.number} is now {change_request.status}.",
     )
     return GitHubDelivery.Status.PROCESSED, f"{decision} by {user.get_username()}"
+
+
+def _names_head(text: str, head_sha: str) -> bool:
+    """Whether an approve command names the head commit (at least 7 hex digits of it)."""
+    named = (text.split() or [""])[0].lower()
+    return len(named) >= 7 and bool(re.fullmatch(r"[0-9a-f]{7,40}", named)) and head_sha.lower().startswith(named)
 
 
 def github_dry_run_report(*, dry_run: DryRun) -> bool:

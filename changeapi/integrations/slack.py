@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from approvals.models import Review
 from approvals.services.reviews import review_decide
 from changeapi.errors import DomainError
 from changeapi.integrations.http import OutboundError, http_send
+from changeapi.integrations.identities import confirmed_identity_user, external_identity_confirm
 from changeapi.integrations.report_markdown import blocking_findings
 from changeapi.integrations.signatures import slack_signature_problem
 from changeapi.integrations.ssrf import UnsafeDestination
@@ -37,6 +39,7 @@ from changeapi.types import User
 logger = logging.getLogger(__name__)
 
 STATUS_COMMAND = re.compile(r"^\s*status\s+(?:(?P<slug>[-a-zA-Z0-9_]+)#(?P<number>\d+)|#?(?P<id>\d+))\s*$")
+CONFIRM_COMMAND = re.compile(r"^\s*confirm\s+(?P<code>[0-9a-f]{16})\s*$")
 ACTIONS = {"schemagate_approve": Review.Decision.APPROVE, "schemagate_reject": Review.Decision.REJECT}
 
 
@@ -71,12 +74,7 @@ def slack_integration_set(*, project: Project, channel: str, context: AuditConte
 
 
 def _mapped_user(project: Project, slack_user_id: str) -> User | None:
-    identity = (
-        ExternalIdentity.objects.select_related("user")
-        .filter(project=project, provider=ExternalIdentity.Provider.SLACK, external_id=slack_user_id)
-        .first()
-    )
-    return identity.user if identity is not None and identity.user.is_active else None
+    return confirmed_identity_user(project=project, provider=ExternalIdentity.Provider.SLACK, external_id=slack_user_id)
 
 
 def _find_change_request(text: str) -> ChangeRequest | None:
@@ -94,7 +92,19 @@ def _ephemeral(text: str) -> dict[str, Any]:
 
 
 def slack_command(*, slack_user_id: str, text: str) -> dict[str, Any]:
-    """Answer `/schemagate status <id | project#number>` for the mapped user (a quick read)."""
+    """Answer `/schemagate status <id | project#number>` for the mapped user (a quick read), and
+    `/schemagate confirm <code>`, which confirms the link of this Slack account."""
+    confirm = CONFIRM_COMMAND.match(text or "")
+    if confirm is not None:
+        identity = external_identity_confirm(
+            provider=ExternalIdentity.Provider.SLACK,
+            external_id=slack_user_id,
+            code=confirm["code"],
+            context=AuditContext(user=None, via="slack"),
+        )
+        if identity is None:
+            return _ephemeral("That code is not valid for your Slack account (codes last one hour).")
+        return _ephemeral(f"Linked: your Slack account now acts as {identity.user.get_username()} in {identity.project.slug}.")
     if not STATUS_COMMAND.match(text or ""):
         return _ephemeral("Usage: `/schemagate status 42` (change request id) or `/schemagate status shop#3`.")
     change_request = _find_change_request(text)
@@ -117,10 +127,68 @@ def slack_command(*, slack_user_id: str, text: str) -> dict[str, Any]:
     return _ephemeral("\n".join(lines))
 
 
+class MalformedInteraction(DomainError):
+    code = "malformed-interaction"
+    title = "The Slack interaction is not of the shape Slack sends"
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """What is read of a press of one of our buttons: which, its value, who, where to reply."""
+
+    action_id: str
+    value: str
+    slack_user_id: str
+    response_url: str
+
+
+def _malformed(detail: str, pointer: str) -> MalformedInteraction:
+    return MalformedInteraction(f"payload {pointer}: {detail}", errors=[{"pointer": pointer, "detail": detail}])
+
+
+def _text_member(doc: dict[str, Any], key: str, pointer: str) -> str:
+    value = doc.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _malformed("must be a string", f"{pointer}/{key}")
+    return value
+
+
+def _button_press(payload: dict[str, Any]) -> ButtonPress | None:
+    """The press of one of our buttons in a signed payload; None for any other interaction.
+
+    Signed only means Slack's secret was used: a payload of the wrong shape is refused with the
+    pointer (inside the payload) of what is wrong, never read as if it were right.
+    """
+    if payload.get("type") != "block_actions":
+        return None
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not actions:
+        raise _malformed("must be a non-empty list of actions", "/actions")
+    action = actions[0]
+    if not isinstance(action, dict):
+        raise _malformed("an action must be an object", "/actions/0")
+    action_id = _text_member(action, "action_id", "/actions/0")
+    if action_id not in ACTIONS:
+        return None
+    user = payload.get("user")
+    if not isinstance(user, dict):
+        raise _malformed("must be an object with the user's id", "/user")
+    return ButtonPress(
+        action_id=action_id,
+        value=_text_member(action, "value", "/actions/0"),
+        slack_user_id=_text_member(user, "id", "/user"),
+        response_url=_text_member(payload, "response_url", ""),
+    )
+
+
 def slack_interaction_accept(*, payload: dict[str, Any]) -> None:
-    """Acknowledge a button press now; the decision is made by a task after commit."""
-    actions = payload.get("actions") or []
-    if payload.get("type") != "block_actions" or not actions or actions[0].get("action_id") not in ACTIONS:
+    """Acknowledge a button press now; the decision is made by a task after commit.
+
+    Raises MalformedInteraction for a press of our buttons in a payload of the wrong shape.
+    """
+    if _button_press(payload) is None:
         return
     from changeapi.tasks_integrations import slack_interaction_task
 
@@ -139,18 +207,22 @@ def _respond(response_url: str, message: dict[str, Any]) -> None:
 
 def slack_interaction_process(*, payload: dict[str, Any]) -> str:
     """Make the decision of an Approve / Reject button as the mapped reviewer; reply to Slack."""
-    action = (payload.get("actions") or [{}])[0]
-    response_url = payload.get("response_url", "")
-    decision = ACTIONS.get(action.get("action_id", ""))
     try:
-        value = json.loads(action.get("value") or "{}")
+        press = _button_press(payload)
+    except MalformedInteraction:
+        return "ignored: malformed payload"
+    if press is None:
+        return "ignored: not one of our buttons"
+    response_url = press.response_url
+    decision = ACTIONS[press.action_id]
+    try:
+        value = json.loads(press.value or "{}")
         change_request_id, revision_id = int(value["change_request"]), int(value["revision"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         return "ignored: malformed button value"
     change_request = ChangeRequest.objects.select_related("project").filter(pk=change_request_id).first()
-    slack_user = (payload.get("user") or {}).get("id", "")
-    user = _mapped_user(change_request.project, slack_user) if change_request is not None else None
-    if change_request is None or decision is None or user is None:
+    user = _mapped_user(change_request.project, press.slack_user_id) if change_request is not None else None
+    if change_request is None or user is None:
         _respond(
             response_url,
             {**_ephemeral("Your Slack account is not linked to a reviewer of this project."), "replace_original": False},

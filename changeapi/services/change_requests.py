@@ -6,6 +6,7 @@ approvals/services/reviews.py and release in approvals/services/bundles.py.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db import transaction
@@ -15,7 +16,7 @@ from approvals.audit import AuditContext, audit_record
 from changeapi.errors import InvalidState
 from changeapi.intake.submission import describe_intake, parse_submission
 from changeapi.models import Baseline, ChangeRequest, Project, Revision
-from changeapi.selectors import baseline_plan, baseline_state, latest_revision
+from changeapi.selectors import accountable_people, baseline_plan, baseline_state, latest_revision
 from changeapi.services.baselines import content_sha256
 from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.transitions import change_request_move
@@ -39,7 +40,16 @@ def _current_baseline(project: Project) -> Baseline:
     return baseline
 
 
-def _new_revision(*, change_request: ChangeRequest, author: User, form: str, source: Any, number: int) -> Revision:
+def _new_revision(
+    *,
+    change_request: ChangeRequest,
+    author: User,
+    form: str,
+    source: Any,
+    number: int,
+    contributors: Collection[User] = (),
+    external_authors: Collection[str] = (),
+) -> Revision:
     baseline = _current_baseline(change_request.project)
     intake = parse_submission(
         form=form,
@@ -48,7 +58,7 @@ def _new_revision(*, change_request: ChangeRequest, author: User, form: str, sou
         base_state=baseline_state(baseline),
         project_settings=change_request.project.intake_settings,
     )
-    return Revision.objects.create(
+    revision = Revision.objects.create(
         change_request=change_request,
         number=number,
         form=form,
@@ -57,7 +67,11 @@ def _new_revision(*, change_request: ChangeRequest, author: User, form: str, sou
         operations=describe_intake(intake),
         baseline=baseline,
         created_by=author,
+        external_authors=sorted(set(external_authors)),
     )
+    people = {user.pk for user in contributors} | accountable_people({author.pk})
+    revision.contributors.set(sorted(people - {author.pk}))
+    return revision
 
 
 @transaction.atomic
@@ -70,8 +84,13 @@ def change_request_submit(
     form: str,
     source: Any,
     context: AuditContext,
+    contributors: Collection[User] = (),
+    external_authors: Collection[str] = (),
 ) -> ChangeRequest:
     """Create a change request with its first revision and queue its dry-run.
+
+    `contributors` and `external_authors` name who else wrote it (a pull request's author and
+    pushers), so that none of them can approve it.
 
     The submission is parsed against the project's current baseline before anything is
     stored: a malformed one is refused with its location and leaves no trace.
@@ -81,7 +100,15 @@ def change_request_submit(
     change_request = ChangeRequest.objects.create(
         project=project, number=number, title=title, description=description, author=author
     )
-    revision = _new_revision(change_request=change_request, author=author, form=form, source=source, number=1)
+    revision = _new_revision(
+        change_request=change_request,
+        author=author,
+        form=form,
+        source=source,
+        number=1,
+        contributors=contributors,
+        external_authors=external_authors,
+    )
     audit_record(
         context=context,
         action="change_request.submitted",
@@ -95,13 +122,30 @@ def change_request_submit(
 
 
 @transaction.atomic
-def revision_submit(*, change_request: ChangeRequest, author: User, form: str, source: Any, context: AuditContext) -> Revision:
+def revision_submit(
+    *,
+    change_request: ChangeRequest,
+    author: User,
+    form: str,
+    source: Any,
+    context: AuditContext,
+    contributors: Collection[User] = (),
+    external_authors: Collection[str] = (),
+) -> Revision:
     """Add a revision: reviews of earlier revisions stop counting, and review starts over."""
     change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
     if change_request.status not in OPEN_STATES:
         raise InvalidState(f"change request is {change_request.status}: it takes no new revisions")
     number = (change_request.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
-    revision = _new_revision(change_request=change_request, author=author, form=form, source=source, number=number)
+    revision = _new_revision(
+        change_request=change_request,
+        author=author,
+        form=form,
+        source=source,
+        number=number,
+        contributors=contributors,
+        external_authors=external_authors,
+    )
     change_request_move(
         change_request=change_request,
         status=ChangeRequest.Status.SUBMITTED,

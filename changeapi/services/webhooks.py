@@ -3,8 +3,10 @@
 Services call `webhooks_emit` once per event inside their own transaction; deliveries are
 rows written in that transaction and sent after it commits, so an event is never announced
 for a change that was rolled back. Each delivery is signed per Standard Webhooks and retried
-with exponential backoff; every attempt is logged. Destinations inside our own network are
-refused (see `changeapi.integrations.ssrf`).
+with exponential backoff; every attempt is logged. The first attempt follows the commit (in the
+request's process when there is no broker); retries are made only when due, by a worker or by
+the periodic `webhook_deliveries_due_task`, so no request waits out a subscriber's backoff.
+Destinations inside our own network are refused (see `changeapi.integrations.ssrf`).
 """
 
 from __future__ import annotations
@@ -177,9 +179,11 @@ def backoff_seconds(attempt: int) -> int:
 
 
 def _claim(delivery_id: int, now: dt.datetime) -> WebhookDelivery | None:
+    """Hold a pending delivery whose next attempt is due; a message that comes early (a retry
+    sent twice, a periodic sweep racing a worker) finds nothing to do, so the backoff holds."""
     lease = now + dt.timedelta(seconds=settings.SCHEMAGATE_OUTBOUND_TIMEOUT_SECONDS + 30)
     claimed = (
-        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .update(claimed_until=lease)
     )

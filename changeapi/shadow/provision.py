@@ -223,6 +223,11 @@ def spare_claim(server: ShadowServer, *, spares: Sequence[str], name: str) -> st
         if database_exists(conn, name):
             drop_database(conn, name)
         for spare in spares:
+            if database_exists(conn, spare) and not _owned_by_admin(conn, spare):
+                # Made before spares belonged to the admin: its objects are its old maker's,
+                # which no job may be given.
+                drop_database(conn, spare)
+                continue
             try:
                 _rename(conn, spare, name)
             except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectInUse):

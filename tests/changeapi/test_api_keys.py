@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from changeapi.models import ApiKey
+from tests.approvals.review_helpers import decide, submit
 from tests.conftest import ADD_NOTE_AND_INDEX
 from tests.factories import UserFactory
 
@@ -217,3 +218,28 @@ def test_the_example_ci_script_submits_a_pull_requests_migrations_with_a_key(pro
     from changeapi.models import ChangeRequest
 
     assert ChangeRequest.objects.get().revisions.get().source["files"][0]["path"] == "shop/migrations/0002_order_note.py"
+
+
+def test_a_person_cannot_approve_what_they_submitted_through_their_own_key(project_with_baseline):
+    api = project_with_baseline["api"]
+    key = _issue(api)["key"]
+    submitted = _submit(_bearer(key))
+    assert submitted.status_code == 202, submitted.content
+
+    response = decide(api, submitted.json(), "approve")
+
+    assert response.status_code == 403, response.content
+    assert "API key" in response.json()["detail"]
+
+
+def test_a_persons_own_bot_key_cannot_approve_their_change(project_with_baseline):
+    api = project_with_baseline["api"]
+    policy = api.post("/api/v1/approval-policies/", {"project": "shop", "allow_bot_approvals": True}, format="json")
+    assert policy.status_code == 201, policy.content
+    key = _issue(api, permissions=("review_change",))["key"]
+    change_request = submit(api)
+
+    response = decide(_bearer(key), change_request, "approve")
+
+    assert response.status_code == 403, response.content
+    assert "author" in response.json()["detail"]

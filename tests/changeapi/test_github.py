@@ -9,10 +9,13 @@ import json
 import uuid
 
 import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
 from changeapi.models import ChangeRequest, GitHubDelivery
 from tests.factories import UserFactory
 from tests.support.fake_http import Canned, fake_http  # noqa: F401 - fixture
+from tests.support.identities import confirmation_code, link_and_confirm, link_identity
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,19 +157,18 @@ def test_an_approve_comment_acts_as_the_reviewer_mapped_by_github_user_id(github
     api = project_with_baseline["api"]
     UserFactory(username="reviewer")
     api.post("/api/v1/projects/shop/members/", {"username": "reviewer", "permissions": ["review_change"]}, format="json")
-    linked = api.post(
-        "/api/v1/projects/shop/identities/", {"provider": "github", "external_id": "4242", "username": "reviewer"}, format="json"
-    )
-    assert linked.status_code == 201, linked.content
+    _confirmed(client, api, "4242")
     _deliver(client, "pull_request", _pull_request())
 
-    _deliver(client, "issue_comment", _comment("Looks fine.\n/schemagate approve", user_id=4242, login="renamed-login"))
+    _deliver(
+        client, "issue_comment", _comment("Looks fine.\n/schemagate approve aaaaaaaaaaaa", user_id=4242, login="renamed-login")
+    )
 
     change_request = ChangeRequest.objects.get()
     assert change_request.status == "approved"
     reviews = api.get(f"/api/v1/change-requests/{change_request.pk}/reviews/").json()
     assert [(r["reviewer"], r["decision"]) for r in reviews] == [("reviewer", "approve")]
-    [reply] = github.sent("POST", f"/repos/{REPO}/issues/7/comments")
+    reply = github.sent("POST", f"/repos/{REPO}/issues/7/comments")[-1]
     assert "approved" in reply.json()["body"]
 
 
@@ -174,9 +176,7 @@ def test_a_reject_comment_records_the_reason(github, client, project_with_baseli
     api = project_with_baseline["api"]
     UserFactory(username="reviewer")
     api.post("/api/v1/projects/shop/members/", {"username": "reviewer", "permissions": ["review_change"]}, format="json")
-    api.post(
-        "/api/v1/projects/shop/identities/", {"provider": "github", "external_id": "4242", "username": "reviewer"}, format="json"
-    )
+    _confirmed(client, api, "4242")
     _deliver(client, "pull_request", _pull_request())
 
     _deliver(client, "issue_comment", _comment("/schemagate reject locks the orders table", user_id=4242))
@@ -225,3 +225,91 @@ def _b64decode(part: str) -> bytes:
     import base64
 
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _confirmed(client, api, github_id, username="reviewer"):  # noqa: ANN001, ANN202
+    """Link the GitHub id to the member, who confirms it with a comment from that account."""
+
+    def send(code: str) -> None:
+        _deliver(client, "issue_comment", _comment(f"/schemagate confirm {code}", user_id=int(github_id)))
+
+    return link_and_confirm(api, provider="github", external_id=github_id, username=username, send=send)
+
+
+def _linked_reviewer(client, api, github_id="4242"):  # noqa: ANN001, ANN202
+    UserFactory(username="reviewer")
+    api.post("/api/v1/projects/shop/members/", {"username": "reviewer", "permissions": ["review_change"]}, format="json")
+    _confirmed(client, api, github_id)
+
+
+def test_an_approve_comment_must_name_the_head_commit(github, client, project_with_baseline):
+    _linked_reviewer(client, project_with_baseline["api"])
+    _deliver(client, "pull_request", _pull_request())
+
+    _deliver(client, "issue_comment", _comment("/schemagate approve", user_id=4242))
+    _deliver(client, "issue_comment", _comment("/schemagate approve bbbbbbbbbbbb", user_id=4242))
+
+    assert ChangeRequest.objects.get().status == "ready_for_review"
+    replies = [r.json()["body"] for r in github.sent("POST", f"/repos/{REPO}/issues/7/comments")][1:]
+    assert len(replies) == 2 and all("aaaaaaaaaaaa" in reply for reply in replies)
+
+
+def test_the_pull_request_author_cannot_approve_it_by_comment(github, client, project_with_baseline):
+    _linked_reviewer(client, project_with_baseline["api"], github_id="1001")
+    _deliver(client, "pull_request", _pull_request(author_id=1001))
+
+    _deliver(client, "issue_comment", _comment("/schemagate approve aaaaaaaaaaaa", user_id=1001))
+
+    assert ChangeRequest.objects.get().status == "ready_for_review"
+    reply = github.sent("POST", f"/repos/{REPO}/issues/7/comments")[-1]
+    assert "cannot approve" in reply.json()["body"]
+
+
+def test_whoever_pushed_a_commit_to_the_pull_request_cannot_approve_it(github, client, project_with_baseline):
+    api = project_with_baseline["api"]
+    _linked_reviewer(client, api)
+    _deliver(client, "pull_request", _pull_request())
+    pushed = {**_pull_request(action="synchronize", sha="b" * 40), "sender": {"id": 4242, "login": "reviewer"}}
+    _deliver(client, "pull_request", pushed)
+
+    _deliver(client, "issue_comment", _comment("/schemagate approve bbbbbbbbbbbb", user_id=4242))
+    change_request = ChangeRequest.objects.get()
+    through_api = api.get(f"/api/v1/change-requests/{change_request.pk}/")
+    reviewer_api = APIClient()
+    reviewer_api.force_authenticate(user=get_user_model().objects.get(username="reviewer"))
+    direct = reviewer_api.post(
+        f"/api/v1/change-requests/{change_request.pk}/reviews/",
+        {"decision": "approve", "revision": through_api.json()["latest_revision"]["id"]},
+        format="json",
+    )
+
+    assert change_request.status == "ready_for_review"
+    assert direct.status_code == 403, direct.content
+
+
+def test_a_link_acts_for_nobody_until_the_linked_member_confirms_it(github, client, project_with_baseline):
+    api = project_with_baseline["api"]
+    UserFactory(username="reviewer")
+    api.post("/api/v1/projects/shop/members/", {"username": "reviewer", "permissions": ["review_change"]}, format="json")
+    link_identity(api, provider="github", external_id="4242", username="reviewer")
+    _deliver(client, "pull_request", _pull_request())
+
+    _deliver(client, "issue_comment", _comment("/schemagate approve aaaaaaaaaaaa", user_id=4242))
+
+    assert ChangeRequest.objects.get().status == "ready_for_review"
+    assert "not linked" in github.sent("POST", f"/repos/{REPO}/issues/7/comments")[-1].json()["body"]
+
+
+def test_only_the_linked_member_gets_the_code_and_only_from_the_linked_account_it_confirms(github, client, project_with_baseline):
+    api = project_with_baseline["api"]
+    UserFactory(username="reviewer")
+    api.post("/api/v1/projects/shop/members/", {"username": "reviewer", "permissions": ["review_change"]}, format="json")
+    identity = link_identity(api, provider="github", external_id="4242", username="reviewer")
+    _deliver(client, "pull_request", _pull_request())
+
+    by_manager = api.post(f"/api/v1/projects/shop/identities/{identity['id']}/confirmation-code/")
+    code = confirmation_code(identity, username="reviewer")
+    _deliver(client, "issue_comment", _comment(f"/schemagate confirm {code}", user_id=6666))
+
+    assert by_manager.status_code == 403
+    assert api.get("/api/v1/projects/shop/identities/").json()[0]["confirmed_at"] is None

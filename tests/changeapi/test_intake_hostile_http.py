@@ -6,6 +6,7 @@ that follows an accepted submission.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,22 @@ def test_a_field_default_naming_a_models_function_that_removes_a_file_is_never_c
     assert dry_run["status"] == "failed"
     assert dry_run["report"]["error"]["message"].startswith("shop.models.make_code is project code that the service does not run")
     assert victim.read_text() == "keep"
+
+
+def test_a_number_too_large_to_compute_is_refused_at_once_in_the_request(project_with_baseline):
+    started = time.process_time()
+    add_field = "migrations.AddField('order', 'n', models.IntegerField(default=int(Decimal('1e1000000')))),"
+
+    response = post_file(project_with_baseline["api"], migration_file(add_field, "from decimal import Decimal"))
+
+    assert_refused_at(response, file=FILENAME, line=OPERATION_LINE)
+    assert time.process_time() - started < 5
+    assert_nothing_stored()
+
+
+def test_a_loop_that_never_ends_is_refused_with_the_limit_named(project_with_baseline):
+    response = post_file(project_with_baseline["api"], migration_file("", "while True:\n    pass"))
+
+    assert response.status_code == 413, response.content
+    assert response.json()["limit"]["name"] == "SCHEMAGATE_MAX_INTAKE_STEPS"
+    assert_nothing_stored()

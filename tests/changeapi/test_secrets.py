@@ -30,7 +30,7 @@ from django.views.debug import get_default_exception_reporter_filter
 from rest_framework.test import APIClient
 
 from approvals.models import AuditEvent
-from changeapi.models import DryRun, GitHubIntegration, WebhookSubscription
+from changeapi.models import DryRun, GitHubIntegration, ShadowDatabase, WebhookSubscription
 from changeapi.shadow.servers import ShadowServer
 from tests.conftest import ADD_NOTE_AND_INDEX, SHOP_BASELINE
 from tests.factories import UserFactory
@@ -148,7 +148,6 @@ def exercise(settings, caplog, fake_http) -> Exercise:  # noqa: F811
     seen = Exercise(
         secrets={
             "SECRET_KEY": SECRET_KEY,
-            "shadow runner password": ShadowServer(admin_url).runner_password,
             "admin URL password": ADMIN_PASSWORD,
             "admin URL password of the server that is down": DOWN_PASSWORD,
             "GitHub webhook secret": GITHUB_WEBHOOK_SECRET,
@@ -253,6 +252,11 @@ def exercise(settings, caplog, fake_http) -> Exercise:  # noqa: F811
     ):
         api.get(path)
     seen.logs = [_formatted(record) for record in caplog.records]
+    # The password of every shadow job of the exercise (clones, templates being built, spares).
+    server = ShadowServer(admin_url)
+    for name in ShadowDatabase.objects.values_list("name", flat=True):
+        for database in (name, f"{name}_building"):
+            seen.secrets[f"job password of {database}"] = server.job_password(server.job_role(database))
     return seen
 
 

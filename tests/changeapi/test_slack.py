@@ -10,11 +10,13 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+from django.test import Client
 
 from changeapi.models import ChangeRequest
 from tests.conftest import ADD_NOTE_AND_INDEX
 from tests.factories import UserFactory
 from tests.support.fake_http import Canned, fake_http  # noqa: F401 - fixture
+from tests.support.identities import confirmation_code, link_identity
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,11 +35,11 @@ def slack(project_with_baseline, fake_http, settings):  # noqa: ANN001, ANN201, 
     assert api.put("/api/v1/projects/shop/integrations/slack/", {"channel": "C0REVIEW"}, format="json").status_code == 200
     UserFactory(username="reviewer")
     api.post("/api/v1/projects/shop/members/", {"username": "reviewer", "permissions": ["review_change"]}, format="json")
-    api.post(
-        "/api/v1/projects/shop/identities/",
-        {"provider": "slack", "external_id": "UREVIEWER", "username": "reviewer"},
-        format="json",
+    identity = link_identity(api, provider="slack", external_id="UREVIEWER", username="reviewer")
+    confirmed = _signed_post(
+        Client(), "/api/v1/integrations/slack/commands", _command(f"confirm {confirmation_code(identity, username='reviewer')}")
     )
+    assert "Linked" in confirmed.json()["text"], confirmed.content
     return fake_http
 
 
@@ -173,3 +175,13 @@ def test_the_reject_button_rejects(slack, client, project_with_baseline):
     _signed_post(client, "/api/v1/integrations/slack/interactive", _button(slack, "schemagate_reject"))
 
     assert ChangeRequest.objects.get(pk=change["id"]).status == "rejected"
+
+
+def test_a_slack_id_linked_to_another_member_but_never_confirmed_cannot_press_approve(slack, client, project_with_baseline):
+    # The owner links their own Slack id to the reviewer, to approve their own change as them.
+    link_identity(project_with_baseline["api"], provider="slack", external_id="UOWNER", username="reviewer")
+    _submit(project_with_baseline)
+
+    _signed_post(client, "/api/v1/integrations/slack/interactive", _button(slack, "schemagate_approve", user_id="UOWNER"))
+
+    assert ChangeRequest.objects.get().status == "ready_for_review"

@@ -139,6 +139,10 @@ _EXTRA: dict[str, Any] = {
     "django.core.serializers.json.DjangoJSONEncoder": DjangoJSONEncoder,
     "uuid.UUID": uuid.UUID,
     "datetime.datetime": datetime.datetime,
+    # Callable defaults Django calls itself when it fills existing rows; never called here.
+    "datetime.datetime.now": datetime.datetime.now,
+    "datetime.datetime.utcnow": datetime.datetime.utcnow,
+    "datetime.date.today": datetime.date.today,
     "datetime.date": datetime.date,
     "datetime.time": datetime.time,
     "datetime.timedelta": datetime.timedelta,

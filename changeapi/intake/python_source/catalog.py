@@ -186,11 +186,14 @@ class Catalog:
 
 
 def _django_default(path: str) -> Any:
-    """Django's default for one of its own settings read through django.conf.settings, or _MISSING."""
+    """Django's default for one of its own settings read through django.conf.settings (or a
+    well-known package's, from the registry), or _MISSING."""
     prefix = f"{SETTINGS_PATH}."
     if not path.startswith(prefix):
         return _MISSING
     name = path[len(prefix) :]
-    if not name.isupper() or not hasattr(global_settings, name):
+    if not name.isupper():
         return _MISSING
-    return copy.deepcopy(getattr(global_settings, name))
+    if hasattr(global_settings, name):
+        return copy.deepcopy(getattr(global_settings, name))
+    return copy.deepcopy(registry.setting_default(name))

@@ -46,6 +46,11 @@ def setting(settings: SourceSettings, name: str, default: Any = MISSING) -> Any:
     return settings.setting_values.get(SETTINGS + name, default)
 
 
+def setting_default(name: str) -> Any:
+    """What an installed package makes a setting default to, or MISSING."""
+    return SETTING_DEFAULTS.get(name, MISSING)
+
+
 def _strings(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST, *names: str) -> list[str]:
     values = list(args) + [kwargs[name] for name in names[len(args) :] if name in kwargs]
     if len(values) < len(names) or not all(isinstance(v, str) for v in values[: len(names)]):
@@ -85,6 +90,15 @@ def _swapper_dependency(interpreter: Interpreter, args: list[Any], kwargs: dict[
     version = args[2] if len(args) > 2 else kwargs.get("version")
     dependency = migrations.swappable_dependency(_swapped_model(interpreter, app_label, model))
     return dependency if not version else (dependency[0], version)
+
+
+def _swapper_split(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+    """`split("app.Model")` -> ("app", "Model"), as swapper splits a model label."""
+    (label,) = _strings(interpreter, args, kwargs, node, "model")[:1]
+    app_label, _, model = label.rpartition(".")
+    if not app_label:
+        interpreter.fail(f"{label!r} is not an app_label.ModelName label.", node)
+    return (app_label, model)
 
 
 def _swapper_get_model_names(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
@@ -188,6 +202,13 @@ def _get_cms_setting(interpreter: Interpreter, args: list[Any], kwargs: dict[str
     return value
 
 
+def _social_setting_name(interpreter: Interpreter, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> str:
+    """python-social-auth's setting_name("USER_MODEL") -> "SOCIAL_AUTH_USER_MODEL"."""
+    if kwargs or not all(isinstance(arg, str) for arg in args):
+        interpreter.fail("setting_name() takes names as strings.", node)
+    return "_".join(name.upper().replace("-", "_") for name in ("SOCIAL_AUTH", *args) if name)
+
+
 # -- app settings objects: a package's settings, read as attributes ------------------------
 
 
@@ -226,6 +247,8 @@ _APP_SETTINGS: dict[str, AppSettings] = {
 }
 
 _VALUES: dict[str, Callable[[SourceSettings], Any]] = {
+    # `if TYPE_CHECKING:` blocks hold imports for type checkers only; at run time it is False.
+    "typing.TYPE_CHECKING": lambda s: False,
     "push_notifications.settings.PUSH_NOTIFICATIONS_SETTINGS": _push_notifications_settings,
     "cms.constants.TEMPLATE_INHERITANCE_MAGIC": lambda s: "INHERIT",
 }
@@ -236,9 +259,11 @@ _FUNCTIONS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any], ast.AST]
     "swapper.is_swapped": _swapper_is_swapped,
     "swapper.dependency": _swapper_dependency,
     "swapper.get_model_names": _swapper_get_model_names,
+    "swapper.split": _swapper_split,
     "django.utils.module_loading.import_string": _import_string,
     "django.apps.apps.is_installed": _is_installed,
     "cms.utils.conf.get_cms_setting": _get_cms_setting,
+    "social_core.utils.setting_name": _social_setting_name,
     "pathlib.Path": _path,
     "os.listdir": _listdir,
     "fnmatch.filter": _fnmatch_filter,
@@ -298,6 +323,31 @@ FIELDS: dict[str, FieldMapping] = {
     "tinymce.models.HTMLField": _field("TextField"),
     # django CMS
     "cms.models.settingmodels.PlaceholderForeignKey": _field("ForeignKey"),
+    # django-taggit, django-modelcluster (Wagtail): relations through their own models
+    "taggit.managers.TaggableManager": _field("ManyToManyField"),
+    "modelcluster.fields.ParentalKey": _field("ForeignKey"),
+    "modelcluster.fields.ParentalManyToManyField": _field("ManyToManyField"),
+    "modelcluster.contrib.taggit.ClusterTaggableManager": _field("ManyToManyField"),
+    # Wagtail, easy-thumbnails, django-filer: file fields with behaviour of their own
+    "wagtail.images.models.WagtailImageField": _field("ImageField"),
+    "easy_thumbnails.fields.ThumbnailerField": _field("FileField"),
+    "easy_thumbnails.fields.ThumbnailerImageField": _field("ImageField"),
+    "filer.fields.multistorage_file.MultiStorageFileField": _field("FileField"),
+    # django-autoslug; JSON fields that are Django's JSONField on PostgreSQL
+    "autoslug.fields.AutoSlugField": _field("SlugField", editable=False),
+    "autoslug.AutoSlugField": _field("SlugField", editable=False),
+    "djstripe.fields.JSONField": _field("JSONField"),
+    "social_django.fields.JSONField": _field("JSONField"),
+    "actstream.jsonfield.DataField": _field("JSONField"),
+    # dj-stripe
+    "djstripe.fields.StripeIdField": _field("CharField", max_length=255),
+    "djstripe.fields.StripeCurrencyCodeField": _field("CharField", max_length=3),
+    "djstripe.fields.StripeQuantumCurrencyAmountField": _field("BigIntegerField"),
+}
+
+# Settings packages give a default to when they are installed (read as django.conf.settings.X).
+SETTING_DEFAULTS: dict[str, Any] = {
+    "WAGTAIL_PAGE_MODEL": "wagtailcore.Page",
 }
 
 
