@@ -226,13 +226,13 @@ def test_a_field_default_naming_a_models_function_that_removes_a_file_is_never_c
 
 
 def test_a_number_too_large_to_compute_is_refused_at_once_in_the_request(project_with_baseline):
-    started = time.process_time()
+    started = time.thread_time()
     add_field = "migrations.AddField('order', 'n', models.IntegerField(default=int(Decimal('1e1000000')))),"
 
     response = post_file(project_with_baseline["api"], migration_file(add_field, "from decimal import Decimal"))
 
     assert_refused_at(response, file=FILENAME, line=OPERATION_LINE)
-    assert time.process_time() - started < 5
+    assert time.thread_time() - started < 5
     assert_nothing_stored()
 
 

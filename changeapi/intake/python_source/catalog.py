@@ -196,4 +196,5 @@ def _django_default(path: str) -> Any:
         return _MISSING
     if hasattr(global_settings, name):
         return copy.deepcopy(getattr(global_settings, name))
-    return copy.deepcopy(registry.setting_default(name))
+    default = registry.setting_default(name)
+    return _MISSING if default is MISSING else copy.deepcopy(default)

@@ -18,6 +18,13 @@ class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __copy__(self) -> _Missing:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Missing:
+        # A sentinel stays itself through copies, so `is MISSING` holds for any copied value.
+        return self
+
 
 # "No such name or attribute", distinct from every value a file can make (None included).
 MISSING: Any = _Missing()

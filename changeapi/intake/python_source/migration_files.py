@@ -178,12 +178,6 @@ def _is_migration_base(base: Any) -> bool:
     return isinstance(base, InertReference)
 
 
-def _is_docstring(statement: ast.stmt) -> bool:
-    return (
-        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
-    )
-
-
 def _class_statements(body: list[ast.stmt]) -> list[ast.stmt]:
     """A class body's statements, through `if`/`for`/`try` blocks but not into functions."""
     found: list[ast.stmt] = []

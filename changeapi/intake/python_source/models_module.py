@@ -26,7 +26,7 @@ from changeapi.intake.errors import IntakeError, Location
 from . import allowlist
 from .config import SourceSettings
 from .interpreter import Interpreter
-from .parsing import parse_source
+from .parsing import is_docstring, parse_source
 
 _CHOICES_HELPERS = ("choices", "labels", "values", "names")
 
@@ -158,7 +158,7 @@ class _Reader:
         members: list[tuple[str, Any]] = []
         with self.interpreter.class_body() as scope:
             for statement in node.body:
-                if _is_docstring(statement) or isinstance(statement, (ast.Pass, ast.FunctionDef)):
+                if is_docstring(statement) or isinstance(statement, (ast.Pass, ast.FunctionDef)):
                     continue
                 if (
                     isinstance(statement, ast.Assign)
@@ -191,7 +191,7 @@ class _Reader:
         locations: dict[str, Location] = {}
         with self.interpreter.class_body(scope):
             for statement in node.body:
-                if _is_docstring(statement) or isinstance(statement, ast.Pass):
+                if is_docstring(statement) or isinstance(statement, ast.Pass):
                     continue
                 if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue  # methods, properties: behaviour, not schema; never evaluated
@@ -219,7 +219,7 @@ class _Reader:
         attrs: dict[str, Any] = {}
         with self.interpreter.class_body(attrs):
             for statement in node.body:
-                if _is_docstring(statement) or isinstance(statement, ast.Pass):
+                if is_docstring(statement) or isinstance(statement, ast.Pass):
                     continue
                 targets, value_node = _assignment(statement)
                 if targets is None or value_node is None:
@@ -285,9 +285,3 @@ def _assignment(statement: ast.stmt) -> tuple[list[str] | None, ast.expr | None]
 def _is_private_field(value: Any) -> bool:
     contribute = allowlist.allowed_objects().get("django.contrib.contenttypes.fields.GenericForeignKey")
     return contribute is not None and isinstance(value, contribute)
-
-
-def _is_docstring(statement: ast.stmt) -> bool:
-    return (
-        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
-    )

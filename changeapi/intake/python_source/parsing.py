@@ -76,3 +76,10 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
             )
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1))
+
+
+def is_docstring(statement: ast.stmt) -> bool:
+    """A bare string statement: a docstring, which binds and runs nothing."""
+    return (
+        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
+    )

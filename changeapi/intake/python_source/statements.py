@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded
 
 from .local_objects import LocalClass, LocalFunction, MigrationInstance, Poisoned, Scope, function_closure
+from .parsing import is_docstring
 
 if TYPE_CHECKING:
     from .interpreter import Interpreter
@@ -90,8 +91,8 @@ class StatementRunner:
         return None
 
     def _exec_Expr(self, node: ast.Expr) -> None:
-        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return  # a docstring
+        if is_docstring(node):
+            return
         if self.in_migration_init and _is_super_init(node.value):
             return  # Django's own Migration.__init__, which the reader stands for
         self.interpreter.refuse_forbidden(node.value)

@@ -274,12 +274,12 @@ TIGHT = SourceSettings.build(limits=SourceLimits(max_steps=20_000))
 
 
 def assert_limited(source: str, setting: str, settings: SourceSettings = TIGHT) -> None:
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(IntakeLimitExceeded) as caught:
         read(source, settings)
     assert caught.value.setting == setting
     assert caught.value.location.file == FILENAME
-    assert time.process_time() - started < 5
+    assert time.thread_time() - started < 5
 
 
 def test_a_loop_that_never_ends_is_refused_by_the_step_budget() -> None:
@@ -307,23 +307,23 @@ def test_a_function_of_the_file_named_as_a_validator_is_a_reference_by_its_dotte
 
 
 def test_a_huge_decimal_is_refused_before_int_would_compute_it() -> None:
-    started = time.process_time()
+    started = time.thread_time()
     refused(
         with_operations(
             "from decimal import Decimal\n",
             "[migrations.AddField('order', 'n', models.IntegerField(default=int(Decimal('1e1000000'))))]",
         )
     )
-    assert time.process_time() - started < 1
+    assert time.thread_time() - started < 1
 
 
 def test_a_tower_of_powers_and_huge_ranges_and_strings_are_refused_at_once() -> None:
-    started = time.process_time()
+    started = time.thread_time()
     refused(with_operations("X = 10 ** 10 ** 8\n", "[migrations.RunSQL(str(X))]"))
     refused(with_operations("X = [i for i in range(10 ** 9)]\n", "[]"))
     refused(with_operations("X = 'x'.join(['y'] * 90000) * 100\n", "[]"))
     refused(with_operations("X = 'ab'.replace('a', 'a' * 90000).replace('a', 'a' * 90000)\n", "[]"))
-    assert time.process_time() - started < 2
+    assert time.thread_time() - started < 2
 
 
 def test_format_cannot_reach_attributes() -> None:
