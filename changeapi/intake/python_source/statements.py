@@ -220,12 +220,8 @@ class StatementRunner:
         for item in items:
             interpreter.tick(node)
             self.assign(node.target, item)
-            try:
-                self.run_block(node.body)
-            except _Break:
+            if not self._iteration(node.body):
                 return
-            except _Continue:
-                continue
         self.run_block(node.orelse)
 
     def _exec_While(self, node: ast.While) -> None:
@@ -233,13 +229,19 @@ class StatementRunner:
         interpreter.refuse_forbidden(node.test)
         while interpreter.evaluate(node.test):
             interpreter.tick(node)
-            try:
-                self.run_block(node.body)
-            except _Break:
+            if not self._iteration(node.body):
                 return
-            except _Continue:
-                continue
         self.run_block(node.orelse)
+
+    def _iteration(self, body: list[ast.stmt]) -> bool:
+        """One pass of a loop body; False when it breaks out of the loop (skipping `else`)."""
+        try:
+            self.run_block(body)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
 
     def _exec_Break(self, node: ast.Break) -> None:
         raise _Break

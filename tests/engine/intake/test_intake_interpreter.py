@@ -70,6 +70,16 @@ def test_a_loop_builds_the_list_of_operations() -> None:
     assert [op.name for op in operations(source)] == ["a", "b", "c"]
 
 
+def test_break_skips_a_loops_else_and_continue_skips_the_rest_of_an_iteration() -> None:
+    source = with_operations(
+        "NAMES = []\nfor name in ['a', 'skip', 'b', 'stop', 'c']:\n    if name == 'skip':\n        continue\n"
+        "    if name == 'stop':\n        break\n    NAMES.append(name)\nelse:\n    NAMES.append('never')\n"
+        "i = 0\nwhile i < 2:\n    i += 1\nelse:\n    NAMES.append('done')\n",
+        "[migrations.AddField('order', n, models.IntegerField(null=True)) for n in NAMES]",
+    )
+    assert [op.name for op in operations(source)] == ["a", "b", "done"]
+
+
 def test_a_comprehension_and_an_f_string_build_the_fields() -> None:
     source = with_operations("", "[migrations.AddField('order', f'n_{i}', models.IntegerField(null=True)) for i in range(3)]")
     assert [op.name for op in operations(source)] == ["n_0", "n_1", "n_2"]
