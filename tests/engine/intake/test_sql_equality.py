@@ -239,6 +239,7 @@ def runs(
         with shadow_server.admin_connect() as conn:
             for name in (reference_db, clone, template):
                 provision.drop_database(conn, name)
+            provision.job_role_drop(conn, shadow_server, clone)
 
 
 def _service_schema_sql(run: PlanRun) -> SqlByMigration:
