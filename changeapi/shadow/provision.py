@@ -53,10 +53,14 @@ def _job_role_ensure(conn: psycopg.Connection, server: ShadowServer, dbname: str
 
 
 def job_role_drop(conn: psycopg.Connection, server: ShadowServer, dbname: str) -> None:
-    """Drop the role of the job on `dbname` (after the database); left to the reaper if it
-    still owns something elsewhere."""
+    """Drop the role of the job on `dbname` (after the database)."""
+    _role_drop(conn, server.job_role(dbname))
+
+
+def _role_drop(conn: psycopg.Connection, role: str) -> None:
+    """Drop a job role; one that still owns something elsewhere is left to the reaper."""
     try:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(server.job_role(dbname))))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
     except psycopg.errors.DependentObjectsStillExist:
         pass
 
@@ -288,10 +292,7 @@ def orphaned_job_roles(server: ShadowServer, prefix: str) -> list[str]:
 def job_roles_drop(server: ShadowServer, roles: Sequence[str]) -> None:
     with server.admin_connect() as conn:
         for role in roles:
-            try:
-                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-            except psycopg.errors.DependentObjectsStillExist:
-                continue
+            _role_drop(conn, role)
 
 
 def databases_with_prefix(server: ShadowServer, prefix: str) -> list[str]:

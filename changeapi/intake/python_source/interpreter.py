@@ -221,9 +221,6 @@ class Interpreter:
         else:
             self.scope.names[name] = value
 
-    # Kept for readers that bind what they build (a model class, a reference).
-    bind_value = bind_name
-
     def unbind(self, name: str, node: ast.AST) -> None:
         names = self.bindings if self.scope is None else self.scope.names
         if name not in names:
