@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 
-from changeapi.shadow.servers import ShadowServer
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, first_line
 from changeapi.shadow.watchdog import statement_watchdog
 
 
@@ -53,7 +53,11 @@ def shadow_connection(server: ShadowServer, dbname: str) -> Iterator[BaseDatabas
     connections[alias] = wrapper
     try:
         with statement_watchdog(server, server.job_role(dbname)):
-            wrapper.ensure_connection()
+            try:
+                wrapper.ensure_connection()
+            except OperationalError as exc:
+                # A server going away as the job connects is an outage, reported as one.
+                raise ShadowServerUnavailable(f"shadow server {server.key} is unavailable: {first_line(exc)}") from exc
             yield wrapper
     finally:
         try:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 from psycopg import sql
 
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, _first_line
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, first_line
 
 
 def database_exists(conn: psycopg.Connection, name: str) -> bool:
@@ -178,7 +178,7 @@ def clone_create(server: ShadowServer, *, template: str, name: str) -> None:
             drop_database(conn, name)
             conn.execute(create)
         except psycopg.errors.OperationalError as exc:
-            raise ShadowServerUnavailable(f"cannot create shadow database on {server.key}: {_first_line(exc)}") from exc
+            raise ShadowServerUnavailable(f"cannot create shadow database on {server.key}: {first_line(exc)}") from exc
         _hand_over(conn, server, name)
 
 

@@ -107,7 +107,7 @@ class ShadowServer:
         try:
             return psycopg.connect(**self.admin_conninfo(dbname), autocommit=True)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
-            raise ShadowServerUnavailable(f"shadow server {self.key} is unavailable: {_first_line(exc)}") from exc
+            raise ShadowServerUnavailable(f"shadow server {self.key} is unavailable: {first_line(exc)}") from exc
 
     def server_version(self) -> int:
         """The major version, e.g. 15 (server_version_num 150020 -> 15)."""
@@ -141,7 +141,8 @@ class ShadowServer:
 _OWNER_ROLE_READY: set[str] = set()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error, for messages that name a server, not its URL."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
