@@ -160,6 +160,9 @@ SHADOW_OWNER_ROLE = env.str("SHADOW_OWNER_ROLE", default="schemagate_shadow_owne
 SHADOW_DATABASE_PREFIX = env.str("SHADOW_DATABASE_PREFIX", default="sg_")
 SHADOW_STATEMENT_TIMEOUT_MS = env.int("SHADOW_STATEMENT_TIMEOUT_MS", default=60_000)
 SHADOW_LOCK_TIMEOUT_MS = env.int("SHADOW_LOCK_TIMEOUT_MS", default=5_000)
+# How much a job's database may grow past its size at connect, and its temporary files per session.
+SHADOW_MAX_CLONE_GROWTH_BYTES = env.int("SHADOW_MAX_CLONE_GROWTH_BYTES", default=1 << 30)
+SHADOW_TEMP_FILE_LIMIT_KB = env.int("SHADOW_TEMP_FILE_LIMIT_KB", default=1 << 20)
 SHADOW_CONNECT_TIMEOUT_SECONDS = env.int("SHADOW_CONNECT_TIMEOUT_SECONDS", default=5)
 SHADOW_MAX_CONCURRENT_PER_SERVER = env.int("SHADOW_MAX_CONCURRENT_PER_SERVER", default=4)
 # Warm spare clones kept per template (a dry-run renames one into place instead of cloning).
@@ -256,7 +259,9 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "changeapi.api.problems.SecretRedactingRepor
 # --- end of production security ------------------------------------------------------------------
 
 # Integrations: API keys, Idempotency-Key, GitHub, Slack and outbound webhooks.
-MIDDLEWARE += ["changeapi.api.idempotency.IdempotencyMiddleware"]
+MIDDLEWARE += ["changeapi.api.idempotency.IdempotencyMiddleware", "changeapi.api.published_schema.PublishedSchemaMiddleware"]
+# The published API document, enforced on every request (kept equal to the generated one by CI).
+SCHEMAGATE_OPENAPI_PATH = env.str("SCHEMAGATE_OPENAPI_PATH", default=str(BASE_DIR / "openapi.yaml"))
 SCHEMAGATE_PUBLIC_URL = env.str("SCHEMAGATE_PUBLIC_URL", default="http://localhost:8000")
 SCHEMAGATE_IDEMPOTENCY_TTL_SECONDS = env.int("SCHEMAGATE_IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 # A request still "in flight" after this long is taken to have died, and its key is reusable.

@@ -49,14 +49,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, IntakeLimitExceeded):
         location = exc.location.as_dict()
         body = problem(
-            413,
+            exc.status,
             "limit-exceeded",
             "A limit was exceeded",
             exc.message,
             limit={"name": exc.setting, "value": exc.value},
             errors=[{"detail": exc.message, **location}],
         )
-        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, LimitExceeded):
         named = {"name": exc.setting, "value": exc.value}
         body = problem(exc.status, exc.code, exc.title, exc.detail, limit=named, errors=exc.errors)

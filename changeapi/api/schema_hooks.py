@@ -23,6 +23,7 @@ PROBLEM_SCHEMA = {
                 "properties": {
                     "detail": {"type": "string"},
                     "pointer": {"type": "string", "description": "JSON pointer into the request body."},
+                    "parameter": {"type": "string", "description": "The query parameter at fault."},
                     "file": {"type": "string"},
                     "line": {"type": "integer"},
                     "column": {"type": "integer"},
@@ -54,7 +55,7 @@ DESCRIPTIONS = {
     "409": "Not allowed in the current state.",
     "412": "The revision is no longer the latest.",
     "413": "A configured limit was exceeded.",
-    "422": "Idempotency-Key reused with another body.",
+    "422": "Idempotency-Key reused with another body, or submitted source past a reading budget (named).",
     "428": "A precondition (If-Match or revision) is required.",
     "429": "Rate limit exceeded.",
 }

@@ -45,14 +45,14 @@ def _settings_dict(server: ShadowServer, dbname: str) -> dict[str, object]:
 def shadow_connection(server: ShadowServer, dbname: str) -> Iterator[BaseDatabaseWrapper]:
     """Yield a connected wrapper on `dbname`; closed and unregistered afterwards.
 
-    While it is open, the watchdog cancels any of its statements past the statement timeout.
+    While it is open, the watchdog enforces the job's limits on it from outside (see `watchdog`).
     """
     alias = f"schemagate_shadow_{dbname}"
     backend = load_backend("django.db.backends.postgresql")
     wrapper = backend.DatabaseWrapper(_settings_dict(server, dbname), alias)
     connections[alias] = wrapper
     try:
-        with statement_watchdog(server, server.job_role(dbname)):
+        with statement_watchdog(server, server.job_role(dbname), dbname):
             try:
                 wrapper.ensure_connection()
             except OperationalError as exc:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.operations.base import Operation
@@ -25,6 +26,7 @@ from django.db.migrations.state import ProjectState
 from changeapi.dryrun.analysis.sql_forms import statement_form
 from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_snapshot
 from changeapi.intake.plan import Plan, PlannedMigration
+from changeapi.shadow.watchdog import breach_of
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -353,13 +355,19 @@ def apply_plan_traced(
                 connection, migration, state, editor_class=editor_class, trace=trace, on_operation=advance, steps=steps
             )
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 - every failure belongs in the report
+            message = _error_message(exc)
+            breach = breach_of(str(connection.settings_dict["USER"]))
+            if breach is not None:
+                message = f"{breach}: {message}"
+            elif _connection_lost(connection, exc):
+                message = f"the shadow server became unavailable during the dry-run: {message}"
             failed_index = trace.statements[-1]["index"] if trace.statements else None
             if failed_index is not None and trace.statements[-1].get("locks") is None:
-                trace.statements[-1]["error"] = _error_message(exc)
+                trace.statements[-1]["error"] = message
             else:
                 failed_index = None
             error = StatementError(
-                message=_error_message(exc),
+                message=message,
                 sqlstate=_sqlstate(exc),
                 statement_index=failed_index,
                 migration=f"{migration.app_label}.{migration.name}",
@@ -378,6 +386,20 @@ def apply_plan_traced(
         total_ms=round(trace.now_ms(), 3),
         states=states,
     )
+
+
+# Connection exceptions, and the server shutting down, crashing or not accepting connections.
+_LOST_SQLSTATES = ("08", "57P")
+
+
+def _connection_lost(connection: BaseDatabaseWrapper, exc: BaseException) -> bool:
+    """Whether the run failed because its server went away, not because of its SQL: however
+    far the run had got, the message then says so, whatever words the driver used."""
+    state = _sqlstate(exc)
+    if state is not None and state.startswith(_LOST_SQLSTATES):
+        return True
+    raw = connection.connection
+    return raw is None or bool(raw.closed) or raw.info.transaction_status == psycopg.pq.TransactionStatus.UNKNOWN
 
 
 def _sqlstate(exc: BaseException) -> str | None:

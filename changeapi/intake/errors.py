@@ -50,10 +50,21 @@ class IntakeBoundExceeded(IntakeError):
 class IntakeLimitExceeded(IntakeError):
     """A submission larger than a configured limit; the problem names the setting and its value."""
 
+    status = 413
+
     def __init__(self, message: str, *, setting: str, value: int, location: Location | None = None) -> None:
         super().__init__(message, location)
         self.setting = setting
         self.value = value
+
+
+class IntakeBudgetExceeded(IntakeLimitExceeded):
+    """Submitted source that costs more to read than its budget (steps, call depth, CPU time).
+
+    Not too large (413) but too costly to interpret: 422, with the budget named.
+    """
+
+    status = 422
 
 
 @dataclass

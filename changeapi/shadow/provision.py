@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable, Sequence
 
 import psycopg
+from django.conf import settings
 from psycopg import sql
 
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, first_line
@@ -49,6 +50,9 @@ def _job_role_ensure(conn: psycopg.Connection, server: ShadowServer, dbname: str
     except psycopg.errors.DuplicateObject:
         conn.execute(sql.SQL("ALTER ROLE {} WITH ").format(ident) + attributes)
         conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(ident))
+    # A superuser-only setting: the job cannot raise it for its own sessions.
+    limit = sql.Literal(f"{int(settings.SHADOW_TEMP_FILE_LIMIT_KB)}kB")
+    conn.execute(sql.SQL("ALTER ROLE {} SET temp_file_limit = {}").format(ident, limit))
     return role
 
 

@@ -239,6 +239,6 @@ def test_a_number_too_large_to_compute_is_refused_at_once_in_the_request(project
 def test_a_loop_that_never_ends_is_refused_with_the_limit_named(project_with_baseline):
     response = post_file(project_with_baseline["api"], migration_file("", "while True:\n    pass"))
 
-    assert response.status_code == 413, response.content
+    assert response.status_code == 422, response.content
     assert response.json()["limit"]["name"] == "SCHEMAGATE_MAX_INTAKE_STEPS"
     assert_nothing_stored()

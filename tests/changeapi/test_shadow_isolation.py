@@ -168,6 +168,40 @@ def test_a_dry_run_that_switches_its_timeout_off_is_cancelled_from_outside(
         assert result["report"]["statements"][0]["duration_ms"] < 20_000
 
 
+def test_a_dry_run_that_fills_its_database_is_stopped_with_the_limit_named(
+    project_with_baseline: dict[str, Any], rival: APIClient, settings: Any
+) -> None:
+    settings.SHADOW_MAX_CLONE_GROWTH_BYTES = 5 << 20
+    filler = "CREATE TABLE shop_filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 50000000) g"
+
+    result = dry_run(project_with_baseline["api"], "shop", run_sql(filler))
+
+    assert result["status"] == "failed"
+    assert "SHADOW_MAX_CLONE_GROWTH_BYTES" in result["report"]["error"]["message"]
+    assert clone_databases() == []
+    assert_rival_dry_runs(rival)
+
+
+def test_a_dry_run_cannot_spill_past_its_temporary_file_limit(project_with_baseline: dict[str, Any], settings: Any) -> None:
+    settings.SHADOW_TEMP_FILE_LIMIT_KB = 1024
+    big_sort = "PERFORM count(*) FROM (SELECT g FROM generate_series(1, 2000000) g ORDER BY random()) s"
+
+    result = dry_run(project_with_baseline["api"], "shop", run_sql(f"DO $$ BEGIN {big_sort}; END $$"))
+
+    assert result["status"] == "failed"
+    assert result["report"]["error"]["sqlstate"] == "53400"  # configuration_limit_exceeded
+    assert "temp_file_limit" in result["report"]["error"]["message"]
+
+
+def test_a_dry_run_cannot_lift_its_temporary_file_limit(project_with_baseline: dict[str, Any]) -> None:
+    lift = "DO $$ BEGIN PERFORM set_config('temp_file_limit', '-1', false); END $$"
+
+    result = dry_run(project_with_baseline["api"], "shop", run_sql(lift))
+
+    assert result["status"] == "failed"
+    assert result["report"]["error"]["sqlstate"] == "42501"  # insufficient_privilege
+
+
 def test_plain_sql_that_would_lift_limits_or_leave_the_transaction_is_refused_at_intake(
     project_with_baseline: dict[str, Any],
 ) -> None:

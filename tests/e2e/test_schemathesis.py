@@ -36,6 +36,7 @@ CHECKS = [
     "content_type_conformance",
     "response_headers_conformance",
     "response_schema_conformance",
+    "negative_data_rejection",
 ]
 # Subscribing a webhook makes the server send events to the generated URL: not from a test.
 DISABLED_OPERATIONS = ["projects_webhooks_create"]

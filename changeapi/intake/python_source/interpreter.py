@@ -23,7 +23,7 @@ from django.db.migrations.operations.models import CreateModel
 from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.models.expressions import Combinable
 
-from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded, Location
+from changeapi.intake.errors import IntakeBoundExceeded, IntakeBudgetExceeded, IntakeError, Location
 from changeapi.intake.sql_policy import RefusedSql, check_sql
 
 from . import allowlist
@@ -149,14 +149,14 @@ class Interpreter:
         self.steps += 1
         limits = self.settings.limits
         if self.steps > limits.max_steps:
-            raise IntakeLimitExceeded(
+            raise IntakeBudgetExceeded(
                 f"Reading the file takes more than {limits.max_steps} steps (a loop or recursion that does not end?).",
                 setting="SCHEMAGATE_MAX_INTAKE_STEPS",
                 value=limits.max_steps,
                 location=self.location(node),
             )
         if self.steps % _CLOCK_EVERY == 0 and time.thread_time() - self._clock_start > limits.max_cpu_seconds:
-            raise IntakeLimitExceeded(
+            raise IntakeBudgetExceeded(
                 f"Reading the file took more than {limits.max_cpu_seconds:g} s of CPU time.",
                 setting="SCHEMAGATE_MAX_INTAKE_CPU_SECONDS",
                 value=int(limits.max_cpu_seconds),

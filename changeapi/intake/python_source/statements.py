@@ -12,7 +12,7 @@ import ast
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded
+from changeapi.intake.errors import IntakeBoundExceeded, IntakeBudgetExceeded, IntakeError, IntakeLimitExceeded
 
 from .local_objects import LocalClass, LocalFunction, MigrationInstance, Poisoned, Scope, function_closure
 from .parsing import is_docstring
@@ -333,7 +333,7 @@ class StatementRunner:
             interpreter.fail(f"The function {function.name} is decorated; its decorators would have to run.", node)
         limit = interpreter.settings.limits.max_call_depth
         if self.depth >= limit:
-            raise IntakeLimitExceeded(
+            raise IntakeBudgetExceeded(
                 f"Functions of the file call each other more than {limit} deep.",
                 setting="SCHEMAGATE_MAX_INTAKE_CALL_DEPTH",
                 value=limit,
