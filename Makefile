@@ -16,7 +16,7 @@ help:
 	@echo "make demo     the service with an embedded PostgreSQL 16 and demo data, on http://127.0.0.1:8000"
 	@echo "make test     lint, Django checks, migrations check, OpenAPI sync check, pytest, e2e (what CI runs)"
 	@echo "make e2e      the generated-client flow and schemathesis, against live servers"
-	@echo "make lint     ruff (lint and format) and mypy"
+	@echo "make lint     ruff (lint and format), mypy and the import contracts (import-linter)"
 	@echo "make openapi  regenerate openapi.yaml"
 	@echo "make worker   a Celery worker (CELERY_BROKER_URL, default redis://127.0.0.1:6379/0)"
 
@@ -51,6 +51,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy config changeapi approvals
+	$(BIN)/lint-imports
 
 check: $(VENV)/.installed-test
 	$(BIN)/python manage.py check

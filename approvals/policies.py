@@ -7,18 +7,18 @@ is the one that counts; approvals are counted per distinct reviewer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from approvals.models import ApprovalPolicy, ApprovalRule, Review
+from changeapi.dryrun.contract import Report, StatementTrace
 from changeapi.dryrun.tracing import LOCK_STRENGTH
 from changeapi.models import ChangeRequest, DryRun, Revision
-from changeapi.selectors import latest_dry_run, latest_revision
+from changeapi.permissions import BOT_GROUP
+from changeapi.selectors import dry_run_report, latest_dry_run, latest_revision
 
-BOT_GROUP = "bots"
 """Members of this Django group are bot accounts: they approve only where a policy allows it."""
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -32,87 +32,70 @@ def is_bot(user: AbstractBaseUser | AnonymousUser) -> bool:
     return bool(user.is_authenticated and groups is not None and groups.filter(name=BOT_GROUP).exists())
 
 
-def _statements(report: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = report.get("statements")
-    return [s for s in statements if isinstance(s, dict)] if isinstance(statements, list) else []
-
-
-def _findings_at_least(report: dict[str, Any], threshold: str) -> list[str]:
-    findings = report.get("findings")
-    if not isinstance(findings, list):
-        return []
+def _findings_at_least(report: Report, threshold: str) -> list[str]:
     reasons = []
-    for finding in findings:
-        if not isinstance(finding, dict):
-            continue
-        rank = SEVERITY_RANK.get(str(finding.get("severity", "")))
+    for finding in report.findings:
+        rank = SEVERITY_RANK.get(finding.severity)
         if rank is None or rank < SEVERITY_RANK[threshold]:
             continue
-        reason = f"{finding['severity']} finding"
-        if finding.get("code"):
-            reason += f" {finding['code']}"
-        if isinstance(finding.get("statement_index"), int):
-            reason += f" at statement {finding['statement_index']}"
-        if finding.get("title"):
-            reason += f": {finding['title']}"
+        reason = f"{finding.severity} finding"
+        if finding.code:
+            reason += f" {finding.code}"
+        if finding.statement_index is not None:
+            reason += f" at statement {finding.statement_index}"
+        if finding.title:
+            reason += f": {finding.title}"
         reasons.append(reason)
     return reasons
 
 
-def _created_by_change(statements: list[dict[str, Any]]) -> set[str]:
+def _created_by_change(report: Report) -> set[str]:
     """Tables the change itself creates: locking, scanning or rewriting them blocks nobody."""
-    return {name for s in statements for name in s.get("created_relations") or [] if isinstance(name, str)}
+    return {name for s in report.statements for name in s.created_relations}
 
 
-def _locks_at_least(report: dict[str, Any], threshold: str, table: str) -> list[str]:
-    statements = _statements(report)
-    created = _created_by_change(statements)
+def _locks_at_least(report: Report, threshold: str, table: str) -> list[str]:
+    created = _created_by_change(report)
     seen: set[tuple[str, str]] = set()
     reasons = []
-    for statement in statements:
-        for lock in statement.get("locks") or []:
-            if not isinstance(lock, dict):
-                continue
-            locked_table = lock.get("table") or lock.get("relation") or ""
-            mode = str(lock.get("mode", ""))
+    for statement in report.statements:
+        for lock in statement.locks or ():
+            locked_table = lock.table or lock.relation
             if locked_table in created or (table and locked_table != table):
                 continue
-            if LOCK_STRENGTH.get(mode, -1) < LOCK_STRENGTH[threshold] or (locked_table, mode) in seen:
+            if LOCK_STRENGTH.get(lock.mode, -1) < LOCK_STRENGTH[threshold] or (locked_table, lock.mode) in seen:
                 continue
-            seen.add((locked_table, mode))
-            reasons.append(f"statement {statement.get('index')} takes {mode} on {locked_table}")
+            seen.add((locked_table, lock.mode))
+            reasons.append(f"statement {statement.index} takes {lock.mode} on {locked_table}")
     return reasons
 
 
-def _tables_touched(report: dict[str, Any], key: str, table: str, verb: str) -> list[str]:
-    statements = _statements(report)
-    created = _created_by_change(statements)
+def _tables_touched(report: Report, tables_of: Callable[[StatementTrace], Iterable[str]], table: str, verb: str) -> list[str]:
+    created = _created_by_change(report)
     reasons = []
-    for statement in statements:
-        entries = statement.get(key) or []
-        names = [e.get("table") if isinstance(e, dict) else e for e in entries]
-        for name in names:
+    for statement in report.statements:
+        for name in tables_of(statement):
             if name and name not in created and (not table or name == table):
-                reasons.append(f"statement {statement.get('index')} {verb} {name}")
+                reasons.append(f"statement {statement.index} {verb} {name}")
     return reasons
 
 
-def rule_matches(*, kind: str, threshold: str, table: str, report: dict[str, Any] | None) -> list[str]:
+def rule_matches(*, kind: str, threshold: str, table: str, report: Report | None) -> list[str]:
     """Why a risk rule applies to a dry-run report, one reason per hit; empty when it does not.
 
-    The report is read defensively: a key the engine does not (yet) write means nothing was
-    found, never an error.
+    A report stored before a part existed reads as having none of it: nothing found, never an
+    error.
     """
-    if not isinstance(report, dict):
+    if report is None:
         return []
     if kind == ApprovalRule.Kind.FINDING_SEVERITY_AT_LEAST:
         return _findings_at_least(report, threshold)
     if kind == ApprovalRule.Kind.LOCK_MODE_AT_LEAST:
         return _locks_at_least(report, threshold, table)
     if kind == ApprovalRule.Kind.REWRITES_TABLE:
-        return _tables_touched(report, "rewrites", table, "rewrites")
+        return _tables_touched(report, lambda s: s.rewrites, table, "rewrites")
     if kind == ApprovalRule.Kind.SCANS_TABLE:
-        return _tables_touched(report, "sequential_scans", table, "scans")
+        return _tables_touched(report, lambda s: (scan.table for scan in s.sequential_scans), table, "scans")
     return []
 
 
@@ -180,7 +163,7 @@ def approval_status(*, change_request: ChangeRequest) -> ApprovalStatus:
     requirements: list[Requirement] = []
     if policy is not None:
         members = _group_members(approvals)
-        report = dry_run.report if dry_run is not None and dry_run.status == DryRun.Status.SUCCEEDED else None
+        report = dry_run_report(dry_run=dry_run) if dry_run is not None and dry_run.status == DryRun.Status.SUCCEEDED else None
         for requirement in policy.group_requirements.all():
             name = requirement.group.name
             requirements.append(

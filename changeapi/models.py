@@ -660,3 +660,31 @@ class AccessPattern(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.slug}: {self.name}"
+
+
+class AuditEvent(models.Model):
+    """One state change: who did what to which object, when, from where, before and after.
+
+    Append-only: on PostgreSQL a trigger refuses UPDATE and DELETE, so not even a bug in this
+    service (or a person with the service's credentials) can rewrite history quietly.
+    """
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    via = models.CharField(max_length=64, blank=True, help_text="session, token, integration name, worker")
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The table keeps the name it was created with when the trail lived in `approvals`.
+        db_table = "approvals_auditevent"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"

@@ -19,6 +19,8 @@ REVIEW = "review_change"
 RELEASE = "release_bundle"
 MANAGE = "manage_project"
 PROJECT_PERMISSIONS = (VIEW, SUBMIT, REVIEW, RELEASE, MANAGE)
+# Members of this group are bots (API keys act as one): approval rules never count them as people.
+BOT_GROUP = "bots"
 
 User = AbstractBaseUser | AnonymousUser
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.migrations.state import ProjectState
 from django.db.models import QuerySet
 
+from changeapi.dryrun.contract import Report, report_from_json
 from changeapi.dryrun.engine import plan_state
 from changeapi.intake.plan import Plan
 from changeapi.intake.submission import parse_submission
@@ -72,6 +73,14 @@ def latest_revision(change_request: ChangeRequest) -> Revision:
     revision = change_request.revisions.order_by("-number").first()
     assert revision is not None, "a change request always has a revision"
     return revision
+
+
+def dry_run_report(*, dry_run: DryRun | None) -> Report | None:
+    """The dry-run's report, typed: the one way code outside the engine reads a stored report,
+    of whichever version stored it. None until the dry-run has one."""
+    if dry_run is None or dry_run.report is None:
+        return None
+    return report_from_json(dry_run.report)
 
 
 def latest_dry_run(revision: Revision) -> DryRun | None:

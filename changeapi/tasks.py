@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from changeapi.services.baselines import baseline_build
-from changeapi.services.dry_runs import ShadowServerBusy, dry_run_fail_for_retries, dry_run_perform, dry_runs_reclaim
+from changeapi.services.dry_run_guards import ShadowServerBusy
+from changeapi.services.dry_runs import dry_run_fail_for_retries, dry_run_perform, dry_runs_reclaim
 from changeapi.services.shadows import shadows_reap
 
 

@@ -1,24 +1,17 @@
-"""Celery tasks of the integrations: each takes ids (or Slack's payload), loads, calls one service.
+"""Celery tasks of outbound webhooks and stored request answers: each takes ids, calls one service.
 
-All are safe to deliver twice: deliveries and webhook events are claimed with a
-compare-and-set on their rows before anything is sent or decided.
+Safe to deliver twice: deliveries are claimed with a compare-and-set on their rows before
+anything is sent.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from celery import shared_task
 from django.utils import timezone
 
-from changeapi.api.idempotency import idempotency_records_purge
-from changeapi.integrations.github import GitHubError, github_delivery_process, github_dry_run_report
-from changeapi.integrations.slack import slack_approval_message_post, slack_interaction_process, slack_nonces_purge
-from changeapi.models import DryRun, WebhookDelivery
+from changeapi.models import WebhookDelivery
+from changeapi.services.idempotency import idempotency_records_purge
 from changeapi.services.webhooks import webhook_deliveries_due, webhook_delivery_attempt
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=50)
@@ -49,31 +42,6 @@ def webhook_deliveries_due_task() -> list[int]:
     return due
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def github_delivery_task(delivery_id: int) -> None:
-    github_delivery_process(delivery_id=delivery_id)
-
-
-@shared_task(acks_late=True)
-def slack_interaction_task(payload: dict[str, Any]) -> str:
-    return slack_interaction_process(payload=payload)
-
-
 @shared_task
-def integrations_react_task(event: str, subject_type: str, subject_id: int) -> None:
-    """What GitHub and Slack show about an event: a check run, an approval message."""
-    if event != "dry_run.finished" or subject_type != "changeapi.dryrun":
-        return
-    dry_run = DryRun.objects.select_related("revision__change_request__project").filter(pk=subject_id).first()
-    if dry_run is None:
-        return
-    try:
-        github_dry_run_report(dry_run=dry_run)
-    except GitHubError as exc:
-        logger.warning("dry-run %s: check run not reported: %s", dry_run.pk, exc)
-    slack_approval_message_post(dry_run=dry_run)
-
-
-@shared_task
-def integration_records_purge_task() -> dict[str, int]:
-    return {"idempotency_records": idempotency_records_purge(), "slack_nonces": slack_nonces_purge()}
+def idempotency_records_purge_task() -> int:
+    return idempotency_records_purge()

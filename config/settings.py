@@ -285,8 +285,12 @@ CELERY_BEAT_SCHEDULE["send-due-webhooks"] = {
     "task": "changeapi.tasks_integrations.webhook_deliveries_due_task",
     "schedule": 60.0,
 }
-CELERY_BEAT_SCHEDULE["purge-integration-records"] = {
-    "task": "changeapi.tasks_integrations.integration_records_purge_task",
+CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
+    "task": "changeapi.tasks_integrations.idempotency_records_purge_task",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["purge-slack-nonces"] = {
+    "task": "approvals.tasks.slack_nonces_purge_task",
     "schedule": 3600.0,
 }
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [

@@ -6,8 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from approvals.models import ApprovalPolicy, ApprovalRule, AuditEvent, ReleaseBundle, Review
-from changeapi.models import Project
+from approvals.models import ApprovalPolicy, ApprovalRule, ReleaseBundle, Review
+from changeapi.models import AuditEvent, Project
 
 
 class ReviewSerializer(serializers.ModelSerializer):

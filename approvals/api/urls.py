@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from approvals.api import views
+from approvals.api import integrations, views
 
 router = SimpleRouter()
 router.register("bundles", views.ReleaseBundleViewSet, basename="bundle")
@@ -23,5 +23,18 @@ urlpatterns = [
     ),
     path("signing-key/", views.SigningKeyView.as_view(), name="signing-key"),
     path("bundles/verify/", views.BundleVerifyView.as_view(), name="bundle-verify"),
+    path(
+        "projects/<slug:slug>/integrations/github/",
+        integrations.GitHubIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),
+        name="project-github",
+    ),
+    path(
+        "projects/<slug:slug>/integrations/slack/",
+        integrations.SlackIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),
+        name="project-slack",
+    ),
+    path("integrations/github/<slug:project_slug>/webhook", integrations.GitHubWebhookView.as_view(), name="github-webhook"),
+    path("integrations/slack/commands", integrations.SlackCommandView.as_view(), name="slack-commands"),
+    path("integrations/slack/interactive", integrations.SlackInteractiveView.as_view(), name="slack-interactive"),
     *router.urls,
 ]

@@ -34,21 +34,23 @@ from approvals.api.serializers import (
 )
 from approvals.bundles.signing import public_key_pem
 from approvals.bundles.verify import bundle_verify
-from approvals.models import ApprovalPolicy, AuditEvent, ReleaseBundle, Review
+from approvals.models import ApprovalPolicy, ReleaseBundle, Review
 from approvals.policies import approval_status
 from approvals.services.bundles import bundle_mark_applied, bundle_seal
 from approvals.services.policies import policy_create, policy_delete, policy_update
 from approvals.services.reviews import review_decide
-from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context, require
+from changeapi.api.base import CHECKED_BY_SERVICE, ProjectScopedViewSet, acting_user, audit_context
 from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.errors import DomainError, PreconditionRequired, StaleRevision
-from changeapi.models import ChangeRequest, DryRun, Revision
+from changeapi.models import AuditEvent, ChangeRequest, DryRun, Revision
 from changeapi.permissions import MANAGE
 from changeapi.selectors import latest_revision
 
 
 class ChangeRequestReviewsViewSet(ProjectScopedViewSet):
     """Reviews live under their change request: /change-requests/{id}/reviews/."""
+
+    write_permissions = {"create": CHECKED_BY_SERVICE}
 
     queryset = ChangeRequest.objects.select_related("project")
     serializer_class = ReviewSerializer
@@ -149,6 +151,8 @@ class ApprovalPolicyFilter(django_filters.FilterSet):
 class ApprovalPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
     """A project's approval policy (at most one); reads need view_project, writes manage_project."""
 
+    write_permissions = {"create": MANAGE, "partial_update": MANAGE, "destroy": MANAGE}
+
     queryset = ApprovalPolicy.objects.select_related("project").prefetch_related("group_requirements__group", "rules__group")
     serializer_class = ApprovalPolicySerializer
     filterset_class = ApprovalPolicyFilter
@@ -164,7 +168,7 @@ class ApprovalPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
         serializer.is_valid(raise_exception=True)
         data = serializer.to_service()
         project = self.visible_project(data.pop("project"))
-        require(request, project, MANAGE)
+        self.require_write(project)
         policy = policy_create(project=project, actor=acting_user(request), context=audit_context(request), **data)
         return Response(ApprovalPolicySerializer(self.get_queryset().get(pk=policy.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -177,7 +181,7 @@ class ApprovalPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         policy = self.get_object()
-        require(request, policy.project, MANAGE)
+        self.require_write(policy.project)
         serializer = ApprovalPolicyUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         policy_update(policy=policy, actor=acting_user(request), context=audit_context(request), **serializer.to_service())
@@ -186,7 +190,7 @@ class ApprovalPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
     @extend_schema(operation_id="approval_policies_destroy", tags=["approval-policies"], responses={204: None, **ERRORS})
     def destroy(self, request: Request, pk: str) -> Response:
         policy = self.get_object()
-        require(request, policy.project, MANAGE)
+        self.require_write(policy.project)
         policy_delete(policy=policy, actor=acting_user(request), context=audit_context(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -204,6 +208,7 @@ class BundleFilter(django_filters.FilterSet):
     retrieve=extend_schema(operation_id="bundles_retrieve", tags=["bundles"], responses={200: ReleaseBundleSerializer, **ERRORS}),
 )
 class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    write_permissions = {"create": CHECKED_BY_SERVICE, "applied": CHECKED_BY_SERVICE}
     queryset = (
         ReleaseBundle.objects.select_related("project", "created_by", "baseline", "advanced_baseline", "applied_by")
         .prefetch_related("items__change_request")

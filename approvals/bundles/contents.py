@@ -11,9 +11,9 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.migrations.operations import RunPython
 from django.db.migrations.operations.base import Operation
@@ -22,6 +22,8 @@ from django.db.migrations.writer import MigrationWriter
 
 from approvals.bundles.phases import phased_plan
 from approvals.bundles.signing import sign
+from changeapi.dryrun.contract import Report, StatementTrace
+from changeapi.dryrun.engine import is_data_step
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.data_steps import SubmittedCode
 
@@ -41,7 +43,7 @@ class BundleEntry:
     revision: int
     revision_sha256: str
     plan: Plan
-    report: dict[str, Any]
+    report: Report
     dry_run_id: int
     reviews: list[dict[str, Any]]
 
@@ -213,6 +215,32 @@ def _terminated(sql: str) -> str:
     return f"{text}\n;" if "--" in last_line else f"{text};"
 
 
+class ScriptedStatement(Protocol):
+    """A statement as a SQL script needs it: the dry-run's forward statements, the rollback's."""
+
+    @property
+    def sql(self) -> str: ...
+
+    @property
+    def transactional(self) -> bool: ...
+
+    @property
+    def transaction(self) -> int | None: ...
+
+    @property
+    def operation_index(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class RecordedStatement:
+    """A statement the rollback trace recorded."""
+
+    sql: str
+    transactional: bool
+    transaction: int | None
+    operation_index: int | None
+
+
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -234,7 +262,7 @@ def _history_statement(app_label: str, name: str, *, applied: bool) -> str:
 def sql_script(
     *,
     header: list[str],
-    statements: list[dict[str, Any]],
+    statements: Sequence[ScriptedStatement],
     descriptions: dict[int, str],
     lock_timeout_ms: int,
     history: str,
@@ -249,20 +277,20 @@ def sql_script(
     open_transaction: Any = None
     described: set[int] = set()
     for statement in statements:
-        transaction_id = statement.get("transaction") if statement.get("transactional") else None
+        transaction_id = statement.transaction if statement.transactional else None
         if open_transaction is not None and transaction_id != open_transaction:
             lines.append("COMMIT;")
             open_transaction = None
         if transaction_id is not None and open_transaction is None:
             lines += ["BEGIN;", f"SET LOCAL lock_timeout = {timeout};"]
             open_transaction = transaction_id
-        operation = statement.get("operation_index")
+        operation = statement.operation_index
         if operation is not None and operation not in described:
             described.add(operation)
             lines.append(f"-- operation {operation}: {descriptions.get(operation, '')}".rstrip())
         if transaction_id is None:
             lines.append(f"SET lock_timeout = {timeout};")
-        lines.append(_terminated(statement["sql"]))
+        lines.append(_terminated(statement.sql))
     if open_transaction is None:
         lines.append(f"SET lock_timeout = {timeout};")
     lines.append(history)
@@ -276,8 +304,6 @@ def _descriptions(migration: PlannedMigration) -> dict[int, str]:
 
 
 def _data_step_notes(item: BundledMigration) -> list[dict[str, Any]]:
-    from changeapi.dryrun.engine import is_data_step
-
     return [
         {
             "migration": item.label,
@@ -290,9 +316,8 @@ def _data_step_notes(item: BundledMigration) -> list[dict[str, Any]]:
     ]
 
 
-def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    summary = report.get("summary") or {}
-    return {key: summary.get(key) for key in SUMMARY_KEYS}
+def _summary(report: Report) -> dict[str, Any]:
+    return {key: getattr(report.summary, key) for key in SUMMARY_KEYS}
 
 
 def bundle_files(
@@ -300,7 +325,7 @@ def bundle_files(
     project: dict[str, Any],
     bundle_number: int,
     bundled: list[BundledMigration],
-    combined_report: dict[str, Any],
+    combined_report: Report,
     rollback: list[RollbackStep],
     lock_timeout_ms: int,
 ) -> dict[str, bytes]:
@@ -311,9 +336,9 @@ def bundle_files(
     migration first).
     """
     files: dict[str, bytes] = {}
-    by_migration: dict[str, list[dict[str, Any]]] = {}
-    for statement in combined_report.get("statements", []):
-        by_migration.setdefault(statement["migration"], []).append(statement)
+    by_migration: dict[str, list[StatementTrace]] = {}
+    for statement in combined_report.statements:
+        by_migration.setdefault(statement.migration, []).append(statement)
     width = max(3, len(str(len(bundled))))
     migration_paths: dict[str, dict[str, str]] = {}
     forward_order: list[str] = []
@@ -357,7 +382,7 @@ def bundle_files(
                 f"{step.label}: rollback (change request #{item.entry.number}, revision {item.entry.revision})",
                 f"atomic: {'yes' if migration.atomic else 'no'}",
             ],
-            statements=step.statements if step.reached else [],
+            statements=[RecordedStatement(**s) for s in step.statements] if step.reached else [],
             descriptions=_descriptions(migration),
             lock_timeout_ms=lock_timeout_ms,
             history=_history_statement(migration.app_label, migration.name, applied=False)
@@ -383,8 +408,8 @@ def bundle_files(
                 "reviews": entry.reviews,
                 "dry_run": {
                     "id": entry.dry_run_id,
-                    "status": entry.report.get("status"),
-                    "server_version": entry.report.get("server_version"),
+                    "status": entry.report.status,
+                    "server_version": entry.report.server_version,
                     "summary": _summary(entry.report),
                 },
                 "migrations": [
@@ -403,9 +428,9 @@ def bundle_files(
         "change_requests": manifest_requests,
         "dry_run": {
             "scope": "bundle",
-            "status": combined_report.get("status"),
-            "engine": combined_report.get("engine"),
-            "server_version": combined_report.get("server_version"),
+            "status": combined_report.status,
+            "engine": combined_report.engine,
+            "server_version": combined_report.server_version,
             "summary": _summary(combined_report),
         },
         "apply_order": forward_order,

@@ -1,7 +1,6 @@
 """A phased rollout plan, written when the dry-run's findings call for expand/contract steps.
 
-A finding marks a *contract* step when it says `"phase": "contract"` or its rule is a
-backward-incompatible change (a drop or rename breaks the application version still
+A finding marks a *contract* step when its rule is a backward-incompatible change (a drop or rename breaks the application version still
 running): that migration and the ones after it wait until the new code is deployed.
 A finding whose safer alternative is expand/contract is listed as advice. Only fields that
 do not depend on timing (code, rule, title, migration, the alternative's summary) are used,
@@ -12,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from changeapi.dryrun.contract import Finding, Report
 
 if TYPE_CHECKING:
     from approvals.bundles.contents import BundledMigration
@@ -50,49 +51,37 @@ class PhasedPlan:
         return "\n".join(lines) + "\n"
 
 
-def _alternative(finding: dict[str, Any]) -> str:
-    alternative = finding.get("safer_alternative") or finding.get("alternative")
-    if isinstance(alternative, dict):
-        return str(alternative.get("summary") or "")
-    return str(alternative or "")
-
-
-def _phase(finding: dict[str, Any]) -> str | None:
-    if finding.get("phase") in ("expand", "contract"):
-        return str(finding["phase"])
-    if str(finding.get("rule") or "").startswith("backward-incompatible"):
+def _phase(finding: Finding) -> str | None:
+    if finding.rule.startswith("backward-incompatible"):
         return "contract"
-    summary = _alternative(finding).lower()
+    summary = finding.safer_alternative.summary.lower()
     if "expand" in summary and "contract" in summary:
         return "advice"
     return None
 
 
-def _migration(finding: dict[str, Any], statements: list[dict[str, Any]]) -> str | None:
-    if isinstance(finding.get("migration"), str):
-        return str(finding["migration"])
-    index = finding.get("statement_index")
-    if isinstance(index, int) and 0 <= index < len(statements):
-        return str(statements[index].get("migration") or "") or None
-    return None
+def _migration(finding: Finding, report: Report) -> str | None:
+    if finding.migration is not None:
+        return finding.migration
+    statement = report.statement(finding.statement_index)
+    return (statement.migration or None) if statement is not None else None
 
 
-def phased_plan(*, bundled: list[BundledMigration], combined_report: dict[str, Any]) -> PhasedPlan | None:
+def phased_plan(*, bundled: list[BundledMigration], combined_report: Report) -> PhasedPlan | None:
     """The plan for the combined dry-run's findings, or None when none concerns expand/contract."""
-    statements = combined_report.get("statements") or []
-    findings = []
-    for finding in combined_report.get("findings") or []:
-        phase = _phase(finding) if isinstance(finding, dict) else None
+    findings: list[dict[str, Any]] = []
+    for finding in combined_report.findings:
+        phase = _phase(finding)
         if phase is None:
             continue
         findings.append(
             {
-                "code": str(finding.get("code") or ""),
-                "title": str(finding.get("title") or ""),
+                "code": finding.code,
+                "title": finding.title,
                 "phase": phase,
-                "migration": _migration(finding, statements),
-                "operation_index": finding.get("operation_index"),
-                "alternative": _alternative(finding),
+                "migration": _migration(finding, combined_report),
+                "operation_index": finding.operation_index,
+                "alternative": finding.safer_alternative.summary,
             }
         )
     if not findings:

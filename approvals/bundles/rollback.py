@@ -19,10 +19,9 @@ from django.db.migrations.state import ProjectState
 from django.db.models.fields import NOT_PROVIDED
 
 from approvals.bundles.contents import RollbackStep
-from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.engine import apply_plan_untraced, is_data_step, plan_state
+from changeapi.dryrun.session import shadow_session
 from changeapi.intake.plan import Plan, PlannedMigration
-from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer
 
 
@@ -149,42 +148,39 @@ def rollback_trace(*, server: ShadowServer, template: str, clone_name: str, base
     The clone is dropped whatever happens. A reverse that fails on the shadow stops the
     rollback there too, with the database's message as the reason.
     """
-    provision.clone_create(server, template=template, name=clone_name)
-    try:
-        with shadow_connection(server, clone_name) as connection:
-            state = plan_state(baseline)
-            states_before = []
-            for migration in bundle.migrations:
-                states_before.append(state)
-                state = apply_plan_untraced(connection, Plan([migration]), state)
-            steps: list[RollbackStep] = []
-            stopped = False
-            for migration, before in reversed(list(zip(bundle.migrations, states_before, strict=True))):
-                step = RollbackStep(label=f"{migration.app_label}.{migration.name}", reached=not stopped)
-                steps.append(step)
-                if stopped:
-                    continue
-                blocking = _irreversible_notes(migration, before)
-                if blocking:
-                    step.notes = blocking
-                    stopped = True
-                    continue
-                try:
-                    step.statements, step.notes = _unapply(connection, migration, before)
-                except Exception as exc:  # noqa: BLE001 - a reverse that fails is a finding, not a crash
-                    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    step.statements = []
-                    step.notes = [
-                        {
-                            "kind": "irreversible",
-                            "operation_index": None,
-                            "operation": "",
-                            "reason": f"the reverse fails on the shadow: {message}",
-                        }
-                    ]
-                    stopped = True
-    finally:
-        provision.clone_drop(server, clone_name)
+    with shadow_session(server, template=template, name=clone_name) as session:
+        connection = session.connection
+        state = plan_state(baseline)
+        states_before = []
+        for migration in bundle.migrations:
+            states_before.append(state)
+            state = apply_plan_untraced(connection, Plan([migration]), state)
+        steps: list[RollbackStep] = []
+        stopped = False
+        for migration, before in reversed(list(zip(bundle.migrations, states_before, strict=True))):
+            step = RollbackStep(label=f"{migration.app_label}.{migration.name}", reached=not stopped)
+            steps.append(step)
+            if stopped:
+                continue
+            blocking = _irreversible_notes(migration, before)
+            if blocking:
+                step.notes = blocking
+                stopped = True
+                continue
+            try:
+                step.statements, step.notes = _unapply(connection, migration, before)
+            except Exception as exc:  # noqa: BLE001 - a reverse that fails is a finding, not a crash
+                message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                step.statements = []
+                step.notes = [
+                    {
+                        "kind": "irreversible",
+                        "operation_index": None,
+                        "operation": "",
+                        "reason": f"the reverse fails on the shadow: {message}",
+                    }
+                ]
+                stopped = True
     return steps
 
 

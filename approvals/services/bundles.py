@@ -21,17 +21,18 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from approvals.audit import AuditContext, audit_record
 from approvals.bundles.archive import archive_build
 from approvals.bundles.contents import BundledMigration, BundleEntry, bundle_files, bundle_plan, renumber
 from approvals.bundles.rollback import rollback_trace
 from approvals.models import BundleItem, ReleaseBundle, Review
 from approvals.policies import approval_status
+from changeapi.audit import AuditContext, audit_record
+from changeapi.dryrun.contract import Report, ReportError, to_json
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision, ShadowDatabase
 from changeapi.permissions import RELEASE, has_project_perm
-from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision, revision_plan
+from changeapi.selectors import baseline_plan, dry_run_report, latest_dry_run, latest_revision, revision_plan
 from changeapi.services.baselines import baseline_advance
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
@@ -67,7 +68,7 @@ class BuiltBundle:
     files: dict[str, bytes]
     archive: bytes
     bundled: list[BundledMigration]
-    dry_run_report: dict[str, Any]
+    dry_run_report: Report
 
     @property
     def sha256(self) -> str:
@@ -78,7 +79,8 @@ def _entry(change_request: ChangeRequest, *, revision: Revision, dry_run: DryRun
     reviews = Review.objects.filter(revision=revision).select_related("reviewer").order_by("id")
     if reviewed_until is not None:
         reviews = reviews.filter(created_at__lte=reviewed_until)
-    assert dry_run.report is not None
+    report = dry_run_report(dry_run=dry_run)
+    assert report is not None
     return BundleEntry(
         number=change_request.number,
         title=change_request.title,
@@ -86,7 +88,7 @@ def _entry(change_request: ChangeRequest, *, revision: Revision, dry_run: DryRun
         revision=revision.number,
         revision_sha256=revision.sha256,
         plan=revision_plan(revision, dry_run.baseline),
-        report=dry_run.report,
+        report=report,
         dry_run_id=dry_run.pk,
         reviews=[
             {
@@ -168,8 +170,8 @@ def bundle_build(
                 server=server, template=baseline.template_name, clone_name=name, baseline=base, change=plan
             ),
         )
-        if report["error"]:
-            raise _does_not_apply(report["error"], bundled)
+        if report.error is not None:
+            raise _does_not_apply(report.error, bundled)
         rollback = _on_clone(
             server,
             baseline,
@@ -195,18 +197,18 @@ def bundle_build(
     return BuiltBundle(files=files, archive=archive_build(files), bundled=bundled, dry_run_report=report)
 
 
-def _does_not_apply(error: dict[str, Any], bundled: list[BundledMigration]) -> BundleDoesNotApply:
-    item = next((i for i in bundled if i.label == error.get("migration")), None)
-    where = f"{error.get('migration')}" + (f" (change request #{item.entry.number})" if item else "")
+def _does_not_apply(error: ReportError, bundled: list[BundledMigration]) -> BundleDoesNotApply:
+    item = next((i for i in bundled if i.label == error.migration), None)
+    where = f"{error.migration}" + (f" (change request #{item.entry.number})" if item else "")
     return BundleDoesNotApply(
-        f"the change requests do not apply together on the current baseline: {where} fails: {error.get('message')}",
+        f"the change requests do not apply together on the current baseline: {where} fails: {error.message}",
         errors=[
             {
-                "detail": error.get("message"),
-                "migration": error.get("migration"),
+                "detail": error.message,
+                "migration": error.migration,
                 "change_request": item.entry.number if item else None,
-                "operation_index": error.get("operation_index"),
-                "sqlstate": error.get("sqlstate"),
+                "operation_index": error.operation_index,
+                "sqlstate": error.sqlstate,
             }
         ],
     )
@@ -282,7 +284,7 @@ def _seal(
         manifest=json.loads(built.files["manifest.json"]),
         baseline=baseline,
         advanced_baseline=advanced,
-        dry_run_report=built.dry_run_report,
+        dry_run_report=to_json(built.dry_run_report),
         created_by=actor,
     )
     for position, item in enumerate(prepared, start=1):

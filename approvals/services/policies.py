@@ -7,9 +7,9 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from approvals.audit import AuditContext, audit_record
 from approvals.models import ApprovalPolicy, ApprovalPolicyGroup, ApprovalRule
 from approvals.policies import LOCK_MODES, SEVERITIES
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.models import Project
 from changeapi.permissions import MANAGE, has_project_perm

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from approvals.audit import AuditContext, audit_record
 from approvals.models import Review
 from approvals.policies import ApprovalStatus, approval_status, bot_approvals_allowed, is_bot
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState, PermissionDenied, StaleRevision
 from changeapi.models import ChangeRequest, DryRun, Revision
 from changeapi.permissions import REVIEW, has_project_perm

@@ -15,7 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context, require
+from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context
 from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.models import AccessPattern
 from changeapi.permissions import MANAGE
@@ -91,6 +91,8 @@ class AccessPatternUpdateSerializer(AccessPatternInputSerializer):
 class AccessPatternViewSet(ProjectScopedViewSet):
     """A project's key queries. Every dry-run explains each before and after the change."""
 
+    write_permissions = {"create": MANAGE, "partial_update": MANAGE, "destroy": MANAGE}
+
     queryset = AccessPattern.objects.select_related("project")
     serializer_class = AccessPatternSerializer
     pagination_class = None
@@ -119,7 +121,7 @@ class AccessPatternViewSet(ProjectScopedViewSet):
     )
     def create(self, request: Request, slug: str) -> Response:
         project = self.visible_project(slug)
-        require(request, project, MANAGE)
+        self.require_write(project)
         serializer = AccessPatternInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pattern = access_pattern_create(
@@ -144,7 +146,7 @@ class AccessPatternViewSet(ProjectScopedViewSet):
     )
     def partial_update(self, request: Request, slug: str, pk: str) -> Response:
         pattern = self._pattern(slug, pk)
-        require(request, pattern.project, MANAGE)
+        self.require_write(pattern.project)
         serializer = AccessPatternUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         pattern = access_pattern_update(pattern=pattern, changes=dict(serializer.validated_data), context=audit_context(request))
@@ -153,6 +155,6 @@ class AccessPatternViewSet(ProjectScopedViewSet):
     @extend_schema(operation_id="projects_access_patterns_destroy", tags=["access-patterns"], responses={204: None, **ERRORS})
     def destroy(self, request: Request, slug: str, pk: str) -> Response:
         pattern = self._pattern(slug, pk)
-        require(request, pattern.project, MANAGE)
+        self.require_write(pattern.project)
         access_pattern_delete(pattern=pattern, context=audit_context(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

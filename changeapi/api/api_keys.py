@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -18,6 +19,8 @@ from changeapi.services.api_keys import api_key_create, api_key_revoke
 class ApiKeyViewSet(ProjectScopedViewSet):
     """/projects/{slug}/api-keys/: keys for CI bots, scoped to the project."""
 
+    write_permissions = {"create": MANAGE, "revoke": MANAGE}
+
     queryset = ApiKey.objects.select_related("project", "created_by")
     serializer_class = ApiKeySerializer
     pagination_class = None
@@ -25,7 +28,8 @@ class ApiKeyViewSet(ProjectScopedViewSet):
 
     def _managed_project(self, request: Request, slug: str):  # type: ignore[no-untyped-def]
         project = self.visible_project(slug)
-        require(request, project, MANAGE)
+        # Listing keys needs manage_project as much as changing them.
+        require(request, project, self.write_permissions.get(self.action or "", MANAGE))
         return project
 
     @extend_schema(
@@ -70,6 +74,4 @@ class ApiKeyViewSet(ProjectScopedViewSet):
         return Response(ApiKeySerializer(api_key).data)
 
     def _key(self, project, pk: str) -> ApiKey:  # type: ignore[no-untyped-def]
-        from django.shortcuts import get_object_or_404
-
         return get_object_or_404(self.get_queryset(), project=project, pk=pk)

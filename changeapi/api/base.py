@@ -7,7 +7,8 @@ cut down to projects the user may view (so anything else is a 404), and writes c
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -15,7 +16,7 @@ from rest_framework import viewsets
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 
-from approvals.audit import AuditContext
+from changeapi.audit import AuditContext
 from changeapi.errors import PermissionDenied
 from changeapi.models import Project
 from changeapi.permissions import VIEW, has_project_perm, projects_with_perm
@@ -44,10 +45,31 @@ def require(request: Request, project: Project, perm: str) -> None:
         raise PermissionDenied(f"this needs the {perm} permission on project {project.slug}")
 
 
+# Declared for a write action whose permission is checked by the service it calls (a review's
+# reviewer rules, a bundle's release rules), or that needs no project permission at all.
+CHECKED_BY_SERVICE = "checked by the service"
+ANY_USER = "any signed-in user"
+# Declared for an action the object's author may take, and otherwise a manager (the view checks).
+AUTHOR_OR_MANAGE = "the author, or manage_project"
+
+
 class ProjectScopedViewSet(viewsets.GenericViewSet):
-    """Base for project-owned objects; `project_path` is the lookup from the object to its project."""
+    """Base for project-owned objects; `project_path` is the lookup from the object to its project.
+
+    Reads need view_project, which the queryset enforces. Each state-changing action declares
+    the permission it needs in `write_permissions` (action name -> permission), in one place per
+    viewset; the action calls `require_write(project)` once it knows the project. A test checks
+    that every routed write action has a declaration.
+    """
 
     project_path = "project"
+    write_permissions: ClassVar[Mapping[str, str]] = {}
+
+    def require_write(self, project: Project) -> None:
+        """Refuse (403) unless the user holds the permission this action declares on `project`."""
+        permission = self.write_permissions[self.action or ""]
+        if permission not in (CHECKED_BY_SERVICE, ANY_USER, AUTHOR_OR_MANAGE):
+            require(self.request, project, permission)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         """A NUL in a path segment names nothing (no slug or id holds one), and PostgreSQL would

@@ -116,10 +116,6 @@ def idempotency_release(*, record_id: int) -> None:
     IdempotencyRecord.objects.filter(pk=record_id, completed_at__isnull=True).delete()
 
 
-def idempotency_records_purge(*, now: dt.datetime | None = None) -> int:
-    return IdempotencyRecord.objects.filter(expires_at__lt=now or timezone.now()).delete()[0]
-
-
 def _replay(record: IdempotencyRecord) -> HttpResponse:
     response = HttpResponse(bytes(record.response_body or b""), status=record.response_status)
     for name, value in record.response_headers.items():

@@ -18,6 +18,13 @@ from changeapi.errors import DomainError, LimitExceeded
 from changeapi.intake.errors import IntakeError, IntakeErrors, IntakeLimitExceeded
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# A problem's title is the same for every occurrence of its type (RFC 9457); DRF's own texts for
+# these hold placeholders ("{method}") that only the detail fills in.
+TITLES: dict[type[Exception], str] = {
+    exceptions.MethodNotAllowed: "Method not allowed",
+    exceptions.UnsupportedMediaType: "Unsupported media type",
+    exceptions.NotAcceptable: "Not acceptable",
+}
 TYPE_BASE = "https://schemagate.dev/problems/"
 
 
@@ -107,7 +114,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     else:
         detail = str(exc.detail if isinstance(exc, exceptions.APIException) else exc)
         code = getattr(exc, "default_code", "error").replace("_", "-")
-        title = str(getattr(exc, "default_detail", "Error"))
+        title = TITLES.get(type(exc), str(getattr(exc, "default_detail", "Error")))
         limit = getattr(context.get("request"), "throttle_limit", None) if isinstance(exc, exceptions.Throttled) else None
         body = problem(response.status_code, code, title, detail, limit=limit)
     response.data = body

@@ -1,7 +1,8 @@
 """The dry-run report as typed serializers: what generated clients decode the report into.
 
-Keys added after the first reports were stored are optional (`required=False`), so reports
-stored earlier still decode.
+They mirror the report contract (`changeapi.dryrun.contract`), field for field; a test walks
+both and fails on any difference. Keys a report has only in some cases (a failed
+statement's locks) are optional (`required=False`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class StatementSerializer(serializers.Serializer):
     created_relations = serializers.ListField(child=serializers.CharField(), required=False)
     dropped_relations = serializers.ListField(child=serializers.CharField(), required=False)
     error = serializers.CharField(required=False)
+    transaction_boundary = serializers.BooleanField(
+        required=False, help_text="Present (true) when the statement ended the migration's transaction; the run stops there."
+    )
     command = serializers.CharField(required=False, help_text="The SQL command, as PostgreSQL's parser reads it.")
     target_tables = serializers.ListField(child=serializers.CharField(), required=False)
     concurrently = serializers.BooleanField(required=False)
@@ -337,6 +341,7 @@ class AccessPatternsReportSerializer(serializers.Serializer):
 
 
 class DryRunReportSerializer(serializers.Serializer):
+    report_version = serializers.IntegerField(help_text="The report contract's version; reports stored without one read as 1.")
     engine = serializers.CharField()
     server = serializers.CharField()
     server_version = serializers.CharField()

@@ -12,10 +12,12 @@ from rest_framework import serializers
 
 from changeapi.api.operation_schemas import MigrationDocumentSerializer
 from changeapi.api.report_serializers import DryRunReportSerializer
+from changeapi.dryrun.contract import JsonValue, to_json
 from changeapi.intake.python_source.config import OperationMapping
 from changeapi.intake.submission import source_settings
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import PROJECT_PERMISSIONS
+from changeapi.selectors import dry_run_report
 
 
 class FieldMappingSerializer(serializers.Serializer):
@@ -258,8 +260,9 @@ class DryRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     @extend_schema_field(DryRunReportSerializer(allow_null=True))
-    def get_report(self, obj: DryRun) -> dict[str, Any] | None:
-        return obj.report
+    def get_report(self, obj: DryRun) -> dict[str, JsonValue] | None:
+        report = dry_run_report(dry_run=obj)
+        return to_json(report) if report is not None else None
 
 
 class RevisionSerializer(serializers.ModelSerializer):

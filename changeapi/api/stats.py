@@ -15,7 +15,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from changeapi.api.base import ProjectScopedViewSet, audit_context, require
+from changeapi.api.base import ProjectScopedViewSet, audit_context
 from changeapi.api.views import ERRORS
 from changeapi.models import TableActivity, TableStats
 from changeapi.permissions import MANAGE
@@ -119,6 +119,8 @@ def _activity_map(stats: list[TableStats]) -> dict[tuple[int, str], TableActivit
 class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     """Production sizes and traffic per table, per project."""
 
+    write_permissions = {"create": MANAGE}
+
     queryset = TableStats.objects.select_related("project")
     serializer_class = TableStatsSerializer
     filterset_class = TableStatsFilter
@@ -148,7 +150,7 @@ class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = self.visible_project(data["project"])
-        require(request, project, MANAGE)
+        self.require_write(project)
         stats = table_stats_upload(
             project=project,
             tables=[TableUpload(**table) for table in data["tables"]],

@@ -25,16 +25,6 @@ project_settings = [
     path(
         "projects/<slug:slug>/api-keys/<int:pk>/revoke/", ApiKeyViewSet.as_view({"post": "revoke"}), name="project-api-key-revoke"
     ),
-    path(
-        "projects/<slug:slug>/integrations/github/",
-        integrations.GitHubIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),
-        name="project-github",
-    ),
-    path(
-        "projects/<slug:slug>/integrations/slack/",
-        integrations.SlackIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),
-        name="project-slack",
-    ),
     path("projects/<slug:slug>/identities/", identities, name="project-identities"),
     path(
         "projects/<slug:slug>/identities/<int:pk>/",
@@ -57,9 +47,6 @@ project_settings = [
         integrations.WebhookSubscriptionViewSet.as_view({"get": "deliveries"}),
         name="project-webhook-deliveries",
     ),
-    path("integrations/github/<slug:project_slug>/webhook", integrations.GitHubWebhookView.as_view(), name="github-webhook"),
-    path("integrations/slack/commands", integrations.SlackCommandView.as_view(), name="slack-commands"),
-    path("integrations/slack/interactive", integrations.SlackInteractiveView.as_view(), name="slack-interactive"),
 ]
 
 access_patterns = [

@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context, require
+from changeapi.api.base import ANY_USER, AUTHOR_OR_MANAGE, ProjectScopedViewSet, acting_user, audit_context, require
 from changeapi.api.serializers import (
     BaselineCreateSerializer,
     BaselineSerializer,
@@ -31,10 +31,12 @@ from changeapi.api.serializers import (
     RevisionSerializer,
     RevisionSubmitSerializer,
 )
+from changeapi.dryrun.contract import Report
 from changeapi.dryrun.render import report_markdown, report_svg
 from changeapi.errors import InvalidState
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, SUBMIT, has_project_perm, project_perms
+from changeapi.selectors import dry_run_report
 from changeapi.services.baselines import baseline_create
 from changeapi.services.change_requests import (
     change_request_reopen,
@@ -43,7 +45,7 @@ from changeapi.services.change_requests import (
     revision_submit,
 )
 from changeapi.services.dry_runs import dry_run_rerun
-from changeapi.services.projects import project_create, project_member_set
+from changeapi.services.projects import project_create, project_member_set, project_settings_update
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), as application/problem+json.")
 ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM}
@@ -54,6 +56,7 @@ ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM}
     retrieve=extend_schema(operation_id="projects_retrieve", tags=["projects"], responses={200: ProjectSerializer, **ERRORS}),
 )
 class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    write_permissions = {"create": ANY_USER, "partial_update": MANAGE, "set_member": MANAGE, "create_baseline": MANAGE}
     queryset = Project.objects.select_related("current_baseline").order_by("-id")
     serializer_class = ProjectSerializer
     lookup_field = "slug"
@@ -76,10 +79,12 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     )
     def partial_update(self, request: Request, slug: str) -> Response:
         project = self.get_object()
-        require(request, project, MANAGE)
+        self.require_write(project)
         serializer = ProjectUpdateSerializer(project, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
+        project = project_settings_update(
+            project=project, changes=dict(serializer.validated_data), context=audit_context(request)
+        )
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(
@@ -103,7 +108,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     @members.mapping.post
     def set_member(self, request: Request, slug: str) -> Response:
         project = self.get_object()
-        require(request, project, MANAGE)
+        self.require_write(project)
         serializer = MemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = get_user_model().objects.get(username=serializer.validated_data["username"])
@@ -131,7 +136,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     @baselines.mapping.post
     def create_baseline(self, request: Request, slug: str) -> Response:
         project = self.get_object()
-        require(request, project, MANAGE)
+        self.require_write(project)
         serializer = BaselineCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         form, source = serializer.submission()
@@ -185,6 +190,7 @@ def _change_request_queryset() -> Any:
     ),
 )
 class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    write_permissions = {"create": SUBMIT, "create_revision": SUBMIT, "withdraw": AUTHOR_OR_MANAGE, "reopen": AUTHOR_OR_MANAGE}
     queryset = _change_request_queryset()
     serializer_class = ChangeRequestSerializer
     filterset_class = ChangeRequestFilter
@@ -201,7 +207,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = self.visible_project(data["project"])
-        require(request, project, SUBMIT)
+        self.require_write(project)
         form, source = serializer.submission()
         change_request = change_request_submit(
             project=project,
@@ -239,7 +245,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
     @revisions.mapping.post
     def create_revision(self, request: Request, pk: str) -> Response:
         change_request = self.get_object()
-        require(request, change_request.project, SUBMIT)
+        self.require_write(change_request.project)
         serializer = RevisionSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         form, source = serializer.submission()
@@ -314,16 +320,18 @@ class DryRunFilter(django_filters.FilterSet):
     retrieve=extend_schema(operation_id="dry_runs_retrieve", tags=["dry-runs"], responses={200: DryRunSerializer, **ERRORS}),
 )
 class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    write_permissions = {"rerun": SUBMIT}
     queryset = DryRun.objects.select_related("revision")
     serializer_class = DryRunSerializer
     filterset_class = DryRunFilter
     project_path = "revision__change_request__project"
 
-    def _report(self) -> dict[str, Any]:
+    def _report(self) -> Report:
         dry_run = self.get_object()
-        if dry_run.report is None:
+        report = dry_run_report(dry_run=dry_run)
+        if report is None:
             raise InvalidState(f"dry-run {dry_run.pk} is {dry_run.status}: it has no report yet")
-        return dry_run.report
+        return report
 
     @extend_schema(
         operation_id="dry_runs_report_markdown",
@@ -353,7 +361,7 @@ class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
     @action(detail=True, methods=["post"])
     def rerun(self, request: Request, pk: str) -> Response:
         dry_run = self.get_object()
-        require(request, dry_run.revision.change_request.project, SUBMIT)
+        self.require_write(dry_run.revision.change_request.project)
         fresh = dry_run_rerun(dry_run=dry_run, context=audit_context(request))
         fresh.refresh_from_db()
         return Response(

@@ -21,9 +21,10 @@ import psycopg
 from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.special import RunPython
 from django.db.migrations.state import ProjectState
 
-from changeapi.dryrun.analysis.sql_forms import statement_form
+from changeapi.dryrun.sql_forms import statement_form
 from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_snapshot
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.shadow.watchdog import breach_of
@@ -70,8 +71,6 @@ def rendered_state(plan: Plan) -> ProjectState:
 
 def is_data_step(operation: Operation) -> bool:
     """RunPython is reviewed, never run: the service does not execute submitted code."""
-    from django.db.migrations.operations.special import RunPython
-
     return isinstance(operation, RunPython)
 
 

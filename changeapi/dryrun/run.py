@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import psycopg
 
 from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patterns, explain_patterns
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
+from changeapi.dryrun.contract import Report, report_from_json
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, rendered_state
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.report import build_report
@@ -71,7 +71,7 @@ def dry_run_execute(
     on_clone: Callable[[str], None] | None = None,
     drop_clone: bool = True,
     access_patterns: list[AccessPattern] | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """Clone the template, apply `change` traced, reverse it, drop the clone; return the report.
 
     The clone is a claimed spare of the template when one of `spares` is there (a rename),
@@ -114,4 +114,7 @@ def dry_run_execute(
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     report = build_report(run=run, meta=meta, plan=change, profile=profile, facts=facts, reversibility=reversibility)
-    return attach_access_patterns(report, patterns=access_patterns, before=patterns_before, after=patterns_after, profile=profile)
+    report = attach_access_patterns(
+        report, patterns=access_patterns, before=patterns_before, after=patterns_after, profile=profile
+    )
+    return report_from_json(report)

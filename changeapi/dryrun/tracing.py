@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from changeapi.dryrun.analysis.sql_forms import StatementForm
+from changeapi.dryrun.sql_forms import StatementForm
 
 # What each table lock mode stops other sessions from doing while it is held (PostgreSQL
 # docs, "Table-Level Lock Modes" conflict table): plain SELECTs take ACCESS SHARE,

@@ -10,7 +10,7 @@ import secrets
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.audit import AuditContext, audit_record
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.models import ExternalIdentity, Project
 from changeapi.permissions import project_perms

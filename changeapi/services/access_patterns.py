@@ -10,15 +10,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.audit import AuditContext, audit_record
+from changeapi.audit import AuditContext, audit_record
 from changeapi.dryrun.access_patterns import AccessPattern as PatternSpec
 from changeapi.dryrun.access_patterns import PatternError, pattern_check
-from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.run import template_build
+from changeapi.dryrun.session import shadow_session
 from changeapi.errors import DomainError, InvalidState, LimitExceeded
 from changeapi.models import AccessPattern, Project, ShadowDatabase
 from changeapi.selectors import baseline_plan
-from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServerUnavailable, pick_server
 from changeapi.types import User
 
@@ -61,12 +60,8 @@ def access_pattern_check(*, project: Project, sql: str, params: dict[str, Any]) 
         name = f"{settings.SHADOW_DATABASE_PREFIX}ap_{uuid.uuid4().hex[:16]}"
         row = ShadowDatabase.objects.create(server=server.key, name=name, kind=ShadowDatabase.Kind.CLONE, baseline=baseline)
         try:
-            provision.clone_create(server, template=baseline.template_name, name=name)
-            try:
-                with shadow_connection(server, name) as connection:
-                    pattern_check(connection, PatternSpec(name="check", sql=sql, params=params))
-            finally:
-                provision.clone_drop(server, name)
+            with shadow_session(server, template=baseline.template_name, name=name) as session:
+                pattern_check(session.connection, PatternSpec(name="check", sql=sql, params=params))
         finally:
             ShadowDatabase.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
     except ShadowServerUnavailable as exc:

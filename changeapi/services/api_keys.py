@@ -19,11 +19,10 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.audit import AuditContext, audit_record
-from approvals.policies import BOT_GROUP
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.models import ApiKey, Project
-from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, VIEW, project_perms, project_perms_set
+from changeapi.permissions import BOT_GROUP, MANAGE, PROJECT_PERMISSIONS, VIEW, project_perms, project_perms_set
 from changeapi.types import User
 
 KEY_PREFIX = "sg_"

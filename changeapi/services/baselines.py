@@ -12,7 +12,8 @@ from django.db import transaction
 from django.db.migrations.writer import MigrationWriter
 from django.db.models import Max
 
-from approvals.audit import SYSTEM, AuditContext, audit_record
+from changeapi import dispatch
+from changeapi.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.run import template_build
 from changeapi.errors import InvalidState
 from changeapi.intake.plan import Plan
@@ -129,9 +130,7 @@ def _baseline_record(
         project=project,
         after={"version": version, "sha256": baseline.sha256, "migrations": len(plan.migrations), **(extra or {})},
     )
-    from changeapi.tasks import baseline_build_task
-
-    transaction.on_commit(lambda: baseline_build_task.delay(baseline.pk))
+    dispatch.enqueue_on_commit(dispatch.BASELINE_BUILD, baseline.pk)
     return baseline
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from approvals.audit import AuditContext, audit_record
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import InvalidState
 from changeapi.intake.submission import describe_intake, parse_submission
 from changeapi.models import Baseline, ChangeRequest, Project, Revision

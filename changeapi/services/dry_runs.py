@@ -1,5 +1,7 @@
 """Dry-run jobs: queueing, claiming under a lease, running on a shadow clone, recording once.
 
+The lease, the wall clock and the claim limits themselves are in `dry_run_guards`.
+
 The DryRun row is the job's source of truth, not the broker: a worker claims it with a
 compare-and-set and a lease it keeps renewing; a job whose lease ran out (worker killed,
 machine lost) is requeued by `dry_runs_reclaim` and rerun from a fresh clone; only the lease
@@ -8,23 +10,34 @@ holder may write the result, so duplicate deliveries and presumed-dead workers c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
-import threading
 import uuid
 from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.audit import SYSTEM, AuditContext, audit_record
+from changeapi import dispatch
+from changeapi.audit import SYSTEM, AuditContext, audit_record
+from changeapi.dryrun.contract import Report, to_json
 from changeapi.dryrun.run import dry_run_execute, template_build
+from changeapi.errors import InvalidState
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, revision_plan
 from changeapi.services.access_patterns import access_patterns_for_dry_run
+from changeapi.services.dry_run_guards import (
+    LeaseKeeper,
+    ProjectBusy,
+    ShadowServerBusy,
+    WallClockGuard,
+    claims_serialise,
+    lease_duration,
+)
 from changeapi.services.shadows import (
     clone_discard,
     clone_retire,
@@ -36,22 +49,9 @@ from changeapi.services.shadows import (
 from changeapi.services.table_stats import production_profile, seeded_template_for
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
-from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
 
 logger = logging.getLogger(__name__)
-
-
-class ShadowServerBusy(Exception):
-    """The server (or the project) is at its limit of concurrent dry-runs: try again later."""
-
-
-class ProjectBusy(ShadowServerBusy):
-    """The project is at its limit of concurrent dry-runs, whichever server would take one."""
-
-
-def _lease_duration() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS)
 
 
 def dry_run_queue(*, revision: Revision, context: AuditContext) -> DryRun:
@@ -65,28 +65,15 @@ def dry_run_queue(*, revision: Revision, context: AuditContext) -> DryRun:
         project=project,
         after={"revision": revision.number, "baseline": dry_run.baseline_id},
     )
-    _enqueue_on_commit(dry_run.pk)
+    dispatch.enqueue_on_commit(dispatch.DRY_RUN, dry_run.pk)
     return dry_run
-
-
-def _enqueue_on_commit(dry_run_id: int) -> None:
-    from changeapi.tasks import dry_run_task
-
-    transaction.on_commit(lambda: dry_run_task.delay(dry_run_id))
-
-
-def _serialise_claims(key: str) -> None:
-    """Claims for one server take turns, so the concurrency limit is not overrun by a race."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"schemagate-claim:{key}"])
 
 
 def _claim(dry_run_id: int, *, owner: str, server: ShadowServer) -> DryRun | None:
     """Take a queued job (or one whose lease expired) if the limits allow; None if not ours to run."""
     now = timezone.now()
     with transaction.atomic():
-        _serialise_claims(server.key)
+        claims_serialise(server.key)
         dry_run = (
             DryRun.objects.select_for_update()
             .select_related("revision__change_request__project", "baseline")
@@ -110,78 +97,13 @@ def _claim(dry_run_id: int, *, owner: str, server: ShadowServer) -> DryRun | Non
             )
         dry_run.status = DryRun.Status.RUNNING
         dry_run.lease_owner = owner
-        dry_run.lease_expires_at = now + _lease_duration()
+        dry_run.lease_expires_at = now + lease_duration()
         dry_run.server = server.key
         dry_run.attempts += 1
         dry_run.started_at = now
         dry_run.save(update_fields=["status", "lease_owner", "lease_expires_at", "server", "attempts", "started_at"])
         _set_change_request_status(dry_run, ChangeRequest.Status.DRY_RUNNING)
     return dry_run
-
-
-class LeaseKeeper:
-    """Renews a job's lease from a background thread while the engine works.
-
-    A long statement blocks the worker's main thread, so the renewal cannot ride on progress
-    callbacks alone. The thread uses its own database connection and closes it when done.
-    """
-
-    def __init__(self, dry_run_id: int, owner: str) -> None:
-        self.dry_run_id = dry_run_id
-        self.owner = owner
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{dry_run_id}", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        interval = max(1.0, settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS / 3)
-        try:
-            while not self._stop.wait(interval):
-                renewed = DryRun.objects.filter(pk=self.dry_run_id, status=DryRun.Status.RUNNING, lease_owner=self.owner).update(
-                    lease_expires_at=timezone.now() + _lease_duration()
-                )
-                if not renewed:
-                    logger.warning("dry-run %s: lease lost; its result will be discarded", self.dry_run_id)
-                    return
-        finally:
-            connection.close()
-
-
-class WallClockGuard:
-    """Ends the shadow sessions of a dry-run that runs past SCHEMAGATE_DRY_RUN_WALL_SECONDS.
-
-    statement_timeout bounds one statement; this bounds the whole run (many statements, or a
-    submitted `SET statement_timeout = 0`). The engine then fails on its dead connection and
-    the report says why.
-    """
-
-    def __init__(self, server: ShadowServer, dbname: str) -> None:
-        self.server = server
-        self.dbname = dbname
-        self.fired = False
-        self._timer = threading.Timer(settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS, self._fire)
-        self._timer.daemon = True
-
-    def _fire(self) -> None:
-        self.fired = True
-        try:
-            provision.terminate_sessions(self.server, self.dbname)
-        except ShadowServerUnavailable:
-            logger.warning("could not stop the over-time dry-run on %s", self.dbname)
-
-    def __enter__(self) -> WallClockGuard:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
 
 
 def _is_latest(dry_run: DryRun) -> bool:
@@ -234,14 +156,14 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     dry_run, server = _claim_on_some_server(dry_run_id, owner=owner, first=server)
     if dry_run is None:
         return None
-    report: dict[str, Any] | None = None
+    report: Report | None = None
     error = ""
     template: str | None = None
     with LeaseKeeper(dry_run.pk, owner):
         try:
             template, report = _execute(dry_run, server)
-            if report["error"]:
-                error = report["error"]["message"]
+            if report.error is not None:
+                error = report.error.message
         except ShadowServerUnavailable as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a crash must still leave a finished, explained job
@@ -291,7 +213,7 @@ def _after_run(dry_run: DryRun, server: ShadowServer, template: str | None) -> N
         shadow_chores_run(f"dr_{dry_run.pk}", *chores)
 
 
-def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, dict[str, Any]]:
+def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
     change = revision_plan(dry_run.revision, baseline)
@@ -326,17 +248,18 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, dict[str, Any]
             drop_clone=False,
             access_patterns=access_patterns_for_dry_run(project=dry_run.revision.change_request.project),
         )
-    if guard.fired and report.get("error"):
+    if guard.fired and report.error is not None:
         limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS
-        report["error"]["message"] = (
+        message = (
             f"the dry-run exceeded its wall-time limit of {limit} s (SCHEMAGATE_DRY_RUN_WALL_SECONDS) "
-            f"and was stopped: {report['error']['message']}"
+            f"and was stopped: {report.error.message}"
         )
+        report = dataclasses.replace(report, error=dataclasses.replace(report.error, message=message))
     return template, report
 
 
 @transaction.atomic
-def _finish(dry_run_id: int, *, owner: str, report: dict[str, Any] | None, error: str) -> DryRun | None:
+def _finish(dry_run_id: int, *, owner: str, report: Report | None, error: str) -> DryRun | None:
     """Write the result if this worker still holds the job; otherwise discard it."""
     dry_run = DryRun.objects.select_for_update().select_related("revision__change_request__project").get(pk=dry_run_id)
     if dry_run.status != DryRun.Status.RUNNING or dry_run.lease_owner != owner:
@@ -344,7 +267,7 @@ def _finish(dry_run_id: int, *, owner: str, report: dict[str, Any] | None, error
         return None
     failed = bool(error)
     dry_run.status = DryRun.Status.FAILED if failed else DryRun.Status.SUCCEEDED
-    dry_run.report = report
+    dry_run.report = to_json(report) if report is not None else None
     dry_run.error = error[:10000]
     dry_run.finished_at = timezone.now()
     dry_run.lease_expires_at = None
@@ -420,13 +343,11 @@ def dry_runs_reclaim(*, now: dt.datetime | None = None) -> list[int]:
                 project=dry_run.revision.change_request.project,
                 after={"attempts": dry_run.attempts},
             )
-            _enqueue_on_commit(dry_run_id)
+            dispatch.enqueue_on_commit(dispatch.DRY_RUN, dry_run_id)
             requeued.append(dry_run_id)
     stale_queue = now - dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS)
     for dry_run_id in DryRun.objects.filter(status=DryRun.Status.QUEUED, created_at__lt=stale_queue).values_list("pk", flat=True):
-        from changeapi.tasks import dry_run_task
-
-        dry_run_task.delay(dry_run_id)
+        dispatch.enqueue(dispatch.DRY_RUN, dry_run_id)
         requeued.append(dry_run_id)
     return requeued
 
@@ -441,8 +362,6 @@ def dry_run_rerun(*, dry_run: DryRun, context: AuditContext) -> DryRun:
     The change request returns to submitted: a review counts only for what the newest
     report shows. Refused for superseded revisions and for closed or approved requests.
     """
-    from changeapi.errors import InvalidState
-
     change_request = (
         ChangeRequest.objects.select_for_update().select_related("project").get(pk=dry_run.revision.change_request_id)
     )

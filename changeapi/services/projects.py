@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from approvals.audit import AuditContext, audit_record
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState
 from changeapi.models import Project
 from changeapi.permissions import PROJECT_PERMISSIONS, project_perms, project_perms_set
@@ -48,6 +48,32 @@ def project_create(
         after={"slug": slug, "engine": engine, "engine_version": engine_version, "required_approvals": required_approvals},
     )
     return project
+
+
+# The settings a project's managers may change after creation (slug and engine are fixed).
+PROJECT_SETTINGS = ("name", "required_approvals", "lock_timeout_ms", "intake_settings")
+
+
+@transaction.atomic
+def project_settings_update(*, project: Project, changes: dict[str, object], context: AuditContext) -> Project:
+    """Change a project's settings, audited with each changed field's value before and after.
+
+    The row is locked for the change, so two managers' updates are applied one after the other
+    and each audit event shows what that update really replaced.
+    """
+    unknown = set(changes) - set(PROJECT_SETTINGS)
+    if unknown:
+        raise DomainError(f"not a project setting: {', '.join(sorted(unknown))}")
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    changed = {name: value for name, value in changes.items() if getattr(locked, name) != value}
+    if not changed:
+        return locked
+    before = {name: getattr(locked, name) for name in changed}
+    for name, value in changed.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=list(changed))
+    audit_record(context=context, action="project.updated", target=locked, project=locked, before=before, after=changed)
+    return locked
 
 
 @transaction.atomic

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from approvals.audit import AuditContext, audit_record
+from changeapi.audit import AuditContext, audit_record
 from changeapi.dryrun.profile import ProductionProfile, TableFigures, seeded_template_name
 from changeapi.models import Baseline, Project, TableActivity, TableStats
 

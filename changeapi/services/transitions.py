@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from approvals.audit import AuditContext, audit_record
+from changeapi.audit import AuditContext, audit_record
 from changeapi.models import ChangeRequest
 
 

@@ -11,11 +11,11 @@ Destinations inside our own network are refused (see `changeapi.integrations.ssr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
 import uuid
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -23,12 +23,14 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.audit import AuditContext, audit_record
+from changeapi import dispatch
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError
 from changeapi.integrations.http import OutboundError, http_send
 from changeapi.integrations.signatures import webhook_secret_new, webhook_signature
 from changeapi.integrations.ssrf import UnsafeDestination, destination_resolve
 from changeapi.models import ChangeRequest, DryRun, Project, Revision, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from changeapi.selectors import dry_run_report
 from changeapi.types import User
 
 EVENT_TYPES = (
@@ -105,7 +107,7 @@ def event_data(subject: models.Model) -> dict[str, Any]:
             "revision": {"id": subject.pk, "number": subject.number, "sha256": subject.sha256},
         }
     if isinstance(subject, DryRun):
-        report = subject.report or {}
+        report = dry_run_report(dry_run=subject)
         return {
             "change_request": _change_request_data(subject.revision.change_request),
             "dry_run": {
@@ -113,7 +115,7 @@ def event_data(subject: models.Model) -> dict[str, Any]:
                 "status": subject.status,
                 "revision": subject.revision.number,
                 "error": subject.error[:500],
-                "findings": report.get("summary", {}).get("findings", {}),
+                "findings": dataclasses.asdict(report.summary.findings) if report is not None else {},
                 "url": f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/dry-runs/{subject.pk}/",
             },
         }
@@ -164,11 +166,9 @@ def webhooks_emit(*, project: Project, event: str, subject: models.Model) -> lis
         for subscription in WebhookSubscription.objects.filter(project=project, is_active=True)
         if event in subscription.event_types
     ]
-    from changeapi.tasks_integrations import integrations_react_task, webhook_delivery_task
-
-    for delivery_id in [delivery.pk for delivery in deliveries]:
-        transaction.on_commit(partial(webhook_delivery_task.delay, delivery_id))
-    transaction.on_commit(lambda: integrations_react_task.delay(event, subject._meta.label_lower, subject.pk))
+    for delivery in deliveries:
+        dispatch.enqueue_on_commit(dispatch.WEBHOOK_DELIVERY, delivery.pk)
+    dispatch.enqueue_on_commit(dispatch.INTEGRATIONS_REACT, event, subject._meta.label_lower, subject.pk)
     return deliveries
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from approvals.models import AuditEvent
+from changeapi.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from django.db import DatabaseError, transaction
 
-from approvals.models import AuditEvent, ReleaseBundle
-from changeapi.models import Baseline, ChangeRequest, DryRun, Project
+from approvals.models import ReleaseBundle
+from changeapi.models import AuditEvent, Baseline, ChangeRequest, DryRun, Project
 from tests.approvals.bundling import (
     ADD_NOTE_AGAIN,
     ADD_STATUS_CONCURRENTLY,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from approvals.models import AuditEvent
+from changeapi.models import AuditEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,12 +22,12 @@ def admin_client_for_shop(client_for) -> Client:
 
 def test_admin_shows_audit_events_but_refuses_to_change_them(admin_client_for_shop):
     event = AuditEvent.objects.get(action="project.created")
-    url = f"/admin/approvals/auditevent/{event.pk}/change/"
+    url = f"/admin/changeapi/auditevent/{event.pk}/change/"
 
-    assert admin_client_for_shop.get("/admin/approvals/auditevent/").status_code == 200
+    assert admin_client_for_shop.get("/admin/changeapi/auditevent/").status_code == 200
     assert admin_client_for_shop.get(url).status_code == 200
     assert admin_client_for_shop.post(url, {"action": "rewritten"}).status_code == 403
-    assert admin_client_for_shop.post(f"/admin/approvals/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client_for_shop.post(f"/admin/changeapi/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).action == "project.created"
 
 

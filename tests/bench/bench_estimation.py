@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.migrations import operations as ops
 
+from changeapi.dryrun.contract import to_json
 from changeapi.dryrun.profile import ProductionProfile, TableFigures, seeded_template_name
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.dryrun.template_facts import facts_read
@@ -52,7 +53,7 @@ def _profile(total_bytes: int | None, cap: int) -> ProductionProfile:
 
 
 def _run(server: Any, template: str, change: list[Any], profile: ProductionProfile) -> dict[str, Any]:
-    return dry_run_execute(
+    report = dry_run_execute(
         server=server,
         template=template,
         clone_name=f"{settings.SHADOW_DATABASE_PREFIX}dr_bench",
@@ -60,6 +61,7 @@ def _run(server: Any, template: str, change: list[Any], profile: ProductionProfi
         change=plan_of(change, start=2),
         profile=profile,
     )
+    return to_json(report)
 
 
 def _statement(report: dict[str, Any], fragment: str) -> dict[str, Any]:

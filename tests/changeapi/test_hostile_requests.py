@@ -17,10 +17,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from approvals.models import AuditEvent, Review
+from approvals.models import Review
 from changeapi.intake.errors import IntakeError
 from changeapi.intake.operations_json import parse_migration_documents
-from changeapi.models import AccessPattern, Baseline, ChangeRequest, DryRun, GitHubDelivery, Project, Revision
+from changeapi.models import AccessPattern, AuditEvent, Baseline, ChangeRequest, DryRun, GitHubDelivery, Project, Revision
 from tests.changeapi.test_github import _deliver, github  # noqa: F401 - fixture
 from tests.changeapi.test_slack import _signed_post, slack  # noqa: F401 - fixture
 from tests.conftest import SHOP_BASELINE

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from approvals.models import AuditEvent
-from changeapi.models import ChangeRequest, DryRun, Revision
+from changeapi.models import AuditEvent, ChangeRequest, DryRun, Revision
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,17 +18,20 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from approvals.audit import AuditContext, audit_record
 from approvals.models import BundleItem, ReleaseBundle, Review
+from changeapi.audit import AuditContext, audit_record
+from changeapi.dryrun.contract import to_json
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.services.projects import project_create
-from tests.factories import UserFactory
+from tests.factories import ReportFactory, StatementTraceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 _numbers = itertools.count(1)
 
-REPORT = {"statements": [{"index": 0, "sql": "ALTER TABLE shop_order ADD COLUMN note text NULL", "locks": []}], "findings": []}
+REPORT = to_json(
+    ReportFactory(statements=(StatementTraceFactory(index=0, sql="ALTER TABLE shop_order ADD COLUMN note text NULL"),))
+)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from changeapi.dryrun.contract import report_from_json
 from changeapi.dryrun.render import report_markdown, report_svg
 from tests.approvals.test_release_flow import _submit
 
@@ -42,7 +43,7 @@ def test_report_without_table_stats_says_nothing_was_estimated(report):
 
 
 def test_markdown_rendering_lists_findings_statements_and_reversibility(report):
-    text = report_markdown(report)
+    text = report_markdown(report_from_json(report))
 
     assert text.startswith("### Schemagate dry-run: succeeded")
     assert "[SG101](docs/findings.md#sg101-blocking-index-build)" in text
@@ -50,7 +51,7 @@ def test_markdown_rendering_lists_findings_statements_and_reversibility(report):
 
 
 def test_svg_rendering_draws_one_bar_per_lock_span(report):
-    root = ET.fromstring(report_svg(report))
+    root = ET.fromstring(report_svg(report_from_json(report)))
 
     bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title") is not None]
     assert len(bars) == len(report["lock_spans"])

@@ -29,8 +29,7 @@ from django.test import Client, override_settings
 from django.views.debug import get_default_exception_reporter_filter
 from rest_framework.test import APIClient
 
-from approvals.models import AuditEvent
-from changeapi.models import DryRun, GitHubIntegration, ShadowDatabase, WebhookSubscription
+from changeapi.models import AuditEvent, DryRun, GitHubIntegration, ShadowDatabase, WebhookSubscription
 from changeapi.shadow.servers import ShadowServer
 from tests.conftest import ADD_NOTE_AND_INDEX, SHOP_BASELINE
 from tests.factories import UserFactory

@@ -11,7 +11,8 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from changeapi.models import DryRun, Project, ShadowDatabase
-from changeapi.services.dry_runs import ShadowServerBusy, _claim_on_some_server
+from changeapi.services.dry_run_guards import ShadowServerBusy
+from changeapi.services.dry_runs import _claim_on_some_server
 from changeapi.services.shadows import shadow_chores_wait, shadows_reap, spare_names_for
 from changeapi.shadow.provision import databases_with_prefix, drop_database
 from changeapi.shadow.servers import ShadowServer, configured_servers, pick_server

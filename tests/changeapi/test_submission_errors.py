@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from approvals.models import AuditEvent
-from changeapi.models import ChangeRequest, Revision
+from changeapi.models import AuditEvent, ChangeRequest, Revision
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,3 +102,20 @@ def test_project_intake_settings_are_validated_and_stored(project_with_baseline)
     assert refused.json()["errors"][0]["pointer"].startswith("/intake_settings")
     assert accepted.status_code == 200, accepted.content
     assert accepted.json()["intake_settings"]["field_map"] == field_map
+
+
+def test_a_method_the_endpoint_lacks_is_a_problem_with_a_filled_title(project_with_baseline):
+    response = project_with_baseline["api"].delete("/api/v1/change-requests/")
+
+    assert response.status_code == 405
+    problem = response.json()
+    assert (problem["title"], problem["detail"]) == ("Method not allowed", 'Method "DELETE" not allowed.')
+
+
+def test_a_body_of_an_unsupported_media_type_is_a_problem_with_a_filled_title(project_with_baseline):
+    response = project_with_baseline["api"].post("/api/v1/change-requests/", "x", content_type="text/plain")
+
+    assert response.status_code == 415
+    problem = response.json()
+    assert problem["title"] == "Unsupported media type"
+    assert "text/plain" in problem["detail"]

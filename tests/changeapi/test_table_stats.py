@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from approvals.models import AuditEvent
+from changeapi.models import AuditEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

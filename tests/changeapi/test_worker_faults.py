@@ -18,8 +18,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from approvals.models import AuditEvent
-from changeapi.models import DryRun
+from changeapi.models import AuditEvent, DryRun
 from changeapi.services.dry_runs import dry_run_perform, dry_runs_reclaim
 from changeapi.tasks import dry_run_task
 from config.celery import app as celery_app

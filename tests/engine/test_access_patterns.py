@@ -18,6 +18,7 @@ from django.db import models
 from django.db.migrations import operations as ops
 
 from changeapi.dryrun.access_patterns import AccessPattern, PatternError, pattern_check
+from changeapi.dryrun.contract import to_json
 from changeapi.dryrun.profile import ProductionProfile, TableFigures, seeded_template_name
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.intake.plan import Plan, PlannedMigration
@@ -87,11 +88,11 @@ def template(shadow_server: ShadowServer, django_db_blocker: Any) -> Iterator[st
 
 @pytest.fixture
 def dry_run(shadow_server: ShadowServer, template: str, django_db_blocker: Any) -> Any:
-    """dry_run(operations, patterns) -> the report of the change on a fresh clone."""
+    """dry_run(operations, patterns) -> the report of the change on a fresh clone, as JSON."""
 
     def run(operations: list[Any], patterns: list[AccessPattern]) -> dict[str, Any]:
         with django_db_blocker.unblock():
-            return dry_run_execute(
+            report = dry_run_execute(
                 server=shadow_server,
                 template=template,
                 clone_name=f"{settings.SHADOW_DATABASE_PREFIX}dr_access",
@@ -100,6 +101,7 @@ def dry_run(shadow_server: ShadowServer, template: str, django_db_blocker: Any) 
                 profile=PRODUCTION,
                 access_patterns=patterns,
             )
+        return to_json(report)
 
     return run
 

@@ -1,4 +1,4 @@
-"""Renderings of a stored dry-run report: Markdown for pull requests, SVG for the lock timeline."""
+"""Renderings of a dry-run report: Markdown for pull requests, SVG for the lock timeline."""
 
 from changeapi.dryrun.render.markdown import report_markdown
 from changeapi.dryrun.render.svg import report_svg

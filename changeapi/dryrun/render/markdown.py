@@ -1,17 +1,17 @@
 """The report as Markdown for a pull-request comment: findings first, then the evidence.
 
-A pure function of the stored report, so the same text can be rendered for any dry-run,
-old or new, without the shadow database.
+A pure function of the report, so the same text can be rendered for any dry-run, old or new,
+without the shadow database.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from changeapi.dryrun.contract import Estimate, PatternPlan, PlanFailure, Report
 
 SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low", "info": "🔵 info"}
 
 
-def _cell(text: Any, limit: int = 90) -> str:
+def _cell(text: object, limit: int = 90) -> str:
     value = " ".join(str(text if text is not None else "").split()).replace("|", "\\|")
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
@@ -22,34 +22,31 @@ def _seconds(ms: float | None) -> str:
     return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.2f} s"
 
 
-def _range(estimate: dict[str, Any]) -> str:
-    if estimate.get("estimated_ms") is None:
+def _range(estimate: Estimate | None) -> str:
+    if estimate is None or estimate.estimated_ms is None:
         return "not estimated"
-    if estimate.get("work_class") == "catalog_only":
-        return _seconds(estimate["estimated_ms"])
-    return f"{_seconds(estimate['estimated_ms'])} ({_seconds(estimate['low_ms'])}–{_seconds(estimate['high_ms'])})"
+    if estimate.work_class == "catalog_only":
+        return _seconds(estimate.estimated_ms)
+    return f"{_seconds(estimate.estimated_ms)} ({_seconds(estimate.low_ms)}–{_seconds(estimate.high_ms)})"
 
 
-def _findings(report: dict[str, Any]) -> list[str]:
-    findings = report.get("findings") or []
-    if not findings:
+def _findings(report: Report) -> list[str]:
+    if not report.findings:
         return ["#### Findings", "", "No findings.", ""]
     lines = ["#### Findings", "", "| Severity | Code | Statement | Finding |", "|---|---|---|---|"]
-    for f in findings:
-        where = (
-            f"#{f['statement_index']}" if f.get("statement_index") is not None else _cell(f.get("migration") or f.get("table"))
-        )
+    for f in report.findings:
+        where = f"#{f.statement_index}" if f.statement_index is not None else _cell(f.migration or f.table)
         lines.append(
-            f"| {SEVERITY_MARK.get(f['severity'], f['severity'])} | [{f['code']}]({f['docs']}) | {where} | {_cell(f['message'], 400)} |"
+            f"| {SEVERITY_MARK.get(f.severity, f.severity)} | [{f.code}]({f.docs}) | {where} | {_cell(f.message, 400)} |"
         )
     lines.append("")
-    for f in findings:
-        alternative = f["safer_alternative"]
-        lines += [f"<details><summary>{f['code']} {_cell(f['title'])}: {_cell(alternative['summary'], 200)}</summary>", ""]
-        lines += [f"{i}. {step}" for i, step in enumerate(alternative["steps"], 1)]
-        if alternative.get("example"):
-            fence = "sql" if alternative["example"].lstrip().upper().startswith(("ALTER", "CREATE", "UPDATE", "--")) else "python"
-            lines += ["", f"```{fence}", alternative["example"].rstrip(), "```"]
+    for f in report.findings:
+        alternative = f.safer_alternative
+        lines += [f"<details><summary>{f.code} {_cell(f.title)}: {_cell(alternative.summary, 200)}</summary>", ""]
+        lines += [f"{i}. {step}" for i, step in enumerate(alternative.steps, 1)]
+        if alternative.example:
+            fence = "sql" if alternative.example.lstrip().upper().startswith(("ALTER", "CREATE", "UPDATE", "--")) else "python"
+            lines += ["", f"```{fence}", alternative.example.rstrip(), "```"]
         lines += ["", "</details>", ""]
     return lines
 
@@ -64,69 +61,66 @@ VERDICT_MARK = {
 }
 
 
-def _plan_row(label: str, plan: dict[str, Any] | None) -> str:
+def _plan_row(label: str, plan: PatternPlan | None) -> str:
     if plan is None:
         return f"| {label} | – | – | – | – |"
-    if plan.get("error"):
-        return f"| {label} | fails: `{_cell(plan['error'], 120)}` | – | – | – |"
-    indexes = ", ".join(plan["indexes"]) or "–"
-    return f"| {label} | {_cell(plan['summary'], 120)} | {_cell(indexes)} | {plan['total_cost']:,.2f} | {plan['rows']:,.0f} |"
+    if isinstance(plan, PlanFailure):
+        return f"| {label} | fails: `{_cell(plan.error, 120)}` | – | – | – |"
+    indexes = ", ".join(plan.indexes) or "–"
+    return f"| {label} | {_cell(plan.summary, 120)} | {_cell(indexes)} | {plan.total_cost:,.2f} | {plan.rows:,.0f} |"
 
 
-def _access_patterns(report: dict[str, Any]) -> list[str]:
-    block = report.get("access_patterns")
-    if not block or not block.get("patterns"):
+def _access_patterns(report: Report) -> list[str]:
+    block = report.access_patterns
+    if block is None or not block.patterns:
         return []
     sizes = ", ".join(
-        f"{t['table']} {t['seed_rows']:,} rows" if t["seed_rows"] is not None else f"{t['table']} (not analysed)"
-        for t in block["tables"]
+        f"{t.table} {t.seed_rows:,} rows" if t.seed_rows is not None else f"{t.table} (not analysed)" for t in block.tables
     )
-    production = ", ".join(f"{t['table']} {t['production_rows']:,}" for t in block["tables"] if t["production_rows"] is not None)
+    production = ", ".join(f"{t.table} {t.production_rows:,}" for t in block.tables if t.production_rows is not None)
     lines = ["#### Access patterns", "", f"Plans (EXPLAIN, estimated) taken on the shadow at: {sizes or '–'}."]
     if production:
         lines[-1] += f" Production rows: {production}."
     lines.append("")
-    for p in block["patterns"]:
-        calls = f" · {p['weight']:g} calls/s" if p.get("weight") is not None else ""
-        reasons = "; ".join(p["reasons"])
+    for p in block.patterns:
+        calls = f" · {p.weight:g} calls/s" if p.weight is not None else ""
+        reasons = "; ".join(p.reasons)
         lines += [
-            f"**{_cell(p['name'])}**{calls} · {VERDICT_MARK.get(p['verdict'], p['verdict'])}"
+            f"**{_cell(p.name)}**{calls} · {VERDICT_MARK.get(p.verdict, p.verdict)}"
             + (f": {_cell(reasons, 300)}" if reasons else ""),
             "",
             "| | Plan | Indexes | Cost | Rows |",
             "|---|---|---|---|---|",
-            _plan_row("Before", p["before"]),
-            _plan_row("After", p["after"]),
+            _plan_row("Before", p.before),
+            _plan_row("After", p.after),
             "",
         ]
-        lines += [f"- ⚠️ {_cell(w, 400)}" for w in p.get("warnings", [])]
-        if p.get("warnings"):
+        lines += [f"- ⚠️ {_cell(w, 400)}" for w in p.warnings]
+        if p.warnings:
             lines.append("")
     return lines
 
 
-def _statements(report: dict[str, Any]) -> list[str]:
+def _statements(report: Report) -> list[str]:
     lines = [
         "#### Statements",
         "",
         "| # | SQL | Work | Locks held | Shadow | At production size |",
         "|---|---|---|---|---|---|",
     ]
-    for s in report.get("statements", []):
-        held = ", ".join(f"{h['mode'].removesuffix('Lock')} on {h['table']}" for h in s.get("held_locks", []))
-        if s.get("locks_source") == "documented" and held:
+    for s in report.statements:
+        held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in s.held_locks)
+        if s.locks_source == "documented" and held:
             held += " (documented)"
-        estimate = s.get("estimate") or {}
-        work = (s.get("work_class") or "").replace("_", " ")
+        work = (s.work_class or "").replace("_", " ")
         lines.append(
-            f"| {s['index']} | `{_cell(s['sql'])}` | {work} | {_cell(held, 120)} | {_seconds(s.get('duration_ms'))} | {_range(estimate)} |"
+            f"| {s.index} | `{_cell(s.sql)}` | {work} | {_cell(held, 120)} | {_seconds(s.duration_ms)} | {_range(s.estimate)} |"
         )
     return lines + [""]
 
 
-def _tables(report: dict[str, Any]) -> list[str]:
-    rows = report.get("tables") or []
-    if not rows:
+def _tables(report: Report) -> list[str]:
+    if not report.tables:
         return []
     lines = [
         "#### Time each table is blocked",
@@ -134,16 +128,15 @@ def _tables(report: dict[str, Any]) -> list[str]:
         "| Table | Strongest lock | Reads blocked (shadow / production) | Writes blocked (shadow / production) |",
         "|---|---|---|---|",
     ]
-    for t in rows:
-        reads = f"{_seconds(t['reads_blocked_ms'])} / {_seconds(t.get('reads_blocked_estimated_ms'))}"
-        writes = f"{_seconds(t['writes_blocked_ms'])} / {_seconds(t.get('writes_blocked_estimated_ms'))}"
-        lines.append(f"| {t['table']} | {t['strongest_lock']} | {reads} | {writes} |")
+    for t in report.tables:
+        reads = f"{_seconds(t.reads_blocked_ms)} / {_seconds(t.reads_blocked_estimated_ms)}"
+        writes = f"{_seconds(t.writes_blocked_ms)} / {_seconds(t.writes_blocked_estimated_ms)}"
+        lines.append(f"| {t.table} | {t.strongest_lock} | {reads} | {writes} |")
     return lines + [""]
 
 
-def _queue(report: dict[str, Any]) -> list[str]:
-    risks = report.get("lock_queue") or []
-    if not risks:
+def _queue(report: Report) -> list[str]:
+    if not report.lock_queue:
         return []
     lines = [
         "#### Lock queue risk",
@@ -151,69 +144,67 @@ def _queue(report: dict[str, Any]) -> list[str]:
         "| Table | Lock | Blocked qps | Pile-up | With lock_timeout | Recommended |",
         "|---|---|---|---|---|---|",
     ]
-    for r in risks:
+    for r in report.lock_queue:
         lines.append(
-            f"| {r['table']} | {r['lock_mode']} | {r['blocked_queries_per_second']:g} | {r['pile_up_queries']:,} queries | "
-            f"{r['pile_up_with_timeout_queries']:,} | lock_timeout {r['recommended_lock_timeout_ms']} ms, "
-            f"{r['recommended_retries']} retries |"
+            f"| {r.table} | {r.lock_mode} | {r.blocked_queries_per_second:g} | {r.pile_up_queries:,} queries | "
+            f"{r.pile_up_with_timeout_queries:,} | lock_timeout {r.recommended_lock_timeout_ms} ms, "
+            f"{r.recommended_retries} retries |"
         )
     return lines + [""]
 
 
-def _reversibility(report: dict[str, Any]) -> list[str]:
-    entries = report.get("reversibility") or []
-    if not entries:
+def _reversibility(report: Report) -> list[str]:
+    if not report.reversibility:
         return []
     lines = ["#### Reversibility", ""]
-    for r in entries:
-        state = "reversible" if r["reversible"] else ("irreversible" if r["checked"] else "not checked")
-        lines.append(f"- `{r['migration']}`: **{state}**" + (f" — {_cell(r['reason'], 300)}" if r["reason"] else ""))
-        for loss in r.get("data_loss", []):
+    for r in report.reversibility:
+        state = "reversible" if r.reversible else ("irreversible" if r.checked else "not checked")
+        lines.append(f"- `{r.migration}`: **{state}**" + (f" — {_cell(r.reason, 300)}" if r.reason else ""))
+        for loss in r.data_loss:
             lines.append(f"  - {loss}")
-        if r["backwards_sql"]:
-            lines += ["", "  ```sql", *[f"  {sql};" for sql in r["backwards_sql"]], "  ```"]
+        if r.backwards_sql:
+            lines += ["", "  ```sql", *[f"  {sql};" for sql in r.backwards_sql], "  ```"]
     return lines + [""]
 
 
-def _model(report: dict[str, Any]) -> list[str]:
-    estimation = report.get("estimation")
-    if not estimation:
+def _model(report: Report) -> list[str]:
+    estimation = report.estimation
+    if estimation is None:
         return []
-    lines = ["<details><summary>Estimation model</summary>", "", estimation["description"], ""]
-    if estimation["exponents"]:
-        sizes = " and ".join(f"{s['rows']:,} rows ({s['bytes'] / 2**20:,.1f} MiB)" for s in estimation["calibration_sizes"])
+    lines = ["<details><summary>Estimation model</summary>", "", estimation.description, ""]
+    if estimation.exponents:
+        sizes = " and ".join(f"{s.rows:,} rows ({s.bytes / 2**20:,.1f} MiB)" for s in estimation.calibration_sizes)
         lines.append(f"Calibrated on this server at {sizes}:")
-        lines += [f"- {e['work_class']}: k = {e['exponent']}, c = {e['fixed_ms']} ms" for e in estimation["exponents"]]
+        lines += [f"- {e.work_class}: k = {e.exponent}, c = {e.fixed_ms} ms" for e in estimation.exponents]
     else:
         lines.append("Not calibrated: no table stats were uploaded, so the shadow was not seeded.")
     return lines + ["", "</details>", ""]
 
 
-def report_markdown(report: dict[str, Any]) -> str:
+def report_markdown(report: Report) -> str:
     """The whole report as GitHub-flavoured Markdown."""
-    summary = report.get("summary", {})
-    counts = summary.get("findings") or {}
-    total = sum(counts.values()) if counts else len(report.get("findings") or [])
-    headline = f"### Schemagate dry-run: {report.get('status', 'unknown')}"
+    summary = report.summary
+    high = sum(1 for f in report.findings if f.severity == "high")
+    headline = f"### Schemagate dry-run: {report.status}"
     facts = [
-        f"{summary.get('statements', 0)} statements",
-        f"{total} findings" + (f" ({counts.get('high', 0)} high)" if counts.get("high") else ""),
-        f"{_seconds(report.get('total_ms'))} on the shadow",
+        f"{summary.statements} statements",
+        f"{len(report.findings)} findings" + (f" ({high} high)" if high else ""),
+        f"{_seconds(report.total_ms)} on the shadow",
     ]
-    if summary.get("estimated_total_ms") is not None:
-        facts.append(f"about {_seconds(summary['estimated_total_ms'])} at production size")
+    if summary.estimated_total_ms is not None:
+        facts.append(f"about {_seconds(summary.estimated_total_ms)} at production size")
     lines = [
         headline,
         "",
         " · ".join(facts),
         "",
-        f"PostgreSQL {report.get('server_version', '?')} on {report.get('server', '?')}",
+        f"PostgreSQL {report.server_version} on {report.server}",
         "",
     ]
-    error = report.get("error")
-    if error:
+    error = report.error
+    if error is not None:
         lines += [
-            f"> **Failed** at statement {error.get('statement_index')}: `{_cell(error['message'], 300)}` ({error.get('sqlstate')})",
+            f"> **Failed** at statement {error.statement_index}: `{_cell(error.message, 300)}` ({error.sqlstate})",
             "",
         ]
     for part in (_findings, _access_patterns, _statements, _tables, _queue, _reversibility, _model):

@@ -2,13 +2,14 @@
 
 Bars are drawn on the production timeline when the report has estimates (so a reviewer sees
 how long the table would really be blocked), otherwise on the shadow's measured timeline.
-A pure function of the stored report; the output is a standalone SVG document.
+A pure function of the report; the output is a standalone SVG document.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from xml.sax.saxutils import escape
+
+from changeapi.dryrun.contract import LockSpan, Report
 
 WIDTH = 960
 LABEL_WIDTH = 190
@@ -30,12 +31,12 @@ LEGEND = [
 ]
 
 
-def _kind(span: dict[str, Any]) -> str:
-    if span.get("new_relation"):
+def _kind(span: LockSpan) -> str:
+    if span.new_relation:
         return "new"
-    if span["blocks_reads"]:
+    if span.blocks_reads:
         return "reads_and_writes"
-    if span["blocks_writes"]:
+    if span.blocks_writes:
         return "writes"
     return "ddl"
 
@@ -44,17 +45,23 @@ def _label(ms: float) -> str:
     return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.1f} s"
 
 
-def report_svg(report: dict[str, Any]) -> str:
+def report_svg(report: Report) -> str:
     """A standalone SVG of the report's lock spans."""
-    spans = report.get("lock_spans") or []
-    estimated = bool((report.get("estimation") or {}).get("estimated")) and all("estimated_from_ms" in s for s in spans)
-    start_key, end_key = ("estimated_from_ms", "estimated_to_ms") if estimated else ("from_ms", "to_ms")
+    spans = report.lock_spans
+    estimated = report.estimation is not None and report.estimation.estimated
+
+    def start(span: LockSpan) -> float:
+        return span.estimated_from_ms if estimated else span.from_ms
+
+    def end(span: LockSpan) -> float:
+        return span.estimated_to_ms if estimated else span.to_ms
+
     tables: list[str] = []
     for span in spans:
-        table = span["table"] or span["relation"]
+        table = span.table or span.relation
         if table not in tables:
             tables.append(table)
-    horizon = max([span[end_key] for span in spans] + [1.0])
+    horizon = max([end(span) for span in spans] + [1.0])
     plot_width = WIDTH - LABEL_WIDTH - 20
     height = TOP + max(len(tables), 1) * ROW_HEIGHT + BOTTOM
 
@@ -75,10 +82,10 @@ def report_svg(report: dict[str, Any]) -> str:
         y = TOP + row * ROW_HEIGHT
         parts.append(f'<text x="10" y="{y + 17}">{escape(table[:28])}</text>')
         parts.append(f'<line x1="{LABEL_WIDTH}" y1="{y + ROW_HEIGHT}" x2="{WIDTH - 20}" y2="{y + ROW_HEIGHT}" stroke="#eeeeee"/>')
-        for span in (s for s in spans if (s["table"] or s["relation"]) == table):
-            left, right = x(span[start_key]), x(span[end_key])
-            held = span[end_key] - span[start_key]
-            tooltip = f"{span['mode']} on {span['relation']} from statement {span['statement_index']}: held {_label(held)}"
+        for span in (s for s in spans if (s.table or s.relation) == table):
+            left, right = x(start(span)), x(end(span))
+            held = end(span) - start(span)
+            tooltip = f"{span.mode} on {span.relation} from statement {span.statement_index}: held {_label(held)}"
             parts.append(
                 f'<rect x="{left:.1f}" y="{y + 4}" width="{max(right - left, 2):.1f}" height="{ROW_HEIGHT - 8}" '
                 f'fill="{COLOURS[_kind(span)]}" fill-opacity="0.8"><title>{escape(tooltip)}</title></rect>'

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
-from approvals.audit import AuditContext
+from changeapi.audit import AuditContext
 from changeapi.models import Baseline, Project
 from changeapi.permissions import PROJECT_PERMISSIONS, REVIEW, SUBMIT, VIEW, project_perms
 from changeapi.services.baselines import baseline_build, baseline_create

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.migrations import operations as ops
 from django.db.migrations.operations.base import Operation
 
+from changeapi.dryrun.contract import to_json
 from changeapi.dryrun.profile import ProductionProfile, TableFigures, seeded_template_name
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.intake.plan import Plan, PlannedMigration
@@ -82,7 +83,7 @@ DryRun = Callable[..., dict[str, Any]]
 
 @pytest.fixture(scope="session")
 def dry_run(shadow_server: ShadowServer, templates_made: set[str], django_db_blocker: Any) -> DryRun:
-    """dry_run(change_plan, profile=None, baseline=shop_baseline()) -> the report.
+    """dry_run(change_plan, profile=None, baseline=shop_baseline()) -> the report, as JSON.
 
     The engine talks to the shadow server only, never to the service's database, so the
     test needs no database of its own: the blocker is lifted for the shadow connections.
@@ -95,7 +96,7 @@ def dry_run(shadow_server: ShadowServer, templates_made: set[str], django_db_blo
         with django_db_blocker.unblock():
             template_build(server=shadow_server, name=name, baseline=base, profile=profile)
             templates_made.add(name)
-            return dry_run_execute(
+            report = dry_run_execute(
                 server=shadow_server,
                 template=name,
                 clone_name=f"{settings.SHADOW_DATABASE_PREFIX}dr_engine",
@@ -103,6 +104,7 @@ def dry_run(shadow_server: ShadowServer, templates_made: set[str], django_db_blo
                 change=plan_of(*[m.operations for m in change.migrations], atomic=[m.atomic for m in change.migrations], start=2),
                 profile=profile,
             )
+        return to_json(report)
 
     return run
 

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from django.db import models
 from django.db.migrations import operations as ops
 
+from changeapi.dryrun.contract import report_from_json
 from changeapi.dryrun.render import report_markdown, report_svg
 from tests.engine.analysis.conftest import plan_of, small
 
@@ -16,13 +17,15 @@ CHANGE = plan_of(
 
 
 def test_svg_of_an_estimated_report_draws_the_production_timeline(dry_run):
-    svg = report_svg(dry_run(CHANGE, profile=small()))
+    svg = report_svg(report_from_json(dry_run(CHANGE, profile=small())))
 
     assert ET.fromstring(svg).find("{http://www.w3.org/2000/svg}title").text == "Lock timeline at production size (estimated)"
 
 
 def test_markdown_shows_measured_and_estimated_time_and_the_model(dry_run):
-    text = report_markdown(dry_run(CHANGE, profile=small(queries_per_second=200.0, oldest_transaction_seconds=1.0)))
+    report = dry_run(CHANGE, profile=small(queries_per_second=200.0, oldest_transaction_seconds=1.0))
+
+    text = report_markdown(report_from_json(report))
 
     assert "| Shadow | At production size |" in text
     assert "#### Lock queue risk" in text

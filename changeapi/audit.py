@@ -8,8 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
-from approvals.models import AuditEvent
-from changeapi.models import Project
+from changeapi.models import AuditEvent, Project
 from changeapi.types import User
 
 

@@ -25,8 +25,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.audit import AuditContext, audit_record
 from approvals.services.reviews import review_decide
+from changeapi import dispatch
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError
 from changeapi.intake.errors import IntakeError
 from changeapi.integrations.http import HttpResult, OutboundError, http_send
@@ -43,7 +44,7 @@ from changeapi.models import (
     Revision,
 )
 from changeapi.permissions import SUBMIT, VIEW, has_project_perm, project_perms_set
-from changeapi.selectors import latest_revision
+from changeapi.selectors import dry_run_report, latest_revision
 from changeapi.services.api_keys import service_account_create
 from changeapi.services.change_requests import change_request_submit, revision_submit
 from changeapi.types import User
@@ -213,9 +214,7 @@ def github_delivery_receive(
             delivery = GitHubDelivery.objects.create(
                 delivery_id=delivery_id, project=integration.project, event=event[:64], payload=payload
             )
-            from changeapi.tasks_integrations import github_delivery_task
-
-            transaction.on_commit(lambda: github_delivery_task.delay(delivery.pk))
+            dispatch.enqueue_on_commit(dispatch.GITHUB_DELIVERY, delivery.pk)
     except IntegrityError:
         return GitHubDelivery.objects.get(delivery_id=delivery_id), False
     return delivery, True
@@ -452,7 +451,7 @@ def github_dry_run_report(*, dry_run: DryRun) -> bool:
     integration = GitHubIntegration.objects.filter(project_id=link.project_id).first()
     if integration is None:
         return False
-    blocking = blocking_findings(dry_run.report)
+    blocking = blocking_findings(dry_run_report(dry_run=dry_run))
     failed = dry_run.status != DryRun.Status.SUCCEEDED or bool(blocking)
     if dry_run.status != DryRun.Status.SUCCEEDED:
         title = "The dry-run failed"

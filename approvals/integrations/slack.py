@@ -9,6 +9,7 @@ project to Schemagate users, who need the project permission for what they do.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -22,9 +23,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.audit import AuditContext, audit_record
 from approvals.models import Review
 from approvals.services.reviews import review_decide
+from changeapi import dispatch
+from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError
 from changeapi.integrations.http import OutboundError, http_send
 from changeapi.integrations.identities import confirmed_identity_user, external_identity_confirm
@@ -33,7 +35,7 @@ from changeapi.integrations.signatures import slack_signature_problem
 from changeapi.integrations.ssrf import UnsafeDestination
 from changeapi.models import ChangeRequest, DryRun, ExternalIdentity, Project, SlackIntegration, SlackRequestNonce
 from changeapi.permissions import VIEW, has_project_perm
-from changeapi.selectors import latest_dry_run, latest_revision
+from changeapi.selectors import dry_run_report, latest_dry_run, latest_revision
 from changeapi.types import User
 
 logger = logging.getLogger(__name__)
@@ -115,8 +117,9 @@ def slack_command(*, slack_user_id: str, text: str) -> dict[str, Any]:
     revision = latest_revision(change_request)
     dry_run = latest_dry_run(revision)
     findings = ""
-    if dry_run is not None and dry_run.report:
-        counts = (dry_run.report.get("summary") or {}).get("findings") or {}
+    report = dry_run_report(dry_run=dry_run)
+    if report is not None:
+        counts = dataclasses.asdict(report.summary.findings)
         findings = ", ".join(f"{n} {severity}" for severity, n in counts.items() if n) or "no findings"
     lines = [
         f"*{change_request.project.slug}#{change_request.number}* {change_request.title}",
@@ -190,10 +193,8 @@ def slack_interaction_accept(*, payload: dict[str, Any]) -> None:
     """
     if _button_press(payload) is None:
         return
-    from changeapi.tasks_integrations import slack_interaction_task
-
     with transaction.atomic():
-        transaction.on_commit(lambda: slack_interaction_task.delay(payload))
+        dispatch.enqueue_on_commit(dispatch.SLACK_INTERACTION, payload)
 
 
 def _respond(response_url: str, message: dict[str, Any]) -> None:
@@ -254,7 +255,7 @@ def slack_interaction_process(*, payload: dict[str, Any]) -> str:
 def approval_message(dry_run: DryRun) -> dict[str, Any]:
     """The message with Approve / Reject buttons for a change request ready for review."""
     change_request = dry_run.revision.change_request
-    blocking = blocking_findings(dry_run.report)
+    blocking = blocking_findings(dry_run_report(dry_run=dry_run))
     value = json.dumps({"change_request": change_request.pk, "revision": dry_run.revision_id})
     summary = (
         f"*{change_request.project.slug}#{change_request.number}* {change_request.title}\n"

@@ -1,0 +1,1 @@
+"""GitHub and Slack: channels through which change requests arrive and reviews are decided."""

@@ -1,0 +1,48 @@
+"""Celery tasks of the GitHub and Slack channels: each takes ids (or Slack's payload) and calls one service.
+
+Safe to deliver twice: deliveries and button presses are claimed with a compare-and-set on
+their rows before anything is decided or posted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from approvals.integrations.github import GitHubError, github_delivery_process, github_dry_run_report
+from approvals.integrations.slack import slack_approval_message_post, slack_interaction_process, slack_nonces_purge
+from changeapi.models import DryRun
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def github_delivery_task(delivery_id: int) -> None:
+    github_delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True)
+def slack_interaction_task(payload: dict[str, Any]) -> str:
+    return slack_interaction_process(payload=payload)
+
+
+@shared_task
+def integrations_react_task(event: str, subject_type: str, subject_id: int) -> None:
+    """What GitHub and Slack show about an event: a check run, an approval message."""
+    if event != "dry_run.finished" or subject_type != "changeapi.dryrun":
+        return
+    dry_run = DryRun.objects.select_related("revision__change_request__project").filter(pk=subject_id).first()
+    if dry_run is None:
+        return
+    try:
+        github_dry_run_report(dry_run=dry_run)
+    except GitHubError as exc:
+        logger.warning("dry-run %s: check run not reported: %s", dry_run.pk, exc)
+    slack_approval_message_post(dry_run=dry_run)
+
+
+@shared_task
+def slack_nonces_purge_task() -> int:
+    return slack_nonces_purge()

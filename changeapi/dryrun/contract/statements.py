@@ -1,0 +1,145 @@
+"""What the engine recorded while a plan ran: migrations, statements, their locks and estimates.
+
+Engine-neutral where the engines agree: a lock is a `mode` on a relation and what it blocks.
+Parts only one engine has (a MySQL DDL algorithm, a metadata lock) are optional fields,
+absent from the JSON when None, so a report of another engine leaves them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from changeapi.dryrun.contract.fields import ABSENT_WHEN_FALSE, ABSENT_WHEN_NONE, WHEN_COMPLETED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lock:
+    """A lock a statement's session held when it completed (observed) or documented for it."""
+
+    relation: str
+    relation_kind: str
+    table: str | None
+    mode: str
+    acquired_by_statement: bool
+    blocks_reads: bool
+    blocks_writes: bool
+    blocks_ddl: bool
+    source: str = "observed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldLock:
+    """The strongest lock on an existing table while a statement ran, whichever statement took it."""
+
+    table: str
+    mode: str
+    blocks_reads: bool
+    blocks_writes: bool
+    source: str = "observed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatementEvent:
+    """What the server said it did: a rewrite, a verifying scan, a validation, an index build."""
+
+    kind: str
+    table: str | None
+    object: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scan:
+    table: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    """Measured time on the shadow and the estimate at production size, with its basis."""
+
+    work_class: str
+    measured_ms: float
+    estimated_ms: float | None
+    low_ms: float | None
+    high_ms: float | None
+    scale: float | None
+    exponent: float | None
+    basis: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatementTrace:
+    """One statement as it ran on the shadow, what it did, and its estimate.
+
+    `locks` is None for a statement that did not complete (it failed, or ended its
+    transaction): it then has no locks, rewrites or scans, and may have an `error`.
+    """
+
+    index: int
+    migration: str
+    operation_index: int | None
+    sql: str
+    command: str = ""
+    target_tables: tuple[str, ...] = ()
+    concurrently: bool = False
+    transactional: bool
+    transaction: int | None
+    started_ms: float
+    duration_ms: float | None
+    notices: tuple[str, ...]
+    events: tuple[StatementEvent, ...] = ()
+    transaction_boundary: bool = field(default=False, metadata=ABSENT_WHEN_FALSE)
+    locks: tuple[Lock, ...] | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    rewrites: tuple[str, ...] = field(default=(), metadata=WHEN_COMPLETED)
+    rebuilt_indexes: tuple[str, ...] = field(default=(), metadata=WHEN_COMPLETED)
+    sequential_scans: tuple[Scan, ...] = field(default=(), metadata=WHEN_COMPLETED)
+    created_relations: tuple[str, ...] = field(default=(), metadata=WHEN_COMPLETED)
+    dropped_relations: tuple[str, ...] = field(default=(), metadata=WHEN_COMPLETED)
+    locks_source: str = field(default="observed", metadata=WHEN_COMPLETED)
+    volatile_default_columns: tuple[str, ...] = field(default=(), metadata=WHEN_COMPLETED)
+    error: str | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    work_class: str | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    work_tables: tuple[str, ...] = ()
+    evidence: str = ""
+    estimate: Estimate | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    held_locks: tuple[HeldLock, ...] = ()
+
+    @property
+    def end_ms(self) -> float:
+        return self.started_ms + (self.duration_ms or 0.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MigrationOperation:
+    index: int
+    type: str
+    description: str
+    executed: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MigrationEntry:
+    """One migration of the plan as it ran: its operations and when it started and finished."""
+
+    app_label: str
+    name: str
+    atomic: bool
+    operations: tuple[MigrationOperation, ...]
+    started_ms: float
+    finished_ms: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.app_label}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportError:
+    """The first error of the run: the database's message and where it happened."""
+
+    message: str
+    sqlstate: str | None
+    statement_index: int | None
+    migration: str
+    operation_index: int | None
