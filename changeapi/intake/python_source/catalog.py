@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -111,6 +112,16 @@ class Catalog:
             for stop in range(1, end + 1):
                 prefixes.add(".".join(parts[:stop]))
         return frozenset(prefixes)
+
+    def close_names(self, path: str) -> list[str]:
+        """Known paths in the same module as `path` whose last name is a near miss of its own
+        (`models.EmailFeld` -> `models.EmailField`), best first: the hint of a refusal."""
+        module, _, name = path.rpartition(".")
+        if not module:
+            return []
+        known = [*allowlist.allowed_objects(), *self.settings.field_map, *self.settings.references]
+        siblings = {candidate.rpartition(".")[2]: candidate for candidate in known if candidate.rpartition(".")[0] == module}
+        return [siblings[close] for close in difflib.get_close_matches(name, list(siblings), n=3, cutoff=0.75)]
 
     def resolve(self, path: str) -> Any:
         """The value for `path`, a Namespace for a known module prefix, or Unresolved."""

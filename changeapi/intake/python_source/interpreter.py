@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -620,7 +620,7 @@ class Interpreter:
                 # A validator, storage or encoder instance of a class the service does not
                 # know: kept as the call, written back as Django would write it.
                 return InertCall(self.catalog.reference(callee.path), tuple(args), kwargs)
-            self.fail(unresolved_message(callee.path, callee.imported_at), node)
+            self.fail(unresolved_message(callee.path, callee.imported_at, self.catalog.close_names(callee.path)), node)
         local = self.local_calls.get(id(callee))
         if local is not None and local[0] is callee:
             return local[1](args, kwargs)
@@ -685,7 +685,7 @@ class Interpreter:
                 candidates.extend(item[1] for item in value if isinstance(item, tuple) and len(item) == 2)
         for value in candidates:
             if isinstance(value, InertCall):
-                self.fail(unresolved_message(value.reference.path, None), node)
+                self.fail(unresolved_message(value.reference.path, None, self.catalog.close_names(value.reference.path)), node)
 
     def _is_allowed_callable(self, callee: Any) -> bool:
         if allowlist.is_callable_allowed(callee) and id(callee) in allowlist.paths_by_identity():
@@ -841,8 +841,10 @@ class Interpreter:
         return value
 
 
-def unresolved_message(path: str, imported_at: Location | None) -> str:
+def unresolved_message(path: str, imported_at: Location | None, close: Sequence[str] = ()) -> str:
     where = f" (imported on line {imported_at.line})" if imported_at and imported_at.line else ""
+    if close:
+        return f"{path}{where} is not a name the service knows. Did you mean {' or '.join(close)}?"
     return (
         f"{path}{where} is not on the service's allow-list. If it is a custom model field, map it "
         "to a Django field in the project's field_map setting, e.g. "

@@ -345,3 +345,19 @@ def test_statements_that_would_need_real_execution_are_refused_at_their_location
     assert refused("with open('x') as f:\n    pass\n").location.line == 3
     assert refused("raise RuntimeError('no')\n").location.line == 3
     assert refused("X = 1\nassert X == 2\n").location.line == 4
+
+
+# -- hints -------------------------------------------------------------------------------
+
+
+def test_a_misspelt_django_field_is_refused_with_the_name_it_is_close_to() -> None:
+    error = refused(with_operations("", "[migrations.AddField('order', 'email', models.EmailFeld(max_length=254))]"))
+
+    assert "django.db.models.EmailFeld" in error.message
+    assert "Did you mean django.db.models.EmailField?" in error.message
+
+
+def test_a_name_close_to_nothing_known_is_refused_with_the_field_map_advice() -> None:
+    error = refused(with_operations("", "[migrations.AddField('order', 'x', models.SpatialGeographyThing())]"))
+
+    assert "field_map" in error.message and "Did you mean" not in error.message
