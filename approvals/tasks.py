@@ -11,7 +11,8 @@ from typing import Any
 
 from celery import shared_task
 
-from approvals.integrations.github import GitHubError, github_delivery_process, github_dry_run_report
+from approvals.integrations.github import github_delivery_process, github_dry_run_report
+from approvals.integrations.github_client import GitHubError
 from approvals.integrations.slack import slack_approval_message_post, slack_interaction_process, slack_nonces_purge
 from changeapi.models import DryRun
 
