@@ -103,7 +103,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "changeapi.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON for clients; for a browser (Accept: text/html, or ?format=api), DRF's browsable API.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_PARSER_CLASSES": ["changeapi.api.parsers.SafeJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "changeapi.api.throttling.IdentityRateThrottle",

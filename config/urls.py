@@ -32,6 +32,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("changeapi.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
+    path("api/v1/auth/", include("rest_framework.urls")),  # session sign-in for the browsable API
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

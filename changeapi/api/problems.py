@@ -11,6 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
 from rest_framework import exceptions
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -52,6 +53,13 @@ def _flatten(detail: Any, pointer: str = "") -> list[dict[str, str]]:
     return [{"pointer": pointer or "/", "detail": str(detail)}]
 
 
+def _problem_media_type(context: dict[str, Any]) -> str | None:
+    """problem+json, unless a browser asked for the browsable API: it then gets the problem as a
+    page (the renderer's own text/html), not HTML labelled as JSON."""
+    renderer = getattr(context.get("request"), "accepted_renderer", None)
+    return None if isinstance(renderer, BrowsableAPIRenderer) else PROBLEM_CONTENT_TYPE
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, IntakeLimitExceeded):
         location = exc.location.as_dict()
@@ -63,11 +71,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             limit={"name": exc.setting, "value": exc.value},
             errors=[{"detail": exc.message, **location}],
         )
-        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=exc.status, content_type=_problem_media_type(context))
     if isinstance(exc, LimitExceeded):
         named = {"name": exc.setting, "value": exc.value}
         body = problem(exc.status, exc.code, exc.title, exc.detail, limit=named, errors=exc.errors)
-        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=exc.status, content_type=_problem_media_type(context))
     if isinstance(exc, RequestDataTooBig):
         body = problem(
             413,
@@ -76,7 +84,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             "the request body is too large",
             limit={"name": "SCHEMAGATE_MAX_BODY_BYTES", "value": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
         )
-        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=413, content_type=_problem_media_type(context))
     if isinstance(exc, IntakeErrors):
         body = problem(
             400,
@@ -86,7 +94,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             errors=[p.as_dict() for p in exc.problems],
             total_errors=exc.total,
         )
-        return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=400, content_type=_problem_media_type(context))
     if isinstance(exc, IntakeError):
         location = exc.location.as_dict()
         body = problem(
@@ -96,10 +104,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             exc.message,
             errors=[{"detail": exc.message, **location}],
         )
-        return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=400, content_type=_problem_media_type(context))
     if isinstance(exc, DomainError):
         body = problem(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors)
-        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(body, status=exc.status, content_type=_problem_media_type(context))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -118,7 +126,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         limit = getattr(context.get("request"), "throttle_limit", None) if isinstance(exc, exceptions.Throttled) else None
         body = problem(response.status_code, code, title, detail, limit=limit)
     response.data = body
-    response.content_type = PROBLEM_CONTENT_TYPE
+    response.content_type = _problem_media_type(context)
     return response
 
 

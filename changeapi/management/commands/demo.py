@@ -6,6 +6,7 @@ token, a baseline whose template failed to build) and prints the same tokens.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -102,9 +103,12 @@ class Command(BaseCommand):
                 project_member_set(project=project, user=user, permissions=permissions, context=context)
         baseline = _ready_baseline(project=project, owner=owner, context=context)
         tokens = {name: Token.objects.get_or_create(user=user)[0].key for name, user in users.items()}
-        self._print_summary(project=project, baseline=baseline, tokens=tokens, base_url=base_url.rstrip("/"))
+        passwords = {name: _new_password(user, staff=name == OWNER) for name, user in users.items()}
+        self._print_summary(project=project, baseline=baseline, tokens=tokens, passwords=passwords, base_url=base_url.rstrip("/"))
 
-    def _print_summary(self, *, project: Project, baseline: Baseline, tokens: dict[str, str], base_url: str) -> None:
+    def _print_summary(
+        self, *, project: Project, baseline: Baseline, tokens: dict[str, str], passwords: dict[str, str], base_url: str
+    ) -> None:
         roles = {name: (role, ", ".join(perms)) for name, role, perms in MEMBERS}
         roles[OWNER] = ("owner", ", ".join(PROJECT_PERMISSIONS))
         api = f"{base_url}/api/v1"
@@ -114,7 +118,7 @@ class Command(BaseCommand):
         out(f"  project  {project.slug} (PostgreSQL {project.engine_version}), baseline v{baseline.version}: Customer, Order")
         for name in ("alice", "bob", OWNER):
             role, perms = roles[name]
-            out(f"  {name:<6}  {role:<8}  token {tokens[name]}  ({perms})")
+            out(f"  {name:<6}  {role:<8}  token {tokens[name]}  password {passwords[name]}  ({perms})")
         out("")
         out("Copy these into a shell, then follow the walkthrough in README.md:")
         out("")
@@ -124,6 +128,8 @@ class Command(BaseCommand):
         out(WALKTHROUGH_HINTS)
         out("")
         out(f"  API docs: {api}/docs/   OpenAPI schema: {api}/schema/")
+        out(f"  In a browser: sign in at {api}/auth/login/ (the passwords above; new ones each run), then open {api}/projects/")
+        out(f"  Admin: {base_url}/admin/ as {OWNER}")
 
 
 def _shadow_server_version() -> int:
@@ -138,12 +144,18 @@ def _shadow_server_version() -> int:
 
 
 def _user(username: str) -> User:
-    """A demo user who signs in with a token only (no password is set)."""
-    user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
     return user
+
+
+def _new_password(user: User, *, staff: bool = False) -> str:
+    """A fresh random password for a demo user, printed once, so a person can sign in to the
+    browsable API (and, for the owner, the admin); tokens stay what scripts use."""
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)
+    user.is_staff = user.is_superuser = staff
+    user.save(update_fields=["password", "is_staff", "is_superuser"])
+    return password
 
 
 def _ready_baseline(*, project: Project, owner: User, context: AuditContext) -> Baseline:
