@@ -16,6 +16,11 @@ def _cell(text: object, limit: int = 90) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def _count(number: int, noun: str) -> str:
+    """`1 finding`, `2 findings`."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def _seconds(ms: float | None) -> str:
     if ms is None:
         return "–"
@@ -35,7 +40,8 @@ def _findings(report: Report) -> list[str]:
         return ["#### Findings", "", "No findings.", ""]
     lines = ["#### Findings", "", "| Severity | Code | Statement | Finding |", "|---|---|---|---|"]
     for f in report.findings:
-        where = f"#{f.statement_index}" if f.statement_index is not None else _cell(f.migration or f.table)
+        # Statements are numbered from 1 for people; the report's indexes count from 0.
+        where = f"#{f.statement_index + 1}" if f.statement_index is not None else _cell(f.migration or f.table)
         lines.append(
             f"| {SEVERITY_MARK.get(f.severity, f.severity)} | [{f.code}]({f.docs}) | {where} | {_cell(f.message, 400)} |"
         )
@@ -114,7 +120,7 @@ def _statements(report: Report) -> list[str]:
             held += " (documented)"
         work = (s.work_class or "").replace("_", " ")
         lines.append(
-            f"| {s.index} | `{_cell(s.sql)}` | {work} | {_cell(held, 120)} | {_seconds(s.duration_ms)} | {_range(s.estimate)} |"
+            f"| {s.index + 1} | `{_cell(s.sql)}` | {work} | {_cell(held, 120)} | {_seconds(s.duration_ms)} | {_range(s.estimate)} |"
         )
     return lines + [""]
 
@@ -181,14 +187,18 @@ def _model(report: Report) -> list[str]:
     return lines + ["", "</details>", ""]
 
 
+def _failed_at(statement_index: int | None) -> str:
+    return f" at statement {statement_index + 1}" if statement_index is not None else ""
+
+
 def report_markdown(report: Report) -> str:
     """The whole report as GitHub-flavoured Markdown."""
     summary = report.summary
     high = sum(1 for f in report.findings if f.severity == "high")
     headline = f"### Schemagate dry-run: {report.status}"
     facts = [
-        f"{summary.statements} statements",
-        f"{len(report.findings)} findings" + (f" ({high} high)" if high else ""),
+        _count(summary.statements, "statement"),
+        _count(len(report.findings), "finding") + (f" ({high} high)" if high else ""),
         f"{_seconds(report.total_ms)} on the shadow",
     ]
     if summary.estimated_total_ms is not None:
@@ -204,7 +214,7 @@ def report_markdown(report: Report) -> str:
     error = report.error
     if error is not None:
         lines += [
-            f"> **Failed** at statement {error.statement_index}: `{_cell(error.message, 300)}` ({error.sqlstate})",
+            f"> **Failed**{_failed_at(error.statement_index)}: `{_cell(error.message, 300)}` ({error.sqlstate})",
             "",
         ]
     for part in (_findings, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
