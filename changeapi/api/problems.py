@@ -11,7 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
 from rest_framework import exceptions
-from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -55,9 +55,16 @@ def _flatten(detail: Any, pointer: str = "") -> list[dict[str, str]]:
 
 def _problem_media_type(context: dict[str, Any]) -> str | None:
     """problem+json, unless a browser asked for the browsable API: it then gets the problem as a
-    page (the renderer's own text/html), not HTML labelled as JSON."""
-    renderer = getattr(context.get("request"), "accepted_renderer", None)
-    return None if isinstance(renderer, BrowsableAPIRenderer) else PROBLEM_CONTENT_TYPE
+    page (the renderer's own text/html), not HTML labelled as JSON. A view that renders another
+    format (the schema's YAML) still answers its errors in JSON."""
+    request = context.get("request")
+    renderer = getattr(request, "accepted_renderer", None)
+    if isinstance(renderer, BrowsableAPIRenderer):
+        return None
+    if request is not None and renderer is not None and not isinstance(renderer, JSONRenderer):
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
+    return PROBLEM_CONTENT_TYPE
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
