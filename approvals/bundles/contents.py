@@ -22,8 +22,8 @@ from django.db.migrations.writer import MigrationWriter
 
 from approvals.bundles.phases import phased_plan
 from approvals.bundles.signing import sign
+from changeapi.dryrun.apply import is_data_step
 from changeapi.dryrun.contract import Report, StatementTrace
-from changeapi.dryrun.engine import is_data_step
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.data_steps import SubmittedCode
 

@@ -2,7 +2,7 @@
 
 SQL collected without a live schema is wrong (AlterField and RemoveField introspect the
 constraints they drop), so the clone first gets the whole bundle applied as Django would,
-then each migration is unapplied, last first, exactly as Django's `Migration.unapply` does,
+then each migration is unapplied, last first, by Django's `Migration.unapply` loop (`dryrun/apply.py`),
 with every statement executed and recorded. Irreversible steps stop the rollback there, as
 `migrate` backwards would.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.operations import DeleteModel, RemoveField, RunPython, RunSQL
 from django.db.migrations.operations.base import Operation
@@ -19,7 +18,8 @@ from django.db.migrations.state import ProjectState
 from django.db.models.fields import NOT_PROVIDED
 
 from approvals.bundles.contents import RollbackStep
-from changeapi.dryrun.engine import apply_plan_untraced, is_data_step, plan_state
+from changeapi.dryrun.apply import is_data_step, operation_states, unapply_migration
+from changeapi.dryrun.engine import apply_plan_untraced, plan_state
 from changeapi.dryrun.session import shadow_session
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.shadow.servers import ShadowServer
@@ -63,6 +63,9 @@ class _Recorder:
         self._open: int | None = None
         self._next = 1
 
+    def at_operation(self, index: int | None) -> None:
+        self.operation_index = index
+
     def _transaction(self) -> int | None:
         if not self.connection.in_atomic_block:
             return None
@@ -104,42 +107,33 @@ class _Recorder:
 def _unapply(
     connection: BaseDatabaseWrapper, migration: PlannedMigration, state_before: ProjectState
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Django 5.2's `Migration.unapply`, step for step, recording the SQL; data steps are skipped."""
+    """Django 5.2's `Migration.unapply`, recording the SQL; data steps are skipped and noted."""
     recorder = _Recorder(connection)
     notes: list[dict[str, Any]] = []
-    to_run: list[tuple[int, Operation, ProjectState, ProjectState]] = []
-    new_state = state_before
     for index, operation in enumerate(migration.operations):
-        new_state = new_state.clone()
-        old_state = new_state.clone()
-        operation.state_forwards(migration.app_label, new_state)
-        to_run.insert(0, (index, operation, old_state, new_state))
-    with recorder.editor_class()(connection, atomic=migration.atomic) as schema_editor:
-        for index, operation, to_state, from_state in to_run:
-            recorder.operation_index = index
-            if is_data_step(operation):
-                notes.append(
-                    {
-                        "kind": "data_step",
-                        "operation_index": index,
-                        "operation": operation.describe(),
-                        "reason": "its reverse function is not part of the SQL; run it with Django's migrate or by hand",
-                    }
-                )
-                continue
-            lost = _not_restored(operation)
-            if lost:
-                notes.append(
-                    {"kind": "data_not_restored", "operation_index": index, "operation": operation.describe(), "reason": lost}
-                )
-            atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
-            if not schema_editor.atomic_migration and atomic_operation:
-                with transaction.atomic(using=connection.alias):
-                    operation.database_backwards(migration.app_label, schema_editor, from_state, to_state)
-            else:
-                operation.database_backwards(migration.app_label, schema_editor, from_state, to_state)
-        recorder.operation_index = None  # deferred SQL runs as the block closes
-    return recorder.statements, sorted(notes, key=lambda n: n["operation_index"])
+        if is_data_step(operation):
+            notes.append(
+                {
+                    "kind": "data_step",
+                    "operation_index": index,
+                    "operation": operation.describe(),
+                    "reason": "its reverse function is not part of the SQL; run it with Django's migrate or by hand",
+                }
+            )
+            continue
+        lost = _not_restored(operation)
+        if lost:
+            notes.append(
+                {"kind": "data_not_restored", "operation_index": index, "operation": operation.describe(), "reason": lost}
+            )
+    unapply_migration(
+        connection,
+        migration,
+        operation_states(migration, state_before),
+        editor_class=recorder.editor_class(),
+        at_operation=recorder.at_operation,
+    )
+    return recorder.statements, notes
 
 
 def rollback_trace(*, server: ShadowServer, template: str, clone_name: str, baseline: Plan, bundle: Plan) -> list[RollbackStep]:

@@ -1,7 +1,7 @@
 """Apply a plan to a shadow database exactly as Django's executor would, tracing each statement.
 
 Each migration runs in `connection.schema_editor(atomic=migration.atomic)`, its operations
-applied by the same loop as Django's `Migration.apply`, so the SQL, the transaction
+applied by Django's `Migration.apply` loop (`dryrun/apply.py`), so the SQL, the transaction
 boundaries and the deferred statements are Django's own. Every statement the schema editor
 executes passes through `TracingSchemaEditor.execute`, which times it and reads the catalogs
 before and after it, inside its transaction.
@@ -9,6 +9,7 @@ before and after it, inside its transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import weakref
@@ -18,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.migrations.operations.base import Operation
-from django.db.migrations.operations.special import RunPython
 from django.db.migrations.state import ProjectState
 
-from changeapi.dryrun.sql_forms import statement_form
+from changeapi.dryrun.apply import OperationStates, apply_migration, is_data_step
+from changeapi.dryrun.contract import MigrationEntry, MigrationOperation, ReportError, StatementTrace
+from changeapi.dryrun.sql_forms import StatementForm, statement_form
 from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_snapshot
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.shadow.watchdog import breach_of
@@ -69,21 +70,36 @@ def rendered_state(plan: Plan) -> ProjectState:
     return state
 
 
-def is_data_step(operation: Operation) -> bool:
-    """RunPython is reviewed, never run: the service does not execute submitted code."""
-    return isinstance(operation, RunPython)
-
-
 @dataclass
-class StatementError:
-    message: str
-    sqlstate: str | None
-    statement_index: int | None
+class _RunningStatement:
+    """A statement while it runs: what is known before it executes; the rest comes after."""
+
+    index: int
     migration: str
     operation_index: int | None
+    sql: str
+    form: StatementForm
+    transactional: bool
+    transaction: int | None
+    started_ms: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def trace(self, *, duration_ms: float, notices: tuple[str, ...]) -> StatementTrace:
+        """The statement as it leaves the tracer when it did not complete (no locks read)."""
+        return StatementTrace(
+            index=self.index,
+            migration=self.migration,
+            operation_index=self.operation_index,
+            sql=self.sql,
+            command=self.form.command,
+            target_tables=tuple(self.form.tables),
+            concurrently=self.form.concurrently,
+            transactional=self.transactional,
+            transaction=self.transaction,
+            started_ms=self.started_ms,
+            duration_ms=duration_ms,
+            notices=notices,
+            events=notice_events(notices),
+        )
 
 
 @dataclass
@@ -91,7 +107,7 @@ class Trace:
     """Everything recorded while a plan runs; becomes the report's statements and spans."""
 
     started: float = field(default_factory=time.perf_counter)
-    statements: list[dict[str, Any]] = field(default_factory=list)
+    statements: list[StatementTrace] = field(default_factory=list)
     transactions: dict[int, float | None] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     migration: str = ""
@@ -101,6 +117,10 @@ class Trace:
 
     def now_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
+
+    def at_operation(self, index: int | None) -> None:
+        """The operation the next statements belong to; None for the deferred SQL run as the block closes."""
+        self.operation_index = index
 
 
 class TransactionBoundaryError(Exception):
@@ -143,42 +163,43 @@ class _Tracer:
         self.trace.notices.clear()
         started = self.trace.now_ms()
         display = display_sql(self.connection, sql_text, params)
-        form = statement_form(display)
-        statement: dict[str, Any] = {
-            "index": len(self.trace.statements),
-            "migration": self.trace.migration,
-            "operation_index": self.trace.operation_index,
-            "sql": display,
-            "command": form.command,
-            "target_tables": form.tables,
-            "concurrently": form.concurrently,
-            "transactional": in_transaction,
-            "transaction": txn,
-            "started_ms": round(started, 3),
-            "duration_ms": None,
-            "notices": [],
-        }
-        self.trace.statements.append(statement)
+        running = _RunningStatement(
+            index=len(self.trace.statements),
+            migration=self.trace.migration,
+            operation_index=self.trace.operation_index,
+            sql=display,
+            form=statement_form(display),
+            transactional=in_transaction,
+            transaction=txn,
+            started_ms=round(started, 3),
+        )
         try:
             execute()
         finally:
-            statement["duration_ms"] = round(self.trace.now_ms() - started, 3)
-            statement["notices"] = list(self.trace.notices)
-            statement["events"] = notice_events(statement["notices"])
+            # Appended whatever happens next: a failed statement is reported without locks.
+            ended = running.trace(duration_ms=round(self.trace.now_ms() - started, 3), notices=tuple(self.trace.notices))
+            self.trace.statements.append(ended)
         after = take_snapshot(raw, with_locks=in_transaction) if in_transaction else _autocommit_after(raw)
         if in_transaction and after.transaction != before.transaction:
-            statement["transaction_boundary"] = True
+            self.trace.statements[-1] = dataclasses.replace(ended, transaction_boundary=True)
             raise TransactionBoundaryError(
-                f"statement {statement['index'] + 1} ended the migration's transaction and began another (a COMMIT or "
+                f"statement {running.index + 1} ended the migration's transaction and began another (a COMMIT or "
                 "ROLLBACK inside the submitted SQL): the locks, timings and atomicity reported after it would be "
                 "wrong, so the dry-run stops here"
             )
-        statement.update(describe_change(before, after))
-        # Outside a transaction the statement's locks are gone by now: report the documented ones.
-        statement["locks_source"] = "observed" if in_transaction else "documented"
-        if not in_transaction:
-            statement["locks"] = documented_locks(form, before)
-        statement["volatile_default_columns"] = form.volatile_default_columns
+        change = describe_change(before, after)
+        self.trace.statements[-1] = dataclasses.replace(
+            ended,
+            # Outside a transaction the statement's locks are gone by now: report the documented ones.
+            locks=change.locks if in_transaction else documented_locks(running.form, before),
+            rewrites=change.rewrites,
+            rebuilt_indexes=change.rebuilt_indexes,
+            sequential_scans=change.sequential_scans,
+            created_relations=change.created_relations,
+            dropped_relations=change.dropped_relations,
+            locks_source="observed" if in_transaction else "documented",
+            volatile_default_columns=tuple(running.form.volatile_default_columns),
+        )
 
 
 def _autocommit_after(raw: Any) -> Snapshot:
@@ -210,68 +231,11 @@ def _tracing_editor_class(connection: BaseDatabaseWrapper, tracer: _Tracer) -> t
     return TracingSchemaEditor
 
 
-@dataclass
-class OperationStates:
-    """The project state before and after one operation, as the forwards run rendered them."""
-
-    operation: Operation
-    before: ProjectState
-    after: ProjectState
-
-
-def _apply_migration(
-    connection: BaseDatabaseWrapper,
-    migration: PlannedMigration,
-    state: ProjectState,
-    *,
-    editor_class: type | None,
-    trace: Trace | None,
-    on_operation: Callable[[], None] | None,
-    steps: list[OperationStates] | None = None,
-) -> ProjectState:
-    """Django's `MigrationExecutor.apply_migration` + `Migration.apply`, step for step.
-
-    The loop is Django 5.2's own: state_forwards, then database_forwards, each operation in
-    its own atomic block when the migration is not atomic but the operation is. With
-    `steps`, the states around each operation are kept for the reversal, which then needs
-    no state_forwards (and no re-rendering) of its own.
-    """
-    befores: list[ProjectState] = []
-    editor_class = editor_class or connection.SchemaEditorClass
-    label = f"{migration.app_label}.{migration.name}"
-    if trace is not None:
-        trace.migration = label
-    with editor_class(connection, atomic=migration.atomic) as schema_editor:
-        for index, operation in enumerate(migration.operations):
-            if trace is not None:
-                trace.operation_index = index
-            old_state = state.clone()
-            befores.append(old_state)
-            operation.state_forwards(migration.app_label, state)
-            if not is_data_step(operation):
-                atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
-                if not schema_editor.atomic_migration and atomic_operation:
-                    with transaction.atomic(using=connection.alias):
-                        operation.database_forwards(migration.app_label, schema_editor, old_state, state)
-                else:
-                    operation.database_forwards(migration.app_label, schema_editor, old_state, state)
-            if on_operation is not None:
-                on_operation()
-        if trace is not None:
-            trace.operation_index = None  # deferred SQL runs as the block closes
-    if steps is not None and migration.operations:
-        # Each operation's after-state is the next one's before-state; `state` itself goes on
-        # changing with the next migration, so the last after-state is a clone.
-        afters = [*befores[1:], state.clone()]
-        steps.extend(OperationStates(op, b, a) for op, b, a in zip(migration.operations, befores, afters, strict=True))
-    return state
-
-
 def apply_plan_untraced(connection: BaseDatabaseWrapper, plan: Plan, state: ProjectState | None = None) -> ProjectState:
     """Apply a plan without tracing: how a baseline's template database is built."""
     state = state.clone() if state is not None else ProjectState()
     for migration in plan.migrations:
-        state = _apply_migration(connection, migration, state, editor_class=None, trace=None, on_operation=None)
+        state = apply_migration(connection, migration, state)
     return state
 
 
@@ -279,10 +243,10 @@ def apply_plan_untraced(connection: BaseDatabaseWrapper, plan: Plan, state: Proj
 class PlanRun:
     """The outcome of a traced run: statements, per-migration facts, and the first error."""
 
-    statements: list[dict[str, Any]]
-    migrations: list[dict[str, Any]]
+    statements: tuple[StatementTrace, ...]
+    migrations: tuple[MigrationEntry, ...]
     transactions: dict[int, float | None]
-    error: StatementError | None
+    error: ReportError | None
     total_ms: float
     # Per migration of the plan that completed, the states around each of its operations.
     states: list[list[OperationStates]] = field(default_factory=list)
@@ -318,9 +282,9 @@ def apply_plan_traced(
 
     total = plan.operation_count
     done = 0
-    migrations: list[dict[str, Any]] = []
+    migrations: list[MigrationEntry] = []
     states: list[list[OperationStates]] = []
-    error: StatementError | None = None
+    error: ReportError | None = None
 
     def advance() -> None:
         nonlocal done
@@ -330,28 +294,18 @@ def apply_plan_traced(
 
     state = state.clone()
     for migration in plan.migrations:
-        entry = {
-            "app_label": migration.app_label,
-            "name": migration.name,
-            "atomic": migration.atomic,
-            "operations": [
-                {
-                    "index": i,
-                    "type": type(op).__name__,
-                    "description": op.describe(),
-                    "executed": not is_data_step(op),
-                    "note": "data migration step: recorded for review, not executed" if is_data_step(op) else "",
-                }
-                for i, op in enumerate(migration.operations)
-            ],
-            "started_ms": round(trace.now_ms(), 3),
-            "finished_ms": None,
-        }
-        migrations.append(entry)
+        started_ms = round(trace.now_ms(), 3)
+        trace.migration = f"{migration.app_label}.{migration.name}"
         steps: list[OperationStates] = []
         try:
-            state = _apply_migration(
-                connection, migration, state, editor_class=editor_class, trace=trace, on_operation=advance, steps=steps
+            state = apply_migration(
+                connection,
+                migration,
+                state,
+                editor_class=editor_class,
+                at_operation=trace.at_operation,
+                after_operation=advance,
+                steps=steps,
             )
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 - every failure belongs in the report
             message = _error_message(exc)
@@ -360,30 +314,50 @@ def apply_plan_traced(
                 message = f"{breach}: {message}"
             elif _connection_lost(connection, exc):
                 message = f"the shadow server became unavailable during the dry-run: {message}"
-            failed_index = trace.statements[-1]["index"] if trace.statements else None
-            if failed_index is not None and trace.statements[-1].get("locks") is None:
-                trace.statements[-1]["error"] = message
-            else:
-                failed_index = None
-            error = StatementError(
+            last = trace.statements[-1] if trace.statements else None
+            failed_index = None
+            if last is not None and last.locks is None:
+                failed_index = last.index
+                trace.statements[-1] = dataclasses.replace(last, error=message)
+            error = ReportError(
                 message=message,
                 sqlstate=_sqlstate(exc),
                 statement_index=failed_index,
                 migration=f"{migration.app_label}.{migration.name}",
                 operation_index=trace.operation_index,
             )
-            entry["finished_ms"] = round(trace.now_ms(), 3)
+            migrations.append(_migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
             break
-        entry["finished_ms"] = round(trace.now_ms(), 3)
+        migrations.append(_migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
         states.append(steps)
     raw.remove_notice_handler(notice)
     return PlanRun(
-        statements=trace.statements,
-        migrations=migrations,
+        statements=tuple(trace.statements),
+        migrations=tuple(migrations),
         transactions=dict(trace.transactions),
         error=error,
         total_ms=round(trace.now_ms(), 3),
         states=states,
+    )
+
+
+def _migration_entry(migration: PlannedMigration, started_ms: float, finished_ms: float) -> MigrationEntry:
+    return MigrationEntry(
+        app_label=migration.app_label,
+        name=migration.name,
+        atomic=migration.atomic,
+        operations=tuple(
+            MigrationOperation(
+                index=i,
+                type=type(op).__name__,
+                description=op.describe(),
+                executed=not is_data_step(op),
+                note="data migration step: recorded for review, not executed" if is_data_step(op) else "",
+            )
+            for i, op in enumerate(migration.operations)
+        ),
+        started_ms=started_ms,
+        finished_ms=finished_ms,
     )
 
 

@@ -8,7 +8,6 @@ and drop them.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Sequence
 
 import psycopg
@@ -16,11 +15,12 @@ import psycopg
 from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patterns, explain_patterns
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
-from changeapi.dryrun.contract import Report, report_from_json
+from changeapi.dryrun.contract import Report
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, rendered_state
 from changeapi.dryrun.profile import ProductionProfile
-from changeapi.dryrun.report import build_report
+from changeapi.dryrun.report import RunFacts, build_report
 from changeapi.dryrun.reversibility import reverse_plan
+from changeapi.dryrun.session import shadow_session
 from changeapi.dryrun.template_facts import TemplateFacts, facts_read, facts_write
 from changeapi.intake.plan import Plan
 from changeapi.shadow import provision
@@ -86,35 +86,24 @@ def dry_run_execute(
     """
     facts = facts_read(server, template) if profile is not None and profile.has_sizes else TemplateFacts()
     started_at = dt.datetime.now(dt.UTC)
-    clone_started = time.perf_counter()
-    spare = provision.spare_claim(server, spares=spares, name=clone_name) if spares else None
-    if spare is None:
-        provision.clone_create(server, template=template, name=clone_name)
-    clone_ms = round((time.perf_counter() - clone_started) * 1000, 3)
-    try:
-        if on_clone is not None:
-            on_clone(spare or "")
-        with shadow_connection(server, clone_name) as connection:
-            server_version = connection.connection.info.parameter_status("server_version")
-            base_state = rendered_state(baseline)
-            patterns_before = explain_patterns(connection, access_patterns)
-            run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
-            patterns_after = None if run.error else explain_patterns(connection, access_patterns)
-            reversibility = [] if run.error else reverse_plan(connection, change, base_state, forwards_states=run.states)
-    finally:
-        if drop_clone:
-            provision.clone_drop(server, clone_name)
-    meta = {
-        "engine": "postgresql",
-        "server": server.key,
-        "server_version": server_version,
-        "shadow_database": clone_name,
-        "clone_ms": clone_ms,
-        "started_at": started_at.isoformat(),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    report = build_report(run=run, meta=meta, plan=change, profile=profile, facts=facts, reversibility=reversibility)
-    report = attach_access_patterns(
-        report, patterns=access_patterns, before=patterns_before, after=patterns_after, profile=profile
+    with shadow_session(server, template=template, name=clone_name, spares=spares, on_clone=on_clone, drop=drop_clone) as session:
+        connection = session.connection
+        server_version = connection.connection.info.parameter_status("server_version")
+        base_state = rendered_state(baseline)
+        patterns_before = explain_patterns(connection, access_patterns)
+        run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
+        patterns_after = None if run.error else explain_patterns(connection, access_patterns)
+        reversibility = [] if run.error else reverse_plan(connection, change, base_state, forwards_states=run.states)
+    facts_of_run = RunFacts(
+        engine="postgresql",
+        server=server.key,
+        server_version=server_version,
+        shadow_database=clone_name,
+        clone_ms=session.clone_ms,
+        started_at=started_at.isoformat(),
+        finished_at=dt.datetime.now(dt.UTC).isoformat(),
     )
-    return report_from_json(report)
+    report = build_report(
+        run=run, facts_of_run=facts_of_run, plan=change, profile=profile, facts=facts, reversibility=reversibility
+    )
+    return attach_access_patterns(report, patterns=access_patterns, before=patterns_before, after=patterns_after, profile=profile)

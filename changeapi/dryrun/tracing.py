@@ -9,9 +9,11 @@ session's relation locks (`pg_locks`). A changed relfilenode is a rewrite; a gro
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from changeapi.dryrun.contract import Lock, Scan, StatementEvent
 from changeapi.dryrun.sql_forms import StatementForm
 
 # What each table lock mode stops other sessions from doing while it is held (PostgreSQL
@@ -111,23 +113,23 @@ def take_snapshot(raw_connection: Any, *, with_locks: bool, assign_transaction: 
     return snap
 
 
-def lock_entry(relation: Relation, mode: str, *, acquired: bool, source: str = "observed") -> dict[str, Any]:
+def lock_entry(relation: Relation, mode: str, *, acquired: bool, source: str = "observed") -> Lock:
     """One lock as reported: `source` is "observed" (read from pg_locks) or "documented"."""
     reads, writes, ddl = LOCK_BLOCKS.get(mode, (True, True, True))
-    return {
-        "relation": relation.name,
-        "relation_kind": RELKIND_NAMES.get(relation.kind, relation.kind),
-        "table": relation.table if relation.kind in ("i", "I") else relation.name,
-        "mode": mode,
-        "acquired_by_statement": acquired,
-        "blocks_reads": reads,
-        "blocks_writes": writes,
-        "blocks_ddl": ddl,
-        "source": source,
-    }
+    return Lock(
+        relation=relation.name,
+        relation_kind=RELKIND_NAMES.get(relation.kind, relation.kind),
+        table=relation.table if relation.kind in ("i", "I") else relation.name,
+        mode=mode,
+        acquired_by_statement=acquired,
+        blocks_reads=reads,
+        blocks_writes=writes,
+        blocks_ddl=ddl,
+        source=source,
+    )
 
 
-def documented_locks(form: StatementForm, before: Snapshot) -> list[dict[str, Any]]:
+def documented_locks(form: StatementForm, before: Snapshot) -> tuple[Lock, ...]:
     """The locks PostgreSQL documents for a statement that released its own locks when done.
 
     An index named by the statement (DROP INDEX CONCURRENTLY) is resolved to its table from
@@ -141,8 +143,8 @@ def documented_locks(form: StatementForm, before: Snapshot) -> list[dict[str, An
             table = by_name.get(relation.table) or Relation(0, relation.table, "r", 0, None)
             entries.append(lock_entry(table, lock.mode, acquired=True, source="documented"))
         entries.append(lock_entry(relation, lock.mode, acquired=True, source="documented"))
-    unique = {(e["relation"], e["mode"]): e for e in entries}
-    return sorted(unique.values(), key=lambda e: (e["table"] or "", e["relation"]))
+    unique = {(e.relation, e.mode): e for e in entries}
+    return tuple(sorted(unique.values(), key=lambda e: (e.table or "", e.relation)))
 
 
 _EVENTS = [
@@ -153,7 +155,7 @@ _EVENTS = [
 ]
 
 
-def notice_events(notices: list[str]) -> list[dict[str, Any]]:
+def notice_events(notices: Sequence[str]) -> tuple[StatementEvent, ...]:
     """What PostgreSQL said it did at debug1: rewrites, verifying scans, FK validation, index builds.
 
     TOAST indexes are built with every new table and say nothing about the change.
@@ -168,11 +170,23 @@ def notice_events(notices: list[str]) -> list[dict[str, Any]]:
             table = found.get("table")
             if table and table.startswith("pg_toast"):
                 continue
-            events.append({"kind": kind, "table": table, "object": found.get("object")})
-    return events
+            events.append(StatementEvent(kind=kind, table=table, object=found.get("object")))
+    return tuple(events)
 
 
-def describe_change(before: Snapshot, after: Snapshot) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """What a completed statement did to the catalogs: its locks, rewrites, scans, relations."""
+
+    locks: tuple[Lock, ...]
+    rewrites: tuple[str, ...]
+    rebuilt_indexes: tuple[str, ...]
+    sequential_scans: tuple[Scan, ...]
+    created_relations: tuple[str, ...]
+    dropped_relations: tuple[str, ...]
+
+
+def describe_change(before: Snapshot, after: Snapshot) -> Change:
     """Locks, rewrites, scans, created and dropped relations between two snapshots."""
     known = {**before.relations, **after.relations}
     locks = []
@@ -181,7 +195,7 @@ def describe_change(before: Snapshot, after: Snapshot) -> dict[str, Any]:
         if relation is None:
             continue  # a system catalog or a relation of another schema: not the change's doing
         locks.append(lock_entry(relation, mode, acquired=(oid, mode) not in before.locks))
-    locks.sort(key=lambda e: (e["table"] or "", e["relation"], -LOCK_STRENGTH.get(e["mode"], 99)))
+    locks.sort(key=lambda e: (e.table or "", e.relation, -LOCK_STRENGTH.get(e.mode, 99)))
 
     rewritten = sorted(
         rel.name
@@ -203,14 +217,14 @@ def describe_change(before: Snapshot, after: Snapshot) -> dict[str, Any]:
     for relid, count in sorted(after.seq_scans.items()):
         grown = count - before.seq_scans.get(relid, 0)
         if grown > 0 and relid in known:
-            scans.append({"table": known[relid].name, "count": grown})
+            scans.append(Scan(table=known[relid].name, count=grown))
     created = sorted(r.name for oid, r in after.relations.items() if oid not in before.relations)
     dropped = sorted(r.name for oid, r in before.relations.items() if oid not in after.relations)
-    return {
-        "locks": locks,
-        "rewrites": rewritten,
-        "rebuilt_indexes": rebuilt_indexes,
-        "sequential_scans": scans,
-        "created_relations": created,
-        "dropped_relations": dropped,
-    }
+    return Change(
+        locks=tuple(locks),
+        rewrites=tuple(rewritten),
+        rebuilt_indexes=tuple(rebuilt_indexes),
+        sequential_scans=tuple(scans),
+        created_relations=tuple(created),
+        dropped_relations=tuple(dropped),
+    )

@@ -226,7 +226,7 @@ def test_a_pattern_that_writes_is_planned_never_run(shadow_server, template, dja
         finally:
             provision.clone_drop(shadow_server, clone)
 
-    assert plan["node_types"][0] == "ModifyTable"
+    assert plan.node_types[0] == "ModifyTable"
     assert row == (20_000,)
     assert prepared == (0,)
 

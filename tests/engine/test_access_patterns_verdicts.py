@@ -57,6 +57,6 @@ def test_the_regression_factor_comes_from_settings(settings):
 
     block, findings = access_patterns_report(patterns=[pattern], before=before, after=after, profile=None, statements=[])
 
-    assert block["regression_factor"] == 10.0
-    assert block["patterns"][0]["verdict"] == "unchanged"
+    assert block.regression_factor == 10.0
+    assert block.patterns[0].verdict == "unchanged"
     assert findings == []

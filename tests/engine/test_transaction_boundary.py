@@ -42,20 +42,20 @@ def test_a_commit_inside_submitted_sql_stops_the_dry_run_with_a_high_finding(clo
         run = apply_plan_traced(connection, plan, ProjectState())
 
     assert run.error is not None and "ended the migration's transaction" in run.error.message
-    assert run.statements[1]["transaction_boundary"] is True
+    assert run.statements[1].transaction_boundary is True
     assert len(run.statements) == 2
     context = AnalysisContext(
         statements=run.statements,
         migrations=run.migrations,
-        spans=[],
-        blocking=[],
-        reversibility=[],
-        queue=[],
+        spans=(),
+        blocking=(),
+        reversibility=(),
+        queue=(),
         plan=plan,
         profile=None,
     )
     findings = run_rules(context, RULES)
-    assert [(f["code"], f["severity"], f["statement_index"]) for f in findings] == [("SG501", "high", 1)]
+    assert [(f.code, f.severity, f.statement_index) for f in findings] == [("SG501", "high", 1)]
 
 
 def test_statements_in_one_transaction_pass_the_check(clone: str, django_db_blocker: Any) -> None:

@@ -17,6 +17,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
 
 from changeapi.dryrun.access_patterns.placeholders import BoundPattern, PatternError, argument_text, bind_placeholders
+from changeapi.dryrun.contract import PatternPlan, PlanFailure, PlanNode, PlanScan, PlanSummary
 
 PLANNER_SETTINGS = (
     "seq_page_cost",
@@ -106,11 +107,11 @@ class ForeignKeyFact:
 class PatternsSnapshot:
     """Plans of every pattern at one moment of a dry-run, and the schema they were planned on.
 
-    `plans` holds, by pattern name, a plan summary or {"error", "sqlstate"}; `sizes` the
+    `plans` holds, by pattern name, a plan summary or the error it got; `sizes` the
     planner's view of each table (reltuples, relpages), i.e. the size the plans were taken at.
     """
 
-    plans: dict[str, dict[str, Any]]
+    plans: dict[str, PatternPlan]
     indexes: dict[str, IndexFact]
     foreign_keys: dict[str, ForeignKeyFact]
     sizes: dict[str, tuple[int, int]]
@@ -126,7 +127,7 @@ def _raw(connection: BaseDatabaseWrapper | psycopg.Connection) -> psycopg.Connec
     return connection if isinstance(connection, psycopg.Connection) else connection.connection
 
 
-def pattern_check(connection: BaseDatabaseWrapper | psycopg.Connection, pattern: AccessPattern) -> dict[str, Any]:
+def pattern_check(connection: BaseDatabaseWrapper | psycopg.Connection, pattern: AccessPattern) -> PlanSummary:
     """Prepare and explain one pattern; its plan summary, or PatternError saying where it fails."""
     return _explain(_raw(connection), pattern, "sg_ap_check")
 
@@ -142,12 +143,12 @@ def explain_patterns(
     if patterns is None:
         return None
     raw = _raw(connection)
-    plans: dict[str, dict[str, Any]] = {}
+    plans: dict[str, PatternPlan] = {}
     for number, pattern in enumerate(patterns):
         try:
             plans[pattern.name] = _explain(raw, pattern, f"sg_ap_{number}")
         except PatternError as exc:
-            plans[pattern.name] = {"error": exc.message, "sqlstate": exc.sqlstate}
+            plans[pattern.name] = PlanFailure(error=exc.message, sqlstate=exc.sqlstate)
     with raw.cursor() as cur:
         indexes = {
             row[0]: IndexFact(row[0], row[1], tuple(row[6]), row[2], row[4], row[3], int(row[5]))
@@ -165,7 +166,7 @@ def explain_patterns(
     return PatternsSnapshot(plans=plans, indexes=indexes, foreign_keys=foreign_keys, sizes=sizes, settings=planner)
 
 
-def _explain(raw: psycopg.Connection, pattern: AccessPattern, statement: str) -> dict[str, Any]:
+def _explain(raw: psycopg.Connection, pattern: AccessPattern, statement: str) -> PlanSummary:
     bound = bind_placeholders(pattern.sql, pattern.params)
     prefix = f"PREPARE {statement} AS "
     arguments = [argument_text(value) for value in bound.values]
@@ -260,11 +261,11 @@ def _condition(node: dict[str, Any]) -> str | None:
     return (text if len(text) <= 300 else text[:299] + "…") or None
 
 
-def plan_summary(explain: list[dict[str, Any]]) -> dict[str, Any]:
+def plan_summary(explain: list[dict[str, Any]]) -> PlanSummary:
     """What a reviewer compares: node types, indexes used, scans per table, estimated cost and rows."""
     root = explain[0]["Plan"]
-    nodes: list[dict[str, Any]] = []
-    scans: list[dict[str, Any]] = []
+    nodes: list[PlanNode] = []
+    scans: list[PlanScan] = []
 
     def bitmap_indexes(node: dict[str, Any]) -> list[str]:
         found = [node["Index Name"]] if node.get("Index Name") else []
@@ -274,36 +275,38 @@ def plan_summary(explain: list[dict[str, Any]]) -> dict[str, Any]:
 
     def walk(node: dict[str, Any], depth: int) -> None:
         nodes.append(
-            {
-                "depth": depth,
-                "node_type": node["Node Type"],
-                "label": _label(node),
-                "relation": node.get("Relation Name"),
-                "index": node.get("Index Name"),
-                "condition": _condition(node),
-                "startup_cost": node["Startup Cost"],
-                "total_cost": node["Total Cost"],
-                "rows": node["Plan Rows"],
-            }
+            PlanNode(
+                depth=depth,
+                node_type=node["Node Type"],
+                label=_label(node),
+                relation=node.get("Relation Name"),
+                index=node.get("Index Name"),
+                condition=_condition(node),
+                startup_cost=float(node["Startup Cost"]),
+                total_cost=float(node["Total Cost"]),
+                rows=float(node["Plan Rows"]),
+            )
         )
         method = SCAN_METHODS.get(node["Node Type"])
         if method and node.get("Relation Name"):
             indexes = (
                 bitmap_indexes(node) if method == "bitmap_scan" else ([node["Index Name"]] if node.get("Index Name") else [])
             )
-            scans.append({"table": node["Relation Name"], "scan_method": method, "indexes": indexes, "rows": node["Plan Rows"]})
+            scans.append(
+                PlanScan(table=node["Relation Name"], scan_method=method, indexes=tuple(indexes), rows=float(node["Plan Rows"]))
+            )
         for child in node.get("Plans", []):
             walk(child, depth + 1)
 
     walk(root, 0)
-    labels = [n["label"] for n in nodes]
-    return {
-        "summary": " › ".join(labels[:6]) + (" › …" if len(labels) > 6 else ""),
-        "total_cost": root["Total Cost"],
-        "startup_cost": root["Startup Cost"],
-        "rows": root["Plan Rows"],
-        "node_types": list(dict.fromkeys(n["node_type"] for n in nodes)),
-        "indexes": sorted({index for scan in scans for index in scan["indexes"]}),
-        "scans": scans,
-        "nodes": nodes[:MAX_NODES],
-    }
+    labels = [n.label for n in nodes]
+    return PlanSummary(
+        summary=" › ".join(labels[:6]) + (" › …" if len(labels) > 6 else ""),
+        total_cost=float(root["Total Cost"]),
+        startup_cost=float(root["Startup Cost"]),
+        rows=float(root["Plan Rows"]),
+        node_types=tuple(dict.fromkeys(n.node_type for n in nodes)),
+        indexes=tuple(sorted({index for scan in scans for index in scan.indexes})),
+        scans=tuple(scans),
+        nodes=tuple(nodes[:MAX_NODES]),
+    )

@@ -10,7 +10,10 @@ catalog-only.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from changeapi.dryrun.contract import StatementTrace
 
 CATALOG_ONLY = "catalog_only"
 SCAN = "scan"
@@ -33,44 +36,53 @@ SCALING_CLASS = {
 }
 
 
-def _existing(names: list[str], new_relations: set[str]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """A statement's class of work, the existing tables it works on, and what says so."""
+
+    work_class: str
+    tables: tuple[str, ...]
+    evidence: str
+
+
+def _existing(names: Iterable[str | None], new_relations: set[str]) -> tuple[str, ...]:
     seen: list[str] = []
     for name in names:
         if name and name not in new_relations and name not in seen:
             seen.append(name)
-    return seen
+    return tuple(seen)
 
 
-def classify_statement(statement: dict[str, Any], new_relations: set[str]) -> dict[str, Any]:
-    """{"work_class", "tables", "evidence"} for one statement of the trace.
+def classify_statement(statement: StatementTrace, new_relations: set[str]) -> Classification:
+    """The class of work of one statement of the trace.
 
     `new_relations` are relations created by earlier statements of the same run.
     """
-    events = statement.get("events", [])
-    command = statement.get("command", "")
-    forms_tables = statement.get("target_tables", [])
-    scans = [s["table"] for s in statement.get("sequential_scans", [])]
-    rewritten = _existing(statement.get("rewrites", []) + [e["table"] for e in events if e["kind"] == "rewrite"], new_relations)
+    events = statement.events
+    command = statement.command
+    forms_tables = statement.target_tables
+    scans = tuple(s.table for s in statement.sequential_scans)
+    rewritten = _existing((*statement.rewrites, *(e.table for e in events if e.kind == "rewrite")), new_relations)
     if rewritten:
-        return {"work_class": REWRITE, "tables": rewritten, "evidence": "new relfilenode / 'rewriting table'"}
-    built_on = _existing([e["table"] for e in events if e["kind"] == "index_build"], new_relations)
+        return Classification(REWRITE, rewritten, "new relfilenode / 'rewriting table'")
+    built_on = _existing((e.table for e in events if e.kind == "index_build"), new_relations)
     if command in ("CREATE INDEX", "CREATE UNIQUE INDEX", "REINDEX") or built_on:
         tables = _existing(built_on or forms_tables or scans, new_relations)
         if tables:
-            if statement.get("concurrently"):
-                return {"work_class": CONCURRENT_INDEX_BUILD, "tables": tables, "evidence": "CREATE INDEX CONCURRENTLY"}
-            return {"work_class": INDEX_BUILD, "tables": tables, "evidence": "'building index' / CREATE INDEX"}
+            if statement.concurrently:
+                return Classification(CONCURRENT_INDEX_BUILD, tables, "CREATE INDEX CONCURRENTLY")
+            return Classification(INDEX_BUILD, tables, "'building index' / CREATE INDEX")
     if command in ("UPDATE", "DELETE", "INSERT"):
         tables = _existing(forms_tables, new_relations)
         if tables:
-            return {"work_class": BACKFILL, "tables": tables, "evidence": f"{command} of existing rows"}
-    verified = _existing([e["table"] for e in events if e["kind"] == "verify"], new_relations)
-    fk_checked = any(e["kind"] == "fk_validation" for e in events)
+            return Classification(BACKFILL, tables, f"{command} of existing rows")
+    verified = _existing((e.table for e in events if e.kind == "verify"), new_relations)
+    fk_checked = any(e.kind == "fk_validation" for e in events)
     if verified or fk_checked:
-        tables = _existing(verified + (forms_tables if fk_checked else []) + scans, new_relations)
+        tables = _existing((*verified, *(forms_tables if fk_checked else ()), *scans), new_relations)
         if tables:
-            return {"work_class": VALIDATION, "tables": tables, "evidence": "'verifying table' / 'validating foreign key'"}
+            return Classification(VALIDATION, tables, "'verifying table' / 'validating foreign key'")
     scanned = _existing(scans, new_relations)
     if scanned:
-        return {"work_class": SCAN, "tables": scanned, "evidence": "sequential scan counted"}
-    return {"work_class": CATALOG_ONLY, "tables": [], "evidence": "no rewrite, scan, index build or row change"}
+        return Classification(SCAN, scanned, "sequential scan counted")
+    return Classification(CATALOG_ONLY, (), "no rewrite, scan, index build or row change")

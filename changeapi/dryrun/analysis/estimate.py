@@ -11,10 +11,9 @@ is raised by half. Catalog-only statements are reported at their measured time.
 
 from __future__ import annotations
 
-from typing import Any
-
-from changeapi.dryrun.analysis.classify import CATALOG_ONLY, INDEX_BUILD, SCALING_CLASS
+from changeapi.dryrun.analysis.classify import CATALOG_ONLY, INDEX_BUILD, SCALING_CLASS, Classification
 from changeapi.dryrun.calibration import DEFAULT_EXPONENT, Calibration
+from changeapi.dryrun.contract import CalibrationSize, ClassExponent, Estimate, EstimationModel, SeededTable, StatementTrace
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.template_facts import TemplateFacts
 
@@ -30,67 +29,68 @@ MODEL_DESCRIPTION = (
 )
 
 
-def model_summary(facts: TemplateFacts) -> dict[str, Any]:
+def model_summary(facts: TemplateFacts, *, estimated: bool) -> EstimationModel:
     """The model as the report states it: formula, calibration sizes and fitted exponents."""
     calibration = facts.calibration
-    return {
-        "description": MODEL_DESCRIPTION,
-        "calibrated": calibration is not None,
-        "calibration_sizes": (
-            [
-                {"rows": calibration.small_rows, "bytes": calibration.small_bytes},
-                {"rows": calibration.large_rows, "bytes": calibration.large_bytes},
-            ]
+    return EstimationModel(
+        description=MODEL_DESCRIPTION,
+        calibrated=calibration is not None,
+        calibration_sizes=(
+            (
+                CalibrationSize(rows=calibration.small_rows, bytes=calibration.small_bytes),
+                CalibrationSize(rows=calibration.large_rows, bytes=calibration.large_bytes),
+            )
             if calibration
-            else []
+            else ()
         ),
-        "exponents": [
-            {
-                "work_class": name,
-                "exponent": c.exponent,
-                "small_ms": c.small_ms,
-                "large_ms": c.large_ms,
-                "fixed_ms": c.fixed_ms,
-                "note": c.note,
-            }
+        exponents=tuple(
+            ClassExponent(
+                work_class=name,
+                exponent=float(c.exponent),
+                small_ms=float(c.small_ms),
+                large_ms=float(c.large_ms),
+                fixed_ms=float(c.fixed_ms),
+                note=c.note,
+            )
             for name, c in sorted((calibration.classes if calibration else {}).items())
-        ],
-        "overhead_ms": calibration.overhead_ms if calibration else 0.0,
-        "maintenance_work_mem_bytes": calibration.maintenance_work_mem_bytes if calibration else None,
-        "seeded_tables": [
-            {"table": name, "rows": sizes.get("rows", 0), "bytes": sizes.get("total_bytes", 0)}
+        ),
+        overhead_ms=float(calibration.overhead_ms) if calibration else 0.0,
+        maintenance_work_mem_bytes=calibration.maintenance_work_mem_bytes if calibration else None,
+        seeded_tables=tuple(
+            SeededTable(table=name, rows=sizes.get("rows", 0), bytes=sizes.get("total_bytes", 0))
             for name, sizes in sorted(facts.seeded.items())
-        ],
-        "seed_warnings": list(facts.seed_warnings),
-    }
+        ),
+        seed_warnings=tuple(facts.seed_warnings),
+        estimated=estimated,
+    )
 
 
-def _not_scaled(measured: float, basis: str, work_class: str) -> dict[str, Any]:
-    return {
-        "work_class": work_class,
-        "measured_ms": measured,
-        "estimated_ms": measured if work_class == CATALOG_ONLY else None,
-        "low_ms": measured if work_class == CATALOG_ONLY else None,
-        "high_ms": measured if work_class == CATALOG_ONLY else None,
-        "scale": None,
-        "exponent": None,
-        "basis": basis,
-    }
+def _not_scaled(measured: float, basis: str, work_class: str) -> Estimate:
+    return Estimate(
+        work_class=work_class,
+        measured_ms=measured,
+        estimated_ms=measured if work_class == CATALOG_ONLY else None,
+        low_ms=measured if work_class == CATALOG_ONLY else None,
+        high_ms=measured if work_class == CATALOG_ONLY else None,
+        scale=None,
+        exponent=None,
+        basis=basis,
+    )
 
 
 def estimate_statement(
-    statement: dict[str, Any],
-    classification: dict[str, Any],
+    statement: StatementTrace,
+    classification: Classification,
     *,
     profile: ProductionProfile | None,
     facts: TemplateFacts,
-) -> dict[str, Any]:
+) -> Estimate:
     """Measured and estimated time of one statement, with the basis of the estimate."""
-    measured = float(statement.get("duration_ms") or 0.0)
-    work_class = classification["work_class"]
+    measured = float(statement.duration_ms or 0.0)
+    work_class = classification.work_class
     if work_class == CATALOG_ONLY:
         return _not_scaled(measured, "catalog only: does not grow with table size", work_class)
-    tables = classification["tables"]
+    tables = classification.tables
     if profile is None or not profile.has_sizes:
         return _not_scaled(measured, "not estimated: no table stats uploaded", work_class)
     missing = [t for t in tables if t not in profile.tables]
@@ -115,13 +115,13 @@ def estimate_statement(
     if work_class.endswith(INDEX_BUILD) and calibration and prod_bytes > calibration.maintenance_work_mem_bytes >= seed_bytes:
         high = round(high * SPILL_FACTOR, 3)
         basis += "; sort exceeds maintenance_work_mem at production size (upper bound raised)"
-    return {
-        "work_class": work_class,
-        "measured_ms": measured,
-        "estimated_ms": mid,
-        "low_ms": min(low, mid),
-        "high_ms": max(high, mid),
-        "scale": round(scale, 3),
-        "exponent": exponent,
-        "basis": basis,
-    }
+    return Estimate(
+        work_class=work_class,
+        measured_ms=measured,
+        estimated_ms=float(mid),
+        low_ms=float(min(low, mid)),
+        high_ms=float(max(high, mid)),
+        scale=float(round(scale, 3)),
+        exponent=float(exponent),
+        basis=basis,
+    )

@@ -8,13 +8,24 @@ for this change. docs/findings.md documents every code in `CATALOG`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.writer import OperationWriter
 
+from changeapi.dryrun.contract import (
+    Estimate,
+    Finding,
+    FindingCounts,
+    LockQueueRisk,
+    LockSpan,
+    MigrationEntry,
+    Reversibility,
+    SaferAlternative,
+    StatementTrace,
+    TableBlocking,
+)
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.intake.plan import Plan
 
@@ -56,55 +67,44 @@ CATALOG: dict[str, Rule] = {
 }
 
 
-@dataclass
-class Alternative:
-    summary: str
-    steps: list[str]
-    example: str = ""
-
-
-@dataclass
-class Finding:
-    code: str
-    severity: str
-    message: str
-    alternative: Alternative
-    migration: str | None = None
-    operation_index: int | None = None
-    statement_index: int | None = None
-    table: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        rule = CATALOG[self.code]
-        return {
-            "code": self.code,
-            "rule": rule.slug,
-            "title": rule.title,
-            "severity": self.severity,
-            "message": self.message,
-            "migration": self.migration,
-            "operation_index": self.operation_index,
-            "statement_index": self.statement_index,
-            "table": self.table,
-            "safer_alternative": {
-                "summary": self.alternative.summary,
-                "steps": self.alternative.steps,
-                "example": self.alternative.example,
-            },
-            "docs": rule.docs,
-        }
+def finding(
+    code: str,
+    *,
+    severity: str,
+    message: str,
+    safer_alternative: SaferAlternative,
+    migration: str | None = None,
+    operation_index: int | None = None,
+    statement_index: int | None = None,
+    table: str | None = None,
+) -> Finding:
+    """A finding of the catalog's rule `code`, with the rule's slug, title and docs link."""
+    rule = CATALOG[code]
+    return Finding(
+        code=code,
+        rule=rule.slug,
+        title=rule.title,
+        severity=severity,
+        message=message,
+        migration=migration,
+        operation_index=operation_index,
+        statement_index=statement_index,
+        table=table,
+        safer_alternative=safer_alternative,
+        docs=rule.docs,
+    )
 
 
 @dataclass
 class AnalysisContext:
     """Everything a rule may read; built once per report."""
 
-    statements: list[dict[str, Any]]
-    migrations: list[dict[str, Any]]
-    spans: list[dict[str, Any]]
-    blocking: list[dict[str, Any]]
-    reversibility: list[dict[str, Any]]
-    queue: list[dict[str, Any]]
+    statements: Sequence[StatementTrace]
+    migrations: Sequence[MigrationEntry]
+    spans: Sequence[LockSpan]
+    blocking: Sequence[TableBlocking]
+    reversibility: Sequence[Reversibility]
+    queue: Sequence[LockQueueRisk]
     plan: Plan | None
     profile: ProductionProfile | None
     new_relations: set[str] = field(default_factory=set)
@@ -133,14 +133,19 @@ class AnalysisContext:
             return "medium"
         return "low"
 
-    def size_note(self, table: str | None, estimate: dict[str, Any] | None) -> str:
+    def size_note(self, table: str | None, estimate: Estimate | None) -> str:
         figures = self.profile.tables.get(table) if self.profile and table else None
         if figures is None:
             return "production size unknown (no table stats)"
         text = f"{figures.rows:,} rows, {figures.total_bytes / 1024 / 1024:,.1f} MiB in production"
-        if estimate and estimate.get("estimated_ms") is not None:
-            text += f"; estimated {estimate['low_ms'] / 1000:,.2f}-{estimate['high_ms'] / 1000:,.2f} s"
+        if estimate is not None and estimate.estimated_ms is not None:
+            text += f"; estimated {(estimate.low_ms or 0.0) / 1000:,.2f}-{(estimate.high_ms or 0.0) / 1000:,.2f} s"
         return text
+
+
+def estimated_ms(statement: StatementTrace) -> float | None:
+    """The statement's estimated time at production size, once the analysis estimated it."""
+    return statement.estimate.estimated_ms if statement.estimate is not None else None
 
 
 def operation_code(operation: Operation) -> str:
@@ -167,9 +172,14 @@ def migration_example(operations: list[Operation], *, atomic: bool = True) -> st
 RuleFunction = Callable[[AnalysisContext], list[Finding]]
 
 
-def run_rules(context: AnalysisContext, rules: list[RuleFunction]) -> list[dict[str, Any]]:
+def run_rules(context: AnalysisContext, rules: Sequence[RuleFunction]) -> tuple[Finding, ...]:
     """All findings, most severe first, then in plan order."""
     findings = [finding for rule in rules for finding in rule(context)]
     order = {severity: i for i, severity in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (order[f.severity], f.statement_index if f.statement_index is not None else 10**6, f.code))
-    return [f.as_dict() for f in findings]
+    return tuple(findings)
+
+
+def finding_counts(findings: Sequence[Finding]) -> FindingCounts:
+    """How many findings of each severity, for the report's summary."""
+    return FindingCounts(**{severity: sum(1 for f in findings if f.severity == severity) for severity in SEVERITIES})

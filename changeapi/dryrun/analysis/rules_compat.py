@@ -11,8 +11,9 @@ from django.db import models
 from django.db.migrations import operations as ops
 from django.db.models.fields import NOT_PROVIDED
 
-from changeapi.dryrun.analysis.findings import Alternative, AnalysisContext, Finding, RuleFunction, operation_code
-from changeapi.dryrun.engine import is_data_step
+from changeapi.dryrun.analysis.findings import AnalysisContext, RuleFunction, estimated_ms, finding, operation_code
+from changeapi.dryrun.apply import is_data_step
+from changeapi.dryrun.contract import Finding, SaferAlternative
 
 
 def _operations(ctx: AnalysisContext) -> list[tuple[str, int, ops.base.Operation]]:
@@ -25,13 +26,13 @@ def _operations(ctx: AnalysisContext) -> list[tuple[str, int, ops.base.Operation
 
 def _table(ctx: AnalysisContext, migration: str, index: int) -> str | None:
     for s in ctx.statements:
-        if s["migration"] == migration and s["operation_index"] == index and s.get("target_tables"):
-            return str(s["target_tables"][0])
+        if s.migration == migration and s.operation_index == index and s.target_tables:
+            return str(s.target_tables[0])
     return None
 
 
 def _first_statement(ctx: AnalysisContext, migration: str, index: int) -> int | None:
-    return next((s["index"] for s in ctx.statements if s["migration"] == migration and s["operation_index"] == index), None)
+    return next((s.index for s in ctx.statements if s.migration == migration and s.operation_index == index), None)
 
 
 def backward_incompatible_drop(ctx: AnalysisContext) -> list[Finding]:
@@ -45,23 +46,23 @@ def backward_incompatible_drop(ctx: AnalysisContext) -> list[Finding]:
         database_only = ops.SeparateDatabaseAndState(state_operations=[], database_operations=[op])
         what = f"column {op.name}" if isinstance(op, ops.RemoveField) else f"table of {op.name}"
         findings.append(
-            Finding(
+            finding(
                 "SG201",
-                "high",
-                f"{op.describe()} drops the {what} while the running application version still reads and writes it: "
+                severity="high",
+                message=f"{op.describe()} drops the {what} while the running application version still reads and writes it: "
                 f"its queries fail from the moment the migration commits until the new version is everywhere.",
-                Alternative(
-                    "Expand and contract: stop using it in one release, drop it in the next.",
-                    [
+                safer_alternative=SaferAlternative(
+                    summary="Expand and contract: stop using it in one release, drop it in the next.",
+                    steps=(
                         "Release 1: remove every use from the code; remove it from Django's state only (first example).",
                         "Release 2, once no running version uses it: drop it in the database (second example).",
-                    ],
-                    f"# release 1\n{operation_code(state_only)}\n# release 2\n{operation_code(database_only)}",
+                    ),
+                    example=f"# release 1\n{operation_code(state_only)}\n# release 2\n{operation_code(database_only)}",
                 ),
-                migration,
-                index,
-                _first_statement(ctx, migration, index),
-                table,
+                migration=migration,
+                operation_index=index,
+                statement_index=_first_statement(ctx, migration, index),
+                table=table,
             )
         )
     return findings
@@ -87,24 +88,24 @@ def backward_incompatible_rename(ctx: AnalysisContext) -> list[Finding]:
         else:
             continue
         findings.append(
-            Finding(
+            finding(
                 "SG202",
-                "high",
-                f"{op.describe()} renames {subject} in the database; the running version keeps using the old name and fails "
+                severity="high",
+                message=f"{op.describe()} renames {subject} in the database; the running version keeps using the old name and fails "
                 "until it is replaced.",
-                Alternative(
-                    "Rename in Django only, or add + copy + drop across releases.",
-                    [
+                safer_alternative=SaferAlternative(
+                    summary="Rename in Django only, or add + copy + drop across releases.",
+                    steps=(
                         "Simplest: keep the database name (db_column / db_table) and rename only the Django field or model.",
                         "Or expand and contract: add the new column, write both, backfill in batches, switch reads, drop the "
                         "old column in a later release.",
-                    ],
-                    example,
+                    ),
+                    example=example,
                 ),
-                migration,
-                index,
-                _first_statement(ctx, migration, index),
-                _table(ctx, migration, index),
+                migration=migration,
+                operation_index=index,
+                statement_index=_first_statement(ctx, migration, index),
+                table=_table(ctx, migration, index),
             )
         )
     return findings
@@ -123,22 +124,22 @@ def data_migration_mixed(ctx: AnalysisContext) -> list[Finding]:
         label = f"{m.app_label}.{m.name}"
         names = ", ".join(m.operations[i].describe() for i in data)
         findings.append(
-            Finding(
+            finding(
                 "SG301",
-                "medium",
-                f"{label} mixes data steps ({names}; not executed by the dry-run) with {len(schema)} schema operation(s): "
+                severity="medium",
+                message=f"{label} mixes data steps ({names}; not executed by the dry-run) with {len(schema)} schema operation(s): "
                 "the data step runs inside the schema change's transaction, holding its locks for as long as it takes, "
                 "and its timing is not in this report.",
-                Alternative(
-                    "Separate data migrations from schema migrations.",
-                    [
+                safer_alternative=SaferAlternative(
+                    summary="Separate data migrations from schema migrations.",
+                    steps=(
                         "Schema migration (expand): the new columns or tables, nullable.",
                         "Data migration of its own, `atomic = False`, updating in batches, each batch its own transaction.",
                         "Schema migration (contract): constraints and drops, after the data is in place.",
-                    ],
+                    ),
                 ),
-                label,
-                data[0],
+                migration=label,
+                operation_index=data[0],
             )
         )
     return findings
@@ -148,9 +149,9 @@ def irreversible_migration(ctx: AnalysisContext) -> list[Finding]:
     """SG302: a migration whose backwards step does not exist or fails on the shadow."""
     findings = []
     for entry in ctx.reversibility:
-        if entry["reversible"] or not entry["checked"]:
+        if entry.reversible or not entry.checked:
             continue
-        reason = entry["reason"]
+        reason = entry.reason
         if "RunSQL" in reason:
             steps = ["Give every RunSQL a reverse_sql (RunSQL.noop when there is nothing to undo)."]
         elif "RunPython" in reason:
@@ -161,12 +162,14 @@ def irreversible_migration(ctx: AnalysisContext) -> list[Finding]:
                 "re-adding it works on a table with rows.",
             ]
         findings.append(
-            Finding(
+            finding(
                 "SG302",
-                "medium",
-                f"{entry['migration']} cannot be rolled back: {reason}.",
-                Alternative("Make the migration reversible, or document the manual rollback.", steps),
-                entry["migration"],
+                severity="medium",
+                message=f"{entry.migration} cannot be rolled back: {reason}.",
+                safer_alternative=SaferAlternative(
+                    summary="Make the migration reversible, or document the manual rollback.", steps=tuple(steps)
+                ),
+                migration=entry.migration,
             )
         )
     return findings
@@ -176,21 +179,21 @@ def volatile_default(ctx: AnalysisContext) -> list[Finding]:
     """SG303: a per-row (volatile) database default rewrites the table; a Python callable gives all rows one value."""
     findings = []
     for s in ctx.statements:
-        columns = s.get("volatile_default_columns") or []
-        tables = [t for t in s.get("target_tables", []) if t not in ctx.new_relations]
+        columns = s.volatile_default_columns
+        tables = [t for t in s.target_tables if t not in ctx.new_relations]
         if not columns or not tables:
             continue
         findings.append(
-            Finding(
+            finding(
                 "SG303",
-                ctx.severity(tables[0], s["estimate"]["estimated_ms"]),
-                f"Column {', '.join(columns)} of {tables[0]} gets a volatile default: PostgreSQL computes it for every "
+                severity=ctx.severity(tables[0], estimated_ms(s)),
+                message=f"Column {', '.join(columns)} of {tables[0]} gets a volatile default: PostgreSQL computes it for every "
                 "existing row by rewriting the table under ACCESS EXCLUSIVE.",
-                _per_row_alternative(tables[0], columns[0]),
-                s["migration"],
-                s["operation_index"],
-                s["index"],
-                tables[0],
+                safer_alternative=_per_row_alternative(tables[0], columns[0]),
+                migration=s.migration,
+                operation_index=s.operation_index,
+                statement_index=s.index,
+                table=tables[0],
             )
         )
     for migration, index, op in _operations(ctx):
@@ -203,32 +206,32 @@ def volatile_default(ctx: AnalysisContext) -> list[Finding]:
         field.set_attributes_from_name(op.name)
         unique = " As the field is unique, the migration fails on a table with more than one row." if field.unique else ""
         findings.append(
-            Finding(
+            finding(
                 "SG303",
-                "high" if field.unique else "medium",
-                f"{op.describe()} has a callable default: Django calls it once, so every existing row of {table} gets the "
+                severity="high" if field.unique else "medium",
+                message=f"{op.describe()} has a callable default: Django calls it once, so every existing row of {table} gets the "
                 f"same value.{unique}",
-                _per_row_alternative(table, field.column),
-                migration,
-                index,
-                _first_statement(ctx, migration, index),
-                table,
+                safer_alternative=_per_row_alternative(table, field.column),
+                migration=migration,
+                operation_index=index,
+                statement_index=_first_statement(ctx, migration, index),
+                table=table,
             )
         )
     return findings
 
 
-def _per_row_alternative(table: str, column: str) -> Alternative:
+def _per_row_alternative(table: str, column: str) -> SaferAlternative:
     add = ops.AddField(model_name="<model>", name=column, field=models.UUIDField(null=True))
-    return Alternative(
-        "Add the column nullable without a default, backfill per row in batches, then constrain it.",
-        [
+    return SaferAlternative(
+        summary="Add the column nullable without a default, backfill per row in batches, then constrain it.",
+        steps=(
             "Add the column nullable, with no default (catalog only).",
             "Set the default for new rows (db_default or the model's default) without touching existing ones.",
             "Backfill existing rows in batches in a non-atomic data migration, computing a value per row.",
             "Then NOT NULL via a validated CHECK, and unique via a concurrently built unique index.",
-        ],
-        f"{operation_code(add)}  # field type as in the change\n"
+        ),
+        example=f"{operation_code(add)}  # field type as in the change\n"
         f"-- batches: UPDATE {table} SET {column} = gen_random_uuid() WHERE id IN "
         f"(SELECT id FROM {table} WHERE {column} IS NULL LIMIT 10000);",
     )

@@ -16,24 +16,25 @@ from django.db.migrations import operations as ops
 
 from changeapi.dryrun.analysis.classify import CATALOG_ONLY, INDEX_BUILD, REWRITE, VALIDATION
 from changeapi.dryrun.analysis.findings import (
-    Alternative,
     AnalysisContext,
-    Finding,
     RuleFunction,
+    estimated_ms,
+    finding,
     migration_example,
     operation_code,
 )
+from changeapi.dryrun.contract import Finding, SaferAlternative, StatementTrace
 from changeapi.dryrun.tracing import LOCK_STRENGTH
 
 ACCESS_EXCLUSIVE = "AccessExclusiveLock"
 
 
-def held_mode(statement: dict[str, Any], table: str) -> str | None:
+def held_mode(statement: StatementTrace, table: str) -> str | None:
     """The strongest lock held on `table` while the statement ran (its own or earlier ones).
 
     Locks on relations the change created (the new index itself) block nobody and are not counted.
     """
-    modes = [held["mode"] for held in statement.get("held_locks", []) if held["table"] == table]
+    modes = [held.mode for held in statement.held_locks if held.table == table]
     return max(modes, key=lambda m: LOCK_STRENGTH.get(m, 99)) if modes else None
 
 
@@ -55,53 +56,53 @@ def blocking_index_build(ctx: AnalysisContext) -> list[Finding]:
     """SG101: CREATE INDEX (or a unique constraint's index) on an existing table blocks writes."""
     findings = []
     for s in ctx.statements:
-        if s.get("work_class") != INDEX_BUILD:
+        if s.work_class != INDEX_BUILD:
             continue
-        table = s["work_tables"][0]
+        table = s.work_tables[0]
         mode = held_mode(s, table) or "ShareLock"
         blocked = "every read and write" if mode == ACCESS_EXCLUSIVE else "every write"
-        op = ctx.operation(s["migration"], s["operation_index"])
-        concurrent_sql = re.sub(r"^\s*CREATE (UNIQUE )?INDEX", r"CREATE \1INDEX CONCURRENTLY", s["sql"], flags=re.IGNORECASE)
+        op = ctx.operation(s.migration, s.operation_index)
+        concurrent_sql = re.sub(r"^\s*CREATE (UNIQUE )?INDEX", r"CREATE \1INDEX CONCURRENTLY", s.sql, flags=re.IGNORECASE)
         if isinstance(op, ops.AddIndex):
-            alternative = Alternative(
-                "Build the index with AddIndexConcurrently in a non-atomic migration of its own.",
-                [
+            alternative = SaferAlternative(
+                summary="Build the index with AddIndexConcurrently in a non-atomic migration of its own.",
+                steps=(
                     "Move the AddIndex into a new migration with `atomic = False`.",
                     "Replace it with AddIndexConcurrently: reads and writes continue during the build.",
                     "If the build fails it leaves an INVALID index: drop it and retry.",
-                ],
-                migration_example([AddIndexConcurrently(model_name=op.model_name, index=op.index)], atomic=False),
+                ),
+                example=migration_example([AddIndexConcurrently(model_name=op.model_name, index=op.index)], atomic=False),
             )
-        elif s["command"] == "CREATE UNIQUE INDEX" or "UNIQUE" in s["sql"].upper():
-            alternative = Alternative(
-                "Build the unique index concurrently, then attach it as the constraint.",
-                [
+        elif s.command == "CREATE UNIQUE INDEX" or "UNIQUE" in s.sql.upper():
+            alternative = SaferAlternative(
+                summary="Build the unique index concurrently, then attach it as the constraint.",
+                steps=(
                     "In a migration with `atomic = False`, run the CREATE UNIQUE INDEX CONCURRENTLY below (RunSQL).",
                     "Then `ALTER TABLE ... ADD CONSTRAINT <name> UNIQUE USING INDEX <index>` (a catalog change).",
                     "Keep Django's state in step with SeparateDatabaseAndState.",
-                ],
-                concurrent_sql,
+                ),
+                example=concurrent_sql,
             )
         else:
-            alternative = Alternative(
-                "Create the index concurrently, outside a transaction.",
-                [
+            alternative = SaferAlternative(
+                summary="Create the index concurrently, outside a transaction.",
+                steps=(
                     "Declare the index in Meta.indexes instead of db_index, and add it with AddIndexConcurrently,"
                     " or run the SQL below with RunSQL in a migration with `atomic = False`.",
-                ],
-                concurrent_sql,
+                ),
+                example=concurrent_sql,
             )
         findings.append(
-            Finding(
+            finding(
                 "SG101",
-                ctx.severity(table, s["estimate"]["estimated_ms"]),
-                f"`{_first_line(s['sql'])}` builds an index on {table} holding {mode}, which blocks {blocked} on "
-                f"{table} for the whole build ({ctx.size_note(table, s['estimate'])}).",
-                alternative,
-                s["migration"],
-                s["operation_index"],
-                s["index"],
-                table,
+                severity=ctx.severity(table, estimated_ms(s)),
+                message=f"`{_first_line(s.sql)}` builds an index on {table} holding {mode}, which blocks {blocked} on "
+                f"{table} for the whole build ({ctx.size_note(table, s.estimate)}).",
+                safer_alternative=alternative,
+                migration=s.migration,
+                operation_index=s.operation_index,
+                statement_index=s.index,
+                table=table,
             )
         )
     return findings
@@ -111,10 +112,10 @@ def table_rewrite(ctx: AnalysisContext) -> list[Finding]:
     """SG102: the table (and its indexes) are rewritten while reads and writes wait."""
     findings = []
     for s in ctx.statements:
-        if s.get("work_class") != REWRITE or s.get("volatile_default_columns"):
+        if s.work_class != REWRITE or s.volatile_default_columns:
             continue
-        table = s["work_tables"][0]
-        op = ctx.operation(s["migration"], s["operation_index"])
+        table = s.work_tables[0]
+        op = ctx.operation(s.migration, s.operation_index)
         column = _column(op) if isinstance(op, ops.AlterField) else None
         steps = [
             f"Add a new nullable column (e.g. {column or 'col'}_new) of the new type: a catalog-only change.",
@@ -130,39 +131,41 @@ def table_rewrite(ctx: AnalysisContext) -> list[Finding]:
                 f"WHERE id IN (SELECT id FROM {table} WHERE {column}_new IS NULL AND {column} IS NOT NULL LIMIT 10000);"
             )
         findings.append(
-            Finding(
+            finding(
                 "SG102",
-                ctx.severity(table, s["estimate"]["estimated_ms"]),
-                f"`{_first_line(s['sql'])}` rewrites {table} and rebuilds its indexes under ACCESS EXCLUSIVE: reads and "
-                f"writes wait for all of it ({ctx.size_note(table, s['estimate'])}).",
-                Alternative("Expand and contract instead of rewriting in place.", steps, example),
-                s["migration"],
-                s["operation_index"],
-                s["index"],
-                table,
+                severity=ctx.severity(table, estimated_ms(s)),
+                message=f"`{_first_line(s.sql)}` rewrites {table} and rebuilds its indexes under ACCESS EXCLUSIVE: reads and "
+                f"writes wait for all of it ({ctx.size_note(table, s.estimate)}).",
+                safer_alternative=SaferAlternative(
+                    summary="Expand and contract instead of rewriting in place.", steps=tuple(steps), example=example
+                ),
+                migration=s.migration,
+                operation_index=s.operation_index,
+                statement_index=s.index,
+                table=table,
             )
         )
     return findings
 
 
-def _is_set_not_null(s: dict[str, Any]) -> bool:
-    return "ALTER COLUMN" in s["sql"].upper() and "SET NOT NULL" in s["sql"].upper()
+def _is_set_not_null(s: StatementTrace) -> bool:
+    return "ALTER COLUMN" in s.sql.upper() and "SET NOT NULL" in s.sql.upper()
 
 
-def _is_fk_validation(s: dict[str, Any]) -> bool:
-    return any(e["kind"] == "fk_validation" for e in s.get("events", []))
+def _is_fk_validation(s: StatementTrace) -> bool:
+    return any(e.kind == "fk_validation" for e in s.events)
 
 
 def validation_under_access_exclusive(ctx: AnalysisContext) -> list[Finding]:
     """SG103: a CHECK (or other) constraint is validated by a scan while ACCESS EXCLUSIVE is held."""
     findings = []
     for s in ctx.statements:
-        if s.get("work_class") != VALIDATION or _is_set_not_null(s) or _is_fk_validation(s):
+        if s.work_class != VALIDATION or _is_set_not_null(s) or _is_fk_validation(s):
             continue
-        table = s["work_tables"][0]
+        table = s.work_tables[0]
         if held_mode(s, table) != ACCESS_EXCLUSIVE:
             continue
-        op = ctx.operation(s["migration"], s["operation_index"])
+        op = ctx.operation(s.migration, s.operation_index)
         constraint = getattr(op, "constraint", None)
         if isinstance(op, ops.AddConstraint) and isinstance(constraint, models.CheckConstraint):
             model_name = op.model_name  # type: ignore[attr-defined]
@@ -172,25 +175,25 @@ def validation_under_access_exclusive(ctx: AnalysisContext) -> list[Finding]:
                 + migration_example([ValidateConstraint(model_name=model_name, name=constraint.name)])
             )
         else:
-            example = f"{_first_line(s['sql'])} NOT VALID;\n-- next migration\nALTER TABLE {table} VALIDATE CONSTRAINT <name>;"
+            example = f"{_first_line(s.sql)} NOT VALID;\n-- next migration\nALTER TABLE {table} VALIDATE CONSTRAINT <name>;"
         findings.append(
-            Finding(
+            finding(
                 "SG103",
-                ctx.severity(table, s["estimate"]["estimated_ms"]),
-                f"`{_first_line(s['sql'])}` scans all of {table} to validate while holding ACCESS EXCLUSIVE "
-                f"({ctx.size_note(table, s['estimate'])}).",
-                Alternative(
-                    "Add the constraint NOT VALID, then VALIDATE CONSTRAINT in a separate migration.",
-                    [
+                severity=ctx.severity(table, estimated_ms(s)),
+                message=f"`{_first_line(s.sql)}` scans all of {table} to validate while holding ACCESS EXCLUSIVE "
+                f"({ctx.size_note(table, s.estimate)}).",
+                safer_alternative=SaferAlternative(
+                    summary="Add the constraint NOT VALID, then VALIDATE CONSTRAINT in a separate migration.",
+                    steps=(
                         "AddConstraintNotValid: a brief ACCESS EXCLUSIVE, no scan; new rows are checked from then on.",
                         "ValidateConstraint in the next migration: scans under SHARE UPDATE EXCLUSIVE, so reads and writes go on.",
-                    ],
-                    example,
+                    ),
+                    example=example,
                 ),
-                s["migration"],
-                s["operation_index"],
-                s["index"],
-                table,
+                migration=s.migration,
+                operation_index=s.operation_index,
+                statement_index=s.index,
+                table=table,
             )
         )
     return findings
@@ -200,23 +203,23 @@ def not_null_on_large_table(ctx: AnalysisContext) -> list[Finding]:
     """SG104: SET NOT NULL verifies every row under ACCESS EXCLUSIVE (and a backfill before it)."""
     findings = []
     for s in ctx.statements:
-        if not _is_set_not_null(s) or s.get("work_class") not in (VALIDATION, "scan") or not s.get("work_tables"):
+        if not _is_set_not_null(s) or s.work_class not in (VALIDATION, "scan") or not s.work_tables:
             continue
-        table = s["work_tables"][0]
-        op = ctx.operation(s["migration"], s["operation_index"])
+        table = s.work_tables[0]
+        op = ctx.operation(s.migration, s.operation_index)
         column = _column(op) or "col"
         backfills = [
             b
             for b in ctx.statements
-            if b["index"] < s["index"]
-            and b["migration"] == s["migration"]
-            and b["operation_index"] == s["operation_index"]
-            and b.get("command") == "UPDATE"
+            if b.index < s.index
+            and b.migration == s.migration
+            and b.operation_index == s.operation_index
+            and b.command == "UPDATE"
         ]
         backfill_note = ""
         if backfills:
             backfill_note = (
-                f" Its backfill (statement {backfills[0]['index']}) runs under the same ACCESS EXCLUSIVE lock, "
+                f" Its backfill (statement {backfills[0].index}) runs under the same ACCESS EXCLUSIVE lock, "
                 f"taken by the SET DEFAULT before it."
             )
         name = f"{table}_{column}_not_null"[:63]
@@ -236,25 +239,25 @@ def not_null_on_large_table(ctx: AnalysisContext) -> list[Finding]:
             ]
         )
         findings.append(
-            Finding(
+            finding(
                 "SG104",
-                ctx.severity(table, s["estimate"]["estimated_ms"]),
-                f"`{_first_line(s['sql'])}` reads every row of {table} under ACCESS EXCLUSIVE to prove no NULLs "
-                f"({ctx.size_note(table, s['estimate'])}).{backfill_note}",
-                Alternative(
-                    "Nullable first, backfill in batches, then SET NOT NULL through a validated CHECK.",
-                    [
+                severity=ctx.severity(table, estimated_ms(s)),
+                message=f"`{_first_line(s.sql)}` reads every row of {table} under ACCESS EXCLUSIVE to prove no NULLs "
+                f"({ctx.size_note(table, s.estimate)}).{backfill_note}",
+                safer_alternative=SaferAlternative(
+                    summary="Nullable first, backfill in batches, then SET NOT NULL through a validated CHECK.",
+                    steps=(
                         "Keep the column nullable; give new rows the default.",
                         "Backfill existing NULLs in batches in a separate non-atomic data migration.",
                         f"Add CHECK ({column} IS NOT NULL) NOT VALID, then VALIDATE it in the next migration.",
                         "SET NOT NULL then skips its scan (PostgreSQL 12+); drop the CHECK afterwards.",
-                    ],
-                    example,
+                    ),
+                    example=example,
                 ),
-                s["migration"],
-                s["operation_index"],
-                s["index"],
-                table,
+                migration=s.migration,
+                operation_index=s.operation_index,
+                statement_index=s.index,
+                table=table,
             )
         )
     return findings
@@ -264,32 +267,32 @@ def foreign_key_validation(ctx: AnalysisContext) -> list[Finding]:
     """SG105: adding a validated foreign key scans the table while both tables block writes."""
     findings = []
     for s in ctx.statements:
-        if not _is_fk_validation(s) or not s.get("work_tables"):
+        if not _is_fk_validation(s) or not s.work_tables:
             continue
-        table = s["work_tables"][0]
-        constraint = next(e["object"] for e in s["events"] if e["kind"] == "fk_validation")
-        referenced = sorted({lock["table"] for lock in s.get("locks") or [] if lock["table"] not in (None, table)})
-        sql = s["sql"].rstrip().rstrip(";")
+        table = s.work_tables[0]
+        constraint = next(e.object for e in s.events if e.kind == "fk_validation")
+        referenced = sorted({lock.table for lock in s.locks or () if lock.table is not None and lock.table != table})
+        sql = s.sql.rstrip().rstrip(";")
         example = f"{sql} NOT VALID;\n-- next migration (SHARE UPDATE EXCLUSIVE only):\nALTER TABLE {table} VALIDATE CONSTRAINT {constraint};"
         findings.append(
-            Finding(
+            finding(
                 "SG105",
-                ctx.severity(table, s["estimate"]["estimated_ms"]),
-                f"Foreign key {constraint} is validated by scanning {table} while SHARE ROW EXCLUSIVE blocks writes to "
-                f"{table}{' and ' + ', '.join(referenced) if referenced else ''} ({ctx.size_note(table, s['estimate'])}).",
-                Alternative(
-                    "Add the foreign key NOT VALID, then VALIDATE CONSTRAINT in a later migration.",
-                    [
+                severity=ctx.severity(table, estimated_ms(s)),
+                message=f"Foreign key {constraint} is validated by scanning {table} while SHARE ROW EXCLUSIVE blocks writes to "
+                f"{table}{' and ' + ', '.join(referenced) if referenced else ''} ({ctx.size_note(table, s.estimate)}).",
+                safer_alternative=SaferAlternative(
+                    summary="Add the foreign key NOT VALID, then VALIDATE CONSTRAINT in a later migration.",
+                    steps=(
                         "Add the field with db_constraint=False (or SeparateDatabaseAndState), and add the constraint with"
                         " RunSQL ... NOT VALID: no scan, new rows are checked.",
                         "Validate it in the next migration: writes continue on both tables meanwhile.",
-                    ],
-                    example,
+                    ),
+                    example=example,
                 ),
-                s["migration"],
-                s["operation_index"],
-                s["index"],
-                table,
+                migration=s.migration,
+                operation_index=s.operation_index,
+                statement_index=s.index,
+                table=table,
             )
         )
     return findings
@@ -299,44 +302,44 @@ def lock_held_across_statements(ctx: AnalysisContext) -> list[Finding]:
     """SG106: a lock blocking traffic is held, until commit, through later statements that do real work."""
     findings = []
     seen: set[tuple[str, int]] = set()
-    by_index = {s["index"]: s for s in ctx.statements}
-    for span in sorted(ctx.spans, key=lambda sp: -LOCK_STRENGTH.get(sp["mode"], 0)):
-        if span["new_relation"] or not (span["blocks_reads"] or span["blocks_writes"]):
+    by_index = {s.index: s for s in ctx.statements}
+    for span in sorted(ctx.spans, key=lambda sp: -LOCK_STRENGTH.get(sp.mode, 0)):
+        if span.new_relation or not (span.blocks_reads or span.blocks_writes):
             continue
-        start = by_index[span["statement_index"]]
-        txn = start.get("transaction")
-        table = span["table"] or span["relation"]
+        start = by_index[span.statement_index]
+        txn = start.transaction
+        table = span.table or span.relation
         if txn is None or (table, txn) in seen:
             continue
         covered = [
             s
             for s in ctx.statements
-            if s["index"] > start["index"] and s.get("transaction") == txn and s.get("work_class") not in (None, CATALOG_ONLY)
+            if s.index > start.index and s.transaction == txn and s.work_class not in (None, CATALOG_ONLY)
         ]
         if not covered:
             continue
         seen.add((table, txn))
-        heavy = ", ".join(f"{c['index']} ({c['work_class'].replace('_', ' ')})" for c in covered)
-        blocked = "reads and writes" if span["blocks_reads"] else "writes"
+        heavy = ", ".join(f"{c.index} ({(c.work_class or '').replace('_', ' ')})" for c in covered)
+        blocked = "reads and writes" if span.blocks_reads else "writes"
         findings.append(
-            Finding(
+            finding(
                 "SG106",
-                ctx.severity(table, span["estimated_held_ms"]),
-                f"{span['mode']} on {table}, taken by statement {start['index']}, blocks {blocked} until "
-                f"{start['migration']} commits: through statements {heavy}. Held {span['held_ms']:,.0f} ms on the shadow, "
-                f"about {span['estimated_held_ms'] / 1000:,.2f} s at production size.",
-                Alternative(
-                    "Do not hold a blocking lock across slow work: split the migration.",
-                    [
+                severity=ctx.severity(table, span.estimated_held_ms),
+                message=f"{span.mode} on {table}, taken by statement {start.index}, blocks {blocked} until "
+                f"{start.migration} commits: through statements {heavy}. Held {span.held_ms:,.0f} ms on the shadow, "
+                f"about {span.estimated_held_ms / 1000:,.2f} s at production size.",
+                safer_alternative=SaferAlternative(
+                    summary="Do not hold a blocking lock across slow work: split the migration.",
+                    steps=(
                         f"Put the statements {heavy} into migrations of their own, after the one that takes the lock.",
                         "Or mark the migration `atomic = False`, so each operation commits (and releases its locks) on its own.",
                         "Run index builds concurrently and backfills in batches (see the other findings).",
-                    ],
+                    ),
                 ),
-                start["migration"],
-                start["operation_index"],
-                start["index"],
-                table,
+                migration=start.migration,
+                operation_index=start.operation_index,
+                statement_index=start.index,
+                table=table,
             )
         )
     return findings
@@ -346,28 +349,28 @@ def lock_queue_risk(ctx: AnalysisContext) -> list[Finding]:
     """SG107: a blocking lock request queues traffic behind the oldest transaction; bound it with lock_timeout."""
     findings = []
     for risk in ctx.queue:
-        piled = risk["pile_up_queries"]
+        piled = risk.pile_up_queries
         severity = "high" if piled >= 1000 else "medium" if piled >= 100 else "low"
-        timeout = risk["recommended_lock_timeout_ms"]
+        timeout = risk.recommended_lock_timeout_ms
         findings.append(
-            Finding(
+            finding(
                 "SG107",
-                severity,
-                f"{risk['lock_mode']} on {risk['table']} waits behind the oldest transaction "
-                f"({risk['worst_case_wait_ms'] / 1000:,.1f} s) and is held about {risk['estimated_hold_ms'] / 1000:,.2f} s: "
-                f"about {piled:,} queries at {risk['blocked_queries_per_second']:g}/s pile up behind it; with "
-                f"lock_timeout {timeout} ms at most {risk['pile_up_with_timeout_queries']:,} per attempt.",
-                Alternative(
-                    f"Set lock_timeout = {timeout}ms and retry up to {risk['recommended_retries']} times with backoff.",
-                    [
+                severity=severity,
+                message=f"{risk.lock_mode} on {risk.table} waits behind the oldest transaction "
+                f"({risk.worst_case_wait_ms / 1000:,.1f} s) and is held about {risk.estimated_hold_ms / 1000:,.2f} s: "
+                f"about {piled:,} queries at {risk.blocked_queries_per_second:g}/s pile up behind it; with "
+                f"lock_timeout {timeout} ms at most {risk.pile_up_with_timeout_queries:,} per attempt.",
+                safer_alternative=SaferAlternative(
+                    summary=f"Set lock_timeout = {timeout}ms and retry up to {risk.recommended_retries} times with backoff.",
+                    steps=(
                         f"Start the migration with SET LOCAL lock_timeout = '{timeout}ms'.",
-                        f"On a lock timeout, retry the migration up to {risk['recommended_retries']} times, waiting "
-                        f"{risk['retry_backoff_ms']} ms, doubled each time, with jitter.",
+                        f"On a lock timeout, retry the migration up to {risk.recommended_retries} times, waiting "
+                        f"{risk.retry_backoff_ms} ms, doubled each time, with jitter.",
                         "Run it when the oldest transactions are short (no long reports or open idle transactions).",
-                    ],
-                    f"migrations.RunSQL(\"SET LOCAL lock_timeout = '{timeout}ms'\", migrations.RunSQL.noop),",
+                    ),
+                    example=f"migrations.RunSQL(\"SET LOCAL lock_timeout = '{timeout}ms'\", migrations.RunSQL.noop),",
                 ),
-                table=risk["table"],
+                table=risk.table,
             )
         )
     return findings

@@ -11,35 +11,36 @@ other session can see them before commit) and are left out of the per-table tota
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
 
+from changeapi.dryrun.contract import LockSpan, StatementTrace, TableBlocking
 from changeapi.dryrun.tracing import LOCK_STRENGTH
 
 
-def production_timeline(statements: list[dict[str, Any]], estimates: list[dict[str, Any]]) -> list[tuple[float, float]]:
+def production_timeline(statements: Sequence[StatementTrace]) -> list[tuple[float, float]]:
     """(start, end) of each statement at production size, in ms from the start of the run."""
     timeline: list[tuple[float, float]] = []
     previous_end = 0.0
     estimated_end = 0.0
-    for statement, estimate in zip(statements, estimates, strict=True):
-        start = statement["started_ms"]
+    for statement in statements:
+        start = statement.started_ms
         gap = max(start - previous_end, 0.0)
-        duration = estimate.get("estimated_ms")
+        duration = statement.estimate.estimated_ms if statement.estimate is not None else None
         if duration is None:
-            duration = statement.get("duration_ms") or 0.0
+            duration = statement.duration_ms or 0.0
         estimated_start = estimated_end + gap
         estimated_end = estimated_start + duration
         timeline.append((round(estimated_start, 3), round(estimated_end, 3)))
-        previous_end = start + (statement.get("duration_ms") or 0.0)
+        previous_end = statement.end_ms
     return timeline
 
 
-def _to_production(moment: float, statements: list[dict[str, Any]], timeline: list[tuple[float, float]]) -> float:
+def _to_production(moment: float, statements: Sequence[StatementTrace], timeline: list[tuple[float, float]]) -> float:
     """Map a moment of the shadow run (a commit) to the production timeline: same gap after
     the last statement that ended before it."""
     last = None
     for statement, estimated in zip(statements, timeline, strict=True):
-        end = statement["started_ms"] + (statement.get("duration_ms") or 0.0)
+        end = statement.end_ms
         if end <= moment + 1e-9:
             last = (end, estimated[1])
     if last is None:
@@ -48,49 +49,49 @@ def _to_production(moment: float, statements: list[dict[str, Any]], timeline: li
 
 
 def lock_spans(
-    statements: list[dict[str, Any]],
-    transactions: dict[int, float | None],
+    statements: Sequence[StatementTrace],
+    transactions: Mapping[int, float | None],
     total_ms: float,
     timeline: list[tuple[float, float]],
-) -> list[dict[str, Any]]:
+) -> tuple[LockSpan, ...]:
     """One span per lock a statement acquired, ending when its transaction released it."""
     new_relations: set[str] = set()
     spans = []
     for statement, estimated in zip(statements, timeline, strict=True):
-        if statement.get("locks") is None:
+        if statement.locks is None:
             continue
-        start = statement["started_ms"]
-        end_of_statement = start + (statement["duration_ms"] or 0)
-        txn = statement.get("transaction")
+        start = statement.started_ms
+        end_of_statement = start + (statement.duration_ms or 0)
+        txn = statement.transaction
         released = transactions.get(txn) if txn is not None else end_of_statement
         if released is None:  # rolled back, or never committed: held until the run ended
             released = total_ms
         estimated_released = estimated[1] if txn is None else _to_production(released, statements, timeline)
-        invisible = new_relations | set(statement.get("created_relations", []))
-        for lock in statement["locks"]:
-            if not lock["acquired_by_statement"]:
+        invisible = new_relations | set(statement.created_relations)
+        for lock in statement.locks:
+            if not lock.acquired_by_statement:
                 continue
             spans.append(
-                {
-                    "table": lock["table"],
-                    "relation": lock["relation"],
-                    "mode": lock["mode"],
-                    "statement_index": statement["index"],
-                    "from_ms": round(start, 3),
-                    "to_ms": round(released, 3),
-                    "held_ms": round(released - start, 3),
-                    "estimated_from_ms": estimated[0],
-                    "estimated_to_ms": estimated_released,
-                    "estimated_held_ms": round(estimated_released - estimated[0], 3),
-                    "blocks_reads": lock["blocks_reads"],
-                    "blocks_writes": lock["blocks_writes"],
-                    "blocks_ddl": lock.get("blocks_ddl", True),
-                    "source": lock.get("source", "observed"),
-                    "new_relation": lock["relation"] in invisible or (lock["table"] or "") in new_relations,
-                }
+                LockSpan(
+                    table=lock.table,
+                    relation=lock.relation,
+                    mode=lock.mode,
+                    statement_index=statement.index,
+                    from_ms=float(round(start, 3)),
+                    to_ms=float(round(released, 3)),
+                    held_ms=float(round(released - start, 3)),
+                    estimated_from_ms=float(estimated[0]),
+                    estimated_to_ms=float(estimated_released),
+                    estimated_held_ms=float(round(estimated_released - estimated[0], 3)),
+                    blocks_reads=lock.blocks_reads,
+                    blocks_writes=lock.blocks_writes,
+                    blocks_ddl=lock.blocks_ddl,
+                    source=lock.source,
+                    new_relation=lock.relation in invisible or (lock.table or "") in new_relations,
+                )
             )
         new_relations |= invisible
-    return spans
+    return tuple(spans)
 
 
 def _union_length(intervals: list[tuple[float, float]]) -> float:
@@ -108,34 +109,34 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def table_blocking(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def table_blocking(spans: Sequence[LockSpan]) -> tuple[TableBlocking, ...]:
     """For each existing table: how long its reads and writes were blocked, and the strongest lock."""
     tables: dict[str, dict[str, list[tuple[float, float]]]] = {}
     strongest: dict[str, str] = {}
     for span in spans:
-        if span.get("new_relation"):
+        if span.new_relation:
             continue
-        table = span["table"] or span["relation"]
+        table = span.table or span.relation
         entry = tables.setdefault(table, {"reads": [], "writes": [], "reads_est": [], "writes_est": []})
-        interval = (span["from_ms"], span["to_ms"])
-        estimated = (span["estimated_from_ms"], span["estimated_to_ms"])
-        if span["blocks_reads"]:
+        interval = (span.from_ms, span.to_ms)
+        estimated = (span.estimated_from_ms, span.estimated_to_ms)
+        if span.blocks_reads:
             entry["reads"].append(interval)
             entry["reads_est"].append(estimated)
-        if span["blocks_writes"]:
+        if span.blocks_writes:
             entry["writes"].append(interval)
             entry["writes_est"].append(estimated)
         current = strongest.get(table)
-        if current is None or LOCK_STRENGTH.get(span["mode"], 99) > LOCK_STRENGTH.get(current, 99):
-            strongest[table] = span["mode"]
-    return [
-        {
-            "table": table,
-            "strongest_lock": strongest[table],
-            "reads_blocked_ms": round(_union_length(entry["reads"]), 3),
-            "writes_blocked_ms": round(_union_length(entry["writes"]), 3),
-            "reads_blocked_estimated_ms": round(_union_length(entry["reads_est"]), 3),
-            "writes_blocked_estimated_ms": round(_union_length(entry["writes_est"]), 3),
-        }
+        if current is None or LOCK_STRENGTH.get(span.mode, 99) > LOCK_STRENGTH.get(current, 99):
+            strongest[table] = span.mode
+    return tuple(
+        TableBlocking(
+            table=table,
+            strongest_lock=strongest[table],
+            reads_blocked_ms=round(_union_length(entry["reads"]), 3),
+            writes_blocked_ms=round(_union_length(entry["writes"]), 3),
+            reads_blocked_estimated_ms=round(_union_length(entry["reads_est"]), 3),
+            writes_blocked_estimated_ms=round(_union_length(entry["writes_est"]), 3),
+        )
         for table, entry in sorted(tables.items())
-    ]
+    )

@@ -34,6 +34,7 @@ from django.test.utils import override_settings
 from psycopg import sql
 
 from changeapi.dryrun.connection import shadow_connection
+from changeapi.dryrun.contract import StatementTrace
 from changeapi.dryrun.engine import PlanRun, apply_plan_traced
 from changeapi.intake.plan import Plan
 from changeapi.intake.python_source.config import SourceSettings
@@ -242,8 +243,15 @@ def runs(
             provision.job_role_drop(conn, shadow_server, clone)
 
 
+def _service_by_migration(run: PlanRun, value: Callable[[StatementTrace], Any]) -> dict[str, list[Any]]:
+    by_migration: dict[str, list[Any]] = defaultdict(list)
+    for statement in run.statements:
+        by_migration[statement.migration].append(value(statement))
+    return dict(by_migration)
+
+
 def _service_schema_sql(run: PlanRun) -> SqlByMigration:
-    return _by_migration(run.statements, lambda s: _comparable(s["sql"]))
+    return _service_by_migration(run, lambda s: _comparable(s.sql))
 
 
 def test_the_service_applies_the_whole_history_without_error(runs: tuple[ReferenceRun, PlanRun]) -> None:
@@ -273,7 +281,7 @@ def test_every_schema_statement_runs_inside_or_outside_a_transaction_as_under_dj
     runs: tuple[ReferenceRun, PlanRun],
 ) -> None:
     reference, service = runs
-    assert _by_migration(service.statements, lambda s: s["transactional"]) == reference.transactions()
+    assert _service_by_migration(service, lambda s: s.transactional) == reference.transactions()
 
 
 def test_the_compared_migrations_span_contrib_and_third_party_apps(runs: tuple[ReferenceRun, PlanRun]) -> None:
