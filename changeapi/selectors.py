@@ -10,8 +10,8 @@ from django.db.migrations.state import ProjectState
 from django.db.models import QuerySet
 
 from changeapi.dryrun.contract import Report, report_from_json
-from changeapi.dryrun.engine import plan_state
 from changeapi.intake.plan import Plan
+from changeapi.intake.python_source import plan_state
 from changeapi.intake.submission import parse_submission
 from changeapi.models import ApiKey, Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import VIEW, projects_with_perm

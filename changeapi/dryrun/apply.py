@@ -9,7 +9,6 @@ that a data step (RunPython) is never executed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -19,6 +18,7 @@ from django.db.migrations.operations.special import RunPython
 from django.db.migrations.state import ProjectState
 
 from changeapi.intake.plan import PlannedMigration
+from changeapi.intake.state_closure import Step, step_forwards
 
 OperationHook = Callable[[int | None], None]
 """Told the index of the operation about to run, then None before the deferred SQL runs."""
@@ -29,25 +29,15 @@ def is_data_step(operation: Operation) -> bool:
     return isinstance(operation, RunPython)
 
 
-@dataclass
-class OperationStates:
-    """The project state before and after one operation, as the forwards run rendered them."""
-
-    operation: Operation
-    before: ProjectState
-    after: ProjectState
+OperationStates = Step
+"""The project states before and after one operation, cut to what its schema change reads."""
 
 
 def operation_states(migration: PlannedMigration, state_before: ProjectState) -> list[OperationStates]:
-    """The states around each operation, as `Migration.unapply` computes them (its phase 1)."""
-    steps: list[OperationStates] = []
-    new_state = state_before
-    for operation in migration.operations:
-        new_state = new_state.clone()
-        old_state = new_state.clone()
-        operation.state_forwards(migration.app_label, new_state)
-        steps.append(OperationStates(operation, old_state, new_state))
-    return steps
+    """The states around each operation, as `Migration.unapply` computes them (its phase 1);
+    `state_before` is left as it was."""
+    state = state_before.clone()
+    return [step_forwards(operation, migration.app_label, state) for operation in migration.operations]
 
 
 def _database_step(
@@ -91,29 +81,24 @@ def apply_migration(
     """Django 5.2's `MigrationExecutor.apply_migration` + `Migration.apply`: state_forwards, then
     database_forwards, operation by operation; `state` is changed in place and returned.
 
-    With `steps`, the states around each operation are kept for the reversal, which then needs
-    no state_forwards (and no re-rendering) of its own.
+    `state` itself is never rendered: each schema change gets states holding only the models
+    it reads (`state_closure.step_forwards`), rendered when it reads them. With `steps`,
+    those states are kept for the reversal, which then needs no state_forwards of its own.
     """
-    befores: list[ProjectState] = []
     editor_class = editor_class or connection.SchemaEditorClass
     with editor_class(connection, atomic=migration.atomic) as schema_editor:
         for index, operation in enumerate(migration.operations):
             if at_operation is not None:
                 at_operation(index)
-            old_state = state.clone()
-            befores.append(old_state)
-            operation.state_forwards(migration.app_label, state)
+            step = step_forwards(operation, migration.app_label, state)
             if not is_data_step(operation):
-                _database_step(schema_editor, migration, OperationStates(operation, old_state, state), backwards=False)
+                _database_step(schema_editor, migration, step, backwards=False)
+            if steps is not None:
+                steps.append(step)
             if after_operation is not None:
                 after_operation()
         if at_operation is not None:
             at_operation(None)
-    if steps is not None and migration.operations:
-        # Each operation's after-state is the next one's before-state; `state` itself goes on
-        # changing with the next migration, so the last after-state is a clone.
-        afters = [*befores[1:], state.clone()]
-        steps.extend(OperationStates(op, b, a) for op, b, a in zip(migration.operations, befores, afters, strict=True))
     return state
 
 

@@ -28,45 +28,36 @@ from changeapi.dryrun.contract import MigrationEntry, MigrationOperation, Report
 from changeapi.dryrun.sql_forms import StatementForm, statement_form
 from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_snapshot
 from changeapi.intake.plan import Plan, PlannedMigration
+from changeapi.intake.python_source.history import plan_state
 from changeapi.shadow.watchdog import breach_of
 
 ProgressCallback = Callable[[int, int], None]
 
 
-def plan_state(plan: Plan, state: ProjectState | None = None) -> ProjectState:
-    """The project state after `plan`, by `state_forwards` only (no database, no rendering)."""
-    state = state.clone() if state is not None else ProjectState()
-    for migration in plan.migrations:
-        for operation in migration.operations:
-            operation.state_forwards(migration.app_label, state)
-    return state
+_BASELINE_KEEP = 8
+_baselines: OrderedDict[int, tuple[weakref.ref[Plan], ProjectState]] = OrderedDict()
+_baselines_lock = threading.Lock()
 
 
-_RENDERED_KEEP = 8
-_rendered: OrderedDict[int, tuple[weakref.ref[Plan], ProjectState]] = OrderedDict()
-_rendered_lock = threading.Lock()
+def baseline_state(plan: Plan) -> ProjectState:
+    """The state after `plan`, built once per process and plan, never rendered.
 
-
-def rendered_state(plan: Plan) -> ProjectState:
-    """The state after `plan` with its models rendered, built once per process and plan.
-
-    Rendering every model is the costly part of a replay; cloning a rendered state only
-    copies its registry. Callers clone before changing it, as Django's executor does with
-    the state it renders once before a migrate. Kept for the last few plans (a baseline's
-    plan is itself cached per process), and forgotten with the plan.
+    Nothing renders the whole project: each operation of a dry-run renders only the models
+    its schema change reads (`changeapi.intake.state_closure`). Callers clone before
+    changing it. Kept for the last few plans (a baseline's plan is itself cached per
+    process), and forgotten with the plan.
     """
     key = id(plan)
-    with _rendered_lock:
-        cached = _rendered.get(key)
+    with _baselines_lock:
+        cached = _baselines.get(key)
         if cached is not None and cached[0]() is plan:
-            _rendered.move_to_end(key)
+            _baselines.move_to_end(key)
             return cached[1]
     state = plan_state(plan)
-    state.apps  # noqa: B018 - render all models now, once
-    with _rendered_lock:
-        _rendered[key] = (weakref.ref(plan), state)
-        while len(_rendered) > _RENDERED_KEEP:
-            _rendered.popitem(last=False)
+    with _baselines_lock:
+        _baselines[key] = (weakref.ref(plan), state)
+        while len(_baselines) > _BASELINE_KEEP:
+            _baselines.popitem(last=False)
     return state
 
 

@@ -16,7 +16,7 @@ from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patter
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import Report
-from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, rendered_state
+from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, baseline_state
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.report import RunFacts, build_report
 from changeapi.dryrun.reversibility import reverse_plan
@@ -89,7 +89,7 @@ def dry_run_execute(
     with shadow_session(server, template=template, name=clone_name, spares=spares, on_clone=on_clone, drop=drop_clone) as session:
         connection = session.connection
         server_version = connection.connection.info.parameter_status("server_version")
-        base_state = rendered_state(baseline)
+        base_state = baseline_state(baseline)
         patterns_before = explain_patterns(connection, access_patterns)
         run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
         patterns_after = None if run.error else explain_patterns(connection, access_patterns)

@@ -42,6 +42,7 @@ from changeapi.intake.json_reader import (
 from changeapi.intake.names import is_migration_name
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.sql_policy import RefusedSql, check_sql
+from changeapi.intake.state_closure import render_changed
 
 FIELD_TYPES: dict[str, type[models.Field]] = {
     cls.__name__: cls
@@ -536,7 +537,8 @@ def check_plan_against_state(plan: Plan, base_state: ProjectState, *, pointer: s
                     f"{operation.describe()} does not apply to the baseline: {exc}", f"{pointer}/{i}/operations/{j}"
                 ) from exc
     try:
-        state.apps  # noqa: B018 - rendering resolves every relation: a dangling one fails here
+        # Rendering resolves every relation of the changed models: a dangling one fails here.
+        render_changed(state, ((m.app_label, op) for m in plan.migrations for op in m.operations))
     except (LookupError, ValueError) as exc:
         raise refusal(f"the resulting models do not resolve: {exc}", pointer) from exc
     return state

@@ -10,7 +10,8 @@ import sqlparse
 
 from approvals.models import ReleaseBundle
 from changeapi.dryrun.connection import shadow_connection
-from changeapi.dryrun.engine import apply_plan_untraced, plan_state
+from changeapi.dryrun.engine import apply_plan_untraced
+from changeapi.intake.python_source import plan_state
 from changeapi.intake.python_source.history import plan_history
 from changeapi.intake.python_source.migration_files import read_migration_file
 from changeapi.models import Project

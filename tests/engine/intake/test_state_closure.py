@@ -1,0 +1,118 @@
+"""Each operation's schema change gets states holding only the models it reads.
+
+On a schema where every model points at one hub (as real schemas point at auth.User), a change
+to one of the leaves must not render the other leaves; a change to the hub itself must render
+every model pointing at it, because Django rewrites their foreign keys. The SQL equality with
+Django's own `migrate` over real histories (test_sql_equality.py) checks the statements; these
+tests check what is rendered.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.migrations import operations as ops
+from django.db.migrations.state import ProjectState
+
+from changeapi.intake.python_source import plan_state
+from changeapi.intake.state_closure import closure, render_changed, step_forwards
+from tests.engine.analysis.conftest import plan_of
+
+LEAVES = 30
+
+
+def _hub_schema() -> ProjectState:
+    creates = [ops.CreateModel("Hub", [("id", models.BigAutoField(primary_key=True))])]
+    for n in range(LEAVES):
+        creates.append(
+            ops.CreateModel(
+                f"Leaf{n}",
+                [
+                    ("id", models.BigAutoField(primary_key=True)),
+                    ("hub", models.ForeignKey("shop.Hub", models.CASCADE)),
+                ],
+            )
+        )
+    return plan_state(plan_of(creates))
+
+
+def test_a_change_to_a_leaf_renders_the_leaf_and_what_it_points_at():
+    state = _hub_schema()
+
+    step = step_forwards(ops.AddField("leaf3", "size", models.IntegerField(default=0)), "shop", state)
+
+    assert set(step.before.models) == {("shop", "leaf3"), ("shop", "hub")}
+    assert set(step.after.models) == {("shop", "leaf3"), ("shop", "hub")}
+    assert [f.name for f in step.after.apps.get_model("shop", "leaf3")._meta.local_fields] == ["id", "hub", "size"]
+    assert "apps" not in state.__dict__
+
+
+def test_a_change_to_the_hub_renders_every_model_pointing_at_it():
+    state = _hub_schema()
+
+    step = step_forwards(ops.AlterField("hub", "id", models.AutoField(primary_key=True)), "shop", state)
+
+    assert len(step.before.models) == LEAVES + 1
+    hub = step.before.apps.get_model("shop", "hub")
+    assert len(hub._meta.related_objects) == LEAVES
+
+
+def test_a_renamed_model_is_before_under_its_old_name_and_after_under_its_new_one():
+    state = _hub_schema()
+
+    step = step_forwards(ops.RenameModel("Hub", "Centre"), "shop", state)
+
+    assert ("shop", "hub") in step.before.models and ("shop", "centre") not in step.before.models
+    assert ("shop", "centre") in step.after.models and ("shop", "hub") not in step.after.models
+    assert len(step.after.models) == LEAVES + 1
+
+
+def test_the_states_of_a_step_do_not_change_with_later_operations():
+    state = _hub_schema()
+    step = step_forwards(ops.AddField("leaf1", "size", models.IntegerField(default=0)), "shop", state)
+
+    step_forwards(ops.RemoveField("leaf1", "size"), "shop", state)
+
+    assert "size" in step.after.models[("shop", "leaf1")].fields
+
+
+def test_an_operation_of_unknown_reach_gets_whole_states():
+    state = _hub_schema()
+    both = ops.SeparateDatabaseAndState(state_operations=[ops.AddField("leaf2", "x", models.IntegerField(default=1))])
+
+    step = step_forwards(both, "shop", state)
+
+    assert len(step.before.models) == len(state.models) == LEAVES + 1
+
+
+def test_a_closure_follows_relations_transitively():
+    state = plan_state(
+        plan_of(
+            [
+                ops.CreateModel("A", [("id", models.BigAutoField(primary_key=True))]),
+                ops.CreateModel(
+                    "B", [("id", models.BigAutoField(primary_key=True)), ("a", models.ForeignKey("shop.A", models.CASCADE))]
+                ),
+                ops.CreateModel(
+                    "C", [("id", models.BigAutoField(primary_key=True)), ("b", models.ForeignKey("shop.B", models.CASCADE))]
+                ),
+                ops.CreateModel("D", [("id", models.BigAutoField(primary_key=True))]),
+            ]
+        )
+    )
+
+    assert closure(state, {("shop", "c")}) == {("shop", "c"), ("shop", "b"), ("shop", "a")}
+    # B's closure holds C, which points at it, and A, which B points at; never D.
+    assert closure(state, {("shop", "b")}) == {("shop", "c"), ("shop", "b"), ("shop", "a")}
+
+
+def test_the_submission_check_fails_on_a_dangling_relation_of_a_changed_model():
+    state = _hub_schema()
+    operation = ops.AddField("leaf0", "other", models.ForeignKey("shop.Missing", models.CASCADE))
+    operation.state_forwards("shop", state)
+
+    try:
+        render_changed(state, [("shop", operation)])
+    except ValueError as exc:
+        assert "shop.missing" in str(exc).lower()
+    else:
+        raise AssertionError("a relation to a missing model must fail the check")
