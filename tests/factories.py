@@ -26,7 +26,6 @@ class LockFactory(factory.Factory):
     relation_kind = "table"
     table = factory.LazyAttribute(lambda lock: lock.relation)
     mode = "AccessExclusiveLock"
-    acquired_by_statement = True
     blocks_reads = True
     blocks_writes = True
     blocks_ddl = True

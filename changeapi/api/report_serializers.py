@@ -23,7 +23,6 @@ class LockSerializer(serializers.Serializer):
     relation_kind = serializers.CharField()
     table = serializers.CharField(allow_null=True)
     mode = serializers.CharField(help_text="PostgreSQL lock mode, e.g. AccessExclusiveLock.")
-    acquired_by_statement = serializers.BooleanField()
     blocks_reads = serializers.BooleanField()
     blocks_writes = serializers.BooleanField()
     blocks_ddl = serializers.BooleanField()
@@ -31,13 +30,27 @@ class LockSerializer(serializers.Serializer):
 
 
 class HeldLockSerializer(serializers.Serializer):
-    """The strongest lock on a table while the statement ran, whichever statement took it."""
+    """The strongest lock on an existing table, and the statement that took it."""
 
     table = serializers.CharField()
     mode = serializers.CharField()
     blocks_reads = serializers.BooleanField()
     blocks_writes = serializers.BooleanField()
     source = serializers.ChoiceField(choices=LOCK_SOURCES)  # type: ignore[assignment]  # a field, not Field.source
+    statement_index = serializers.IntegerField(required=False)
+
+
+class TransactionSerializer(serializers.Serializer):
+    """One transaction of the run, and the locks it held until it released them."""
+
+    id = serializers.IntegerField()
+    migration = serializers.CharField()
+    first_statement = serializers.IntegerField()
+    last_statement = serializers.IntegerField()
+    committed = serializers.BooleanField(help_text="False when a failure rolled it back at the end of the run.")
+    released_ms = serializers.FloatField()
+    estimated_released_ms = serializers.FloatField()
+    held = HeldLockSerializer(many=True, help_text="The strongest lock per existing table when it ended.")
 
 
 class StatementEventSerializer(serializers.Serializer):
@@ -98,7 +111,6 @@ class StatementSerializer(serializers.Serializer):
     work_tables = serializers.ListField(child=serializers.CharField(), required=False)
     evidence = serializers.CharField(required=False)
     estimate = StatementEstimateSerializer(required=False)
-    held_locks = HeldLockSerializer(many=True, required=False)
 
 
 class ReportOperationSerializer(serializers.Serializer):
@@ -357,6 +369,9 @@ class DryRunReportSerializer(serializers.Serializer):
     statements = StatementSerializer(many=True)
     lock_spans = LockSpanSerializer(many=True)
     tables = TableBlockingSerializer(many=True)
+    transactions = TransactionSerializer(
+        many=True, required=False, help_text="Absent from reports before version 3, which listed held locks per statement."
+    )
     estimation = EstimationSerializer(required=False)
     lock_queue = LockQueueRiskSerializer(many=True, required=False)
     reversibility = ReversibilitySerializer(many=True, required=False)

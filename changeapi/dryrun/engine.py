@@ -26,7 +26,7 @@ from django.db.migrations.state import ProjectState
 from changeapi.dryrun.apply import OperationStates, apply_migration, is_data_step
 from changeapi.dryrun.contract import MigrationEntry, MigrationOperation, ReportError, StatementTrace
 from changeapi.dryrun.sql_forms import StatementForm, statement_form
-from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_snapshot
+from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_delta, take_snapshot
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.history import plan_state
 from changeapi.shadow.watchdog import breach_of
@@ -124,6 +124,8 @@ class _Tracer:
     def __init__(self, connection: BaseDatabaseWrapper, trace: Trace) -> None:
         self.connection = connection
         self.trace = trace
+        # The catalogs as the last statement left them, with the transaction they were read in.
+        self.known: Snapshot | None = None
 
     def _transaction_id(self) -> int | None:
         """A number for the enclosing transaction, or None in autocommit.
@@ -146,10 +148,22 @@ class _Tracer:
             self.connection.on_commit(committed)
         return self.trace.open_transaction
 
+    def _before(self, raw: Any, in_transaction: bool) -> Snapshot:
+        """The catalogs before a statement: the previous statement's after when it ran in the
+        same open transaction (nothing untraced changes them in between), else one full read."""
+        known = self.known
+        if in_transaction:
+            if known is not None and known.transaction is not None and self.trace.open_transaction is not None:
+                return known
+            return take_snapshot(raw, with_locks=True, assign_transaction=True)
+        if known is not None and known.transaction is None:
+            return known
+        return take_snapshot(raw, with_locks=False)
+
     def run(self, sql_text: str, params: Any, execute: Callable[[], None]) -> None:
         raw = self.connection.connection
         in_transaction = self.connection.in_atomic_block
-        before = take_snapshot(raw, with_locks=in_transaction, assign_transaction=True)
+        before = self._before(raw, in_transaction)
         txn = self._transaction_id()
         self.trace.notices.clear()
         started = self.trace.now_ms()
@@ -170,7 +184,8 @@ class _Tracer:
             # Appended whatever happens next: a failed statement is reported without locks.
             ended = running.trace(duration_ms=round(self.trace.now_ms() - started, 3), notices=tuple(self.trace.notices))
             self.trace.statements.append(ended)
-        after = take_snapshot(raw, with_locks=in_transaction) if in_transaction else _autocommit_after(raw)
+        after = take_delta(raw, before) if in_transaction else _autocommit_after(raw)
+        self.known = after
         if in_transaction and after.transaction != before.transaction:
             self.trace.statements[-1] = dataclasses.replace(ended, transaction_boundary=True)
             raise TransactionBoundaryError(

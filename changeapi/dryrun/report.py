@@ -15,13 +15,13 @@ from changeapi.dryrun.analysis import rules_compat, rules_integrity, rules_locki
 from changeapi.dryrun.analysis.classify import classify_statement
 from changeapi.dryrun.analysis.estimate import estimate_statement, model_summary
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
+from changeapi.dryrun.analysis.held import held_by_statement, transaction_entries
 from changeapi.dryrun.analysis.queue import lock_queue_risk
 from changeapi.dryrun.analysis.timeline import lock_spans, production_timeline, table_blocking
-from changeapi.dryrun.contract import HeldLock, Report, Reversibility, StatementTrace, Summary
+from changeapi.dryrun.contract import Report, Reversibility, StatementTrace, Summary
 from changeapi.dryrun.engine import PlanRun
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.template_facts import TemplateFacts
-from changeapi.dryrun.tracing import LOCK_STRENGTH
 from changeapi.intake.plan import Plan
 
 __all__ = ["RunFacts", "build_report", "lock_spans", "table_blocking"]
@@ -40,25 +40,6 @@ class RunFacts:
     finished_at: str
 
 
-def _held_locks(statement: StatementTrace, invisible: set[str]) -> tuple[HeldLock, ...]:
-    """The strongest lock on each existing table while the statement ran, whoever took it."""
-    strongest: dict[str, HeldLock] = {}
-    for lock in statement.locks or ():
-        table = lock.table or lock.relation
-        if table in invisible or lock.relation in invisible:
-            continue
-        current = strongest.get(table)
-        if current is None or LOCK_STRENGTH.get(lock.mode, 99) > LOCK_STRENGTH.get(current.mode, 99):
-            strongest[table] = HeldLock(
-                table=table,
-                mode=lock.mode,
-                blocks_reads=lock.blocks_reads,
-                blocks_writes=lock.blocks_writes,
-                source=lock.source,
-            )
-    return tuple(strongest[t] for t in sorted(strongest))
-
-
 def analyse_statements(
     statements: Sequence[StatementTrace], *, profile: ProductionProfile | None, facts: TemplateFacts
 ) -> tuple[tuple[StatementTrace, ...], set[str]]:
@@ -74,7 +55,6 @@ def analyse_statements(
                 work_tables=classification.tables,
                 evidence=classification.evidence,
                 estimate=estimate_statement(statement, classification, profile=profile, facts=facts),
-                held_locks=_held_locks(statement, new_relations | set(statement.created_relations)),
             )
         )
         new_relations.update(statement.created_relations)
@@ -108,6 +88,7 @@ def build_report(
         plan=plan,
         profile=profile,
         new_relations=new_relations,
+        held=held_by_statement(statements),
     )
     findings = run_rules(context, rules_locking.RULES + rules_compat.RULES + rules_integrity.RULES)
     estimated = all(s.estimate is not None and s.estimate.estimated_ms is not None for s in statements)
@@ -139,6 +120,7 @@ def build_report(
         statements=statements,
         lock_spans=spans,
         tables=blocking,
+        transactions=transaction_entries(statements, run.transactions, run.total_ms, timeline),
         estimation=model_summary(facts, estimated=at_production_size),
         lock_queue=queue,
         reversibility=reversibility,

@@ -8,11 +8,14 @@ and drop them.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import psycopg
 
 from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patterns, explain_patterns
+from changeapi.dryrun.access_patterns.explain import PatternsSnapshot
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import Report
@@ -58,6 +61,38 @@ def template_build(*, server: ShadowServer, name: str, baseline: Plan, profile: 
     return provision.template_ensure(server, name, build)
 
 
+_PATTERNS_KEEP = 32
+_patterns_cache: OrderedDict[tuple[str, str, str], PatternsSnapshot | None] = OrderedDict()
+_patterns_lock = threading.Lock()
+
+
+def _patterns_before(
+    server: ShadowServer,
+    template: str,
+    patterns: list[AccessPattern] | None,
+    explain: Callable[[], PatternsSnapshot | None],
+) -> PatternsSnapshot | None:
+    """The plans and catalog facts before the change, read once per process, template and patterns.
+
+    A clone is a copy of its template, statistics included, so what a pattern's plan is
+    before the change is the same for every dry-run of that template: later dry-runs reuse
+    it and read nothing before their change.
+    """
+    if patterns is None:
+        return None
+    key = (server.key, template, repr(patterns))
+    with _patterns_lock:
+        if key in _patterns_cache:
+            _patterns_cache.move_to_end(key)
+            return _patterns_cache[key]
+    snapshot = explain()
+    with _patterns_lock:
+        _patterns_cache[key] = snapshot
+        while len(_patterns_cache) > _PATTERNS_KEEP:
+            _patterns_cache.popitem(last=False)
+    return snapshot
+
+
 def dry_run_execute(
     *,
     server: ShadowServer,
@@ -90,7 +125,9 @@ def dry_run_execute(
         connection = session.connection
         server_version = connection.connection.info.parameter_status("server_version")
         base_state = baseline_state(baseline)
-        patterns_before = explain_patterns(connection, access_patterns)
+        patterns_before = _patterns_before(
+            server, template, access_patterns, lambda: explain_patterns(connection, access_patterns)
+        )
         run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
         patterns_after = None if run.error else explain_patterns(connection, access_patterns)
         reversibility = [] if run.error else reverse_plan(connection, change, base_state, forwards_states=run.states)

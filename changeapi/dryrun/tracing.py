@@ -1,9 +1,15 @@
 """What one statement did to the database, read from the catalogs inside its own transaction.
 
-Before and after each statement we read the user relations (`pg_class`: name, kind,
-relfilenode), this transaction's scan counters (`pg_stat_xact_user_tables`) and, after, the
-session's relation locks (`pg_locks`). A changed relfilenode is a rewrite; a grown
-`seq_scan` a full scan; the locks are what the session holds until the transaction ends.
+We know the user relations (`pg_class`: name, kind, relfilenode), this transaction's scan
+counters (`pg_stat_xact_user_tables`) and the session's relation locks (`pg_locks`) before
+and after each statement. A changed relfilenode is a rewrite; a grown `seq_scan` a full
+scan; a lock not held before is one the statement took, held until the transaction ends.
+
+One round trip per statement: the first statement of a transaction reads everything
+(`take_snapshot`), and each statement after it reads only what its transaction can have
+changed (`take_delta`): relations whose catalog row the transaction wrote or that it has
+locked (creating, rewriting or dropping a relation takes a lock on it), counters that
+moved, and the locks. The next statement's "before" is the previous one's "after".
 """
 
 from __future__ import annotations
@@ -45,8 +51,7 @@ RELKIND_NAMES = {
     "c": "composite type",
 }
 
-_RELATIONS_SQL = """
-SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, t.relname
+_USER_RELATIONS = """
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_index i ON i.indexrelid = c.oid
@@ -56,13 +61,32 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND c.relkind IN ('r', 'p', 'i', 'I', 'S', 'm', 'v', 'f')
 """
 
-_SCANS_SQL = "SELECT relid::bigint, seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_xact_user_tables"
+_RELATION_ROW = "json_build_array(c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, t.relname)"
 
-_LOCKS_SQL = """
-SELECT l.relation::bigint, l.mode, l.granted
+_SESSION_LOCKS = """
 FROM pg_locks l
-WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation'
+WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+_SCANS = "SELECT json_agg(json_build_array(relid::bigint, seq_scan)) FROM pg_stat_xact_user_tables WHERE seq_scan > 0"
+
+
+def _snapshot_sql(*, with_locks: bool, assign_transaction: bool) -> str:
+    xact = ("pg_current_xact_id" if assign_transaction else "pg_current_xact_id_if_assigned") + "()::text"
+    locks = f"(SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) {_SESSION_LOCKS})" if with_locks else "NULL"
+    return f"SELECT {xact if with_locks else 'NULL'}, (SELECT json_agg({_RELATION_ROW}) {_USER_RELATIONS}), ({_SCANS}), {locks}"
+
+
+# Relations the transaction can have changed since it began: catalog rows it wrote (xmin of
+# its own, or of a later transaction when age says so), and relations it locked, which covers
+# a relation it dropped (its lock outlives its row). Others are as the last read left them.
+_DELTA_SQL = f"""
+SELECT pg_current_xact_id_if_assigned()::text,
+  (SELECT json_agg({_RELATION_ROW}) {_USER_RELATIONS}
+     AND (age(c.xmin) <= age(%(since)s::text::xid) OR c.oid IN (SELECT l.relation {_SESSION_LOCKS}))),
+  ({_SCANS}),
+  (SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) {_SESSION_LOCKS})
 """
 
 
@@ -87,33 +111,63 @@ class Snapshot:
     transaction: str | None = None
 
 
+def _read(raw_connection: Any, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    with raw_connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    return tuple(row) if row else (None, None, None, None)
+
+
+def _relations(rows: list[list[Any]] | None) -> dict[int, Relation]:
+    return {oid: Relation(oid, name, kind, relfilenode, table) for oid, name, kind, relfilenode, table in rows or ()}
+
+
 def take_snapshot(raw_connection: Any, *, with_locks: bool, assign_transaction: bool = False) -> Snapshot:
-    """Read relations, scan counters and (optionally) locks over the raw psycopg connection.
+    """Read relations, scan counters and (optionally) locks over the raw psycopg connection, in
+    one round trip.
 
     The raw connection bypasses Django's cursor wrappers, so these reads are not themselves
     recorded as statements of the migration. With locks (inside a transaction) the
     transaction id is read too; `assign_transaction` makes PostgreSQL assign one first.
     """
-    snap = Snapshot()
-    with raw_connection.cursor() as cur:
-        if with_locks:
-            function = "pg_current_xact_id" if assign_transaction else "pg_current_xact_id_if_assigned"
-            cur.execute(f"SELECT {function}()::text")
-            row = cur.fetchone()
-            snap.transaction = row[0] if row else None
-        cur.execute(_RELATIONS_SQL)
-        for oid, name, kind, relfilenode, table in cur.fetchall():
-            snap.relations[oid] = Relation(oid, name, kind, relfilenode, table)
-        cur.execute(_SCANS_SQL)
-        for relid, seq_scan, _idx_scan in cur.fetchall():
-            snap.seq_scans[relid] = seq_scan
-        if with_locks:
-            cur.execute(_LOCKS_SQL)
-            snap.locks = {(oid, mode) for oid, mode, granted in cur.fetchall() if granted}
-    return snap
+    transaction, relations, scans, locks = _read(
+        raw_connection, _snapshot_sql(with_locks=with_locks, assign_transaction=assign_transaction)
+    )
+    return Snapshot(
+        relations=_relations(relations),
+        seq_scans={relid: count for relid, count in scans or ()},
+        locks={(oid, mode) for oid, mode in locks or ()},
+        transaction=transaction,
+    )
 
 
-def lock_entry(relation: Relation, mode: str, *, acquired: bool, source: str = "observed") -> Lock:
+def take_delta(raw_connection: Any, previous: Snapshot) -> Snapshot:
+    """The snapshot after a statement inside the transaction `previous` was read in, from what the
+    transaction can have changed since (one round trip); the rest is carried over."""
+    transaction, changed, scans, locks = _read(raw_connection, _DELTA_SQL, {"since": _xid32(previous.transaction)})
+    lock_set = {(oid, mode) for oid, mode in locks or ()}
+    relations = dict(previous.relations)
+    seen = _relations(changed)
+    locked = {oid for oid, _mode in lock_set}
+    for oid in locked - seen.keys():
+        relations.pop(oid, None)  # locked but gone: dropped by this transaction
+    relations.update(seen)
+    return Snapshot(
+        relations=relations,
+        seq_scans={relid: count for relid, count in scans or ()},
+        locks=lock_set,
+        transaction=transaction,
+    )
+
+
+def _xid32(transaction: str | None) -> str:
+    """The 32-bit xid of a full transaction id (xid8), which `xmin` is compared with."""
+    if transaction is None:
+        return "0"
+    return str(int(transaction) % (1 << 32))
+
+
+def lock_entry(relation: Relation, mode: str, *, source: str = "observed") -> Lock:
     """One lock as reported: `source` is "observed" (read from pg_locks) or "documented"."""
     reads, writes, ddl = LOCK_BLOCKS.get(mode, (True, True, True))
     return Lock(
@@ -121,7 +175,6 @@ def lock_entry(relation: Relation, mode: str, *, acquired: bool, source: str = "
         relation_kind=RELKIND_NAMES.get(relation.kind, relation.kind),
         table=relation.table if relation.kind in ("i", "I") else relation.name,
         mode=mode,
-        acquired_by_statement=acquired,
         blocks_reads=reads,
         blocks_writes=writes,
         blocks_ddl=ddl,
@@ -141,8 +194,8 @@ def documented_locks(form: StatementForm, before: Snapshot) -> tuple[Lock, ...]:
         relation = by_name.get(lock.relation) or Relation(0, lock.relation, "i" if lock.is_index else "r", 0, None)
         if relation.kind in ("i", "I") and relation.table:
             table = by_name.get(relation.table) or Relation(0, relation.table, "r", 0, None)
-            entries.append(lock_entry(table, lock.mode, acquired=True, source="documented"))
-        entries.append(lock_entry(relation, lock.mode, acquired=True, source="documented"))
+            entries.append(lock_entry(table, lock.mode, source="documented"))
+        entries.append(lock_entry(relation, lock.mode, source="documented"))
     unique = {(e.relation, e.mode): e for e in entries}
     return tuple(sorted(unique.values(), key=lambda e: (e.table or "", e.relation)))
 
@@ -190,11 +243,11 @@ def describe_change(before: Snapshot, after: Snapshot) -> Change:
     """Locks, rewrites, scans, created and dropped relations between two snapshots."""
     known = {**before.relations, **after.relations}
     locks = []
-    for oid, mode in after.locks:
+    for oid, mode in after.locks - before.locks:
         relation = known.get(oid)
         if relation is None:
             continue  # a system catalog or a relation of another schema: not the change's doing
-        locks.append(lock_entry(relation, mode, acquired=(oid, mode) not in before.locks))
+        locks.append(lock_entry(relation, mode))
     locks.sort(key=lambda e: (e.table or "", e.relation, -LOCK_STRENGTH.get(e.mode, 99)))
 
     rewritten = sorted(

@@ -25,6 +25,7 @@ from django.utils import timezone
 from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.contract import Report, to_json
+from changeapi.dryrun.gc_pause import collect_now, collections_paused
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.errors import InvalidState
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
@@ -159,7 +160,7 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     report: Report | None = None
     error = ""
     template: str | None = None
-    with LeaseKeeper(dry_run.pk, owner):
+    with LeaseKeeper(dry_run.pk, owner), collections_paused():
         try:
             template, report = _execute(dry_run, server)
             if report.error is not None:
@@ -173,6 +174,7 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     # A worker that took the job over (this one lost its lease) owns the clone's name now.
     if finished is not None or not DryRun.objects.filter(pk=dry_run.pk, status=DryRun.Status.RUNNING).exists():
         _after_run(dry_run, server, template)
+    collect_now()
     return finished
 
 

@@ -283,8 +283,42 @@ def test_a_dry_run_report_is_stored_with_its_version(dry_run):
     assert dry_run.report["report_version"] == REPORT_VERSION
 
 
-def test_a_report_stored_without_a_version_keeps_every_key_and_value(dry_run):
-    assert to_json(report_from_json(STORED_WITHOUT_VERSION)) == {**STORED_WITHOUT_VERSION, "report_version": REPORT_VERSION}
+def _as_version_3(report: dict) -> dict:
+    """What version 3 keeps of an earlier report: each statement's acquired locks, without the
+    flag, and no per-statement held locks; transactions are not known."""
+    kept = copy.deepcopy(report)
+    for statement in kept["statements"]:
+        statement.pop("held_locks", None)
+        if "locks" in statement:
+            statement["locks"] = [
+                {k: v for k, v in lock.items() if k != "acquired_by_statement"}
+                for lock in statement["locks"]
+                if lock.get("acquired_by_statement", True)
+            ]
+    return {**kept, "transactions": [], "report_version": REPORT_VERSION}
+
+
+def test_a_report_stored_without_a_version_keeps_every_key_and_value_of_this_version(dry_run):
+    assert to_json(report_from_json(STORED_WITHOUT_VERSION)) == _as_version_3(STORED_WITHOUT_VERSION)
+
+
+def test_a_version_2_report_keeps_on_each_statement_only_the_locks_it_acquired():
+    stored = copy.deepcopy({**STORED_WITHOUT_VERSION, "report_version": 2})
+    earlier = {**stored["statements"][0]["locks"][0], "acquired_by_statement": False}
+    stored["statements"][1]["locks"] = [earlier, *stored["statements"][1]["locks"]]
+
+    report = report_from_json(stored)
+
+    assert len(report.statements[1].locks) == len(STORED_WITHOUT_VERSION["statements"][1]["locks"])
+
+
+def test_a_report_lists_each_lock_on_the_statement_that_took_it_and_the_held_set_per_transaction(dry_run):
+    report = report_from_json(dry_run.report)
+
+    taken = [(lock.relation, lock.mode) for s in report.statements for lock in s.locks or ()]
+    assert len(taken) == len(set(taken)), "a lock appears on the statement that acquired it, not on every later one"
+    assert report.transactions and all(t.committed for t in report.transactions)
+    assert all(t.first_statement <= t.last_statement for t in report.transactions)
 
 
 def test_a_report_stored_without_a_version_renders_as_markdown_and_svg(dry_run, project_with_baseline):
@@ -310,7 +344,7 @@ def test_a_report_from_before_production_estimates_reads_its_measured_times_as_t
 
 
 def test_a_report_of_a_later_version_is_refused_rather_than_misread():
-    with pytest.raises(ReportFormatError, match="report_version 3"):
+    with pytest.raises(ReportFormatError, match=f"report_version {REPORT_VERSION + 1}"):
         report_from_json({**STORED_WITHOUT_VERSION, "report_version": REPORT_VERSION + 1})
 
 

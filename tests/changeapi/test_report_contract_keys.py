@@ -16,6 +16,7 @@ REPORT_KEYS = (
     "estimation",
     "locks",
     "held_locks",
+    "transactions",
     "lock_spans",
     "lock_queue",
     "reversibility",

@@ -103,7 +103,7 @@ class ForeignKeyFact:
     parent: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class PatternsSnapshot:
     """Plans of every pattern at one moment of a dry-run, and the schema they were planned on.
 

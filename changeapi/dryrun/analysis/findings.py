@@ -18,6 +18,7 @@ from changeapi.dryrun.contract import (
     Estimate,
     Finding,
     FindingCounts,
+    HeldLock,
     LockQueueRisk,
     LockSpan,
     MigrationEntry,
@@ -108,6 +109,8 @@ class AnalysisContext:
     plan: Plan | None
     profile: ProductionProfile | None
     new_relations: set[str] = field(default_factory=set)
+    # Per statement (by position), the strongest lock on each existing table while it ran.
+    held: Sequence[tuple[HeldLock, ...]] = ()
 
     def operation(self, migration: str, index: int | None) -> Operation | None:
         if self.plan is None or index is None:

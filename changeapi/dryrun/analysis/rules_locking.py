@@ -29,12 +29,13 @@ from changeapi.dryrun.tracing import LOCK_STRENGTH
 ACCESS_EXCLUSIVE = "AccessExclusiveLock"
 
 
-def held_mode(statement: StatementTrace, table: str) -> str | None:
+def held_mode(ctx: AnalysisContext, statement: StatementTrace, table: str) -> str | None:
     """The strongest lock held on `table` while the statement ran (its own or earlier ones).
 
     Locks on relations the change created (the new index itself) block nobody and are not counted.
     """
-    modes = [held.mode for held in statement.held_locks if held.table == table]
+    held = ctx.held[statement.index] if statement.index < len(ctx.held) else ()
+    modes = [lock.mode for lock in held if lock.table == table]
     return max(modes, key=lambda m: LOCK_STRENGTH.get(m, 99)) if modes else None
 
 
@@ -59,7 +60,7 @@ def blocking_index_build(ctx: AnalysisContext) -> list[Finding]:
         if s.work_class != INDEX_BUILD:
             continue
         table = s.work_tables[0]
-        mode = held_mode(s, table) or "ShareLock"
+        mode = held_mode(ctx, s, table) or "ShareLock"
         blocked = "every read and write" if mode == ACCESS_EXCLUSIVE else "every write"
         op = ctx.operation(s.migration, s.operation_index)
         concurrent_sql = re.sub(r"^\s*CREATE (UNIQUE )?INDEX", r"CREATE \1INDEX CONCURRENTLY", s.sql, flags=re.IGNORECASE)
@@ -163,7 +164,7 @@ def validation_under_access_exclusive(ctx: AnalysisContext) -> list[Finding]:
         if s.work_class != VALIDATION or _is_set_not_null(s) or _is_fk_validation(s):
             continue
         table = s.work_tables[0]
-        if held_mode(s, table) != ACCESS_EXCLUSIVE:
+        if held_mode(ctx, s, table) != ACCESS_EXCLUSIVE:
             continue
         op = ctx.operation(s.migration, s.operation_index)
         constraint = getattr(op, "constraint", None)

@@ -11,6 +11,7 @@ other session can see them before commit) and are left out of the per-table tota
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 
 from changeapi.dryrun.contract import LockSpan, StatementTrace, TableBlocking
@@ -35,17 +36,19 @@ def production_timeline(statements: Sequence[StatementTrace]) -> list[tuple[floa
     return timeline
 
 
-def _to_production(moment: float, statements: Sequence[StatementTrace], timeline: list[tuple[float, float]]) -> float:
-    """Map a moment of the shadow run (a commit) to the production timeline: same gap after
-    the last statement that ended before it."""
-    last = None
-    for statement, estimated in zip(statements, timeline, strict=True):
-        end = statement.end_ms
-        if end <= moment + 1e-9:
-            last = (end, estimated[1])
-    if last is None:
-        return moment
-    return round(last[1] + (moment - last[0]), 3)
+class ProductionClock:
+    """Maps moments of the shadow run (a commit) to the production timeline: the same gap after
+    the last statement that ended before it. Statements end in order, so a search suffices."""
+
+    def __init__(self, statements: Sequence[StatementTrace], timeline: list[tuple[float, float]]) -> None:
+        self._ends = [statement.end_ms for statement in statements]
+        self._estimated_ends = [estimated[1] for estimated in timeline]
+
+    def at(self, moment: float) -> float:
+        position = bisect.bisect_right(self._ends, moment + 1e-9)
+        if position == 0:
+            return moment
+        return round(self._estimated_ends[position - 1] + (moment - self._ends[position - 1]), 3)
 
 
 def lock_spans(
@@ -57,6 +60,7 @@ def lock_spans(
     """One span per lock a statement acquired, ending when its transaction released it."""
     new_relations: set[str] = set()
     spans = []
+    clock = ProductionClock(statements, timeline)
     for statement, estimated in zip(statements, timeline, strict=True):
         if statement.locks is None:
             continue
@@ -66,11 +70,9 @@ def lock_spans(
         released = transactions.get(txn) if txn is not None else end_of_statement
         if released is None:  # rolled back, or never committed: held until the run ended
             released = total_ms
-        estimated_released = estimated[1] if txn is None else _to_production(released, statements, timeline)
+        estimated_released = estimated[1] if txn is None else clock.at(released)
         invisible = new_relations | set(statement.created_relations)
         for lock in statement.locks:
-            if not lock.acquired_by_statement:
-                continue
             spans.append(
                 LockSpan(
                     table=lock.table,

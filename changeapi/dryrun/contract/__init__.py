@@ -41,6 +41,7 @@ from changeapi.dryrun.contract.statements import (
     Scan,
     StatementEvent,
     StatementTrace,
+    TransactionEntry,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "SeededTable",
     "StatementEvent",
     "StatementTrace",
+    "TransactionEntry",
     "Summary",
     "TableBlocking",
     "VerdictCounts",

@@ -33,6 +33,8 @@ def report_from_json(data: Mapping[str, object]) -> Report:
         raise ReportFormatError(f"report_version {version!r} is not one this service reads (1 to {REPORT_VERSION})")
     if version == 1:
         data = _upgrade_from_v1(data)
+    if version <= 2:
+        data = _upgrade_from_v2(data)
     decoded = _decode(Report, {**data, "report_version": REPORT_VERSION}, "report")
     assert isinstance(decoded, Report)
     return decoded
@@ -66,6 +68,25 @@ def _upgrade_from_v1(data: Mapping[str, object]) -> dict[str, object]:
             if isinstance(table, dict)
             else table
             for table in tables
+        ]
+    return upgraded
+
+
+def _upgrade_from_v2(data: Mapping[str, object]) -> dict[str, object]:
+    """Reports before version 3 listed on each statement every lock its session held: keep the
+    ones it acquired. Their `held_locks` and the flag are not read (no field has those names);
+    they have no `transactions`, which readers then derive as empty."""
+    upgraded = dict(data)
+    statements = data.get("statements")
+    if isinstance(statements, list):
+        upgraded["statements"] = [
+            {
+                **statement,
+                "locks": [lock for lock in locks if not isinstance(lock, dict) or lock.get("acquired_by_statement", True)],
+            }
+            if isinstance(statement, dict) and isinstance(locks := statement.get("locks"), list)
+            else statement
+            for statement in statements
         ]
     return upgraded
 

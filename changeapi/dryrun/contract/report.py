@@ -15,11 +15,13 @@ from changeapi.dryrun.contract.analysis import (
 )
 from changeapi.dryrun.contract.fields import ABSENT_WHEN_NONE
 from changeapi.dryrun.contract.patterns import AccessPatterns
-from changeapi.dryrun.contract.statements import MigrationEntry, ReportError, StatementTrace
+from changeapi.dryrun.contract.statements import MigrationEntry, ReportError, StatementTrace, TransactionEntry
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 """Written into every report as `report_version`. Reports stored without one are version 1:
-the same shape, with the keys added since then possibly missing."""
+the same shape, with the keys added since then possibly missing. Version 3 lists on each
+statement only the locks it newly acquired and adds `transactions`; earlier reports listed
+every lock the session held, flagged `acquired_by_statement`, and `held_locks`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +57,7 @@ class Report:
     statements: tuple[StatementTrace, ...]
     lock_spans: tuple[LockSpan, ...]
     tables: tuple[TableBlocking, ...]
+    transactions: tuple[TransactionEntry, ...] = ()
     estimation: EstimationModel | None = field(default=None, metadata=ABSENT_WHEN_NONE)
     lock_queue: tuple[LockQueueRisk, ...] = ()
     reversibility: tuple[Reversibility, ...] = ()

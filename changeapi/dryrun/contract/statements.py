@@ -14,13 +14,18 @@ from changeapi.dryrun.contract.fields import ABSENT_WHEN_FALSE, ABSENT_WHEN_NONE
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lock:
-    """A lock a statement's session held when it completed (observed) or documented for it."""
+    """A lock the statement took (observed in pg_locks after it, not held before it), or documented for it.
+
+    Only the locks a statement newly acquired are listed on it, so a report grows with its
+    statements, not with their square; what a transaction holds at its end is on the
+    transaction (`TransactionEntry.held`), and what was held while a statement ran is
+    derived from both (`analysis.held.held_by_statement`).
+    """
 
     relation: str
     relation_kind: str
     table: str | None
     mode: str
-    acquired_by_statement: bool
     blocks_reads: bool
     blocks_writes: bool
     blocks_ddl: bool
@@ -29,13 +34,33 @@ class Lock:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeldLock:
-    """The strongest lock on an existing table while a statement ran, whichever statement took it."""
+    """The strongest lock on an existing table, and the statement that took it."""
 
     table: str
     mode: str
     blocks_reads: bool
     blocks_writes: bool
     source: str = "observed"
+    statement_index: int | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransactionEntry:
+    """One transaction of the run: its statements, when it released its locks, what it held then.
+
+    `released_ms` is the commit, or the end of the run for a transaction rolled back by a
+    failure. `held` has the strongest lock per existing table (relations the run created
+    block nobody and are left out): the locks every session waits on until the release.
+    """
+
+    id: int
+    migration: str
+    first_statement: int
+    last_statement: int
+    committed: bool
+    released_ms: float
+    estimated_released_ms: float
+    held: tuple[HeldLock, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,7 +127,6 @@ class StatementTrace:
     work_tables: tuple[str, ...] = ()
     evidence: str = ""
     estimate: Estimate | None = field(default=None, metadata=ABSENT_WHEN_NONE)
-    held_locks: tuple[HeldLock, ...] = ()
 
     @property
     def end_ms(self) -> float:

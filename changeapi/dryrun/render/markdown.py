@@ -6,6 +6,7 @@ without the shadow database.
 
 from __future__ import annotations
 
+from changeapi.dryrun.analysis.held import held_by_statement
 from changeapi.dryrun.contract import Estimate, PatternPlan, PlanFailure, Report
 
 SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low", "info": "🔵 info"}
@@ -114,8 +115,8 @@ def _statements(report: Report) -> list[str]:
         "| # | SQL | Work | Locks held | Shadow | At production size |",
         "|---|---|---|---|---|---|",
     ]
-    for s in report.statements:
-        held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in s.held_locks)
+    for s, held_locks in zip(report.statements, held_by_statement(report.statements), strict=True):
+        held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in held_locks)
         if s.locks_source == "documented" and held:
             held += " (documented)"
         work = (s.work_class or "").replace("_", " ")

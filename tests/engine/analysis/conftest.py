@@ -133,3 +133,14 @@ def small(**activity: float) -> ProductionProfile:
         order = profile.tables["shop_order"]
         profile.tables["shop_order"] = TableFigures(order.rows, order.total_bytes, **activity)
     return profile
+
+
+def held_at(report: dict[str, Any], statement: dict[str, Any]) -> list[dict[str, Any]]:
+    """The locks held while `statement` ran (the strongest per existing table), as the report derives them."""
+    from dataclasses import asdict
+
+    from changeapi.dryrun.analysis.held import held_by_statement
+    from changeapi.dryrun.contract import report_from_json
+
+    held = held_by_statement(report_from_json(report).statements)[statement["index"]]
+    return [asdict(lock) for lock in held]

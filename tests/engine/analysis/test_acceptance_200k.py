@@ -8,7 +8,7 @@ import pytest
 from django.db import models
 from django.db.migrations import operations as ops
 
-from tests.engine.analysis.conftest import plan_of, sizes, statement
+from tests.engine.analysis.conftest import held_at, plan_of, sizes, statement
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +36,14 @@ def test_int_to_bigint_is_a_rewrite_under_access_exclusive(report):
 
     assert alter["work_class"] == "rewrite"
     assert alter["rewrites"] == ["shop_order"]
-    assert {"table": "shop_order", "mode": "AccessExclusiveLock"}.items() <= alter["held_locks"][0].items()
+    assert {"table": "shop_order", "mode": "AccessExclusiveLock"}.items() <= held_at(report, alter)[0].items()
 
 
 def test_blocking_index_build_takes_share_lock_and_scans_the_table(report):
     create = statement(report, 'CREATE INDEX "order_total_idx"')
 
     assert create["work_class"] == "index_build"
-    assert [h["mode"] for h in create["held_locks"] if h["table"] == "shop_order"] == ["ShareLock"]
+    assert [h["mode"] for h in held_at(report, create) if h["table"] == "shop_order"] == ["ShareLock"]
     assert create["sequential_scans"] == [{"table": "shop_order", "count": 1}]
 
 
@@ -58,10 +58,15 @@ def test_not_null_with_default_backfills_under_access_exclusive(report):
     backfill = statement(report, 'UPDATE "shop_order" SET "note"')
 
     assert backfill["work_class"] == "backfill"
-    assert backfill["held_locks"] == [
-        {"table": "shop_order", "mode": "AccessExclusiveLock", "blocks_reads": True, "blocks_writes": True, "source": "observed"}
-    ]
-    assert next(lock for lock in backfill["locks"] if lock["relation"] == "shop_order")["acquired_by_statement"] is False
+    [held] = held_at(report, backfill)
+    assert {
+        "table": "shop_order",
+        "mode": "AccessExclusiveLock",
+        "blocks_reads": True,
+        "blocks_writes": True,
+    }.items() <= held.items()
+    assert held["statement_index"] < backfill["index"], "the lock was taken by an earlier statement of the migration"
+    assert ("shop_order", "AccessExclusiveLock") not in {(lock["relation"], lock["mode"]) for lock in backfill["locks"]}
 
 
 def test_measured_and_estimated_times_are_reported_side_by_side(report):

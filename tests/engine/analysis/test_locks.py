@@ -6,7 +6,7 @@ from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndex
 from django.db import models
 from django.db.migrations import operations as ops
 
-from tests.engine.analysis.conftest import plan_of, small, statement
+from tests.engine.analysis.conftest import held_at, plan_of, small, statement
 
 ORDER_INDEX = models.Index(fields=["total"], name="order_total_idx")
 
@@ -50,7 +50,7 @@ def test_adding_a_foreign_key_locks_the_referenced_table_against_writes(dry_run)
 
     report = dry_run(plan_of([add_fk]), profile=small())
 
-    held = {h["table"]: h["mode"] for h in report["statements"][0]["held_locks"]}
+    held = {h["table"]: h["mode"] for h in held_at(report, report["statements"][0])}
     assert held == {"shop_order": "ShareRowExclusiveLock", "shop_customer": "ShareRowExclusiveLock"}
 
 
