@@ -20,9 +20,9 @@ from django.db.models.fields import NOT_PROVIDED
 from approvals.bundles.contents import RollbackStep
 from changeapi.dryrun.apply import is_data_step, operation_states, unapply_migration
 from changeapi.dryrun.engine import apply_plan_untraced
-from changeapi.intake.python_source import plan_state
 from changeapi.dryrun.session import shadow_session
 from changeapi.intake.plan import Plan, PlannedMigration
+from changeapi.intake.python_source import plan_state
 from changeapi.shadow.servers import ShadowServer
 
 
