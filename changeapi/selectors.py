@@ -10,8 +10,8 @@ from django.db.migrations.state import ProjectState
 from django.db.models import QuerySet
 
 from changeapi.dryrun.contract import Report, report_from_json
+from changeapi.dryrun.engine import baseline_state as engine_baseline_state
 from changeapi.intake.plan import Plan
-from changeapi.intake.python_source import plan_state
 from changeapi.intake.submission import parse_submission
 from changeapi.models import ApiKey, Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import VIEW, projects_with_perm
@@ -41,15 +41,13 @@ def baseline_plan(baseline: Baseline) -> Plan:
     return _baseline_plan_cached(baseline.pk, baseline.sha256)
 
 
-@functools.lru_cache(maxsize=32)
-def _baseline_state_cached(baseline_id: int, sha256: str) -> ProjectState:
-    baseline = Baseline.objects.get(pk=baseline_id)
-    return plan_state(baseline_plan(baseline))
-
-
 def baseline_state(baseline: Baseline) -> ProjectState:
-    """The baseline's ProjectState, built once per process; callers must clone before changing it."""
-    return _baseline_state_cached(baseline.pk, baseline.sha256)
+    """The baseline's ProjectState, built once per process; callers must clone before changing it.
+
+    The engine's cache, keyed by the cached plan: the submission check and the dry-run of the
+    same baseline in one process share one state.
+    """
+    return engine_baseline_state(baseline_plan(baseline))
 
 
 def revision_plan(revision: Revision, baseline: Baseline | None = None) -> Plan:

@@ -81,8 +81,7 @@ def _clear_parse_caches() -> None:
     from changeapi.dryrun import engine
 
     selectors._baseline_plan_cached.cache_clear()
-    selectors._baseline_state_cached.cache_clear()
-    engine._rendered.clear()
+    engine._baselines.clear()
 
 
 def _wait_for_shadow_chores() -> None:
