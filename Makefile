@@ -65,8 +65,10 @@ openapi-check: $(VENV)/.installed-test
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(OPENAPI_CHECK)
 	diff -u openapi.yaml $(OPENAPI_CHECK)
 
+# In parallel processes (pytest-xdist); tests/conftest.py gives each its own databases.
+PYTEST_WORKERS ?= 3
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest --ignore=tests/e2e
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/e2e
 
 # A client generated from openapi.yaml runs the whole flow; schemathesis fuzzes a gunicorn on the schema.
 e2e: $(VENV)/.installed-test

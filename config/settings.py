@@ -166,8 +166,12 @@ SHADOW_MAX_CLONE_GROWTH_BYTES = env.int("SHADOW_MAX_CLONE_GROWTH_BYTES", default
 SHADOW_TEMP_FILE_LIMIT_KB = env.int("SHADOW_TEMP_FILE_LIMIT_KB", default=1 << 20)
 SHADOW_CONNECT_TIMEOUT_SECONDS = env.int("SHADOW_CONNECT_TIMEOUT_SECONDS", default=5)
 SHADOW_MAX_CONCURRENT_PER_SERVER = env.int("SHADOW_MAX_CONCURRENT_PER_SERVER", default=4)
-# Warm spare clones kept per template (a dry-run renames one into place instead of cloning).
+# Warm spare clones kept per template (a dry-run renames one into place instead of cloning):
+# at least SHADOW_SPARE_CLONES, and as many as the template's dry-runs that ran at once within
+# the last SHADOW_SPARE_DEMAND_WINDOW_SECONDS, up to SHADOW_SPARE_CLONES_MAX.
 SHADOW_SPARE_CLONES = env.int("SHADOW_SPARE_CLONES", default=1)
+SHADOW_SPARE_CLONES_MAX = env.int("SHADOW_SPARE_CLONES_MAX", default=4)
+SHADOW_SPARE_DEMAND_WINDOW_SECONDS = env.int("SHADOW_SPARE_DEMAND_WINDOW_SECONDS", default=900)
 # After a dry-run is recorded, drop its clone and make the next spare on a background thread,
 # off the request's path; off: in the caller (the test suite, for determinism).
 SHADOW_CHORES_IN_BACKGROUND = env.bool("SHADOW_CHORES_IN_BACKGROUND", default=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,6 +48,22 @@ ADD_NOTE_AND_INDEX: list[dict[str, Any]] = [
         ],
     }
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets shadow databases, an owner role and a Redis database
+    of its own, so tests that count clones, reap leftovers or run a Celery worker never see
+    another worker's. pytest-django already gives each worker its own test database. The
+    environment is set too: subprocesses a test starts (a Celery worker, `migrate`) inherit it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    number = int(worker.removeprefix("gw"))
+    prefix = f"{settings.SHADOW_DATABASE_PREFIX}{worker}_"
+    owner_role = f"{settings.SHADOW_OWNER_ROLE}_{worker}"
+    os.environ["SHADOW_DATABASE_PREFIX"] = settings.SHADOW_DATABASE_PREFIX = prefix
+    os.environ["SHADOW_OWNER_ROLE"] = settings.SHADOW_OWNER_ROLE = owner_role
+    os.environ.setdefault("TEST_CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{14 - number % 8}")
 
 
 def clone_databases() -> list[str]:

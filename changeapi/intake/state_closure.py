@@ -4,10 +4,11 @@ Django's executor keeps every model of the project rendered, and after each oper
 re-renders the touched model and every model related to it. On a schema where most models
 point at one model (`auth.User`), that is most of the project, per operation. An operation's
 schema change needs far less: the models it names, the models pointing at them (a rename or
-a primary-key change rewrites their foreign keys), and whatever those need to render: the
-targets of their relations and their bases, transitively. Rendering only that closure gives
-the same model classes for the statements Django writes, at a cost that follows the change
-rather than the project.
+a primary-key change rewrites their foreign keys), and whatever those need to render. What
+they point at is rendered as a stub: its table, its columns and its key, without its own
+relations, so the targets of the targets (a chain of parents, the whole schema behind a hub)
+are not rendered. Rendering only that closure gives the same model classes for the
+statements Django writes, at a cost that follows the change rather than the project.
 
 Operations this module does not know fall back to whole states, as Django would use them:
 slower, never wrong.
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.postgres.operations import CollationOperation, CreateExtension, ValidateConstraint
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.fields import FieldOperation
 from django.db.migrations.operations.models import IndexOperation, ModelOperation, RenameModel
 from django.db.migrations.operations.special import RunPython, RunSQL
-from django.db.migrations.state import ProjectState
+from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.utils import resolve_relation  # type: ignore[attr-defined]  # missing from the stubs
 
 ModelKey = tuple[str, str]
@@ -64,24 +66,42 @@ def state_models(operation: Operation, app_label: str) -> set[ModelKey] | None:
     return database_models(operation, app_label)
 
 
-def _relation_targets(state: ProjectState, key: ModelKey) -> Iterable[ModelKey]:
-    """The models `key` needs to render: targets of its relations (and their through models), its bases."""
-    model = state.models[key]
-    for field in model.fields.values():
-        remote = field.remote_field
-        if remote is None:
-            continue
-        yield resolve_relation(remote.model, *key)
-        through = getattr(remote, "through", None)
-        if through:
-            yield resolve_relation(through, *key)
+def _target(field: Any, key: ModelKey) -> ModelKey:
+    return resolve_relation(field.remote_field.model, *key)  # type: ignore[no-any-return]
+
+
+def _string_bases(model: ModelState, key: ModelKey) -> Iterable[ModelKey]:
     for base in model.bases:
         if isinstance(base, str):
             yield resolve_relation(base, key[0])
 
 
-def closure(state: ProjectState, keys: Iterable[ModelKey]) -> set[ModelKey]:
-    """`keys`, the models pointing at them, and everything those need to render, as found in `state`.
+def _stub_keeps(field: Any) -> bool:
+    """A stub keeps every column-only field, and the relations other models can point at
+    through it: a primary key (multi-table inheritance, a one-to-one as key) or a unique one
+    (a `to_field` target)."""
+    return field.remote_field is None or field.primary_key or field.unique
+
+
+@dataclass(frozen=True)
+class Closure:
+    """The models to render for one operation: `full` ones as they are, `stubs` cut down.
+
+    Full: the named models, the models pointing at them, the through models of their
+    many-to-many fields and their bases. Stubs: what those point at, kept only as far as
+    rendering a relation to them needs (table, columns, key), so the targets of the targets
+    are not rendered at all, except as the key of a stub needs them.
+    """
+
+    full: frozenset[ModelKey]
+    stubs: frozenset[ModelKey]
+
+    def __len__(self) -> int:
+        return len(self.full) + len(self.stubs)
+
+
+def closure(state: ProjectState, keys: Iterable[ModelKey]) -> Closure:
+    """`keys`, the models pointing at them, and what rendering those needs, as found in `state`.
 
     Models pointing at a named one come from Django's own reverse-relation index
     (`ProjectState.relations`), which `state_forwards` keeps up to date once built.
@@ -89,30 +109,63 @@ def closure(state: ProjectState, keys: Iterable[ModelKey]) -> set[ModelKey]:
     side) are left out.
     """
     named = {key for key in keys if key in state.models}
-    wanted = set(named)
+    todo = list(named)
     relations = state.relations
     for key in named:
-        pointing = relations.get(key)
-        if pointing:
-            wanted.update(pointing)
-    found: set[ModelKey] = set()
-    todo = list(wanted)
+        todo.extend(relations.get(key, ()))
+    full: set[ModelKey] = set()
+    targets: list[ModelKey] = []
     while todo:
         key = todo.pop()
-        if key in found or key not in state.models:
+        if key in full or key not in state.models:
             continue
-        found.add(key)
-        todo.extend(_relation_targets(state, key))
-    return found
+        full.add(key)
+        model = state.models[key]
+        for field in model.fields.values():
+            if field.remote_field is None:
+                continue
+            targets.append(_target(field, key))
+            through = getattr(field.remote_field, "through", None)
+            if through:
+                todo.append(resolve_relation(through, *key))
+        todo.extend(_string_bases(model, key))
+    stubs: set[ModelKey] = set()
+    while targets:
+        key = targets.pop()
+        if key in full or key in stubs or key not in state.models:
+            continue
+        stubs.add(key)
+        model = state.models[key]
+        targets.extend(_target(f, key) for f in model.fields.values() if f.remote_field is not None and _stub_keeps(f))
+        targets.extend(_string_bases(model, key))
+    return Closure(frozenset(full), frozenset(stubs))
 
 
-def partial_state(state: ProjectState, keys: Iterable[ModelKey]) -> ProjectState:
-    """A new, unrendered state holding copies of the models `keys` (those of them in `state`).
+# Options a stub drops: they name fields the stub may not keep, and no other model reads them.
+_STUB_DROPPED_OPTIONS = ("indexes", "constraints", "unique_together", "index_together", "order_with_respect_to")
+
+
+def stub_model(model: ModelState) -> ModelState:
+    """A copy of `model` holding only what a relation to it needs (see `_stub_keeps`)."""
+    return ModelState(
+        model.app_label,
+        model.name,
+        [(name, field.clone()) for name, field in model.fields.items() if _stub_keeps(field)],  # type: ignore[attr-defined]
+        options={name: value for name, value in model.options.items() if name not in _STUB_DROPPED_OPTIONS},
+        bases=model.bases,
+        managers=list(model.managers),
+    )
+
+
+def partial_state(state: ProjectState, models: Closure) -> ProjectState:
+    """A new, unrendered state holding copies of the closure's models (those of them in `state`).
 
     Copies, because the state they come from goes on changing in place with the next
     operations, while this one must stay as it was for the operation (and its reversal).
     """
-    return ProjectState(models={key: state.models[key].clone() for key in keys if key in state.models}, real_apps=state.real_apps)
+    copies = {key: state.models[key].clone() for key in models.full if key in state.models}
+    copies.update({key: stub_model(state.models[key]) for key in models.stubs if key in state.models})
+    return ProjectState(models=copies, real_apps=state.real_apps)
 
 
 @dataclass

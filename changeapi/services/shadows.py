@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -47,11 +47,43 @@ def _clone_in_use(row: ShadowDatabase) -> bool:
     return DryRun.objects.filter(pk=row.dry_run_id, status=DryRun.Status.RUNNING, lease_expires_at__gte=timezone.now()).exists()
 
 
-def spare_names_for(template: str) -> list[str]:
-    """The names of a template's spare clones: `<prefix>sp_<template without prefix>_<n>`."""
+def spare_names_for(template: str, count: int | None = None) -> list[str]:
+    """The names of a template's first `count` spare clones (all it may have when None):
+    `<prefix>sp_<template without prefix>_<n>`."""
     prefix = settings.SHADOW_DATABASE_PREFIX
-    count = int(getattr(settings, "SHADOW_SPARE_CLONES", 1))
+    if count is None:
+        count = max(int(settings.SHADOW_SPARE_CLONES), int(settings.SHADOW_SPARE_CLONES_MAX))
     return [f"{prefix}sp_{template.removeprefix(prefix)}_{n}" for n in range(count)]
+
+
+def peak_concurrency(intervals: Sequence[tuple[dt.datetime, dt.datetime | None]]) -> int:
+    """The most intervals open at one instant; one with no end is open until now."""
+    events: list[tuple[dt.datetime, int]] = []
+    now = timezone.now()
+    for start, end in intervals:
+        events.append((start, 1))
+        events.append((end or now, -1))
+    # At equal instants an end sorts before a start: back-to-back runs never overlap.
+    events.sort(key=lambda event: (event[0], event[1]))
+    peak = running = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def spare_demand(baseline_id: int | None) -> int:
+    """How many spares the baseline's template should have ready: as many dry-runs of it as
+    ran at the same time lately, so the next burst of the same size finds a spare for each;
+    never fewer than SHADOW_SPARE_CLONES, never more than SHADOW_SPARE_CLONES_MAX."""
+    floor = int(settings.SHADOW_SPARE_CLONES)
+    ceiling = max(floor, int(settings.SHADOW_SPARE_CLONES_MAX))
+    if baseline_id is None:
+        return floor
+    since = timezone.now() - dt.timedelta(seconds=int(settings.SHADOW_SPARE_DEMAND_WINDOW_SECONDS))
+    rows = DryRun.objects.filter(baseline_id=baseline_id, started_at__gte=since).values_list("started_at", "finished_at")
+    intervals = [(started, finished) for started, finished in rows if started is not None]
+    return max(floor, min(ceiling, peak_concurrency(intervals)))
 
 
 def template_of_spare(name: str) -> str:
@@ -175,9 +207,10 @@ def spare_taken(*, server: ShadowServer, name: str) -> None:
 
 
 def spares_replenish(*, server: ShadowServer, template: str, baseline_id: int | None) -> list[str]:
-    """Make every missing spare clone of `template` on `server`; the names made."""
+    """Make the missing spare clones of `template` on `server`, as many as recent demand asks
+    (`spare_demand`); the names made."""
     made = []
-    for name in spare_names_for(template):
+    for name in spare_names_for(template, spare_demand(baseline_id)):
         # Registered even when it exists already (the registry may have lost it): what is
         # registered, the reaper can drop once the template is stale.
         row = _register(server, name, kind=ShadowDatabase.Kind.SPARE, baseline_id=baseline_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -18,13 +19,21 @@ from tests.conftest import ADD_NOTE_AND_INDEX
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# The sealed archive and the served key are plain bytes that no test changes: they are made
+# through the whole flow by the first test of the module that needs them, and read by the rest.
+_SEALED: dict[str, Any] = {}
+
+
 @pytest.fixture
-def sealed(project_with_baseline, client_for):  # noqa: ANN001, ANN201
+def sealed(request, client_for):  # noqa: ANN001, ANN201
     """An archive of two change requests, and the public key served by the API."""
-    release = Release(project_with_baseline, client_for)
-    _, archive = release.sealed(release.approved(ADD_NOTE_AND_INDEX), release.approved(ADD_STATUS_CONCURRENTLY))
-    key = client_for(None).get("/api/v1/signing-key/").json()["public_key_pem"]
-    return {"archive": archive, "key": key, "files": archive_files(archive), "client": client_for(None)}
+    if not _SEALED:
+        project = request.getfixturevalue("project_with_baseline")
+        release = Release(project, client_for)
+        _, archive = release.sealed(release.approved(ADD_NOTE_AND_INDEX), release.approved(ADD_STATUS_CONCURRENTLY))
+        key = client_for(None).get("/api/v1/signing-key/").json()["public_key_pem"]
+        _SEALED.update(archive=archive, key=key, files=archive_files(archive))
+    return {**_SEALED, "client": client_for(None)}
 
 
 def _changed(data: bytes) -> bytes:

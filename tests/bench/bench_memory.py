@@ -20,6 +20,7 @@ from tests.bench.support import (
     django_setup,
     figure,
     heading,
+    resident_bytes,
     service_database,
     start_worker,
     stop_worker,
@@ -34,16 +35,14 @@ class RssSampler:
     """Peak resident set size of a process, sampled from a thread."""
 
     def __init__(self, pid: int, interval: float = 0.01) -> None:
-        import psutil
-
-        self.process = psutil.Process(pid)
+        self.pid = pid
         self.interval = interval
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def rss(self) -> int:
-        return int(self.process.memory_info().rss)
+        return resident_bytes(self.pid)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -61,13 +60,10 @@ class RssSampler:
 
 def _worker_ready(worker: Any) -> None:
     """A worker has imported Django and connected to the broker once its RSS stops growing."""
-    import psutil
-
-    process = psutil.Process(worker.pid)
     last = -1
     for _ in range(100):
         time.sleep(0.3)
-        rss = process.memory_info().rss
+        rss = resident_bytes(worker.pid)
         if rss == last:
             return
         last = rss

@@ -168,12 +168,12 @@ def synthetic_baseline(*, models_count: int = 200, apps: int = 10) -> History:
     return History(files=files, installed_apps=labels, generated_apps=labels)
 
 
-def synthetic_change_documents(app_label: str = "app03", model: int = 65) -> list[dict[str, Any]]:
+def synthetic_change_documents(app_label: str = "app03", model: int = 65, new_model: str = "Shipment") -> list[dict[str, Any]]:
     """A 5-operation change on the synthetic baseline, in the operations (JSON) form.
 
     It touches models `model`, `model + 1` and `model + 2` of `app_label`: a new nullable
-    column, a composite index, a wider varchar, a new table with a foreign key, and a column
-    with a default.
+    column, a composite index, a wider varchar, a new table (`new_model`) with a foreign key,
+    and a column with a default.
     """
     this, after, last = (f"entity{n:03d}" for n in (model, model + 1, model + 2))
     return [
@@ -194,7 +194,7 @@ def synthetic_change_documents(app_label: str = "app03", model: int = 65) -> lis
                 },
                 {
                     "op": "CreateModel",
-                    "name": "Shipment",
+                    "name": new_model,
                     "fields": [
                         {"name": "id", "field": {"type": "BigAutoField", "primary_key": True}},
                         {"name": "tracking", "field": {"type": "CharField", "max_length": 64, "db_index": True}},
@@ -208,6 +208,21 @@ def synthetic_change_documents(app_label: str = "app03", model: int = 65) -> lis
             ],
         }
     ]
+
+
+def synthetic_wide_change_documents(groups: int = 20, *, models_count: int = 200, apps: int = 10) -> list[dict[str, Any]]:
+    """A change of `groups` x 5 operations on the synthetic baseline: the 5-operation change on
+    models 0-2, 3-5, ... of apps 1, 2, ..., one migration per group, no model touched twice."""
+    per_app = models_count // apps
+    per_app_groups = per_app // 3
+    documents = []
+    for group in range(groups):
+        app, slot = 1 + group // per_app_groups, group % per_app_groups
+        if app >= apps:
+            raise ValueError(f"{groups} groups do not fit in {apps - 1} apps of {per_app} models")
+        model = app * per_app + 3 * slot
+        documents += synthetic_change_documents(f"app{app:02d}", model, new_model=f"Shipment{model:03d}")
+    return documents
 
 
 def synthetic_change_file(app_label: str, previous: str, model: int) -> MigrationText:
@@ -465,6 +480,12 @@ def machine() -> str:
     except (OSError, StopIteration):
         mem_kb = 0
     return f"{os.cpu_count()} CPU ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, Python {sys.version.split()[0]}"
+
+
+def resident_bytes(pid: int) -> int:
+    """A process's resident set size now, from /proc (no dependency for one number)."""
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def heading(title: str) -> None:

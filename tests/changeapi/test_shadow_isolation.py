@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from changeapi.shadow import provision
@@ -63,7 +64,7 @@ def assert_rival_dry_runs(rival: APIClient) -> None:
 def other_job() -> Any:
     """Another job's clone with a statement in flight, as its own role: what an attacker would look for."""
     server = configured_servers()[0]
-    name = "sgtest_dr_victim"
+    name = f"{settings.SHADOW_DATABASE_PREFIX}dr_victim"
     provision.clone_create(server, template="template1", name=name)
     running = threading.Event()
 
@@ -122,9 +123,10 @@ def test_what_a_dry_run_sets_on_its_role_does_not_outlive_it(
 
 
 def test_a_dry_run_cannot_alter_spares_or_templates_of_anyone(project_with_baseline: dict[str, Any], rival: APIClient) -> None:
+    prefix = settings.SHADOW_DATABASE_PREFIX
     vandal = (
         "DO $$ DECLARE d record; BEGIN "
-        "FOR d IN SELECT datname FROM pg_database WHERE starts_with(datname, 'sgtest_') AND datname <> current_database() LOOP "
+        f"FOR d IN SELECT datname FROM pg_database WHERE starts_with(datname, '{prefix}') AND datname <> current_database() LOOP "
         "BEGIN EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT 0', d.datname); "
         "RAISE EXCEPTION 'altered %', d.datname; EXCEPTION WHEN insufficient_privilege THEN NULL; END; "
         "BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', d.datname, '{\"calibration\": null}'); "
@@ -137,7 +139,7 @@ def test_a_dry_run_cannot_alter_spares_or_templates_of_anyone(project_with_basel
     assert result["status"] == "succeeded", result.get("error")
     server = configured_servers()[0]
     with server.admin_connect() as conn:
-        limits = conn.execute("SELECT datname, datconnlimit FROM pg_database WHERE starts_with(datname, 'sgtest_')").fetchall()
+        limits = conn.execute("SELECT datname, datconnlimit FROM pg_database WHERE starts_with(datname, %s)", [prefix]).fetchall()
     assert all(limit == -1 for _, limit in limits), limits
     assert_rival_dry_runs(rival)
 

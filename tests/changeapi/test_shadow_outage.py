@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from django.conf import settings as django_settings
 
@@ -34,25 +35,48 @@ def _clones(server: SecondPostgres) -> list[str]:
     return databases_with_prefix(ShadowServer(server.url), f"{django_settings.SHADOW_DATABASE_PREFIX}dr_")
 
 
+def _stop_once_sleeping(server: SecondPostgres, *, within_seconds: float = 120.0) -> threading.Thread:
+    """Stop `server` as soon as a session on it is inside `pg_sleep`, so the server goes away
+    in the middle of the dry-run's statement however slowly the run got there."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + within_seconds
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(server.url, autocommit=True, connect_timeout=2) as conn:
+                    sleeping = conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%%pg_sleep(%%'"
+                        " AND pid <> pg_backend_pid()"
+                    ).fetchone()
+            except psycopg.OperationalError:
+                sleeping = None
+            if sleeping and sleeping[0]:
+                server.stop()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
 def test_server_lost_mid_run_fails_with_the_reason_then_a_rerun_succeeds(second_server, client_for):
     api = client_for(UserFactory(username="owner"))
     assert api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop"}, format="json").status_code == 201
     baseline = api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json").json()
     assert api.get(f"/api/v1/baselines/{baseline['id']}/").json()["status"] == "ready"
 
-    stopper = threading.Timer(1.5, second_server.stop)
-    stopper.start()
+    watcher = _stop_once_sleeping(second_server)
     body = {
         "project": "shop",
         "title": "slow",
-        "migrations": [{"app_label": "shop", "operations": [{"op": "RunSQL", "sql": "SELECT pg_sleep(5)"}]}],
+        "migrations": [{"app_label": "shop", "operations": [{"op": "RunSQL", "sql": "SELECT pg_sleep(6)"}]}],
     }
-    started = time.monotonic()
     change_request = api.post("/api/v1/change-requests/", body, format="json").json()
-    stopper.join()
+    watcher.join()
     failed = api.get(f"/api/v1/dry-runs/{change_request['latest_dry_run']}/").json()
 
-    assert time.monotonic() - started < 5, "the run ended when the server went away, not at the end of the sleep"
+    # The server was stopped within moments of the sleep starting, seconds before it could end.
     assert failed["status"] == "failed"
     assert "unavailable" in failed["error"] or "terminat" in failed["error"] or "closed" in failed["error"]
     assert ChangeRequest.objects.get(pk=change_request["id"]).status == "dry_run_failed"

@@ -13,7 +13,14 @@ from django.utils import timezone
 from changeapi.models import DryRun, Project, ShadowDatabase
 from changeapi.services.dry_run_guards import ShadowServerBusy
 from changeapi.services.dry_runs import _claim_on_some_server
-from changeapi.services.shadows import shadow_chores_wait, shadows_reap, spare_names_for
+from changeapi.services.shadows import (
+    peak_concurrency,
+    shadow_chores_wait,
+    shadows_reap,
+    spare_demand,
+    spare_names_for,
+    spares_replenish,
+)
 from changeapi.shadow.provision import databases_with_prefix, drop_database
 from changeapi.shadow.servers import ShadowServer, configured_servers, pick_server
 from tests.conftest import ADD_NOTE_AND_INDEX, clone_databases
@@ -150,3 +157,40 @@ def test_when_every_server_is_busy_the_job_waits(project_with_baseline, settings
     with pytest.raises(ShadowServerBusy):
         _claim_on_some_server(job, owner="me", first=first)
     assert DryRun.objects.get(pk=job).status == DryRun.Status.QUEUED
+
+
+def test_peak_concurrency_counts_runs_open_at_one_instant_and_not_back_to_back_ones():
+    t = timezone.now() - dt.timedelta(minutes=5)
+    minute = dt.timedelta(minutes=1)
+
+    assert peak_concurrency([]) == 0
+    assert peak_concurrency([(t, t + minute), (t + minute, t + 2 * minute)]) == 1
+    assert peak_concurrency([(t, t + 2 * minute), (t + minute, t + 3 * minute), (t + minute, None)]) == 3
+
+
+def test_spares_follow_how_many_dry_runs_of_the_template_ran_at_once(project_with_baseline, settings):
+    settings.SHADOW_SPARE_CLONES, settings.SHADOW_SPARE_CLONES_MAX = 1, 3
+    api = project_with_baseline["api"]
+    first, second = _submit(api), _submit(api)
+    started = timezone.now() - dt.timedelta(minutes=2)
+    DryRun.objects.filter(pk__in=[first["id"], second["id"]]).update(
+        started_at=started, finished_at=started + dt.timedelta(seconds=30)
+    )
+    baseline = Project.objects.get(slug="shop").current_baseline
+    shadow_chores_wait()
+
+    made = spares_replenish(server=configured_servers()[0], template=baseline.template_name, baseline_id=baseline.pk)
+
+    assert spare_demand(baseline.pk) == 2
+    assert made == spare_names_for(baseline.template_name, 2)[1:], "the first spare was there; the second is new"
+    assert set(spare_names_for(baseline.template_name, 2)) <= set(_on_server(f"{django_settings.SHADOW_DATABASE_PREFIX}sp_"))
+
+
+def test_spares_never_exceed_the_configured_ceiling(project_with_baseline, settings):
+    settings.SHADOW_SPARE_CLONES, settings.SHADOW_SPARE_CLONES_MAX = 1, 1
+    api = project_with_baseline["api"]
+    first, second = _submit(api), _submit(api)
+    started = timezone.now() - dt.timedelta(minutes=2)
+    DryRun.objects.filter(pk__in=[first["id"], second["id"]]).update(started_at=started, finished_at=None)
+
+    assert spare_demand(Project.objects.get(slug="shop").current_baseline_id) == 1

@@ -84,7 +84,7 @@ def test_an_operation_of_unknown_reach_gets_whole_states():
     assert len(step.before.models) == len(state.models) == LEAVES + 1
 
 
-def test_a_closure_follows_relations_transitively():
+def test_a_closure_renders_what_the_named_model_points_at_as_stubs():
     state = plan_state(
         plan_of(
             [
@@ -100,9 +100,61 @@ def test_a_closure_follows_relations_transitively():
         )
     )
 
-    assert closure(state, {("shop", "c")}) == {("shop", "c"), ("shop", "b"), ("shop", "a")}
-    # B's closure holds C, which points at it, and A, which B points at; never D.
-    assert closure(state, {("shop", "b")}) == {("shop", "c"), ("shop", "b"), ("shop", "a")}
+    of_c = closure(state, {("shop", "c")})
+    assert (of_c.full, of_c.stubs) == ({("shop", "c")}, {("shop", "b")}), "B's own relation (to A) is not rendered"
+    # B's closure holds C, which points at it, in full, and A, which B points at, as a stub; never D.
+    of_b = closure(state, {("shop", "b")})
+    assert (of_b.full, of_b.stubs) == ({("shop", "c"), ("shop", "b")}, {("shop", "a")})
+
+
+def test_a_stub_keeps_its_columns_and_key_but_not_its_relations():
+    state = plan_state(
+        plan_of(
+            [
+                ops.CreateModel("A", [("id", models.BigAutoField(primary_key=True))]),
+                ops.CreateModel(
+                    "B",
+                    [
+                        ("code", models.CharField(max_length=10, primary_key=True)),
+                        ("a", models.ForeignKey("shop.A", models.CASCADE)),
+                        ("name", models.CharField(max_length=50)),
+                    ],
+                    options={"db_table": "legacy_b", "indexes": [models.Index(fields=["a", "name"], name="b_a_name")]},
+                ),
+                ops.CreateModel(
+                    "C", [("id", models.BigAutoField(primary_key=True)), ("b", models.ForeignKey("shop.B", models.CASCADE))]
+                ),
+            ]
+        )
+    )
+
+    step = step_forwards(ops.AddField("c", "size", models.IntegerField(default=0)), "shop", state)
+
+    b = step.after.apps.get_model("shop", "b")
+    assert [f.name for f in b._meta.local_fields] == ["code", "name"]
+    assert b._meta.db_table == "legacy_b" and b._meta.pk.name == "code"
+    c = step.after.apps.get_model("shop", "c")
+    assert c._meta.get_field("b").target_field.max_length == 10
+    assert c._meta.get_field("b").target_field.name == "code"
+
+
+def test_a_chain_of_parents_renders_only_the_next_link():
+    chain = [ops.CreateModel("Link0", [("id", models.BigAutoField(primary_key=True))])]
+    for n in range(1, 40):
+        chain.append(
+            ops.CreateModel(
+                f"Link{n}",
+                [
+                    ("id", models.BigAutoField(primary_key=True)),
+                    ("parent", models.ForeignKey(f"shop.Link{n - 1}", models.CASCADE)),
+                ],
+            )
+        )
+    state = plan_state(plan_of(chain))
+
+    step = step_forwards(ops.AddIndex("link39", models.Index(fields=["parent"], name="link39_parent")), "shop", state)
+
+    assert set(step.after.models) == {("shop", "link39"), ("shop", "link38")}
 
 
 def test_the_submission_check_fails_on_a_dangling_relation_of_a_changed_model():
