@@ -18,7 +18,7 @@ from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patter
 from changeapi.dryrun.access_patterns.explain import PatternsSnapshot
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
-from changeapi.dryrun.contract import Report
+from changeapi.dryrun.contract import Report, StatementTrace
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, baseline_state
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.report import RunFacts, build_report
@@ -93,6 +93,22 @@ def _patterns_before(
     return snapshot
 
 
+def touched_tables(statements: Sequence[StatementTrace]) -> set[str] | None:
+    """Every table (and relation) the statements created, dropped, locked or named; None when
+    a statement's locks were not observed, so what it touched is not known."""
+    touched: set[str] = set()
+    for statement in statements:
+        if statement.locks is None:
+            return None
+        touched.update(statement.target_tables, statement.work_tables, statement.created_relations)
+        touched.update(statement.dropped_relations, statement.rewrites)
+        for lock in statement.locks:
+            touched.add(lock.relation)
+            if lock.table:
+                touched.add(lock.table)
+    return touched
+
+
 def dry_run_execute(
     *,
     server: ShadowServer,
@@ -129,7 +145,11 @@ def dry_run_execute(
             server, template, access_patterns, lambda: explain_patterns(connection, access_patterns)
         )
         run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
-        patterns_after = None if run.error else explain_patterns(connection, access_patterns)
+        patterns_after = (
+            None
+            if run.error
+            else explain_patterns(connection, access_patterns, since=patterns_before, touched=touched_tables(run.statements))
+        )
         reversibility = [] if run.error else reverse_plan(connection, change, base_state, forwards_states=run.states)
     facts_of_run = RunFacts(
         engine="postgresql",

@@ -4,7 +4,8 @@ A baseline's template is built once per server under a temporary name and rename
 complete, so the existence of the final name means "complete"; a clone is then a
 `CREATE DATABASE ... TEMPLATE`, which takes milliseconds instead of a replay of history.
 
-Ownership: templates and spares are the admin's databases, their objects the owner role's. A
+Ownership: templates are the admin's databases, their objects the owner role's; a spare and
+its objects belong to a role of its own, renamed to the job's when a job claims it. A
 clone is handed over to a role made for its job (database and objects), which can connect
 to nothing else; a template being built is handed back when complete. Dropping a clone drops
 its role, so nothing a job set on its role (`ALTER ROLE CURRENT_USER SET ...`) outlives it.
@@ -202,7 +203,10 @@ def spare_create(server: ShadowServer, *, template: str, name: str) -> bool:
 
     A spare is an ordinary clone made ahead of time, so that a dry-run takes it with a
     rename (catalog only) instead of waiting for `CREATE DATABASE ... TEMPLATE` to copy files.
-    Until its CREATE commits the name does not exist, so no one can take a half-made spare.
+    It is handed over here, off any job's path, to a role of its own that nobody has logged
+    in as (`<spare>_job`): the job that claims it renames that role to its own name and
+    resets it, instead of moving every object's ownership while its client waits. Until its
+    CREATE commits the name does not exist, so no one can take a half-made spare.
     """
     with server.admin_connect() as conn:
         if database_exists(conn, name):
@@ -211,17 +215,32 @@ def spare_create(server: ShadowServer, *, template: str, name: str) -> bool:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
         except psycopg.errors.DuplicateDatabase:
             return False  # another worker made it meanwhile
-        # The admin's database until a job claims it: no job role may connect to or alter it.
         _revoke_public(conn, name)
+        try:
+            _hand_over(conn, server, name)
+        except psycopg.Error:
+            drop_database(conn, name)
+            job_role_drop(conn, server, name)
+            raise
     return True
 
 
+def _database_owner(conn: psycopg.Connection, name: str) -> str | None:
+    row = conn.execute(
+        "SELECT r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = %s", [name]
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def spare_claim(server: ShadowServer, *, spares: Sequence[str], name: str) -> str | None:
-    """Rename the first available spare to `name`; the spare's name, or None if none was free.
+    """Rename the first available spare to `name`, with its role; the spare's name, or None
+    if none was free.
 
     Two workers may race for one spare: the rename is atomic, so the loser finds it gone
     and tries the next (or falls back to a CREATE DATABASE). A database left under `name` by
-    an earlier attempt of the same job is dropped first.
+    an earlier attempt of the same job is dropped first. A spare handed to its own role
+    (`spare_create`) is the job's once that role carries the job's name, password and
+    limits; one still the admin's (made by an older version) is handed over here.
     """
     try:
         conn = server.admin_connect()
@@ -230,17 +249,25 @@ def spare_claim(server: ShadowServer, *, spares: Sequence[str], name: str) -> st
     with conn:
         if database_exists(conn, name):
             drop_database(conn, name)
+            job_role_drop(conn, server, name)
+        admin = conn.info.user
         for spare in spares:
-            if database_exists(conn, spare) and not _owned_by_admin(conn, spare):
-                # Made before spares belonged to the admin: its objects are its old maker's,
-                # which no job may be given.
+            owner = _database_owner(conn, spare)
+            if owner is None:
+                continue
+            if owner not in (admin, server.job_role(spare)):
+                # Not made the way spares are: its objects may be anyone's, which no job may be given.
                 drop_database(conn, spare)
                 continue
             try:
                 _rename(conn, spare, name)
             except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectInUse):
                 continue
-            _hand_over(conn, server, name)
+            if owner == admin:
+                _hand_over(conn, server, name)
+            else:
+                _rename_job_role(conn, server, spare, name)
+                _job_role_ensure(conn, server, name)
             return spare
     return None
 

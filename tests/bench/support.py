@@ -35,6 +35,11 @@ def django_setup(*, eager: bool = True) -> None:
     import django
 
     django.setup()
+    # Register the tasks now: Celery's Django fix-up runs the system checks the first time it
+    # imports them, and the histories loaded later register checks of apps not installed here.
+    from config.celery import app
+
+    app.loader.import_default_modules()
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.migrations import operations as ops
 
-from changeapi.dryrun.access_patterns import AccessPattern, PatternError, pattern_check
+from changeapi.dryrun.access_patterns import AccessPattern, PatternError, explain_patterns, pattern_check
 from changeapi.dryrun.contract import to_json
 from changeapi.dryrun.profile import ProductionProfile, TableFigures, seeded_template_name
 from changeapi.dryrun.run import dry_run_execute, template_build
@@ -250,3 +250,30 @@ def test_a_misspelt_column_is_located_in_the_submitted_sql(shadow_server, templa
         "column": 7,
         "sqlstate": "42703",
     }
+
+
+def test_the_snapshot_after_a_change_read_for_the_touched_tables_equals_a_full_read(shadow_server, template, django_db_blocker):
+    clone = f"{settings.SHADOW_DATABASE_PREFIX}dr_access_touched"
+    change = [
+        "CREATE TABLE shop_refund (id bigint PRIMARY KEY, order_id bigint REFERENCES shop_order (id))",
+        "CREATE INDEX refund_order_idx ON shop_refund (order_id)",
+        "DROP INDEX order_total_idx",
+        "ALTER TABLE shop_customer RENAME TO shop_client",
+    ]
+    with django_db_blocker.unblock():
+        provision.clone_create(shadow_server, template=template, name=clone)
+        try:
+            with psycopg.connect(**shadow_server.runner_conninfo(clone), autocommit=True) as conn:  # type: ignore[arg-type]
+                before = explain_patterns(conn, [BY_TOTAL])
+                for statement in change:
+                    conn.execute(statement)
+                touched = {"shop_refund", "refund_order_idx", "shop_order", "order_total_idx", "shop_client"}
+                incremental = explain_patterns(conn, [BY_TOTAL], since=before, touched=touched)
+                full = explain_patterns(conn, [BY_TOTAL])
+        finally:
+            provision.clone_drop(shadow_server, clone)
+
+    assert incremental is not None and full is not None
+    assert incremental.indexes == full.indexes
+    assert incremental.foreign_keys == full.foreign_keys
+    assert {fk.parent for fk in incremental.foreign_keys.values()} >= {"shop_client", "shop_order"}

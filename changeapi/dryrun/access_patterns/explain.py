@@ -9,6 +9,7 @@ protocol, which accepts exactly one command.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,8 @@ JOIN pg_class i ON i.oid = ix.indexrelid
 JOIN pg_class t ON t.oid = ix.indrelid
 WHERE t.relnamespace = current_schema()::regnamespace
 """
+# The same, for the tables a change touched only.
+_INDEXES_OF_SQL = _INDEXES_SQL + "  AND t.relname = ANY(%s)\n"
 
 _FOREIGN_KEYS_SQL = """
 SELECT c.conname, t.relname, p.relname,
@@ -62,6 +65,8 @@ JOIN pg_class t ON t.oid = c.conrelid
 JOIN pg_class p ON p.oid = c.confrelid
 WHERE c.contype = 'f' AND t.relnamespace = current_schema()::regnamespace
 """
+# Foreign keys from or to the tables a change touched.
+_FOREIGN_KEYS_OF_SQL = _FOREIGN_KEYS_SQL + "  AND (t.relname = ANY(%s) OR p.relname = ANY(%s))\n"
 
 _SIZES_SQL = """
 SELECT relname, reltuples::bigint, relpages FROM pg_class
@@ -133,12 +138,22 @@ def pattern_check(connection: BaseDatabaseWrapper | psycopg.Connection, pattern:
 
 
 def explain_patterns(
-    connection: BaseDatabaseWrapper | psycopg.Connection, patterns: list[AccessPattern] | None
+    connection: BaseDatabaseWrapper | psycopg.Connection,
+    patterns: list[AccessPattern] | None,
+    *,
+    since: PatternsSnapshot | None = None,
+    touched: Collection[str] | None = None,
 ) -> PatternsSnapshot | None:
     """Plans of `patterns` on the database as it is now, plus its indexes, foreign keys and sizes.
 
     None when the caller has no patterns to follow (`patterns is None`); a pattern that fails
     is recorded with its error, never raised, so one broken query does not hide the others.
+
+    With `since` (a snapshot of the same database earlier) and `touched` (every table changed
+    since), the index and foreign-key facts are read for the touched tables only and the rest
+    kept from `since`: after a change of a few tables on a schema of hundreds, that is what
+    costs. Every pattern is planned again (any of them may read a touched table), and sizes
+    are read whole (one scan of pg_class), which also tells which tables still exist.
     """
     if patterns is None:
         return None
@@ -149,19 +164,28 @@ def explain_patterns(
             plans[pattern.name] = _explain(raw, pattern, f"sg_ap_{number}")
         except PatternError as exc:
             plans[pattern.name] = PlanFailure(error=exc.message, sqlstate=exc.sqlstate)
+    incremental = since is not None and touched is not None
+    names = sorted(touched or ())
     with raw.cursor() as cur:
-        indexes = {
-            row[0]: IndexFact(row[0], row[1], tuple(row[6]), row[2], row[4], row[3], int(row[5]))
-            for row in cur.execute(_INDEXES_SQL).fetchall()
-        }
-        foreign_keys = {
-            f"{row[1]}.{row[0]}": ForeignKeyFact(row[0], row[1], tuple(row[3]), row[2])
-            for row in cur.execute(_FOREIGN_KEYS_SQL).fetchall()
-        }
         sizes = {row[0]: (int(row[1]), int(row[2])) for row in cur.execute(_SIZES_SQL).fetchall()}
+        index_rows = cur.execute(_INDEXES_OF_SQL, [names]) if incremental else cur.execute(_INDEXES_SQL)
+        indexes = {row[0]: IndexFact(row[0], row[1], tuple(row[6]), row[2], row[4], row[3], int(row[5])) for row in index_rows}
+        fk_rows = cur.execute(_FOREIGN_KEYS_OF_SQL, [names, names]) if incremental else cur.execute(_FOREIGN_KEYS_SQL)
+        foreign_keys = {f"{row[1]}.{row[0]}": ForeignKeyFact(row[0], row[1], tuple(row[3]), row[2]) for row in fk_rows}
         values = cur.execute(
             "SELECT " + ", ".join(f"current_setting('{name}')" for name in PLANNER_SETTINGS)  # a fixed list of names
         ).fetchone()
+    if since is not None and touched is not None:
+        changed = set(touched)
+
+        def kept(table: str) -> bool:
+            return table not in changed and table in sizes
+
+        indexes = {**{k: v for k, v in since.indexes.items() if kept(v.table)}, **indexes}
+        foreign_keys = {
+            **{k: v for k, v in since.foreign_keys.items() if kept(v.table) and kept(v.parent)},
+            **foreign_keys,
+        }
     planner = dict(zip(PLANNER_SETTINGS, values or (), strict=False))
     return PatternsSnapshot(plans=plans, indexes=indexes, foreign_keys=foreign_keys, sizes=sizes, settings=planner)
 
