@@ -50,6 +50,14 @@ class PreconditionRequired(DomainError):
     title = "If-Match is required"
 
 
+class RenderingUnavailable(DomainError):
+    """A rendering this server cannot make (a system library it needs is missing)."""
+
+    status = 503
+    code = "rendering-unavailable"
+    title = "This rendering is not available on this server"
+
+
 class LimitExceeded(DomainError):
     """A configured limit was hit; `setting` names it so the client knows what to change."""
 

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from changeapi.api import integrations, views
 from changeapi.api.access_patterns import AccessPatternViewSet
 from changeapi.api.api_keys import ApiKeyViewSet
+from changeapi.api.renderers import MarkdownRenderer, PNGRenderer, SVGRenderer
 from changeapi.api.stats import TableStatsViewSet
 
 router = SimpleRouter()
@@ -62,10 +63,23 @@ access_patterns = [
     ),
 ]
 
-# The renderings are files: no trailing slash, so `report.md` and `report.svg` keep their suffix.
+# The renderings are files: no trailing slash, so `report.md`, `report.svg` and `report.png` keep their suffix.
 renderings = [
-    path("dry-runs/<int:pk>/report.md", views.DryRunViewSet.as_view({"get": "markdown"}), name="dry-run-report-md"),
-    path("dry-runs/<int:pk>/report.svg", views.DryRunViewSet.as_view({"get": "timeline"}), name="dry-run-report-svg"),
+    path(
+        "dry-runs/<int:pk>/report.md",
+        views.DryRunViewSet.as_view({"get": "markdown"}, renderer_classes=[MarkdownRenderer]),
+        name="dry-run-report-md",
+    ),
+    path(
+        "dry-runs/<int:pk>/report.svg",
+        views.DryRunViewSet.as_view({"get": "timeline"}, renderer_classes=[SVGRenderer]),
+        name="dry-run-report-svg",
+    ),
+    path(
+        "dry-runs/<int:pk>/report.png",
+        views.DryRunViewSet.as_view({"get": "timeline_png"}, renderer_classes=[PNGRenderer]),
+        name="dry-run-report-png",
+    ),
 ]
 
 urlpatterns = [*project_settings, *access_patterns, *renderings, *router.urls]

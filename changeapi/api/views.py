@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from changeapi.api.base import ANY_USER, AUTHOR_OR_MANAGE, ProjectScopedViewSet, acting_user, audit_context, require
+from changeapi.api.renderers import dry_run_renderers
 from changeapi.api.serializers import (
     BaselineCreateSerializer,
     BaselineSerializer,
@@ -32,8 +33,9 @@ from changeapi.api.serializers import (
     RevisionSubmitSerializer,
 )
 from changeapi.dryrun.contract import Report
-from changeapi.dryrun.render import report_markdown, report_svg
-from changeapi.errors import InvalidState
+from changeapi.dryrun.render import report_markdown, report_png, report_svg
+from changeapi.dryrun.render.png import PngUnavailable
+from changeapi.errors import InvalidState, RenderingUnavailable
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import MANAGE, PROJECT_PERMISSIONS, SUBMIT, has_project_perm, project_perms
 from changeapi.selectors import dry_run_report
@@ -321,6 +323,7 @@ class DryRunFilter(django_filters.FilterSet):
 )
 class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
     write_permissions = {"rerun": SUBMIT}
+    renderer_classes = dry_run_renderers()
     queryset = DryRun.objects.select_related("revision")
     serializer_class = DryRunSerializer
     filterset_class = DryRunFilter
@@ -346,10 +349,26 @@ class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
         operation_id="dry_runs_report_svg",
         tags=["dry-runs"],
         responses={(200, "image/svg+xml"): OpenApiTypes.STR, **ERRORS},
-        description="The lock timeline: tables as rows, locks as bars over time, coloured by what they block.",
+        description=(
+            "The lock timeline: one lane per lock held (relation and mode), statements as numbered columns, "
+            "bars coloured by what they block."
+        ),
     )
     def timeline(self, request: Request, pk: str) -> HttpResponse:
         return HttpResponse(report_svg(self._report()), content_type="image/svg+xml")
+
+    @extend_schema(
+        operation_id="dry_runs_report_png",
+        tags=["dry-runs"],
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **ERRORS, 503: PROBLEM},
+        description="The lock timeline as a PNG image, for places that show no SVG (e.g. a pull request comment).",
+    )
+    def timeline_png(self, request: Request, pk: str) -> HttpResponse:
+        report = self._report()
+        try:
+            return HttpResponse(report_png(report), content_type="image/png")
+        except PngUnavailable as error:
+            raise RenderingUnavailable(str(error)) from error
 
     @extend_schema(
         operation_id="dry_runs_rerun",

@@ -1,104 +1,215 @@
-"""The lock timeline as SVG: one row per table, one bar per lock span, coloured by what it blocks.
+"""The lock timeline as SVG: one lane per lock held, statements as numbered columns, coloured by
+what each lock blocks.
 
-Bars are drawn on the production timeline when the report has estimates (so a reviewer sees
-how long the table would really be blocked), otherwise on the shadow's measured timeline.
-A pure function of the report; the output is a standalone SVG document.
+Drawn on the production timeline when the report has estimates (so a reviewer sees how long a
+table would really be blocked), otherwise on the shadow's measured one. Everything a reader
+needs is drawn as text (statement numbers, relations, modes, held times, the legend), so a
+PNG of it in a pull request comment says as much as the SVG with its hover titles. A pure
+function of the report; the output is a standalone SVG document.
 """
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape
 
-from changeapi.dryrun.contract import LockSpan, Report
+from changeapi.dryrun.contract import Report
+from changeapi.dryrun.render.timeline_layout import (
+    SEVERITY_ORDER,
+    Bar,
+    Lane,
+    TimelineLayout,
+    duration_label,
+    mode_name,
+    severity,
+    timeline_layout,
+)
 
 WIDTH = 960
-LABEL_WIDTH = 190
-ROW_HEIGHT = 26
-TOP = 54
-BOTTOM = 64
+PLOT_LEFT = 290
+PLOT_RIGHT = WIDTH - 24
+TOP = 84
+LANE_HEIGHT = 32
+BAR_HEIGHT = 20
+FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
+CHAR_WIDTH = 0.62
+"""Average advance of a character in em for the fonts above; text is cut to fit by it."""
 
 COLOURS = {
-    "reads_and_writes": "#d62728",  # ACCESS EXCLUSIVE: nothing gets through
-    "writes": "#ff7f0e",  # SHARE ... EXCLUSIVE: reads only
-    "ddl": "#1f77b4",  # weaker modes: only other DDL waits
-    "new": "#c7c7c7",  # relations created by the change: nobody else sees them
+    "reads_and_writes": ("#c62828", "#ffffff"),  # fill, text on it
+    "writes": ("#f59e0b", "#000000"),
+    "none": ("#1f6fb4", "#ffffff"),
+    "new": ("#cfcfcf", "#000000"),
 }
-LEGEND = [
+LEGEND = (
     ("reads_and_writes", "blocks reads and writes"),
-    ("writes", "blocks writes"),
-    ("ddl", "blocks DDL only"),
-    ("new", "new relation (blocks nobody)"),
-]
+    ("writes", "blocks writes (reads go on)"),
+    ("none", "blocks nothing Django's queries do (only DDL, VACUUM)"),
+    ("new", "created by this change: no one else sees it yet"),
+)
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def _kind(span: LockSpan) -> str:
-    if span.new_relation:
-        return "new"
-    if span.blocks_reads:
-        return "reads_and_writes"
-    if span.blocks_writes:
-        return "writes"
-    return "ddl"
+def _text(value: object) -> str:
+    """Text content or attribute value, escaped; characters XML cannot carry become U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", str(value)), {'"': "&quot;"})
 
 
-def _label(ms: float) -> str:
-    return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.1f} s"
+def _width(text: str, size: float) -> float:
+    return len(text) * size * CHAR_WIDTH
+
+
+def _fit(text: str, width: float, size: float) -> str:
+    """`text`, cut with an ellipsis to fit `width` pixels."""
+    room = int(width / (size * CHAR_WIDTH))
+    return text if len(text) <= room else text[: max(room - 1, 1)] + "…"
+
+
+def _lane_label(lane: Lane, y: float) -> list[str]:
+    indent = 0 if lane.is_table else 14
+    name = lane.relation if lane.is_table else f"{lane.relation_kind} {lane.relation}"
+    shown = _fit(name, PLOT_LEFT - 20 - indent, 12)
+    weight = ' font-weight="bold"' if lane.is_table else ""
+    return [
+        f'<text class="relation" x="{10 + indent}" y="{y + 14}"{weight}>{_text(shown)}<title>{_text(name)}</title></text>',
+        f'<text x="{10 + indent}" y="{y + 27}" font-size="10" fill="#444444">{_text(mode_name(lane.mode))}</text>',
+    ]
+
+
+def _bar(bar: Bar, y: float) -> list[str]:
+    first = bar.spans[0]
+    fill, ink = COLOURS[min((severity(span) for span in bar.spans), key=SEVERITY_ORDER.index)]
+    number = bar.statement_index + 1
+    held = duration_label(bar.held_ms)
+    taken = ", ".join(str(span.statement_index + 1) for span in bar.spans)
+    tooltip = f"{first.mode} on {first.relation}, taken by statement {taken}, held {held}"
+    width = bar.x1 - bar.x0
+    parts = [
+        f'<rect class="lock" data-relation="{_text(first.relation)}" data-mode="{_text(first.mode)}" '
+        f'data-statements="{taken}" x="{bar.x0:.1f}" y="{y + 6}" width="{width:.1f}" height="{BAR_HEIGHT}" '
+        f'fill="{fill}" stroke="#ffffff" stroke-width="1"><title>{_text(tooltip)}</title></rect>'
+    ]
+    for label in (f"#{number} · held {held}", f"#{number}"):
+        if _width(label, 11) + 8 <= width:
+            parts.append(
+                f'<text x="{bar.x0 + 4:.1f}" y="{y + 20}" font-size="11" fill="{ink}" pointer-events="none">{_text(label)}</text>'
+            )
+            break
+    return parts
+
+
+def _statement_labels(layout: TimelineLayout, y: float) -> list[str]:
+    """Numbers over the columns, from 1; where they would collide, statement 1 and those that
+    took a lock go first, and the others are left out."""
+    starts = {span.statement_index for bar in layout.bars for span in bar.spans}
+    order = sorted(layout.columns, key=lambda column: (column.index != 0, column.index not in starts, column.index))
+    placed: list[tuple[float, float]] = []
+    parts = []
+    for column in order:
+        label = str(column.index + 1)
+        centre = (column.x0 + column.x1) / 2
+        half = _width(label, 11) / 2 + 2
+        if centre - half < PLOT_LEFT - 6 or centre + half > WIDTH - 2:
+            continue
+        if any(centre - half < right and centre + half > left for left, right in placed):
+            continue
+        placed.append((centre - half, centre + half))
+        parts.append(f'<text class="statement" x="{centre:.1f}" y="{y}" font-size="11" text-anchor="middle">{label}</text>')
+    return parts
+
+
+def _legend(y: float) -> tuple[list[str], float]:
+    parts = []
+    x = 10.0
+    for kind, text in LEGEND:
+        room = 17 + _width(text, 11) + 24
+        if x + room > WIDTH and x > 10:
+            x, y = 10.0, y + 20
+        parts.append(f'<rect class="swatch" x="{x:.0f}" y="{y - 10}" width="12" height="12" fill="{COLOURS[kind][0]}"/>')
+        parts.append(f'<text x="{x + 17:.0f}" y="{y}" font-size="11">{_text(text)}</text>')
+        x += room
+    return parts, y
+
+
+def _columns(layout: TimelineLayout, axis_y: float) -> list[str]:
+    """Every statement shaded, in two alternating tones; the white between is time between statements."""
+    return [
+        f'<rect class="column" x="{column.x0:.1f}" y="{TOP - 20}" width="{column.x1 - column.x0:.1f}" '
+        f'height="{axis_y - TOP + 20}" fill="{"#ececec" if position % 2 else "#f5f5f5"}"/>'
+        for position, column in enumerate(layout.columns)
+    ]
+
+
+def _lanes(layout: TimelineLayout) -> list[str]:
+    parts = []
+    previous_table = None
+    for number, lane in enumerate(layout.lanes):
+        y = float(TOP + number * LANE_HEIGHT)
+        if lane.table != previous_table and number:
+            parts.append(f'<line x1="10" y1="{y}" x2="{PLOT_RIGHT}" y2="{y}" stroke="#bbbbbb"/>')
+        previous_table = lane.table
+        parts.append(
+            f'<g class="lane" data-relation="{_text(lane.relation)}" data-mode="{_text(lane.mode)}" '
+            f'data-top="{y}" data-bottom="{y + LANE_HEIGHT}">'
+        )
+        parts.extend(_lane_label(lane, y))
+        for bar in (bar for bar in layout.bars if bar.lane == number):
+            parts.extend(_bar(bar, y))
+        parts.append("</g>")
+    return parts
+
+
+def _axis(layout: TimelineLayout, axis_y: float) -> list[str]:
+    """The time axis; a tick's label is left out where it would touch the previous one."""
+    caption = "Time at production size" if layout.estimated else "Time on the shadow"
+    parts = [
+        f'<line x1="{PLOT_LEFT}" y1="{axis_y}" x2="{PLOT_RIGHT}" y2="{axis_y}" stroke="#333333"/>',
+        f'<text x="10" y="{axis_y + 17}" font-size="11" fill="#444444">{caption}</text>',
+    ]
+    label_right = float("-inf")
+    for tick in layout.ticks:
+        parts.append(f'<line x1="{tick.x:.1f}" y1="{axis_y}" x2="{tick.x:.1f}" y2="{axis_y + 5}" stroke="#333333"/>')
+        half = _width(tick.label, 11) / 2
+        if tick.x - half > label_right + 6 and tick.x + half <= WIDTH:
+            parts.append(
+                f'<text class="tick" x="{tick.x:.1f}" y="{axis_y + 18}" font-size="11" text-anchor="middle">{tick.label}</text>'
+            )
+            label_right = tick.x + half
+    return parts
 
 
 def report_svg(report: Report) -> str:
     """A standalone SVG of the report's lock spans."""
-    spans = report.lock_spans
-    estimated = report.estimation is not None and report.estimation.estimated
-
-    def start(span: LockSpan) -> float:
-        return span.estimated_from_ms if estimated else span.from_ms
-
-    def end(span: LockSpan) -> float:
-        return span.estimated_to_ms if estimated else span.to_ms
-
-    tables: list[str] = []
-    for span in spans:
-        table = span.table or span.relation
-        if table not in tables:
-            tables.append(table)
-    horizon = max([end(span) for span in spans] + [1.0])
-    plot_width = WIDTH - LABEL_WIDTH - 20
-    height = TOP + max(len(tables), 1) * ROW_HEIGHT + BOTTOM
-
-    def x(ms: float) -> float:
-        return LABEL_WIDTH + plot_width * ms / horizon
-
-    title = "Lock timeline at production size (estimated)" if estimated else "Lock timeline on the shadow (measured)"
-    parts = [
+    layout = timeline_layout(report, left=PLOT_LEFT, width=PLOT_RIGHT - PLOT_LEFT)
+    title = "Lock timeline at production size (estimated)" if layout.estimated else "Lock timeline on the shadow (measured)"
+    axis_y = float(TOP + max(len(layout.lanes), 1) * LANE_HEIGHT)
+    body = _columns(layout, axis_y)
+    body.append(f'<text x="10" y="{TOP - 6}" font-size="11" fill="#444444">Statement</text>')
+    body.extend(_statement_labels(layout, TOP - 6))
+    if not report.statements:
+        body.append(f'<text x="{PLOT_LEFT}" y="{TOP + 20}">No statements ran.</text>')
+    elif not layout.lanes:
+        body.append(f'<text x="{PLOT_LEFT}" y="{TOP + 20}">No locks were taken: nothing waited on this change.</text>')
+    body.extend(_lanes(layout))
+    body.extend(_axis(layout, axis_y))
+    y = axis_y + 42
+    if layout.hidden_lanes:
+        body.append(
+            f'<text x="10" y="{y}" font-size="11" fill="#444444">{layout.hidden_lanes} more '
+            f"{'lane' if layout.hidden_lanes == 1 else 'lanes'} not drawn (those blocking least, for the shortest time); "
+            "the report lists every lock.</text>"
+        )
+        y += 22
+    legend, y = _legend(y)
+    body.extend(legend)
+    height = int(y + 16)
+    head = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
-        'font-family="sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
+        f'font-family="{FONT}" font-size="12">',
+        f"<title>{_text(title)}</title>",
         f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
-        f'<text x="10" y="22" font-size="15" font-weight="bold">{escape(title)}</text>',
+        f'<text x="10" y="24" font-size="15" font-weight="bold">{_text(title)}</text>',
+        '<text x="10" y="44" font-size="11" fill="#444444">Each bar is a lock, from the statement that took it until its '
+        "transaction released it; one lane per relation and mode.</text>",
     ]
-    if not spans:
-        parts.append(f'<text x="{LABEL_WIDTH}" y="{TOP + 16}">No locks were taken.</text>')
-    for row, table in enumerate(tables):
-        y = TOP + row * ROW_HEIGHT
-        parts.append(f'<text x="10" y="{y + 17}">{escape(table[:28])}</text>')
-        parts.append(f'<line x1="{LABEL_WIDTH}" y1="{y + ROW_HEIGHT}" x2="{WIDTH - 20}" y2="{y + ROW_HEIGHT}" stroke="#eeeeee"/>')
-        for span in (s for s in spans if (s.table or s.relation) == table):
-            left, right = x(start(span)), x(end(span))
-            held = end(span) - start(span)
-            tooltip = f"{span.mode} on {span.relation} from statement {span.statement_index}: held {_label(held)}"
-            parts.append(
-                f'<rect x="{left:.1f}" y="{y + 4}" width="{max(right - left, 2):.1f}" height="{ROW_HEIGHT - 8}" '
-                f'fill="{COLOURS[_kind(span)]}" fill-opacity="0.8"><title>{escape(tooltip)}</title></rect>'
-            )
-    axis_y = TOP + max(len(tables), 1) * ROW_HEIGHT
-    parts.append(f'<line x1="{LABEL_WIDTH}" y1="{axis_y}" x2="{WIDTH - 20}" y2="{axis_y}" stroke="#333333"/>')
-    for tick in range(5):
-        ms = horizon * tick / 4
-        parts.append(f'<text x="{x(ms):.1f}" y="{axis_y + 16}" text-anchor="middle">{escape(_label(ms))}</text>')
-    legend_x = LABEL_WIDTH
-    for kind, text in LEGEND:
-        parts.append(f'<rect x="{legend_x}" y="{axis_y + 30}" width="12" height="12" fill="{COLOURS[kind]}"/>')
-        parts.append(f'<text x="{legend_x + 16}" y="{axis_y + 40}">{escape(text)}</text>')
-        legend_x += 28 + 7 * len(text)
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    return "\n".join([*head, *body, "</svg>"]) + "\n"
