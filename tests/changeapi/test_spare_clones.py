@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
@@ -21,6 +22,7 @@ from changeapi.services.shadows import (
     spare_names_for,
     spares_replenish,
 )
+from changeapi.shadow import provision
 from changeapi.shadow.provision import databases_with_prefix, drop_database
 from changeapi.shadow.servers import ShadowServer, configured_servers, pick_server
 from tests.conftest import ADD_NOTE_AND_INDEX, clone_databases
@@ -194,3 +196,37 @@ def test_spares_never_exceed_the_configured_ceiling(project_with_baseline, setti
     DryRun.objects.filter(pk__in=[first["id"], second["id"]]).update(started_at=started, finished_at=None)
 
     assert spare_demand(Project.objects.get(slug="shop").current_baseline_id) == 1
+
+
+def _owner_of(name: str) -> str | None:
+    with configured_servers()[0].admin_connect() as conn:
+        row = conn.execute(
+            "SELECT r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = %s", [name]
+        ).fetchone()
+    return row[0] if row else None
+
+
+def _role_exists(role: str) -> bool:
+    with configured_servers()[0].admin_connect() as conn:
+        return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is not None
+
+
+def test_a_spare_is_handed_to_a_role_of_its_own_that_becomes_the_claiming_jobs(project_with_baseline):
+    shadow_chores_wait()
+    spare, server = _spare(), configured_servers()[0]
+    baseline = Project.objects.get(slug="shop").current_baseline
+    provision.clone_drop(server, spare)  # made afresh, whatever an earlier version left
+    spares_replenish(server=server, template=baseline.template_name, baseline_id=baseline.pk)
+    assert _owner_of(spare) == server.job_role(spare)
+    clone = f"{django_settings.SHADOW_DATABASE_PREFIX}dr_claim_probe"
+
+    taken = provision.spare_claim(server, spares=[spare], name=clone)
+
+    try:
+        assert taken == spare
+        assert _owner_of(clone) == server.job_role(clone)
+        assert not _role_exists(server.job_role(spare)), "the spare's role was renamed, not copied"
+        with psycopg.connect(**server.runner_conninfo(clone)) as conn:  # type: ignore[arg-type]
+            assert conn.execute("SELECT current_user").fetchone() == (server.job_role(clone),)
+    finally:
+        provision.clone_drop(server, clone)
