@@ -206,9 +206,11 @@ def spare_create(server: ShadowServer, *, template: str, name: str) -> bool:
     It is handed over here, off any job's path, to a role of its own that nobody has logged
     in as (`<spare>_job`): the job that claims it renames that role to its own name and
     resets it, instead of moving every object's ownership while its client waits. Until its
-    CREATE commits the name does not exist, so no one can take a half-made spare.
+    CREATE commits and its hand-over ends, the spare's advisory lock is held (the connection
+    holds it until it closes), so no one can take a half-made spare (`spare_claim`).
     """
     with server.admin_connect() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", [_lock_key(name)])
         if database_exists(conn, name):
             return False
         try:
@@ -250,26 +252,38 @@ def spare_claim(server: ShadowServer, *, spares: Sequence[str], name: str) -> st
         if database_exists(conn, name):
             drop_database(conn, name)
             job_role_drop(conn, server, name)
-        admin = conn.info.user
         for spare in spares:
-            owner = _database_owner(conn, spare)
-            if owner is None:
-                continue
-            if owner not in (admin, server.job_role(spare)):
-                # Not made the way spares are: its objects may be anyone's, which no job may be given.
-                drop_database(conn, spare)
-                continue
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(spare)]).fetchone()
+            if not (row and row[0]):
+                continue  # being made right now
             try:
-                _rename(conn, spare, name)
-            except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectInUse):
-                continue
-            if owner == admin:
-                _hand_over(conn, server, name)
-            else:
-                _rename_job_role(conn, server, spare, name)
-                _job_role_ensure(conn, server, name)
-            return spare
+                if _spare_take(conn, server, spare, name):
+                    return spare
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(spare)])
     return None
+
+
+def _spare_take(conn: psycopg.Connection, server: ShadowServer, spare: str, name: str) -> bool:
+    """Under the spare's advisory lock: rename it to `name` and make it the job's; False if
+    it is not there (taken, or never made)."""
+    owner = _database_owner(conn, spare)
+    if owner is None:
+        return False
+    if owner not in (conn.info.user, server.job_role(spare)):
+        # Not made the way spares are: its objects may be anyone's, which no job may be given.
+        drop_database(conn, spare)
+        return False
+    try:
+        _rename(conn, spare, name)
+    except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectInUse):
+        return False
+    if owner == conn.info.user:
+        _hand_over(conn, server, name)  # a spare made by an earlier version, still the admin's
+    else:
+        _rename_job_role(conn, server, spare, name)
+        _job_role_ensure(conn, server, name)
+    return True
 
 
 def clone_retire(server: ShadowServer, *, name: str, retired: str, attempts: int = 25) -> bool:

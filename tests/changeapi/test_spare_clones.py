@@ -230,3 +230,17 @@ def test_a_spare_is_handed_to_a_role_of_its_own_that_becomes_the_claiming_jobs(p
             assert conn.execute("SELECT current_user").fetchone() == (server.job_role(clone),)
     finally:
         provision.clone_drop(server, clone)
+
+
+def test_a_spare_still_being_made_is_not_taken(project_with_baseline):
+    shadow_chores_wait()
+    spare, server = _spare(), configured_servers()[0]
+    clone = f"{django_settings.SHADOW_DATABASE_PREFIX}dr_claim_probe"
+
+    with server.admin_connect() as maker:
+        maker.execute("SELECT pg_advisory_lock(%s)", [provision._lock_key(spare)])
+        assert provision.spare_claim(server, spares=[spare], name=clone) is None
+    try:
+        assert provision.spare_claim(server, spares=[spare], name=clone) == spare, "taken once its maker is done"
+    finally:
+        provision.clone_drop(server, clone)
