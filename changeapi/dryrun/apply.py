@@ -29,6 +29,11 @@ def is_data_step(operation: Operation) -> bool:
     return isinstance(operation, RunPython)
 
 
+def is_noop_data_step(operation: Operation) -> bool:
+    """`RunPython(RunPython.noop)`: a data step in name only, kept so the migration reverses."""
+    return isinstance(operation, RunPython) and operation.code is RunPython.noop
+
+
 OperationStates = Step
 """The project states before and after one operation, cut to what its schema change reads."""
 

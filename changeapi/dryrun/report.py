@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from changeapi.dryrun.analysis import rules_compat, rules_integrity, rules_locking
+from changeapi.dryrun.analysis import rules_backfill, rules_compat, rules_integrity, rules_locking
 from changeapi.dryrun.analysis.classify import classify_statement
 from changeapi.dryrun.analysis.estimate import estimate_statement, model_summary
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
@@ -90,7 +90,7 @@ def build_report(
         new_relations=new_relations,
         held=held_by_statement(statements),
     )
-    findings = run_rules(context, rules_locking.RULES + rules_compat.RULES + rules_integrity.RULES)
+    findings = run_rules(context, rules_locking.RULES + rules_compat.RULES + rules_backfill.RULES + rules_integrity.RULES)
     estimated = all(s.estimate is not None and s.estimate.estimated_ms is not None for s in statements)
     estimated_total = round(timeline[-1][1] + max(run.total_ms - statements[-1].end_ms, 0.0), 3) if statements else 0.0
     at_production_size = estimated and profile is not None and profile.has_sizes

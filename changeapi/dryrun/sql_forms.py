@@ -8,11 +8,13 @@ when done (CREATE INDEX CONCURRENTLY and the like), and always marked as documen
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import pglast
-from pglast import ast
+from pglast import ast, enums
+from pglast.stream import RawStream
 
 ACCESS_EXCLUSIVE = "AccessExclusiveLock"
 SHARE_UPDATE_EXCLUSIVE = "ShareUpdateExclusiveLock"
@@ -67,6 +69,12 @@ VOLATILE_FUNCTIONS = frozenset(
 )
 
 
+# Functions that are stable within a statement: as the default of an added column PostgreSQL
+# evaluates them once and stores the value in the catalog (no rewrite), so every existing row
+# gets the same moment. CURRENT_TIMESTAMP and its kin parse as SQLValueFunction.
+ONCE_FUNCTIONS = frozenset({"now", "statement_timestamp", "transaction_timestamp"})
+
+
 @dataclass(frozen=True)
 class DocumentedLock:
     """A lock PostgreSQL's documentation says the statement takes on `relation`."""
@@ -86,6 +94,7 @@ class StatementForm:
     subcommands: list[str] = field(default_factory=list)
     locks: list[DocumentedLock] = field(default_factory=list)
     volatile_default_columns: list[str] = field(default_factory=list)
+    once_default_columns: list[str] = field(default_factory=list)
     parsed: bool = True
 
     @property
@@ -102,12 +111,15 @@ def _name(range_var: Any) -> str:
 
 
 def _func_names(node: Any) -> set[str]:
-    """Names of every function called anywhere inside an expression tree."""
+    """Names of every function called anywhere inside an expression tree (SQL value functions
+    such as CURRENT_TIMESTAMP as `sqlvaluefunction`)."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
         if isinstance(value, ast.FuncCall) and value.funcname:
             found.add(str(value.funcname[-1].sval).lower())
+        if isinstance(value, ast.SQLValueFunction):
+            found.add("sqlvaluefunction")
         if isinstance(value, ast.Node):
             for attr in value:
                 walk(getattr(value, attr))
@@ -145,9 +157,16 @@ def _alter_table(stmt: ast.AlterTableStmt) -> StatementForm:
             mode = SHARE_UPDATE_EXCLUSIVE
             form.concurrently = True
         if subtype == "AT_AddColumn" and isinstance(definition, ast.ColumnDef):
+            for constraint in definition.constraints or ():
+                if isinstance(constraint, ast.Constraint) and constraint.contype is not None:
+                    if constraint.contype.name == "CONSTR_FOREIGN":
+                        form.locks.append(DocumentedLock(_name(constraint.pktable), SHARE_ROW_EXCLUSIVE))
             default = _column_default(definition)
-            if default is not None and _func_names(default) & VOLATILE_FUNCTIONS:
+            called = _func_names(default) if default is not None else set()
+            if called & VOLATILE_FUNCTIONS:
                 form.volatile_default_columns.append(str(definition.colname))
+            elif called & (ONCE_FUNCTIONS | {"sqlvaluefunction"}):
+                form.once_default_columns.append(str(definition.colname))
         if subtype == "AT_ColumnDefault" and definition is not None and _func_names(definition) & VOLATILE_FUNCTIONS:
             form.volatile_default_columns.append(str(cmd.name))
         modes.append(mode)
@@ -263,5 +282,179 @@ def statement_form(sql_text: str) -> StatementForm:
         first.locks.extend(other.locks)
         first.subcommands.extend(other.subcommands)
         first.volatile_default_columns.extend(other.volatile_default_columns)
+        first.once_default_columns.extend(other.once_default_columns)
         first.concurrently = first.concurrently or other.concurrently
     return first
+
+
+@dataclass(frozen=True)
+class UnbatchedChange:
+    """An UPDATE or DELETE that changes every matching row in one statement, and a batched form of it.
+
+    `batched_sql` is the same statement restricted to one key range (`%s` placeholders for
+    its bounds), to be run once per range, each range committed on its own.
+    """
+
+    command: str
+    table: str
+    reason: str
+    batched_sql: str
+
+
+_RANGE_LOWER = {">", ">="}
+_RANGE_UPPER = {"<", "<="}
+
+
+def _column_name(node: Any) -> str | None:
+    if isinstance(node, ast.ColumnRef) and node.fields and isinstance(node.fields[-1], ast.String):
+        return str(node.fields[-1].sval)
+    return None
+
+
+def _conjuncts(where: Any) -> list[Any]:
+    if isinstance(where, ast.BoolExpr) and where.boolop is not None and where.boolop.name == "AND_EXPR":
+        return [part for arg in where.args or () for part in _conjuncts(arg)]
+    return [where]
+
+
+def _limited_subquery(node: Any) -> bool:
+    """A subquery with a LIMIT anywhere in `node` (`id IN (SELECT id ... LIMIT 10000)`)."""
+    if isinstance(node, ast.SelectStmt) and node.limitCount is not None:
+        return True
+    if isinstance(node, ast.Node):
+        return any(_limited_subquery(getattr(node, attr)) for attr in node)
+    if isinstance(node, tuple | list):
+        return any(_limited_subquery(item) for item in node)
+    return False
+
+
+def _is_batch(where: Any) -> bool:
+    """A WHERE that bounds the statement to one batch: a key range, a LIMIT subquery, or named keys."""
+    if _limited_subquery(where):
+        return True
+    lower: set[str] = set()
+    upper: set[str] = set()
+    for part in _conjuncts(where):
+        if not isinstance(part, ast.A_Expr) or part.kind is None:
+            continue
+        column = _column_name(part.lexpr)
+        if column is None:
+            continue
+        kind = part.kind.name
+        operator = str(part.name[-1].sval) if part.name else ""
+        if kind == "AEXPR_BETWEEN":
+            return True
+        if column in ("id", "pk") or column.endswith("_id"):
+            constant = isinstance(part.rexpr, ast.A_Const) or (
+                isinstance(part.rexpr, tuple) and all(isinstance(item, ast.A_Const) for item in part.rexpr)
+            )
+            if constant and (operator == "=" and kind in ("AEXPR_OP", "AEXPR_IN")):
+                return True  # named rows: `id = 7`, `id IN (1, 2, 3)`
+        if operator in _RANGE_LOWER:
+            lower.add(column)
+        elif operator in _RANGE_UPPER:
+            upper.add(column)
+    return bool(lower & upper)
+
+
+def _in_key_range(where: Any, key: str, first: int) -> Any:
+    """`where AND key >= $first AND key < $first+1`: the statement cut to one range of its table's key."""
+    bounds = [
+        ast.A_Expr(
+            kind=enums.A_Expr_Kind.AEXPR_OP,
+            name=(ast.String(sval=operator),),
+            lexpr=ast.ColumnRef(fields=(ast.String(sval=key),)),
+            rexpr=ast.ParamRef(number=number),
+        )
+        for operator, number in ((">=", first), ("<", first + 1))
+    ]
+    return ast.BoolExpr(boolop=enums.BoolExprType.AND_EXPR, args=tuple([*_conjuncts(where), *bounds] if where else bounds))
+
+
+def _unbatched(stmt: Any, sql_text: str, key: str) -> UnbatchedChange | None:
+    if not isinstance(stmt, ast.UpdateStmt | ast.DeleteStmt):
+        return None
+    command = "UPDATE" if isinstance(stmt, ast.UpdateStmt) else "DELETE"
+    where = stmt.whereClause
+    if where is not None and _is_batch(where):
+        return None
+    if isinstance(stmt, ast.UpdateStmt) and any(_limited_subquery(item) for item in stmt.fromClause or ()):
+        return None
+    reason = (
+        "it has no WHERE clause"
+        if where is None
+        else f"its WHERE ({RawStream()(where)}) is neither a key range nor a LIMIT batch"
+    )
+    first = 1
+    while f"${first}" in sql_text or f"${first + 1}" in sql_text:
+        first += 2
+    stmt.whereClause = _in_key_range(where, key, first)
+    # The batched form is run with parameters: a literal % is doubled, the bounds become %s.
+    batched = re.sub(rf"\$({first}|{first + 1})\b", "%s", RawStream()(stmt).replace("%", "%%"))
+    return UnbatchedChange(command=command, table=_name(stmt.relation), reason=reason, batched_sql=batched)
+
+
+def unbatched_changes(sql_text: str, *, key: str = "id") -> list[UnbatchedChange]:
+    """Each UPDATE or DELETE in `sql_text` that changes all its matching rows at once.
+
+    One statement over every row holds its row locks (and the migration's locks) until it
+    ends, and writes all its WAL in one go; a key-range or LIMIT batch does not. `key` is the
+    column the batched form ranges over. `RunSQL` text may hold several statements (PostgreSQL
+    runs them as one): each is judged.
+    """
+    try:
+        parsed = pglast.parse_sql(sql_text)
+    except Exception:  # noqa: BLE001 - unparsed SQL is reported elsewhere, not judged here
+        return []
+    return [change for raw in parsed if (change := _unbatched(raw.stmt, sql_text, key)) is not None]
+
+
+@dataclass(frozen=True)
+class InlineForeignKey:
+    """`ADD COLUMN ... REFERENCES`, as Django writes a new ForeignKey: the key is made with the column.
+
+    PostgreSQL takes SHARE ROW EXCLUSIVE on the referenced table, as for ADD CONSTRAINT, and
+    validates the key by scanning the table unless the new column has no default (then every
+    value is NULL and the scan is skipped).
+    """
+
+    table: str
+    column: str
+    referenced: str
+    referenced_columns: tuple[str, ...]
+    constraint: str | None
+    has_default: bool
+    nullable: bool
+
+
+def inline_foreign_keys(sql_text: str) -> list[InlineForeignKey]:
+    """Every foreign key declared inline with an added column in `sql_text`."""
+    try:
+        parsed = pglast.parse_sql(sql_text)
+    except Exception:  # noqa: BLE001 - unparsed SQL is reported elsewhere, not judged here
+        return []
+    found = []
+    for raw in parsed:
+        stmt = raw.stmt
+        if not isinstance(stmt, ast.AlterTableStmt):
+            continue
+        for cmd in stmt.cmds or ():
+            definition = cmd.def_
+            if cmd.subtype.name != "AT_AddColumn" or not isinstance(definition, ast.ColumnDef):
+                continue
+            kinds = {c.contype.name: c for c in definition.constraints or () if isinstance(c, ast.Constraint) and c.contype}
+            key = kinds.get("CONSTR_FOREIGN")
+            if key is None:
+                continue
+            found.append(
+                InlineForeignKey(
+                    table=_name(stmt.relation),
+                    column=str(definition.colname),
+                    referenced=_name(key.pktable),
+                    referenced_columns=tuple(str(c.sval) for c in key.pk_attrs or ()),
+                    constraint=str(key.conname) if key.conname else None,
+                    has_default="CONSTR_DEFAULT" in kinds,
+                    nullable="CONSTR_NOTNULL" not in kinds,
+                )
+            )
+    return found

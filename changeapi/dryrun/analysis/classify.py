@@ -4,8 +4,9 @@ The class decides how its time grows with table size: catalog-only statements ta
 time at any size; scans, validations, rewrites, index builds and backfills grow with the
 bytes of the tables they touch. Evidence comes first from the database (a new relfilenode,
 a grown seq_scan counter, PostgreSQL's own debug1 messages), then from the parsed statement.
-Work on a table created earlier in the same run touches no production rows and is
-catalog-only.
+Work on a table created in the same run, by an earlier statement or by the statement
+itself (a `CREATE TABLE` builds the indexes of its primary key and unique columns), touches
+no production rows and is catalog-only; so is work on those tables' indexes.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def _existing(names: Iterable[str | None], new_relations: set[str]) -> tuple[str
 def classify_statement(statement: StatementTrace, new_relations: set[str]) -> Classification:
     """The class of work of one statement of the trace.
 
-    `new_relations` are relations created by earlier statements of the same run.
+    `new_relations` are relations created by earlier statements of the same run; the
+    statement's own `created_relations` count as new too.
     """
+    new_relations = new_relations | set(statement.created_relations)
     events = statement.events
     command = statement.command
     forms_tables = statement.target_tables

@@ -59,6 +59,7 @@ CATALOG: dict[str, Rule] = {
         Rule("SG301", "data-migration-mixed-with-schema", "Data migration step mixed into a schema migration"),
         Rule("SG302", "irreversible-migration", "Migration cannot be reversed"),
         Rule("SG303", "volatile-default", "Default evaluated per row, or once for all rows"),
+        Rule("SG304", "unbatched-data-change", "Rows changed in one statement instead of in batches"),
         Rule("SG401", "access-pattern-regressed", "A key query's plan gets worse, or the query fails"),
         Rule("SG402", "index-unused-by-access-patterns", "New index that no access pattern uses"),
         Rule("SG403", "foreign-key-without-index", "New foreign key without a supporting index"),
@@ -119,6 +120,19 @@ class AnalysisContext:
             if f"{planned.app_label}.{planned.name}" == migration and 0 <= index < len(planned.operations):
                 return planned.operations[index]
         return None
+
+    def is_new(self, table: str | None, statement_index: int | None) -> bool:
+        """Whether `table` was created by the run up to and including that statement.
+
+        Such a table is invisible to other sessions until commit and holds no production rows:
+        work on it blocks nobody and breaks no running code. Without a statement (an operation
+        that ran none), any relation the run created counts.
+        """
+        if table is None:
+            return False
+        if statement_index is None:
+            return table in self.new_relations
+        return any(table in s.created_relations for s in self.statements if s.index <= statement_index)
 
     def app_label(self, migration: str) -> str:
         return migration.split(".", 1)[0]

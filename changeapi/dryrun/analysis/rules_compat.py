@@ -7,13 +7,17 @@ need their own handling. These rules read the plan's operations and the reversib
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.migrations import operations as ops
 from django.db.models.fields import NOT_PROVIDED
 
+from changeapi.dryrun.analysis.classify import REWRITE
 from changeapi.dryrun.analysis.findings import AnalysisContext, RuleFunction, estimated_ms, finding, operation_code
-from changeapi.dryrun.apply import is_data_step
+from changeapi.dryrun.apply import is_data_step, is_noop_data_step
 from changeapi.dryrun.contract import Finding, SaferAlternative
+from changeapi.dryrun.sql_forms import statement_form
 
 
 def _operations(ctx: AnalysisContext) -> list[tuple[str, int, ops.base.Operation]]:
@@ -42,6 +46,9 @@ def backward_incompatible_drop(ctx: AnalysisContext) -> list[Finding]:
         if not isinstance(op, ops.RemoveField | ops.DeleteModel):
             continue
         table = _table(ctx, migration, index)
+        first = _first_statement(ctx, migration, index)
+        if ctx.is_new(table, first):
+            continue  # no running version knows a table this change created
         state_only = ops.SeparateDatabaseAndState(state_operations=[op], database_operations=[])
         database_only = ops.SeparateDatabaseAndState(state_operations=[], database_operations=[op])
         what = f"column {op.name}" if isinstance(op, ops.RemoveField) else f"table of {op.name}"
@@ -61,7 +68,7 @@ def backward_incompatible_drop(ctx: AnalysisContext) -> list[Finding]:
                 ),
                 migration=migration,
                 operation_index=index,
-                statement_index=_first_statement(ctx, migration, index),
+                statement_index=first,
                 table=table,
             )
         )
@@ -87,6 +94,10 @@ def backward_incompatible_rename(ctx: AnalysisContext) -> list[Finding]:
             subject = "the table"
         else:
             continue
+        table = _table(ctx, migration, index)
+        first = _first_statement(ctx, migration, index)
+        if ctx.is_new(table, first):
+            continue
         findings.append(
             finding(
                 "SG202",
@@ -104,8 +115,8 @@ def backward_incompatible_rename(ctx: AnalysisContext) -> list[Finding]:
                 ),
                 migration=migration,
                 operation_index=index,
-                statement_index=_first_statement(ctx, migration, index),
-                table=_table(ctx, migration, index),
+                statement_index=first,
+                table=table,
             )
         )
     return findings
@@ -117,19 +128,28 @@ def data_migration_mixed(ctx: AnalysisContext) -> list[Finding]:
     if ctx.plan is None:
         return findings
     for m in ctx.plan.migrations:
-        data = [i for i, op in enumerate(m.operations) if is_data_step(op)]
+        data = [i for i, op in enumerate(m.operations) if is_data_step(op) and not is_noop_data_step(op)]
         schema = [i for i, op in enumerate(m.operations) if not is_data_step(op)]
         if not data or not schema:
             continue
         label = f"{m.app_label}.{m.name}"
         names = ", ".join(m.operations[i].describe() for i in data)
+        if m.atomic:
+            effect = "the data step runs inside the schema change's transaction, holding its locks for as long as it takes"
+        else:
+            # Django runs an operation of a non-atomic migration in a transaction of its own only
+            # when it says atomic=True (RunPython(atomic=True)); otherwise in autocommit.
+            effect = (
+                "the migration is not atomic, so the data step runs after the schema operations before it have "
+                "committed, in a transaction of its own (RunPython(atomic=True)) or none: it holds none of their locks, "
+                "but a failure half-way leaves the schema changed and the data partly migrated"
+            )
         findings.append(
             finding(
                 "SG301",
                 severity="medium",
                 message=f"{label} mixes data steps ({names}; not executed by the dry-run) with {len(schema)} schema operation(s): "
-                "the data step runs inside the schema change's transaction, holding its locks for as long as it takes, "
-                "and its timing is not in this report.",
+                f"{effect}, and its timing is not in this report.",
                 safer_alternative=SaferAlternative(
                     summary="Separate data migrations from schema migrations.",
                     steps=(
@@ -179,10 +199,28 @@ def volatile_default(ctx: AnalysisContext) -> list[Finding]:
     """SG303: a per-row (volatile) database default rewrites the table; a Python callable gives all rows one value."""
     findings = []
     for s in ctx.statements:
-        columns = s.volatile_default_columns
-        tables = [t for t in s.target_tables if t not in ctx.new_relations]
-        if not columns or not tables:
+        tables = [t for t in s.target_tables if not ctx.is_new(t, s.index)]
+        if not tables or s.command != "ALTER TABLE":
             continue
+        once = statement_form(s.sql).once_default_columns
+        if once:
+            findings.append(
+                finding(
+                    "SG303",
+                    severity="medium",
+                    message=f"Column {', '.join(once)} of {tables[0]} is added with a default PostgreSQL evaluates once, "
+                    "when the column is added (now(), CURRENT_TIMESTAMP): no rewrite, but every existing row gets "
+                    "that same moment.",
+                    safer_alternative=_per_row_alternative(tables[0], once[0], value="<the value for this row>"),
+                    migration=s.migration,
+                    operation_index=s.operation_index,
+                    statement_index=s.index,
+                    table=tables[0],
+                )
+            )
+        columns = s.volatile_default_columns
+        if not columns or s.work_class != REWRITE:
+            continue  # SET DEFAULT gen_random_uuid() only applies to new rows: nothing is rewritten
         findings.append(
             finding(
                 "SG303",
@@ -197,10 +235,10 @@ def volatile_default(ctx: AnalysisContext) -> list[Finding]:
             )
         )
     for migration, index, op in _operations(ctx):
-        if not isinstance(op, ops.AddField) or op.field.default is NOT_PROVIDED or not callable(op.field.default):
+        if not isinstance(op, ops.AddField) or not _varying_callable(op.field.default):
             continue
         table = _table(ctx, migration, index)
-        if table is None or table in ctx.new_relations:
+        if table is None or ctx.is_new(table, _first_statement(ctx, migration, index)):
             continue
         field = op.field.clone()  # type: ignore[attr-defined]
         field.set_attributes_from_name(op.name)
@@ -221,7 +259,24 @@ def volatile_default(ctx: AnalysisContext) -> list[Finding]:
     return findings
 
 
-def _per_row_alternative(table: str, column: str) -> SaferAlternative:
+# Callables whose every call returns the same value (an empty container, zero, ""): Django
+# calls one once for the existing rows and once per new row, and each gets that same value,
+# which is what the field means. The database sees a constant default, stored in the catalog.
+CONSTANT_CALLABLES: tuple[object, ...] = (dict, list, tuple, set, frozenset, str, bytes, int, float, bool, Decimal)
+
+
+def _varying_callable(default: object) -> bool:
+    """A callable default that may return a different value per call (a key, a time, a random token).
+
+    Only those make "every existing row gets the same value" a surprise; constant callables
+    (`dict`, `list`, ...) are no finding.
+    """
+    if default is NOT_PROVIDED or not callable(default):
+        return False
+    return not any(default is constant for constant in CONSTANT_CALLABLES)
+
+
+def _per_row_alternative(table: str, column: str, *, value: str = "gen_random_uuid()") -> SaferAlternative:
     add = ops.AddField(model_name="<model>", name=column, field=models.UUIDField(null=True))
     return SaferAlternative(
         summary="Add the column nullable without a default, backfill per row in batches, then constrain it.",
@@ -232,7 +287,7 @@ def _per_row_alternative(table: str, column: str) -> SaferAlternative:
             "Then NOT NULL via a validated CHECK, and unique via a concurrently built unique index.",
         ),
         example=f"{operation_code(add)}  # field type as in the change\n"
-        f"-- batches: UPDATE {table} SET {column} = gen_random_uuid() WHERE id IN "
+        f"-- batches: UPDATE {table} SET {column} = {value} WHERE id IN "
         f"(SELECT id FROM {table} WHERE {column} IS NULL LIMIT 10000);",
     )
 

@@ -24,6 +24,7 @@ from changeapi.dryrun.analysis.findings import (
     operation_code,
 )
 from changeapi.dryrun.contract import Finding, SaferAlternative, StatementTrace
+from changeapi.dryrun.sql_forms import InlineForeignKey, inline_foreign_keys
 from changeapi.dryrun.tracing import LOCK_STRENGTH
 
 ACCESS_EXCLUSIVE = "AccessExclusiveLock"
@@ -268,6 +269,10 @@ def foreign_key_validation(ctx: AnalysisContext) -> list[Finding]:
     """SG105: adding a validated foreign key scans the table while both tables block writes."""
     findings = []
     for s in ctx.statements:
+        inline = inline_foreign_keys(s.sql) if s.command == "ALTER TABLE" else []
+        if inline:
+            findings.extend(_inline_foreign_key_findings(ctx, s, inline))
+            continue
         if not _is_fk_validation(s) or not s.work_tables:
             continue
         table = s.work_tables[0]
@@ -294,6 +299,72 @@ def foreign_key_validation(ctx: AnalysisContext) -> list[Finding]:
                 operation_index=s.operation_index,
                 statement_index=s.index,
                 table=table,
+            )
+        )
+    return findings
+
+
+def _inline_foreign_key_findings(ctx: AnalysisContext, s: StatementTrace, keys: list[InlineForeignKey]) -> list[Finding]:
+    """SG105 for `ADD COLUMN ... REFERENCES`: the lock on the referenced table, and the scan a default forces.
+
+    A new column without a default is all NULL, so PostgreSQL skips the validation scan; the
+    SHARE ROW EXCLUSIVE on the referenced table is taken all the same and held until commit.
+    """
+    findings = []
+    for key in keys:
+        referenced_existing = not ctx.is_new(key.referenced, s.index)
+        table_existing = not ctx.is_new(key.table, s.index)
+        scans = key.has_default and table_existing
+        if not scans and not (referenced_existing and table_existing):
+            continue  # only a table this change created is locked or scanned: nobody waits
+        name = key.constraint or f"{key.table}_{key.column}_fk"
+        if scans:
+            severity = ctx.severity(key.table, estimated_ms(s))
+            what = (
+                f"The new column {key.table}.{key.column} has a default, so PostgreSQL validates foreign key {name} by "
+                f"scanning all of {key.table} ({ctx.size_note(key.table, s.estimate)})"
+            )
+        else:
+            severity = "low"
+            what = (
+                f"Foreign key {name} is added with the column {key.table}.{key.column}, which has no default: every "
+                f"value is NULL and the validation scan is skipped"
+            )
+        lock = (
+            f"; SHARE ROW EXCLUSIVE on the referenced table {key.referenced} blocks its writes until the migration commits"
+            if referenced_existing
+            else ""
+        )
+        example = (
+            f"-- 1. the field with db_constraint=False: ADD COLUMN {key.column} ... NULL, no constraint\n"
+            f"-- 2. its own short migration (brief SHARE ROW EXCLUSIVE on {key.referenced}, no scan):\n"
+            f"ALTER TABLE {key.table} ADD CONSTRAINT {name} FOREIGN KEY ({key.column}) REFERENCES {key.referenced}"
+            f" ({', '.join(key.referenced_columns) or 'id'})"
+            " DEFERRABLE INITIALLY DEFERRED NOT VALID;\n"
+            f"-- 3. next migration (SHARE UPDATE EXCLUSIVE on {key.table}, ROW SHARE on {key.referenced}):\n"
+            f"ALTER TABLE {key.table} VALIDATE CONSTRAINT {name};"
+        )
+        findings.append(
+            finding(
+                "SG105",
+                severity=severity,
+                message=f"{what}{lock}.",
+                safer_alternative=SaferAlternative(
+                    summary="Add the column without the key, then the key NOT VALID in a short migration, then VALIDATE it.",
+                    steps=(
+                        "Add the field nullable, without a default, with db_constraint=False (keep Django's state in step"
+                        " with SeparateDatabaseAndState when the constraint is added by RunSQL).",
+                        f"Add the constraint NOT VALID in a migration of its own, with a lock_timeout: it holds the lock on"
+                        f" {key.referenced} only for a moment, and checks new rows from then on.",
+                        "Backfill the column in batches if it needs values, then VALIDATE CONSTRAINT in a later migration:"
+                        " writes continue on both tables meanwhile.",
+                    ),
+                    example=example,
+                ),
+                migration=s.migration,
+                operation_index=s.operation_index,
+                statement_index=s.index,
+                table=key.table,
             )
         )
     return findings

@@ -3,7 +3,7 @@
 The histories of django.contrib and twenty widely used third-party packages installed by the
 `test` extra (content management, e-commerce, payments, file and task queues, audit logs,
 permissions, two-factor, tokens) are read as text from site-packages, with the intake settings
-a project using them would set (third_party_apps.THIRD_PARTY_INTAKE_SETTINGS), planned by the intake (`read_migration_file` + `plan_history`,
+a project using them would set (history_corpus.py), planned by the intake (`read_migration_file` + `plan_history`,
 as a `migration_files` baseline is) and applied traced, as the unprivileged runner role, on a
 clone of an empty template. Meanwhile a subprocess runs the real `manage.py migrate` of the
 same apps on a fresh empty database, recording every statement PostgreSQL received
@@ -27,29 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.conf import settings
 from django.db.migrations.state import ProjectState
-from django.test.utils import override_settings
 from psycopg import sql
 
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import StatementTrace
 from changeapi.dryrun.engine import PlanRun, apply_plan_traced
 from changeapi.intake.plan import Plan
-from changeapi.intake.python_source.config import SourceSettings
 from changeapi.intake.python_source.history import plan_history
-from changeapi.intake.python_source.migration_files import MigrationFile, read_migration_file
-from changeapi.intake.submission import source_settings
 from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, configured_servers
-from tests.engine.intake.intake_support import INSTALLED_HISTORY_APPS, INSTALLED_HISTORY_MIDDLEWARE, INSTALLED_HISTORY_SETTINGS
-from tests.engine.intake.third_party_apps import (
-    THIRD_PARTY_DJANGO_SETTINGS,
-    THIRD_PARTY_HISTORY_APPS,
-    THIRD_PARTY_HISTORY_MIDDLEWARE,
-    THIRD_PARTY_INTAKE_SETTINGS,
-)
+from tests.engine.intake.history_corpus import HISTORY_APPS, HISTORY_MIDDLEWARE, history_files
+from tests.engine.intake.third_party_apps import THIRD_PARTY_DJANGO_SETTINGS
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 CONTRIB_APPS = {"auth", "contenttypes", "admin", "sessions", "sites"}
@@ -77,24 +67,6 @@ THIRD_PARTY_APPS = {
     "two_factor_webauthn",
     "knox",
 }
-HISTORY_APPS = list(dict.fromkeys([*INSTALLED_HISTORY_APPS, *THIRD_PARTY_HISTORY_APPS]))
-HISTORY_MIDDLEWARE = list(dict.fromkeys([*INSTALLED_HISTORY_MIDDLEWARE, *THIRD_PARTY_HISTORY_MIDDLEWARE]))
-
-
-def _intake_settings() -> SourceSettings:
-    """The settings of one project with all these apps, as its stored intake_settings give them."""
-    third_party = source_settings(THIRD_PARTY_INTAKE_SETTINGS)
-    installed = INSTALLED_HISTORY_SETTINGS
-    return SourceSettings.build(
-        field_map={**installed.field_map, **third_party.field_map},
-        references=dict(installed.references),
-        setting_values={**installed.setting_values, **third_party.setting_values},
-        default_auto_field=third_party.default_auto_field,
-        operation_map=third_party.operation_map,
-        installed_apps=HISTORY_APPS,
-        limits=third_party.limits,
-    )
-
 
 SqlByMigration = dict[str, list[str]]
 
@@ -141,35 +113,6 @@ def _by_migration(statements: list[dict[str, Any]], value: Callable[[dict[str, A
     return dict(by_migration)
 
 
-def _history_files() -> list[MigrationFile]:
-    """Every migration file of the installed apps, read as text; no migration module is imported."""
-    files = []
-    with override_settings(MIDDLEWARE=HISTORY_MIDDLEWARE, SITE_ID=1, **THIRD_PARTY_DJANGO_SETTINGS):
-        # Some apps read INSTALLED_APPS while their models are imported: set it before loading them.
-        settings.INSTALLED_APPS = HISTORY_APPS
-        apps.set_installed_apps(HISTORY_APPS)
-        try:
-            app_configs = [(config.label, config.name, Path(config.path)) for config in apps.get_app_configs()]
-        finally:
-            apps.unset_installed_apps()
-    intake_settings = _intake_settings()
-    for label, module, path in app_configs:
-        listing = tuple(sorted(p.name for p in (path / "migrations").glob("*.py")))
-        for file in sorted((path / "migrations").glob("[0-9]*.py")):
-            files.append(
-                read_migration_file(
-                    app_label=label,
-                    name=file.stem,
-                    source=file.read_text(encoding="utf-8"),
-                    filename=str(file),
-                    settings=intake_settings,
-                    package=f"{module}.migrations",
-                    listing=listing,
-                )
-            )
-    return files
-
-
 @pytest.fixture(scope="module")
 def shadow_server() -> ShadowServer:
     return configured_servers()[0]
@@ -177,7 +120,7 @@ def shadow_server() -> ShadowServer:
 
 @pytest.fixture(scope="module")
 def history() -> Plan:
-    return plan_history(_history_files())
+    return plan_history(history_files())
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,114 @@
+"""Rules about data changes inside migrations: SG304.
+
+An UPDATE or DELETE over a whole existing table in one statement holds its row locks, and in
+an atomic migration every schema lock taken before it, until it ends, and writes all its WAL
+at once; replicas lag behind it. The classic case is a backfill in `RunSQL`. `RunPython` is
+never run by the dry-run, so what it does is unknown: it is reported as such.
+"""
+
+from __future__ import annotations
+
+from django.db.migrations import operations as ops
+
+from changeapi.dryrun.analysis.findings import AnalysisContext, RuleFunction, estimated_ms, finding
+from changeapi.dryrun.apply import is_data_step, is_noop_data_step
+from changeapi.dryrun.contract import Finding, SaferAlternative
+from changeapi.dryrun.sql_forms import unbatched_changes
+
+BATCH_SIZE = 10_000
+
+
+def _first_line(sql: str) -> str:
+    line = " ".join(sql.split())
+    return line if len(line) <= 120 else line[:117] + "..."
+
+
+def batched_backfill_example(table: str, batched_sql: str) -> str:
+    """A backfill run outside the migration: one key range per transaction, each committed on its own."""
+    return (
+        "# A management command (or task) run after the schema migration is deployed, not inside it.\n"
+        "from django.db import connection, transaction\n"
+        "\n"
+        f"BATCH_SIZE = {BATCH_SIZE:_}\n"
+        "\n"
+        "\n"
+        "def backfill() -> None:\n"
+        "    with connection.cursor() as cursor:\n"
+        f'        cursor.execute("SELECT min(id), max(id) FROM {table}")\n'
+        "        low, high = cursor.fetchone()\n"
+        "    if low is None:\n"
+        "        return\n"
+        "    for start in range(low, high + 1, BATCH_SIZE):\n"
+        "        with transaction.atomic():  # one short transaction per batch: locks and WAL stay small\n"
+        "            with connection.cursor() as cursor:\n"
+        f"                cursor.execute({batched_sql!r}, [start, start + BATCH_SIZE])\n"
+    )
+
+
+def _batched_alternative(table: str, batched_sql: str) -> SaferAlternative:
+    return SaferAlternative(
+        summary="Backfill in key-range batches outside the migration, each batch committed on its own.",
+        steps=(
+            "Remove the statement from the migration (keep the schema change there).",
+            f"Run it in batches of {BATCH_SIZE:,} keys from a management command or task after the deploy (example"
+            " below): each batch is a short transaction, so row locks are brief and replicas keep up.",
+            "Make it idempotent (the WHERE skips rows already done), so it can be stopped and resumed.",
+            "Add constraints that need the data (NOT NULL, CHECK) in a later migration, once it has finished.",
+        ),
+        example=batched_backfill_example(table, batched_sql),
+    )
+
+
+def unbatched_data_change(ctx: AnalysisContext) -> list[Finding]:
+    """SG304: RunSQL updates or deletes all matching rows of an existing table in one statement;
+    RunPython's work is unknown (info)."""
+    findings = []
+    for s in ctx.statements:
+        if not isinstance(ctx.operation(s.migration, s.operation_index), ops.RunSQL):
+            continue  # Django's own backfills (NOT NULL with a default) are SG104's
+        atomic = next((m.atomic for m in ctx.migrations if m.label == s.migration), True)
+        held = (
+            "its row locks, and every lock the migration took before it, until the migration commits"
+            if atomic
+            else "its row locks until it ends"
+        )
+        for change in unbatched_changes(s.sql):
+            if ctx.is_new(change.table, s.index):
+                continue  # rows inserted by the change itself: nobody else sees them yet
+            findings.append(
+                finding(
+                    "SG304",
+                    severity=ctx.severity(change.table, estimated_ms(s)),
+                    message=f"`{_first_line(s.sql)}` {'updates' if change.command == 'UPDATE' else 'deletes'} every matching "
+                    f"row of {change.table} in one statement: {change.reason}. It holds {held} "
+                    f"({ctx.size_note(change.table, s.estimate)}).",
+                    safer_alternative=_batched_alternative(change.table, change.batched_sql),
+                    migration=s.migration,
+                    operation_index=s.operation_index,
+                    statement_index=s.index,
+                    table=change.table,
+                )
+            )
+    if ctx.plan is None:
+        return findings
+    for m in ctx.plan.migrations:
+        for index, op in enumerate(m.operations):
+            if not is_data_step(op) or is_noop_data_step(op):
+                continue
+            held = "its own rows' locks" if not m.atomic else "its row locks and every lock the migration took before it"
+            findings.append(
+                finding(
+                    "SG304",
+                    severity="info",
+                    message=f"{op.describe()} in {m.app_label}.{m.name} is not executed by the dry-run: which rows it "
+                    f"changes, and how long it takes, are unknown. A loop over a large table in one transaction holds "
+                    f"{held} until it ends.",
+                    safer_alternative=_batched_alternative("<table>", "UPDATE <table> SET ... WHERE id >= %s AND id < %s"),
+                    migration=f"{m.app_label}.{m.name}",
+                    operation_index=index,
+                )
+            )
+    return findings
+
+
+RULES: list[RuleFunction] = [unbatched_data_change]
