@@ -10,10 +10,8 @@ before and after it, inside its transaction.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +21,7 @@ from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.state import ProjectState
 
+from changeapi.caches import BoundedCache
 from changeapi.dryrun.apply import OperationStates, apply_migration, is_data_step
 from changeapi.dryrun.contract import MigrationEntry, MigrationOperation, ReportError, StatementTrace
 from changeapi.dryrun.sql_forms import StatementForm, statement_form
@@ -34,9 +33,8 @@ from changeapi.shadow.watchdog import breach_of
 ProgressCallback = Callable[[int, int], None]
 
 
-_BASELINE_KEEP = 8
-_baselines: OrderedDict[int, tuple[weakref.ref[Plan], ProjectState]] = OrderedDict()
-_baselines_lock = threading.Lock()
+# By plan identity; the weak reference tells a live plan from a dead one that left its id free.
+_baselines: BoundedCache[int, tuple[weakref.ref[Plan], ProjectState]] = BoundedCache(8)
 
 
 def baseline_state(plan: Plan) -> ProjectState:
@@ -47,17 +45,11 @@ def baseline_state(plan: Plan) -> ProjectState:
     changing it. Kept for the last few plans (a baseline's plan is itself cached per
     process), and forgotten with the plan.
     """
-    key = id(plan)
-    with _baselines_lock:
-        cached = _baselines.get(key)
-        if cached is not None and cached[0]() is plan:
-            _baselines.move_to_end(key)
-            return cached[1]
+    cached = _baselines.get(id(plan))
+    if cached is not None and cached[0]() is plan:
+        return cached[1]
     state = plan_state(plan)
-    with _baselines_lock:
-        _baselines[key] = (weakref.ref(plan), state)
-        while len(_baselines) > _BASELINE_KEEP:
-            _baselines.popitem(last=False)
+    _baselines.put(id(plan), (weakref.ref(plan), state))
     return state
 
 

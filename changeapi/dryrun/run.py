@@ -8,12 +8,11 @@ and drop them.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import psycopg
 
+from changeapi.caches import BoundedCache
 from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patterns, explain_patterns
 from changeapi.dryrun.access_patterns.explain import PatternsSnapshot
 from changeapi.dryrun.calibration import calibrate
@@ -61,9 +60,8 @@ def template_build(*, server: ShadowServer, name: str, baseline: Plan, profile: 
     return provision.template_ensure(server, name, build)
 
 
-_PATTERNS_KEEP = 32
-_patterns_cache: OrderedDict[tuple[str, str, str], PatternsSnapshot | None] = OrderedDict()
-_patterns_lock = threading.Lock()
+# By server, template and patterns; a snapshot, or None when the patterns were None.
+_patterns_cache: BoundedCache[tuple[str, str, str], tuple[PatternsSnapshot | None]] = BoundedCache(32)
 
 
 def _patterns_before(
@@ -81,15 +79,11 @@ def _patterns_before(
     if patterns is None:
         return None
     key = (server.key, template, repr(patterns))
-    with _patterns_lock:
-        if key in _patterns_cache:
-            _patterns_cache.move_to_end(key)
-            return _patterns_cache[key]
+    cached = _patterns_cache.get(key)
+    if cached is not None:
+        return cached[0]
     snapshot = explain()
-    with _patterns_lock:
-        _patterns_cache[key] = snapshot
-        while len(_patterns_cache) > _PATTERNS_KEEP:
-            _patterns_cache.popitem(last=False)
+    _patterns_cache.put(key, (snapshot,))
     return snapshot
 
 

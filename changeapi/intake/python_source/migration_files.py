@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import copy
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from django.db import migrations
 from django.db.migrations.operations.base import Operation
 
+from changeapi.caches import BoundedCache
 from changeapi.intake.errors import IntakeError, Location
 from changeapi.intake.plan import PlannedMigration
 
@@ -57,6 +62,14 @@ def parse_migration_file(
     ).migration
 
 
+# Files already read, by everything their reading depends on. A team uploads its history again
+# with every baseline, nearly all of it unchanged: as Django imports a migration module from its
+# bytecode cache, an unchanged file is not parsed and interpreted again. Never shared: a copy
+# goes in and a copy comes out, because Django's state changes stores fields of operations and
+# a later RenameField alters them in place.
+_read_files: BoundedCache[tuple[str, ...], MigrationFile] = BoundedCache(4096)
+
+
 def read_migration_file(
     *,
     app_label: str,
@@ -71,8 +84,49 @@ def read_migration_file(
 
     `listing` holds the file names beside this one (its app's submitted migration files), which
     is what a file that lists its own directory (`os.listdir(Path(__file__).parent)`) sees.
+    A file read before with the same text and settings is not read again (`_read_files`).
     """
     settings = settings or SourceSettings()
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    key = (app_label, name, filename, package or "", *listing, digest, repr(settings))
+    cached = _read_files.get(key)
+    if cached is not None:
+        return _copy(cached)
+    read = _read(
+        app_label=app_label, name=name, source=source, filename=filename, settings=settings, package=package, listing=listing
+    )
+    # A value that cannot be copied is simply read again next time.
+    with contextlib.suppress(Exception):
+        _read_files.put(key, _copy(read))
+    return read
+
+
+def _copy(read: MigrationFile) -> MigrationFile:
+    migration = read.migration
+    return MigrationFile(
+        migration=dataclasses.replace(
+            migration,
+            operations=copy.deepcopy(migration.operations),
+            dependencies=list(migration.dependencies),
+            replaces=list(migration.replaces),
+            run_before=list(migration.run_before),
+            notes=list(migration.notes),
+        ),
+        filename=read.filename,
+        locations=dict(read.locations),
+    )
+
+
+def _read(
+    *,
+    app_label: str,
+    name: str,
+    source: str,
+    filename: str,
+    settings: SourceSettings,
+    package: str | None,
+    listing: tuple[str, ...],
+) -> MigrationFile:
     tree = parse_source(source, filename=filename, limits=settings.limits)
     package = package or f"{app_label}.migrations"
     interpreter = Interpreter(
