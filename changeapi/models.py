@@ -127,12 +127,20 @@ class Baseline(models.Model):
 
 
 class TableStats(models.Model):
-    """Production size of one table (no data): drives seeding and extrapolation."""
+    """Production size of one table (no data): drives seeding and extrapolation.
+
+    `columns` holds the optional per-column figures of `pg_stats` (shares, widths, counts,
+    never values) that shape the seeded rows; `indexes` the size of each index.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="table_stats")
     table_name = models.CharField(max_length=200)
     row_count = models.BigIntegerField()
     total_bytes = models.BigIntegerField()
+    columns = models.JSONField(
+        default=list, blank=True, help_text="[{column, null_frac, avg_width, n_distinct, correlation}] from pg_stats."
+    )
+    indexes = models.JSONField(default=list, blank=True, help_text="[{index, bytes}] from pg_relation_size.")
     uploaded_at = models.DateTimeField(auto_now=True)
 
     class Meta:

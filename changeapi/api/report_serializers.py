@@ -79,6 +79,21 @@ class ScanSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class SeededDataFailureSerializer(serializers.Serializer):
+    """The statement failed on the shadow only because of synthetic rows; they were made to
+    conform and it ran again. `production_check` counts the rows that would make it fail in
+    production."""
+
+    kind = serializers.ChoiceField(choices=["value_too_long", "duplicate_values", "null_values"])
+    sqlstate = serializers.CharField()
+    error = serializers.CharField(help_text="The database's message on the seeded rows.")
+    table = serializers.CharField()
+    columns = serializers.ListField(child=serializers.CharField())
+    seeded_rows = serializers.IntegerField(help_text="Seeded rows changed to satisfy the statement.")
+    fails_in_production_if = serializers.CharField()
+    production_check = serializers.CharField(help_text="Read-only SQL for production: a count above 0 means it fails there.")
+
+
 class StatementSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     migration = serializers.CharField()
@@ -111,6 +126,7 @@ class StatementSerializer(serializers.Serializer):
     work_tables = serializers.ListField(child=serializers.CharField(), required=False)
     evidence = serializers.CharField(required=False)
     estimate = StatementEstimateSerializer(required=False)
+    seeded_failures = SeededDataFailureSerializer(many=True, required=False)
 
 
 class ReportOperationSerializer(serializers.Serializer):
@@ -204,6 +220,13 @@ class SeededTableSerializer(serializers.Serializer):
     table = serializers.CharField()
     rows = serializers.IntegerField()
     bytes = serializers.IntegerField()
+    columns_from_stats = serializers.ListField(
+        child=serializers.CharField(), help_text="Columns shaped by uploaded column statistics."
+    )
+    columns_by_default = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Columns seeded with the documented defaults (no statistics uploaded for them).",
+    )
 
 
 class EstimationSerializer(serializers.Serializer):

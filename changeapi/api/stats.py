@@ -1,6 +1,6 @@
 """HTTP endpoints for production table stats and activity: list them, upload them.
 
-The figures (row counts, bytes, queries per second; never data) come from a read-only query
+The figures (row counts, bytes, column statistics, queries per second; never data) come from a read-only query
 on production (docs/table-stats.md). Reading needs view on the project; uploading needs
 manage, since new sizes reseed the project's shadow template.
 """
@@ -19,16 +19,57 @@ from changeapi.api.base import ProjectScopedViewSet, audit_context
 from changeapi.api.views import ERRORS
 from changeapi.models import TableActivity, TableStats
 from changeapi.permissions import MANAGE
-from changeapi.services.table_stats import TableUpload, table_stats_upload
+from changeapi.services.table_stats import ColumnUpload, IndexUpload, TableUpload, table_stats_upload
 
 MAX_TABLES = 5000
+MAX_COLUMNS = 1600  # PostgreSQL's limit per table
+MAX_INDEXES = 1000
 BIGINT_MAX = 2**63 - 1  # the columns are bigint
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_$]*$"
+
+
+def _refuse_duplicates(items: list[dict[str, Any]], key: str, what: str) -> None:
+    names = [item[key] for item in items]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise serializers.ValidationError(f"{what} listed twice: {', '.join(duplicates)}")
+
+
+class ColumnFiguresSerializer(serializers.Serializer):
+    """One column's figures from pg_stats: shares, widths and counts, never values."""
+
+    column = serializers.RegexField(IDENTIFIER, max_length=200)
+    null_frac = serializers.FloatField(
+        min_value=0, max_value=1, required=False, allow_null=True, help_text="Fraction of rows that are NULL."
+    )
+    avg_width = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, required=False, allow_null=True, help_text="Average width of a value, bytes."
+    )
+    n_distinct = serializers.FloatField(
+        min_value=-1,
+        max_value=BIGINT_MAX,
+        required=False,
+        allow_null=True,
+        help_text="Above 0: distinct values; -1 to 0: minus the fraction of rows that are distinct; 0: unknown.",
+    )
+    correlation = serializers.FloatField(
+        min_value=-1,
+        max_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Statistical correlation of physical row order with value order.",
+    )
+
+
+class IndexSizeSerializer(serializers.Serializer):
+    index = serializers.RegexField(IDENTIFIER, max_length=200)
+    bytes = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, help_text="pg_relation_size of the index.")
 
 
 class TableFiguresSerializer(serializers.Serializer):
     """One table as uploaded: size from pg_class, traffic (optional) from pg_stat_user_tables samples."""
 
-    table = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_$]*$", max_length=200)
+    table = serializers.RegexField(IDENTIFIER, max_length=200)
     rows = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
     total_bytes = serializers.IntegerField(
         min_value=0, max_value=BIGINT_MAX, help_text="pg_total_relation_size: heap, indexes and TOAST."
@@ -36,6 +77,16 @@ class TableFiguresSerializer(serializers.Serializer):
     queries_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
     writes_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
     oldest_transaction_seconds = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    columns = ColumnFiguresSerializer(many=True, required=False, max_length=MAX_COLUMNS)  # type: ignore[call-arg]
+    indexes = IndexSizeSerializer(many=True, required=False, max_length=MAX_INDEXES)  # type: ignore[call-arg]
+
+    def validate_columns(self, columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(columns, "column", "columns")
+        return columns
+
+    def validate_indexes(self, indexes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(indexes, "index", "indexes")
+        return indexes
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         traffic = ("writes_per_second", "oldest_transaction_seconds")
@@ -50,10 +101,7 @@ class TableStatsUploadSerializer(serializers.Serializer):
     tables = TableFiguresSerializer(many=True, allow_empty=False, max_length=MAX_TABLES)  # type: ignore[call-arg]
 
     def validate_tables(self, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        names = [t["table"] for t in tables]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise serializers.ValidationError(f"tables listed twice: {', '.join(duplicates)}")
+        _refuse_duplicates(tables, "table", "tables")
         return tables
 
 
@@ -64,6 +112,8 @@ class TableStatsSerializer(serializers.ModelSerializer):
     queries_per_second = serializers.SerializerMethodField()
     writes_per_second = serializers.SerializerMethodField()
     oldest_transaction_seconds = serializers.SerializerMethodField()
+    columns = ColumnFiguresSerializer(many=True, read_only=True)
+    indexes = IndexSizeSerializer(many=True, read_only=True)
 
     class Meta:
         model = TableStats
@@ -76,6 +126,8 @@ class TableStatsSerializer(serializers.ModelSerializer):
             "queries_per_second",
             "writes_per_second",
             "oldest_transaction_seconds",
+            "columns",
+            "indexes",
             "uploaded_at",
         ]
         read_only_fields = fields
@@ -105,6 +157,12 @@ class TableStatsFilter(django_filters.FilterSet):
     class Meta:
         model = TableStats
         fields = ["project"]
+
+
+def _table_upload(table: dict[str, Any]) -> TableUpload:
+    columns = [ColumnUpload(**column) for column in table.pop("columns", [])]
+    indexes = [IndexUpload(**index) for index in table.pop("indexes", [])]
+    return TableUpload(**table, columns=columns, indexes=indexes)
 
 
 def _activity_map(stats: list[TableStats]) -> dict[tuple[int, str], TableActivity]:
@@ -141,8 +199,9 @@ class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         request=TableStatsUploadSerializer,
         responses={200: TableStatsSerializer(many=True), **ERRORS},
         description=(
-            "Upload production row counts and sizes per table (and optionally traffic). The next dry-run seeds its "
-            "shadow in proportion and estimates timings at this size."
+            "Upload production row counts and sizes per table (and optionally per-column statistics from pg_stats, "
+            "index sizes and traffic). The next dry-run seeds its shadow in proportion, shaped by the column "
+            "statistics, and estimates timings at this size."
         ),
     )
     def create(self, request: Request) -> Response:
@@ -153,7 +212,7 @@ class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         self.require_write(project)
         stats = table_stats_upload(
             project=project,
-            tables=[TableUpload(**table) for table in data["tables"]],
+            tables=[_table_upload(table) for table in data["tables"]],
             replace=data["replace"],
             context=audit_context(request),
         )

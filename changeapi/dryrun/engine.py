@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,16 @@ from django.db.migrations.state import ProjectState
 
 from changeapi.caches import BoundedCache
 from changeapi.dryrun.apply import OperationStates, apply_migration, is_data_step
-from changeapi.dryrun.contract import MigrationEntry, MigrationOperation, ReportError, StatementTrace
+from changeapi.dryrun.contract import MigrationEntry, MigrationOperation, ReportError, SeededDataFailure, StatementTrace
+from changeapi.dryrun.seeded_failures import (
+    ProductionColumns,
+    RowCondition,
+    conform_seeded_rows,
+    release,
+    row_conditions,
+    rows_written,
+    savepoint,
+)
 from changeapi.dryrun.sql_forms import StatementForm, statement_form
 from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_delta, take_snapshot
 from changeapi.intake.plan import Plan, PlannedMigration
@@ -97,6 +106,23 @@ class Trace:
     operation_index: int | None = None
     open_transaction: int | None = None
     next_transaction: int = 1
+    # Tables the template's seeder filled, and those whose rows are no longer only the seeder's:
+    # the change created them or wrote rows into them; after unknown work (a DO block), every
+    # table (see seeded_failures).
+    seeded_tables: frozenset[str] = frozenset()
+    written_tables: set[str] = field(default_factory=set)
+    unknown_writes: bool = False
+    production: ProductionColumns = field(default_factory=dict)
+
+    def not_seeded(self, table: str) -> bool:
+        return table not in self.seeded_tables or self.unknown_writes or table in self.written_tables
+
+    def note_writes(self, sql_text: str) -> None:
+        if not self.seeded_tables:
+            return  # nothing seeded, nothing to tell apart (and no second parse of every statement)
+        tables, anywhere = rows_written(sql_text)
+        self.written_tables.update(tables)
+        self.unknown_writes = self.unknown_writes or anywhere
 
     def now_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -170,12 +196,21 @@ class _Tracer:
             transaction=txn,
             started_ms=round(started, 3),
         )
+        conditions = row_conditions(display) if in_transaction and self.trace.seeded_tables else []
+        self.trace.note_writes(display)
+        seeded: tuple[SeededDataFailure, ...] = ()
         try:
-            execute()
+            if conditions:
+                seeded, before = self._run_guarded(raw, running, conditions, execute, before)
+            else:
+                execute()
         finally:
             # Appended whatever happens next: a failed statement is reported without locks.
-            ended = running.trace(duration_ms=round(self.trace.now_ms() - started, 3), notices=tuple(self.trace.notices))
-            self.trace.statements.append(ended)
+            ended = running.trace(
+                duration_ms=round(self.trace.now_ms() - running.started_ms, 3), notices=tuple(self.trace.notices)
+            )
+            self.trace.statements.append(dataclasses.replace(ended, seeded_failures=seeded))
+        ended = self.trace.statements[-1]
         after = take_delta(raw, before) if in_transaction else _autocommit_after(raw)
         self.known = after
         if in_transaction and after.transaction != before.transaction:
@@ -186,6 +221,7 @@ class _Tracer:
                 "wrong, so the dry-run stops here"
             )
         change = describe_change(before, after)
+        self.trace.written_tables.update(change.created_relations)
         self.trace.statements[-1] = dataclasses.replace(
             ended,
             # Outside a transaction the statement's locks are gone by now: report the documented ones.
@@ -198,6 +234,40 @@ class _Tracer:
             locks_source="observed" if in_transaction else "documented",
             volatile_default_columns=tuple(running.form.volatile_default_columns),
         )
+
+    def _run_guarded(
+        self,
+        raw: Any,
+        running: _RunningStatement,
+        conditions: list[RowCondition],
+        execute: Callable[[], None],
+        before: Snapshot,
+    ) -> tuple[tuple[SeededDataFailure, ...], Snapshot]:
+        """Run a statement that depends on existing rows under a savepoint; when it fails only
+        because of seeded rows, make them conform and run it again, timed and traced afresh.
+
+        Returns what was made to conform and the catalogs the traced run starts from. The
+        catalogs are read again after the seeded rows were changed, so the UPDATE's own locks
+        and scans are not the statement's. A second failure raises the first error.
+        """
+        savepoint(raw)
+        try:
+            execute()
+        except Exception as exc:
+            seeded = conform_seeded_rows(raw, conditions, exc, not_seeded=self.trace.not_seeded, production=self.trace.production)
+            if not seeded:
+                raise
+            before = take_snapshot(raw, with_locks=True, assign_transaction=True)
+            self.trace.notices.clear()
+            running.started_ms = round(self.trace.now_ms(), 3)
+            try:
+                execute()
+            except Exception:  # noqa: BLE001 - a second failure is the schema's: the first error is the one to report
+                raise exc from None
+            release(raw)
+            return seeded, before
+        release(raw)
+        return (), before
 
 
 def _autocommit_after(raw: Any) -> Snapshot:
@@ -256,13 +326,18 @@ def apply_plan_traced(
     state: ProjectState,
     *,
     on_progress: ProgressCallback | None = None,
+    seeded_tables: Collection[str] = (),
+    production: ProductionColumns | None = None,
 ) -> PlanRun:
     """Apply `plan` on top of `state`, recording every statement; stop at the first error.
 
     A failing statement rolls back its migration's transaction as Django's executor would;
     the error (message and SQLSTATE) is returned, not raised, so it lands in the report.
+    A statement that failed only because of the rows the seeder put in `seeded_tables` is
+    the exception: it runs again on rows made to conform, unless `production` (uploaded
+    column statistics) shows such rows in production too (`seeded_failures`).
     """
-    trace = Trace()
+    trace = Trace(seeded_tables=frozenset(seeded_tables), production=production or {})
     tracer = _Tracer(connection, trace)
     editor_class = _tracing_editor_class(connection, tracer)
     raw = connection.connection

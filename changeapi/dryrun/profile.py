@@ -1,8 +1,8 @@
 """Production figures a dry-run is judged against: table sizes, and optional traffic per table.
 
 Plain data, built by the service layer from uploaded table stats, so the engine never reads
-the service's own database. Only sizes (and the seed cap) decide how a template is seeded,
-so only they enter the digest that names the seeded template.
+the service's own database. Only sizes, column statistics (and the seed cap) decide how a
+template is seeded, so only they enter the digest that names the seeded template.
 """
 
 from __future__ import annotations
@@ -11,16 +11,21 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from changeapi.shadow.column_stats import ColumnFigures
+
 
 @dataclass(frozen=True)
 class TableFigures:
-    """One production table: its size, and how busy it is (None when not uploaded)."""
+    """One production table: its size, its columns' statistics and index sizes (empty when not
+    uploaded), and how busy it is (None when not uploaded)."""
 
     rows: int
     total_bytes: int
     queries_per_second: float | None = None
     writes_per_second: float | None = None
     oldest_transaction_seconds: float | None = None
+    columns: dict[str, ColumnFigures] = field(default_factory=dict)
+    index_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def has_activity(self) -> bool:
@@ -46,12 +51,24 @@ class ProductionProfile:
         """
         return {name: min(figures.rows, self.seed_max_rows) for name, figures in sorted(self.tables.items())}
 
+    def seed_columns(self) -> dict[str, dict[str, ColumnFigures]]:
+        """Per table, the uploaded statistics of its columns (tables without any are left out)."""
+        return {name: dict(t.columns) for name, t in sorted(self.tables.items()) if t.columns}
+
     def seed_digest(self) -> str:
-        """A digest of what seeding depends on: table sizes and the cap (not the traffic)."""
-        payload = {
+        """A digest of what seeding depends on: table sizes, column statistics and the cap (not
+        the traffic). Tables without column statistics digest as they always did, so uploads
+        that never send them keep their templates."""
+        payload: dict[str, object] = {
             "cap": self.seed_max_rows,
             "tables": {name: [t.rows, t.total_bytes] for name, t in sorted(self.tables.items())},
         }
+        columns = {
+            name: {column: figures.as_list() for column, figures in sorted(by_column.items())}
+            for name, by_column in self.seed_columns().items()
+        }
+        if columns:
+            payload["columns"] = columns
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

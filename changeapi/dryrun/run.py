@@ -47,13 +47,14 @@ def template_build(*, server: ShadowServer, name: str, baseline: Plan, profile: 
             return
         with psycopg.connect(**server.runner_conninfo(dbname), autocommit=True) as conn:  # type: ignore[arg-type]
             conn.execute("SET statement_timeout = 0")  # seeding a large table is the point, not a runaway
-            seeded = seed_database(conn, profile.seed_rows())
+            seeded = seed_database(conn, profile.seed_rows(), profile.seed_columns())
             facts = TemplateFacts(
                 seeded={t.table: {"rows": t.rows, "total_bytes": t.total_bytes} for t in seeded.tables},
                 seed_warnings=seeded.warnings,
                 seed_seconds=seeded.seconds,
                 seed_max_rows=profile.seed_max_rows,
                 calibration=calibrate(conn, seed_max_rows=profile.seed_max_rows),
+                seed_columns={t.table: {"stats": t.columns_from_stats, "defaults": t.columns_by_default} for t in seeded.tables},
             )
             facts_write(conn, dbname, facts)
 
@@ -138,7 +139,14 @@ def dry_run_execute(
         patterns_before = _patterns_before(
             server, template, access_patterns, lambda: explain_patterns(connection, access_patterns)
         )
-        run = apply_plan_traced(connection, change, base_state, on_progress=on_progress)
+        run = apply_plan_traced(
+            connection,
+            change,
+            base_state,
+            on_progress=on_progress,
+            seeded_tables={table for table, sizes in facts.seeded.items() if sizes.get("rows")},
+            production=profile.seed_columns() if profile else None,
+        )
         patterns_after = (
             None
             if run.error

@@ -27,6 +27,8 @@ class TemplateFacts:
     seed_seconds: float = 0.0
     seed_max_rows: int = 0
     calibration: Calibration | None = None
+    # Per seeded table, which columns uploaded statistics shaped ("stats") and which the defaults did ("defaults").
+    seed_columns: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def as_json(self) -> str:
         return json.dumps(
@@ -36,6 +38,7 @@ class TemplateFacts:
                 "seed_seconds": self.seed_seconds,
                 "seed_max_rows": self.seed_max_rows,
                 "calibration": self.calibration.as_dict() if self.calibration else None,
+                "seed_columns": self.seed_columns,
             },
             sort_keys=True,
         )
@@ -55,6 +58,7 @@ class TemplateFacts:
             seed_seconds=data.get("seed_seconds", 0.0),
             seed_max_rows=data.get("seed_max_rows", 0),
             calibration=Calibration.from_dict(calibration) if calibration else None,
+            seed_columns=data.get("seed_columns", {}),
         )
 
 

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.db import transaction
 
 from changeapi.audit import AuditContext, audit_record
-from changeapi.dryrun.profile import ProductionProfile, TableFigures, seeded_template_name
+from changeapi.dryrun.profile import ColumnFigures, ProductionProfile, TableFigures, seeded_template_name
 from changeapi.models import Baseline, Project, TableActivity, TableStats
 
 DEFAULT_SEED_MAX_ROWS = 100_000
 
 
 @dataclass(frozen=True)
+class ColumnUpload:
+    """One column's `pg_stats` figures as uploaded; None for a figure not sent."""
+
+    column: str
+    null_frac: float | None = None
+    avg_width: int | None = None
+    n_distinct: float | None = None
+    correlation: float | None = None
+
+
+@dataclass(frozen=True)
+class IndexUpload:
+    index: str
+    bytes: int
+
+
+@dataclass(frozen=True)
 class TableUpload:
-    """One table of an upload: its size, and optionally its traffic."""
+    """One table of an upload: its size, optionally its columns' statistics and index sizes,
+    and optionally its traffic."""
 
     table: str
     rows: int
@@ -24,6 +42,8 @@ class TableUpload:
     queries_per_second: float | None = None
     writes_per_second: float | None = None
     oldest_transaction_seconds: float | None = None
+    columns: list[ColumnUpload] = field(default_factory=list)
+    indexes: list[IndexUpload] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -43,7 +63,12 @@ def table_stats_upload(*, project: Project, tables: list[TableUpload], replace: 
         TableStats.objects.update_or_create(
             project=project,
             table_name=upload.table,
-            defaults={"row_count": upload.rows, "total_bytes": upload.total_bytes},
+            defaults={
+                "row_count": upload.rows,
+                "total_bytes": upload.total_bytes,
+                "columns": [asdict(column) for column in upload.columns],
+                "indexes": [asdict(index) for index in upload.indexes],
+            },
         )
         if upload.queries_per_second is None:
             project.table_activity.filter(table_name=upload.table).delete()
@@ -85,6 +110,16 @@ def production_profile(*, project: Project) -> ProductionProfile:
             queries_per_second=traffic.queries_per_second if traffic else None,
             writes_per_second=traffic.writes_per_second if traffic else None,
             oldest_transaction_seconds=traffic.oldest_transaction_seconds if traffic else None,
+            columns={
+                c["column"]: ColumnFigures(
+                    null_frac=c.get("null_frac"),
+                    avg_width=c.get("avg_width"),
+                    n_distinct=c.get("n_distinct"),
+                    correlation=c.get("correlation"),
+                )
+                for c in stats.columns or []
+            },
+            index_bytes={i["index"]: i["bytes"] for i in stats.indexes or []},
         )
     return ProductionProfile(tables=tables, seed_max_rows=seed_max_rows())
 

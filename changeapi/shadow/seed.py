@@ -5,15 +5,26 @@ column's type, so they respect types, NOT NULL, unique indexes and foreign keys 
 production data leaving production. Parents are seeded before children; a table whose rows
 cannot be made (an unknown NOT NULL type, a CHECK the synthetic values violate) is left
 empty and named in the warnings rather than failing the template.
+
+Uploaded column statistics (`pg_stats` figures, `seed_shape`) set each column's NULL share,
+text widths, number of distinct values and physical order; columns without them keep the
+defaults, and the result says which columns had which.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
+
+from changeapi.shadow.column_stats import ColumnFigures
+from changeapi.shadow.seed_shape import ColumnShape, column_shape, key_expression, null_condition, text_expression
+
+_TEXT_TYPES = ("text", "varchar", "citext")
 
 _TABLES_SQL = """
 SELECT c.oid::bigint, c.relname
@@ -75,11 +86,17 @@ class Table:
 
 @dataclass
 class SeededTable:
-    """What one table holds after seeding; the estimator scales from these bytes."""
+    """What one table holds after seeding; the estimator scales from these bytes.
+
+    `columns_from_stats` were shaped by uploaded column statistics, `columns_by_default` by
+    the seeder's defaults (columns PostgreSQL fills itself, such as identities, are in neither).
+    """
 
     table: str
     rows: int
     total_bytes: int
+    columns_from_stats: list[str] = field(default_factory=list)
+    columns_by_default: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -193,6 +210,49 @@ def _value(column: Column, unique: bool) -> str | None:
     return None
 
 
+def _column(table: Table, name: str) -> Column:
+    return next(c for c in table.columns if c.name == name)
+
+
+def _in_terms_of(expression: str, key: str) -> str:
+    """`expression` (in `g`) with `key` in place of `g`."""
+    return re.sub(r"\bg\b", key, expression)
+
+
+def _max_length(column: Column) -> int | None:
+    return column.typmod - 4 if column.type_name == "varchar" and column.typmod > 4 else None
+
+
+def _shaped_value(column: Column, unique: bool, shape: ColumnShape | None, rows: int) -> str | None:
+    """The column's value expression under `shape` (None: the defaults), without NULLs.
+
+    With a key (cardinality or order uploaded), the value is the type's unique-value
+    expression of the key, so distinct keys make distinct values; text sorts as its key.
+    """
+    if shape is None:
+        return _value(column, unique)
+    key = key_expression(shape, rows, unique=unique)
+    if column.type_name in _TEXT_TYPES and (shape.width is not None or key is not None):
+        keys = shape.distinct if shape.distinct is not None and not unique else rows
+        text = text_expression(key or "g", shape.width, _max_length(column), digits=len(str(keys)))
+        return f"({text})::{column.type_sql}"
+    if key is None:
+        return _value(column, unique)
+    expression = _value(column, unique=True)
+    return None if expression is None else _in_terms_of(expression, key)
+
+
+def _with_nulls(expression: str, column: Column, unique: bool, shape: ColumnShape | None) -> str:
+    """NULL for `null_frac` of the rows when uploaded, else for one row in ten of a nullable
+    column that is not unique; never in a NOT NULL column."""
+    if column.not_null:
+        return expression
+    if shape is None or shape.null_frac is None:
+        return expression if unique else f"CASE WHEN g % 10 = 0 THEN NULL ELSE {expression} END"
+    condition = null_condition(shape)
+    return expression if condition is None else f"CASE WHEN {condition} THEN NULL ELSE {expression} END"
+
+
 def _numeric(column: Column, unique: bool) -> str:
     precision = ((column.typmod - 4) >> 16) & 0xFFFF
     scale = (column.typmod - 4) & 0xFFFF
@@ -213,8 +273,43 @@ class _Source:
     index_expr: str
 
 
-def _insert_statement(table: Table, rows: int, parent_rows: dict[str, int]) -> tuple[sql.Composed | None, int, str]:
-    """The INSERT that seeds `table`, the rows it will make, and why not when it cannot."""
+def _shape_foreign_keys(
+    table: Table,
+    sources: list[_Source],
+    shapes: dict[str, ColumnShape],
+    rows: int,
+    values: dict[str, sql.Composable],
+    *,
+    radix: set[int],
+) -> None:
+    """Spread each single-column foreign key with uploaded statistics over as many parents as
+    its `n_distinct` says, in its order, NULL in its share; values stay the parents' keys.
+
+    Keys that are one-to-one or part of a unique set keep the parents they were given.
+    """
+    for source in sources:
+        if len(source.fk.columns) != 1 or id(source.fk) in radix or source.index_expr == "g":
+            continue
+        name = source.fk.columns[0]
+        shape = shapes.get(name)
+        if shape is None:
+            continue
+        among = min(shape.distinct or source.count, source.count)
+        parents = ColumnShape(distinct=among, ordered=shape.ordered, descending=shape.descending)
+        source.index_expr = key_expression(parents, rows, unique=False) or source.index_expr
+        condition = None if _column(table, name).not_null else null_condition(shape)
+        if condition is not None:
+            values[name] = sql.SQL("CASE WHEN {} THEN NULL ELSE {} END").format(sql.SQL(condition), values[name])  # type: ignore[arg-type]
+
+
+def _insert_statement(
+    table: Table, rows: int, parent_rows: dict[str, int], figures: Mapping[str, ColumnFigures] | None = None
+) -> tuple[sql.Composed | None, int, str]:
+    """The INSERT that seeds `table`, the rows it will make, and why not when it cannot.
+
+    `figures` are the uploaded statistics of its columns; the others get the defaults.
+    """
+    figures = figures or {}
     single_unique = {s[0] for s in table.unique_sets if len(s) == 1}
     fk_columns = {c: fk for fk in table.foreign_keys for c in fk.columns}
     unique_driven: set[str] = set(single_unique)
@@ -236,7 +331,7 @@ def _insert_statement(table: Table, rows: int, parent_rows: dict[str, int]) -> t
     values: dict[str, sql.Composable] = {}
     for number, fk in enumerate(table.foreign_keys):
         count = parent_rows.get(fk.parent, 0) if fk.parent != table.name else 0
-        nullable = not any(next(c for c in table.columns if c.name == name).not_null for name in fk.columns)
+        nullable = not any(_column(table, name).not_null for name in fk.columns)
         if count == 0:
             if not nullable:
                 return None, 0, f"{table.name}: its parent {fk.parent} has no rows to reference"
@@ -261,18 +356,21 @@ def _insert_statement(table: Table, rows: int, parent_rows: dict[str, int]) -> t
             source.index_expr = f"1 + (((g - 1) / {stride}) % {source.count})"
             stride *= source.count
         rows = min(rows, stride)
+    shapes = {name: column_shape(f, rows) for name, f in figures.items()}
+    ordered = any(shape.ordered for shape in shapes.values())
+    _shape_foreign_keys(table, sources, shapes, rows, values, radix={id(fk) for fks in radix_sets for fk in fks})
 
     for column in table.columns:
         if column.name in values or column.generated:
             continue
         unique = column.name in unique_driven
-        expr = _value(column, unique)
+        shape = shapes.get(column.name)
+        expr = _shaped_value(column, unique, shape, rows)
         if expr is None:
             if column.not_null and not column.has_default:
                 return None, 0, f"{table.name}.{column.name}: no synthetic values for type {column.type_sql}"
             continue
-        if not column.not_null and not unique:
-            expr = f"CASE WHEN g % 10 = 0 THEN NULL ELSE {expr} END"
+        expr = _with_nulls(expr, column, unique, shape)
         values[column.name] = sql.SQL(expr)  # type: ignore[arg-type]  # built from catalog facts, not input
     if not values:
         return sql.SQL("INSERT INTO {} SELECT FROM generate_series(1, {})").format(sql.Identifier(table.name), rows), rows, ""
@@ -290,56 +388,104 @@ def _insert_statement(table: Table, rows: int, parent_rows: dict[str, int]) -> t
         for s in sources
     ]
     statement = sql.SQL(
-        "INSERT INTO {table} ({columns}) SELECT {values} FROM generate_series(1::bigint, {rows}) AS g{joins}"
+        "INSERT INTO {table} ({columns}) SELECT {values} FROM generate_series(1::bigint, {rows}) AS g{joins}{order}"
     ).format(
         table=sql.Identifier(table.name),
         columns=sql.SQL(", ").join(sql.Identifier(c) for c in values),
         values=sql.SQL(", ").join(values.values()),
         rows=sql.Literal(rows),
         joins=sql.Composed(joins),
+        # A join may return rows out of `g` order; a column that must be physically sorted needs them in it.
+        order=sql.SQL(" ORDER BY g" if ordered else ""),
     )
     return statement, rows, ""
 
 
-def seed_database(conn: psycopg.Connection, rows_per_table: dict[str, int]) -> SeedResult:
+def seed_database(
+    conn: psycopg.Connection,
+    rows_per_table: dict[str, int],
+    columns: Mapping[str, Mapping[str, ColumnFigures]] | None = None,
+) -> SeedResult:
     """Insert synthetic rows into each named table, then VACUUM (FREEZE, ANALYZE) them.
 
     `conn` is an autocommit connection of the tables' owner. Production tables are vacuumed
     and analysed; freezing the seed makes the first scan in a dry-run read, not rewrite,
-    every page, as it would in production.
+    every page, as it would in production. `columns` holds, per table, the uploaded
+    statistics of its columns; rows shaped by them that the table refuses (a CHECK the
+    seeder cannot know) are made again with the defaults, with a warning.
     """
     started = time.perf_counter()
+    columns = columns or {}
     tables = read_tables(conn)
     warnings = [f"{name}: no such table in the baseline; not seeded" for name in sorted(set(rows_per_table) - set(tables))]
     parent_rows: dict[str, int] = {}
     seeded: list[str] = []
+    shaped: dict[str, set[str]] = {}
     for name in parents_first(tables):
         wanted = rows_per_table.get(name, 0)
         if wanted <= 0:
             parent_rows[name] = _count(conn, name)
             continue
-        statement, rows, reason = _insert_statement(tables[name], wanted, parent_rows)
-        if statement is None:
-            warnings.append(f"{reason}; not seeded")
-            parent_rows[name] = 0
-            continue
-        try:
-            with conn.transaction():
-                conn.execute(statement)
-        except psycopg.Error as exc:
-            warnings.append(f"{name}: synthetic rows rejected ({_first_line(exc)}); not seeded")
+        figures = _known_columns(tables[name], columns.get(name, {}), warnings)
+        rows, reason = _seed_table(conn, tables[name], wanted, parent_rows, figures)
+        if figures and rows is None and reason.startswith("rejected"):
+            warnings.append(f"{name}: rows shaped by its column statistics {reason}; seeded with the defaults")
+            figures = {}
+            rows, reason = _seed_table(conn, tables[name], wanted, parent_rows, figures)
+        if rows is None:
+            warnings.append(
+                f"{name}: synthetic rows {reason}; not seeded" if reason.startswith("rejected") else f"{reason}; not seeded"
+            )
             parent_rows[name] = 0
             continue
         parent_rows[name] = rows
+        shaped[name] = set(figures)
         seeded.append(name)
     for name in seeded:
         conn.execute(sql.SQL("VACUUM (FREEZE, ANALYZE) {}").format(sql.Identifier(name)))
     result = [
-        SeededTable(table=name, rows=parent_rows[name], total_bytes=_total_bytes(conn, name))
+        _seeded_table(conn, tables[name], parent_rows[name], shaped.get(name, set()))
         for name in sorted(rows_per_table)
         if name in tables
     ]
     return SeedResult(tables=result, warnings=warnings, seconds=round(time.perf_counter() - started, 3))
+
+
+def _known_columns(table: Table, figures: Mapping[str, ColumnFigures], warnings: list[str]) -> dict[str, ColumnFigures]:
+    """The figures of the columns the seeder fills. Statistics of columns PostgreSQL fills
+    (identities, serials, generated columns) are dropped quietly, those of columns the table
+    lacks with a warning."""
+    unknown = sorted(set(figures) - {c.name for c in table.columns})
+    if unknown:
+        warnings.append(f"{table.name}: statistics for columns it does not have: {', '.join(unknown)}; ignored")
+    filled = {c.name for c in table.columns if not c.generated}
+    return {name: f for name, f in figures.items() if name in filled}
+
+
+def _seed_table(
+    conn: psycopg.Connection, table: Table, wanted: int, parent_rows: dict[str, int], figures: Mapping[str, ColumnFigures]
+) -> tuple[int | None, str]:
+    """Seed one table: the rows made, or None and why not."""
+    statement, rows, reason = _insert_statement(table, wanted, parent_rows, figures)
+    if statement is None:
+        return None, reason
+    try:
+        with conn.transaction():
+            conn.execute(statement)
+    except psycopg.Error as exc:
+        return None, f"rejected ({_first_line(exc)})"
+    return rows, ""
+
+
+def _seeded_table(conn: psycopg.Connection, table: Table, rows: int, shaped: set[str]) -> SeededTable:
+    filled = [c.name for c in table.columns if not c.generated]
+    return SeededTable(
+        table=table.name,
+        rows=rows,
+        total_bytes=_total_bytes(conn, table.name),
+        columns_from_stats=[c for c in filled if c in shaped],
+        columns_by_default=[c for c in filled if c not in shaped] if rows else [],
+    )
 
 
 def _count(conn: psycopg.Connection, table: str) -> int:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
-from changeapi.models import AuditEvent
+from changeapi.models import AuditEvent, Project
+from changeapi.services.table_stats import production_profile
+from changeapi.shadow.column_stats import ColumnFigures
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +101,113 @@ def test_read_only_member_can_list_but_not_upload(shop, client_for):
 
     assert viewer.post("/api/v1/table-stats/", UPLOAD, format="json").status_code == 403
     assert len(viewer.get("/api/v1/table-stats/?project=shop").json()["results"]) == 2
+
+
+COLUMNS = [
+    {"column": "note", "null_frac": 1.0, "avg_width": 0, "n_distinct": 0, "correlation": None},
+    {"column": "status", "null_frac": 0, "avg_width": 7, "n_distinct": 4, "correlation": 0.02},
+    {"column": "id", "null_frac": 0, "avg_width": 8, "n_distinct": -1, "correlation": 1},
+]
+
+
+def _with_columns(**table):
+    base = {"table": "shop_order", "rows": 200_000, "total_bytes": 30_000_000, "columns": COLUMNS}
+    return {"project": "shop", "tables": [{**base, **table}]}
+
+
+def test_upload_with_column_statistics_and_index_sizes_is_stored_and_read_back(shop):
+    indexes = [{"index": "shop_order_pkey", "bytes": 4_500_000}]
+
+    response = shop.post("/api/v1/table-stats/", _with_columns(indexes=indexes), format="json")
+
+    assert response.status_code == 200, response.content
+    order = shop.get("/api/v1/table-stats/?project=shop").json()["results"][0]
+    assert order["columns"] == COLUMNS
+    assert order["indexes"] == indexes
+
+
+def test_upload_without_columns_is_still_valid_and_lists_none(shop):
+    shop.post("/api/v1/table-stats/", UPLOAD, format="json")
+
+    order = next(t for t in shop.get("/api/v1/table-stats/?project=shop").json()["results"] if t["table"] == "shop_order")
+    assert (order["columns"], order["indexes"]) == ([], [])
+
+
+def test_column_figures_may_be_partial(shop):
+    partial = [{"column": "note", "null_frac": 0.5}]
+
+    response = shop.post("/api/v1/table-stats/", _with_columns(columns=partial), format="json")
+
+    assert response.status_code == 200, response.content
+    stored = shop.get("/api/v1/table-stats/?project=shop").json()["results"][0]["columns"][0]
+    assert stored == {"column": "note", "null_frac": 0.5, "avg_width": None, "n_distinct": None, "correlation": None}
+
+
+@pytest.mark.parametrize(
+    ("figure", "value"),
+    [("null_frac", 1.5), ("null_frac", -0.1), ("avg_width", -1), ("n_distinct", -1.5), ("correlation", 1.01)],
+)
+def test_a_column_figure_out_of_range_is_refused_at_its_json_path(shop, figure, value):
+    columns = [COLUMNS[0], {"column": "status", figure: value}]
+
+    response = shop.post("/api/v1/table-stats/", _with_columns(columns=columns), format="json")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert [e["pointer"] for e in response.json()["errors"]] == [f"/tables/0/columns/1/{figure}"]
+
+
+def test_a_column_listed_twice_is_refused(shop):
+    response = shop.post("/api/v1/table-stats/", _with_columns(columns=[COLUMNS[0], COLUMNS[0]]), format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"] == "/tables/0/columns"
+
+
+def test_a_column_name_that_is_not_an_identifier_is_refused(shop):
+    response = shop.post("/api/v1/table-stats/", _with_columns(columns=[{"column": "a b", "null_frac": 0}]), format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"] == "/tables/0/columns/0/column"
+
+
+def test_a_negative_index_size_is_refused_at_its_json_path(shop):
+    response = shop.post("/api/v1/table-stats/", _with_columns(indexes=[{"index": "i", "bytes": -1}]), format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"] == "/tables/0/indexes/0/bytes"
+
+
+def test_uploaded_column_statistics_shape_the_production_profile_and_its_template(shop):
+    shop.post("/api/v1/table-stats/", _with_columns(columns=[]), format="json")
+    project = Project.objects.get(slug="shop")
+    before = production_profile(project=project).seed_digest()
+
+    shop.post("/api/v1/table-stats/", _with_columns(), format="json")
+
+    profile = production_profile(project=project)
+    assert profile.tables["shop_order"].columns["status"] == ColumnFigures(
+        null_frac=0.0, avg_width=7, n_distinct=4.0, correlation=0.02
+    )
+    assert profile.seed_digest() != before
+
+
+def _documented_query() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "table-stats.md").read_text()
+    return re.findall(r"```sql\n(.*?)```", text, re.S)[0]
+
+
+def test_the_documented_query_reads_no_values_and_its_output_is_a_valid_upload(shop):
+    query = _documented_query()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE changeapi_project")
+        cursor.execute(query)
+        tables = cursor.fetchone()[0]
+    tables = json.loads(tables) if isinstance(tables, str) else tables
+
+    response = shop.post("/api/v1/table-stats/", {"project": "shop", "tables": tables}, format="json")
+
+    assert response.status_code == 200, response.content
+    project = next(t for t in tables if t["table"] == "changeapi_project")
+    assert {c["column"] for c in project["columns"]} >= {"slug", "name"}
+    assert not re.search(r"most_common|histogram", query)

@@ -57,7 +57,13 @@ def model_summary(facts: TemplateFacts, *, estimated: bool) -> EstimationModel:
         overhead_ms=float(calibration.overhead_ms) if calibration else 0.0,
         maintenance_work_mem_bytes=calibration.maintenance_work_mem_bytes if calibration else None,
         seeded_tables=tuple(
-            SeededTable(table=name, rows=sizes.get("rows", 0), bytes=sizes.get("total_bytes", 0))
+            SeededTable(
+                table=name,
+                rows=sizes.get("rows", 0),
+                bytes=sizes.get("total_bytes", 0),
+                columns_from_stats=tuple(facts.seed_columns.get(name, {}).get("stats", ())),
+                columns_by_default=tuple(facts.seed_columns.get(name, {}).get("defaults", ())),
+            )
             for name, sizes in sorted(facts.seeded.items())
         ),
         seed_warnings=tuple(facts.seed_warnings),

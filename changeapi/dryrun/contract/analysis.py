@@ -125,9 +125,14 @@ class CalibrationSize:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SeededTable:
+    """One seeded table: its rows and bytes, and which of its columns were shaped by uploaded
+    column statistics and which by the seeder's documented defaults (docs/table-stats.md)."""
+
     table: str
     rows: int
     bytes: int
+    columns_from_stats: tuple[str, ...] = ()
+    columns_by_default: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,12 +26,19 @@ def _when_false(_owner: object, value: object) -> bool:
     return value is False
 
 
+def _when_empty(_owner: object, value: object) -> bool:
+    return value == ()
+
+
 def _when_not_completed(owner: object, _value: object) -> bool:
     return getattr(owner, "locks", None) is None
 
 
 ABSENT_WHEN_NONE: Mapping[str, Omit] = {OMIT: _when_none}
 """A key the report has only when there is a value: None means no key."""
+
+ABSENT_WHEN_EMPTY: Mapping[str, Omit] = {OMIT: _when_empty}
+"""A list the report has only when it holds something: an empty tuple means no key."""
 
 ABSENT_WHEN_FALSE: Mapping[str, Omit] = {OMIT: _when_false}
 """A flag written only when it is set."""

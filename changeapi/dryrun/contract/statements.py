@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from changeapi.dryrun.contract.fields import ABSENT_WHEN_FALSE, ABSENT_WHEN_NONE, WHEN_COMPLETED
+from changeapi.dryrun.contract.fields import ABSENT_WHEN_EMPTY, ABSENT_WHEN_FALSE, ABSENT_WHEN_NONE, WHEN_COMPLETED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +93,26 @@ class Estimate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SeededDataFailure:
+    """The statement failed on the shadow only because of synthetic rows the seeder made.
+
+    Those rows were changed to satisfy it (inside the statement's own savepoint) and the
+    statement ran again, so the dry-run went on. In production it fails only if rows exist
+    as `fails_in_production_if` says: `production_check` is a read-only query that counts
+    them (no values), for the team to run before deploying.
+    """
+
+    kind: str  # value_too_long | duplicate_values | null_values
+    sqlstate: str
+    error: str
+    table: str
+    columns: tuple[str, ...]
+    seeded_rows: int
+    fails_in_production_if: str
+    production_check: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatementTrace:
     """One statement as it ran on the shadow, what it did, and its estimate.
 
@@ -127,6 +147,7 @@ class StatementTrace:
     work_tables: tuple[str, ...] = ()
     evidence: str = ""
     estimate: Estimate | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    seeded_failures: tuple[SeededDataFailure, ...] = field(default=(), metadata=ABSENT_WHEN_EMPTY)
 
     @property
     def end_ms(self) -> float:

@@ -68,6 +68,29 @@ VERDICT_MARK = {
 }
 
 
+def _seeded_failures(report: Report) -> list[str]:
+    failed = [(s.index, f) for s in report.statements for f in s.seeded_failures]
+    if not failed:
+        return []
+    lines = [
+        "#### Failed only on seeded rows",
+        "",
+        "These statements failed on the shadow's synthetic rows; the rows were made to conform and the dry-run went "
+        "on. Run each check on production before deploying: a count above 0 means the statement fails there.",
+        "",
+    ]
+    for index, f in failed:
+        lines += [
+            f"- Statement #{index + 1}: `{_cell(f.error, 200)}` ({f.sqlstate}) on {_count(f.seeded_rows, 'seeded row')}. "
+            f"Fails in production if {_cell(f.fails_in_production_if, 200)}.",
+            "",
+            "  ```sql",
+            f"  {f.production_check}",
+            "  ```",
+        ]
+    return lines + [""]
+
+
 def _plan_row(label: str, plan: PatternPlan | None) -> str:
     if plan is None:
         return f"| {label} | – | – | – | – |"
@@ -185,6 +208,14 @@ def _model(report: Report) -> list[str]:
         lines += [f"- {e.work_class}: k = {e.exponent}, c = {e.fixed_ms} ms" for e in estimation.exponents]
     else:
         lines.append("Not calibrated: no table stats were uploaded, so the shadow was not seeded.")
+    shaped = [t for t in estimation.seeded_tables if t.columns_from_stats or t.columns_by_default]
+    if shaped:
+        lines += ["", "Seeded columns (from uploaded column statistics, or the seeder's defaults):"]
+        lines += [
+            f"- {t.table}: statistics: {', '.join(t.columns_from_stats) or 'none'}; "
+            f"defaults: {', '.join(t.columns_by_default) or 'none'}"
+            for t in shaped
+        ]
     return lines + ["", "</details>", ""]
 
 
@@ -218,6 +249,6 @@ def report_markdown(report: Report) -> str:
             f"> **Failed**{_failed_at(error.statement_index)}: `{_cell(error.message, 300)}` ({error.sqlstate})",
             "",
         ]
-    for part in (_findings, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
+    for part in (_findings, _seeded_failures, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
         lines += part(report)
     return "\n".join(lines).rstrip() + "\n"
