@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -53,6 +55,9 @@ from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
 
 logger = logging.getLogger(__name__)
+
+# How often a running dry-run writes its progress (operations done) for clients that poll.
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 def dry_run_queue(*, revision: Revision, context: AuditContext) -> DryRun:
@@ -215,6 +220,25 @@ def _after_run(dry_run: DryRun, server: ShadowServer, template: str | None) -> N
         shadow_chores_run(f"dr_{dry_run.pk}", *chores)
 
 
+def progress_writer(
+    dry_run_id: int, *, interval: float = PROGRESS_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic
+) -> Callable[[int, int], None]:
+    """The dry-run's progress callback: it writes operations done at most every `interval`
+    seconds, and always the last one. A short dry-run is over before a client polls twice,
+    and each write is a round trip on the job's path."""
+    last_written: float | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last_written
+        now = clock()
+        if done < total and last_written is not None and now - last_written < interval:
+            return
+        last_written = now
+        DryRun.objects.filter(pk=dry_run_id).update(progress_done=done, progress_total=total)
+
+    return progress
+
+
 def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
@@ -231,8 +255,7 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
         server=server.key, name=clone, dropped_at=None, defaults={"kind": ShadowDatabase.Kind.CLONE, "dry_run": dry_run}
     )
 
-    def progress(done: int, total: int) -> None:
-        DryRun.objects.filter(pk=dry_run.pk).update(progress_done=done, progress_total=total)
+    progress = progress_writer(dry_run.pk)
 
     with WallClockGuard(server, clone) as guard:
         report = dry_run_execute(
