@@ -21,6 +21,7 @@ from tests.engine.intake.third_party_apps import (
     THIRD_PARTY_HISTORY_MIDDLEWARE,
     THIRD_PARTY_INTAKE_SETTINGS,
 )
+from tests.support.signals import receivers_restored
 
 HISTORY_APPS = list(dict.fromkeys([*INSTALLED_HISTORY_APPS, *THIRD_PARTY_HISTORY_APPS]))
 HISTORY_MIDDLEWARE = list(dict.fromkeys([*INSTALLED_HISTORY_MIDDLEWARE, *THIRD_PARTY_HISTORY_MIDDLEWARE]))
@@ -44,7 +45,7 @@ def history_intake_settings() -> SourceSettings:
 def history_files() -> list[MigrationFile]:
     """Every migration file of the installed apps, read as text; no migration module is imported."""
     files = []
-    with override_settings(MIDDLEWARE=HISTORY_MIDDLEWARE, SITE_ID=1, **THIRD_PARTY_DJANGO_SETTINGS):
+    with receivers_restored(), override_settings(MIDDLEWARE=HISTORY_MIDDLEWARE, SITE_ID=1, **THIRD_PARTY_DJANGO_SETTINGS):
         # Some apps read INSTALLED_APPS while their models are imported: set it before loading them.
         settings.INSTALLED_APPS = HISTORY_APPS
         apps.set_installed_apps(HISTORY_APPS)

@@ -24,12 +24,13 @@ from tests.engine.intake.intake_support import (
     INSTALLED_HISTORY_SETTINGS,
     canonical,
 )
+from tests.support.signals import receivers_restored
 
 
 @pytest.fixture(scope="module")
 def installed_loader() -> Iterator[MigrationLoader]:
     # allauth checks its middleware when its app is readied, so MIDDLEWARE goes first.
-    with override_settings(MIDDLEWARE=INSTALLED_HISTORY_MIDDLEWARE, SITE_ID=1):
+    with receivers_restored(), override_settings(MIDDLEWARE=INSTALLED_HISTORY_MIDDLEWARE, SITE_ID=1):
         with override_settings(INSTALLED_APPS=INSTALLED_HISTORY_APPS):
             yield MigrationLoader(None, ignore_no_migrations=True)
 
