@@ -42,7 +42,7 @@ def _findings_at_least(report: Report, threshold: str) -> list[str]:
         if finding.code:
             reason += f" {finding.code}"
         if finding.statement_index is not None:
-            reason += f" at statement {finding.statement_index}"
+            reason += f" at statement {finding.statement_index + 1}"  # people count statements from 1
         if finding.title:
             reason += f": {finding.title}"
         reasons.append(reason)
@@ -66,7 +66,7 @@ def _locks_at_least(report: Report, threshold: str, table: str) -> list[str]:
             if LOCK_STRENGTH.get(lock.mode, -1) < LOCK_STRENGTH[threshold] or (locked_table, lock.mode) in seen:
                 continue
             seen.add((locked_table, lock.mode))
-            reasons.append(f"statement {statement.index} takes {lock.mode} on {locked_table}")
+            reasons.append(f"statement {statement.index + 1} takes {lock.mode} on {locked_table}")
     return reasons
 
 
@@ -76,7 +76,7 @@ def _tables_touched(report: Report, tables_of: Callable[[StatementTrace], Iterab
     for statement in report.statements:
         for name in tables_of(statement):
             if name and name not in created and (not table or name == table):
-                reasons.append(f"statement {statement.index} {verb} {name}")
+                reasons.append(f"statement {statement.index + 1} {verb} {name}")
     return reasons
 
 

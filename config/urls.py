@@ -1,4 +1,4 @@
-"""Top-level routes: the API under /api/v1/, its schema and docs, admin, and health."""
+"""Top-level routes: the API under /api/v1/, its schema and docs, the docs pages, admin, and health."""
 
 from django.contrib import admin
 from django.db import connection
@@ -6,6 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from changeapi.api.docs_pages import docs_page
 from changeapi.services.shadows import shadow_servers_health
 
 
@@ -35,6 +36,7 @@ urlpatterns = [
     path("api/v1/auth/", include("rest_framework.urls")),  # session sign-in for the browsable API
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/<str:page>.md", docs_page, name="docs-page"),  # the pages report links point at
     path("admin/", admin.site.urls),
 ]
 

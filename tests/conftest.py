@@ -104,7 +104,7 @@ def project_with_baseline(owner: Any, client_for: Callable[[Any], APIClient]) ->
     api = client_for(owner)
     response = api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop"}, format="json")
     assert response.status_code == 201, response.content
-    response = api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json")
+    response = api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json")
     assert response.status_code == 202, response.content
     baseline = api.get(f"/api/v1/baselines/{response.json()['id']}/").json()
     assert baseline["status"] == "ready", baseline

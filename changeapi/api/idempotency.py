@@ -29,7 +29,7 @@ from changeapi.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
-REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+REPLAYED_HEADERS = ("Content-Type", "Location", "ETag", "Warning")
 # Responses that are a property of the request itself are kept; refusals that may change
 # (401, 403, 409, 429, 5xx) release the key so the client can retry.
 KEPT_ERRORS = frozenset({400, 404, 410, 413, 422})

@@ -107,9 +107,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         body = problem(
             400,
             "invalid-submission",
-            "The submission cannot be parsed",
+            "The submission is refused",
             exc.message,
             errors=[{"detail": exc.message, **location}],
+            suggestion=exc.suggestion,
         )
         return Response(body, status=400, content_type=_problem_media_type(context))
     if isinstance(exc, DomainError):

@@ -14,6 +14,7 @@ Bodies of the GitHub and Slack receivers are the senders' and are left to their 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Callable
@@ -158,14 +159,27 @@ def _located(error: ValidationError) -> dict[str, str]:
         chosen = instance[name]
         if not isinstance(chosen, str) or chosen not in mapping:
             known = ", ".join(sorted(mapping))
-            return {"pointer": json_pointer([*path, name]), "detail": f"{_shorten(repr(chosen))} is not one of: {known}"}
+            detail = f"{_shorten(repr(chosen))} is not one of{_near_miss(chosen, mapping)}: {known}"
+            return {"pointer": json_pointer([*path, name]), "detail": detail}
         branches = [branch.get("$ref") for branch in error.validator_value]
         if mapping[chosen] in branches:
             index = branches.index(mapping[chosen])
             within = [e for e in error.context or [] if e.relative_schema_path and e.relative_schema_path[0] == index]
             if within:
                 return _located(best_match(within))
+    if error.validator == "enum" and isinstance(instance, str) and isinstance(error.validator_value, list):
+        hint = _near_miss(instance, [v for v in error.validator_value if isinstance(v, str)])
+        if hint:
+            return {"pointer": json_pointer(path), "detail": f"{_shorten(repr(instance))} is not one of the allowed values{hint}"}
     return {"pointer": json_pointer(path), "detail": _shorten(error.message)}
+
+
+def _near_miss(given: Any, known: Any) -> str:
+    """` (did you mean 'EmailField'?)` for a misspelt name among `known`, else nothing."""
+    if not isinstance(given, str):
+        return ""
+    close = difflib.get_close_matches(given, list(known), n=2, cutoff=0.75)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def _body_errors(validator: Validator, document: Any) -> list[dict[str, str]]:

@@ -37,6 +37,11 @@ PROBLEM_SCHEMA = {
             },
         },
         "total_errors": {"type": "integer", "description": "All refusals, also those past the listed ones."},
+        "suggestion": {
+            "type": "object",
+            "description": "What to add to the request to get past the refusal, in the request's own shape "
+            "(for a rename the models form cannot tell: {'renames': {'fields': {'shop.Order.total': 'amount'}}}).",
+        },
         "limit": {
             "type": "object",
             "description": "The configured limit that refused the request.",

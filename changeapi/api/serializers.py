@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from changeapi.api.operation_schemas import MigrationDocumentSerializer
@@ -148,22 +148,46 @@ class ModelsSourceSerializer(serializers.Serializer):
     )
 
 
-class SubmissionSerializer(serializers.Serializer):
-    """Exactly one of the three forms of a model diff."""
+# The operations form was sent as `migrations` before the field was named for its form; the old
+# name is accepted, with a Warning header, until it is removed in 0.2.
+DEPRECATED_OPERATIONS_FIELD = "migrations"
+DEPRECATION_WARNING = (
+    '299 - "the field migrations is deprecated and will be removed in 0.2: send the operations form as operations"'
+)
 
-    migrations = MigrationDocumentSerializer(many=True, required=False, help_text="Operations form: Django operations as JSON.")
+
+@extend_schema_serializer(deprecate_fields=[DEPRECATED_OPERATIONS_FIELD])
+class SubmissionSerializer(serializers.Serializer):
+    """Exactly one of the three forms of a model diff, each in the field named for its form."""
+
+    operations = MigrationDocumentSerializer(many=True, required=False, help_text="Operations form: Django operations as JSON.")
+    migrations = MigrationDocumentSerializer(
+        many=True, required=False, help_text="Deprecated name of `operations`, accepted until 0.2 with a `Warning` header."
+    )
     migration_files = MigrationFileSerializer(
         many=True, required=False, help_text="Migration files as makemigrations writes them."
     )
     models = ModelsSourceSerializer(required=False, help_text="Proposed models.py per app, diffed against the baseline.")
 
-    FORM_OF = {"migrations": "operations", "migration_files": "migrations", "models": "models"}
+    FORM_OF = {"operations": "operations", "migration_files": "migrations", "models": "models"}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if DEPRECATED_OPERATIONS_FIELD in attrs:
+            if "operations" in attrs:
+                raise serializers.ValidationError(
+                    {DEPRECATED_OPERATIONS_FIELD: "give operations or its deprecated name migrations, not both"}
+                )
+            attrs["operations"] = attrs.pop(DEPRECATED_OPERATIONS_FIELD)
         given = [key for key in self.FORM_OF if attrs.get(key)]
         if len(given) != 1:
-            raise serializers.ValidationError("give exactly one of: migrations, migration_files, models")
+            raise serializers.ValidationError("give exactly one of: operations, migration_files, models")
         return attrs
+
+    @property
+    def deprecation_headers(self) -> dict[str, str]:
+        """A `Warning` header when the request used the deprecated field name, else nothing."""
+        data = self.initial_data if isinstance(getattr(self, "initial_data", None), dict) else {}
+        return {"Warning": DEPRECATION_WARNING} if DEPRECATED_OPERATIONS_FIELD in data else {}
 
     def submission(self) -> tuple[str, Any]:
         """(form, source as stored), as plain JSON types."""
@@ -180,7 +204,7 @@ def source_as_submitted(form: str, source: Any) -> dict[str, Any]:
         return {"migration_files": source.get("files", [])}
     if form == "models":
         return {"models": source}
-    return {"migrations": source}
+    return {"operations": source}
 
 
 class BaselineCreateSerializer(SubmissionSerializer):

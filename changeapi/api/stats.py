@@ -197,7 +197,8 @@ class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         operation_id="table_stats_upload",
         tags=["table-stats"],
         request=TableStatsUploadSerializer,
-        responses={200: TableStatsSerializer(many=True), **ERRORS},
+        # Every table stored, as one plain list: not a page, whatever the list endpoint pages.
+        responses={200: {"type": "array", "items": {"$ref": "#/components/schemas/TableStats"}}, **ERRORS},
         description=(
             "Upload production row counts and sizes per table (and optionally per-column statistics from pg_stats, "
             "index sizes and traffic). The next dry-run seeds its shadow in proportion, shaped by the column "

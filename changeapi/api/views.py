@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.http import HttpResponse
@@ -153,7 +154,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         return Response(
             BaselineSerializer(baseline).data,
             status=status.HTTP_202_ACCEPTED,
-            headers={"Location": f"/api/v1/baselines/{baseline.pk}/"},
+            headers={"Location": f"/api/v1/baselines/{baseline.pk}/", **serializer.deprecation_headers},
         )
 
 
@@ -224,7 +225,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         return Response(
             ChangeRequestSerializer(fresh).data,
             status=status.HTTP_202_ACCEPTED,
-            headers={"Location": f"/api/v1/change-requests/{fresh.pk}/"},
+            headers={"Location": f"/api/v1/change-requests/{fresh.pk}/", **serializer.deprecation_headers},
         )
 
     @extend_schema(
@@ -258,7 +259,9 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
             source=source,
             context=audit_context(request),
         )
-        return Response(RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED, headers=serializer.deprecation_headers
+        )
 
     @extend_schema(
         operation_id="change_requests_withdraw",
@@ -343,7 +346,8 @@ class DryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
         description="The report as Markdown, e.g. for a pull request comment.",
     )
     def markdown(self, request: Request, pk: str) -> HttpResponse:
-        return HttpResponse(report_markdown(self._report()), content_type="text/markdown; charset=utf-8")
+        text = report_markdown(self._report(), public_url=settings.SCHEMAGATE_PUBLIC_URL)
+        return HttpResponse(text, content_type="text/markdown; charset=utf-8")
 
     @extend_schema(
         operation_id="dry_runs_report_svg",

@@ -25,10 +25,12 @@ class IntakeError(Exception):
     location, and nothing is stored.
     """
 
-    def __init__(self, message: str, location: Location | None = None) -> None:
+    def __init__(self, message: str, location: Location | None = None, *, suggestion: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.location = location or Location()
+        # What to add to the request to get past the refusal, in the request's own shape.
+        self.suggestion = suggestion
 
     def __str__(self) -> str:
         where = self.location

@@ -8,6 +8,7 @@ explicit table, never imported; every value is read as the JSON type it must hav
 from __future__ import annotations
 
 import datetime
+import difflib
 import re
 import uuid
 from collections.abc import Callable
@@ -212,7 +213,10 @@ def build_field(spec: Any, pointer: str, app_label: str) -> models.Field:
     type_name = member(spec, "type", pointer)
     field_class = FIELD_TYPES.get(type_name) if isinstance(type_name, str) else None
     if field_class is None:
-        raise refusal(f"unknown field type {type_name!r:.60}; known types: {', '.join(sorted(FIELD_TYPES))}", f"{pointer}/type")
+        hint = _did_you_mean(type_name, FIELD_TYPES)
+        raise refusal(
+            f"unknown field type {type_name!r:.60}{hint}; known types: {', '.join(sorted(FIELD_TYPES))}", f"{pointer}/type"
+        )
     kwargs = _field_kwargs(spec, pointer, app_label, type_name)
     if type_name in RELATION_TYPES:
         if "to" not in kwargs:
@@ -411,7 +415,32 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
         elidable = optional(doc, "elidable", boolean, pointer, default=False)
         # The stubs take list[str | tuple[str, params]], and list is invariant: a list[str] is valid.
         return operations.RunSQL(sql=sql, reverse_sql=reverse_sql, elidable=elidable)  # type: ignore[arg-type]
-    raise refusal(f"unknown operation {op!r:.60}; known: {', '.join(OPERATION_NAMES)}", f"{pointer}/op")
+    raise refusal(
+        f"unknown operation {op!r:.60}{_did_you_mean(op, OPERATION_NAMES)}; known: {', '.join(OPERATION_NAMES)}", f"{pointer}/op"
+    )
+
+
+def _did_you_mean(given: Any, known: Any) -> str:
+    """`; did you mean 'EmailField'?` for a near miss among `known` names, else nothing."""
+    if not isinstance(given, str):
+        return ""
+    close = difflib.get_close_matches(given, list(known), n=2, cutoff=0.75)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _missing_name_hint(operation: Operation, app_label: str, state: ProjectState) -> str:
+    """For an operation naming a model or field the baseline lacks: the near misses it has."""
+    model_name = getattr(operation, "model_name", None) or getattr(operation, "name", None)
+    if not isinstance(model_name, str):
+        return ""
+    models_of_app = {name: model for (label, name), model in state.models.items() if label == app_label}
+    model = models_of_app.get(model_name.lower())
+    if model is None:
+        return _did_you_mean(model_name.lower(), models_of_app)
+    field_name = getattr(operation, "name", None) if getattr(operation, "model_name", None) else None
+    if isinstance(field_name, str) and field_name not in model.fields:
+        return _did_you_mean(field_name, model.fields)
+    return ""
 
 
 OPERATION_NAMES = (
@@ -462,7 +491,7 @@ def parse_migration_documents(
     leaves: dict[str, str] | None = None,
     max_operations: int = 500,
     limit_setting: str = "SCHEMAGATE_MAX_OPERATIONS",
-    pointer: str = "/migrations",
+    pointer: str = "/operations",
 ) -> Plan:
     """Validate JSON migration documents into a Plan on top of a baseline.
 
@@ -528,8 +557,9 @@ def check_plan_against_state(plan: Plan, base_state: ProjectState, *, pointer: s
                 operation.state_forwards(migration.app_label, state)
             except (KeyError, LookupError, ValueError, AttributeError) as exc:
                 detail = exc.args[0] if exc.args else exc
+                hint = _missing_name_hint(operation, migration.app_label, state)
                 raise refusal(
-                    f"{operation.describe()} does not apply to the baseline: {detail!r} is not there",
+                    f"{operation.describe()} does not apply to the baseline: {detail!r} is not there{hint}",
                     f"{pointer}/{i}/operations/{j}",
                 ) from exc
             except Exception as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from changeapi.dryrun.contract import Finding, Report
 from changeapi.dryrun.render.markdown import report_markdown
 from changeapi.models import DryRun
@@ -21,7 +23,7 @@ def dry_run_markdown(dry_run: DryRun) -> str:
     heading = f"**{change_request.project.slug}#{change_request.number}**, revision {dry_run.revision.number}\n\n"
     report = dry_run_report(dry_run=dry_run)
     if report is not None:
-        body = report_markdown(report)
+        body = report_markdown(report, public_url=settings.SCHEMAGATE_PUBLIC_URL)
     else:
         body = f"### Schemagate dry-run: {dry_run.status}\n\n> {dry_run.error or 'no report'}\n"
     text = heading + body

@@ -104,7 +104,7 @@ class Release:
         assert response.status_code == 200, response.content
         self.reviewer_api = client_for(reviewer)
 
-    def submit(self, migrations: list[dict[str, Any]], title: str = "A change", form: str = "migrations") -> dict[str, Any]:
+    def submit(self, migrations: list[dict[str, Any]], title: str = "A change", form: str = "operations") -> dict[str, Any]:
         response = self.api.post("/api/v1/change-requests/", {"project": "shop", "title": title, form: migrations}, format="json")
         assert response.status_code == 202, response.content
         return self.api.get(f"/api/v1/change-requests/{response.json()['id']}/").json()
@@ -117,7 +117,7 @@ class Release:
         )
         assert response.status_code == 201, response.content
 
-    def approved(self, migrations: list[dict[str, Any]], title: str = "A change", form: str = "migrations") -> dict[str, Any]:
+    def approved(self, migrations: list[dict[str, Any]], title: str = "A change", form: str = "operations") -> dict[str, Any]:
         change_request = self.submit(migrations, title, form)
         self.approve(change_request)
         return change_request

@@ -76,13 +76,13 @@ def reviewer(owner_api: APIClient, username: str, groups: tuple[str, ...] = ()) 
 
 
 def submit(api: APIClient, migrations: list[dict[str, Any]] = ADD_NOTE_AND_INDEX, title: str = "Order notes") -> dict[str, Any]:
-    response = api.post("/api/v1/change-requests/", {"project": "shop", "title": title, "migrations": migrations}, format="json")
+    response = api.post("/api/v1/change-requests/", {"project": "shop", "title": title, "operations": migrations}, format="json")
     assert response.status_code == 202, response.content
     return response.json()
 
 
 def revise(api: APIClient, change_request: dict[str, Any], migrations: list[dict[str, Any]] = ADD_NOTE_AND_INDEX) -> dict:
-    response = api.post(f"/api/v1/change-requests/{change_request['id']}/revisions/", {"migrations": migrations}, format="json")
+    response = api.post(f"/api/v1/change-requests/{change_request['id']}/revisions/", {"operations": migrations}, format="json")
     assert response.status_code == 202, response.content
     return response.json()
 

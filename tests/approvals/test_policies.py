@@ -199,7 +199,7 @@ def test_dba_approval_is_required_when_the_change_rewrites_a_table(project_with_
             "group": "dba",
             "approvals_required": 1,
             "approved_by": [],
-            "reasons": ["statement 0 rewrites shop_order"],
+            "reasons": ["statement 1 rewrites shop_order"],
             "satisfied": False,
         }
     ]

@@ -20,8 +20,8 @@ def test_severity_rule_matches_findings_at_or_above_its_threshold():
     reasons = rule_matches(kind="finding_severity_at_least", threshold="high", table="", report=report)
 
     assert reasons == [
-        "high finding PG020 at statement 2: Column added with a volatile default",
-        "critical finding PG030 at statement 3: Column added with a volatile default",
+        "high finding PG020 at statement 3: Column added with a volatile default",
+        "critical finding PG030 at statement 4: Column added with a volatile default",
     ]
 
 
@@ -39,7 +39,7 @@ def test_findings_of_unknown_severity_are_ignored_and_a_missing_title_is_left_ou
     report = ReportFactory(findings=(_finding("apocalyptic"), _finding("high", title="")))
 
     assert rule_matches(kind="finding_severity_at_least", threshold="high", table="", report=report) == [
-        "high finding PG001 at statement 0"
+        "high finding PG001 at statement 1"
     ]
 
 
@@ -56,7 +56,7 @@ def test_lock_rule_ignores_tables_the_change_itself_creates():
     )
 
     assert rule_matches(kind="lock_mode_at_least", threshold="ShareLock", table="", report=report) == [
-        "statement 1 takes ShareRowExclusiveLock on shop_order"
+        "statement 2 takes ShareRowExclusiveLock on shop_order"
     ]
 
 

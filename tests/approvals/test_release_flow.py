@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _submit(api, migrations=ADD_NOTE_AND_INDEX):  # noqa: ANN001
     response = api.post(
         "/api/v1/change-requests/",
-        {"project": "shop", "title": "Order notes", "migrations": migrations},
+        {"project": "shop", "title": "Order notes", "operations": migrations},
         format="json",
     )
     assert response.status_code == 202, response.content

@@ -183,7 +183,7 @@ def test_approval_given_before_the_baseline_moved_does_not_count_after_the_rerun
     alice, bob = reviewer(owner_api, "alice"), reviewer(owner_api, "bob")
     change_request = submit(owner_api)
     assert decide(alice, change_request, "approve").status_code == 201
-    moved = owner_api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json")
+    moved = owner_api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json")
     assert moved.status_code == 202, moved.content
     rerun = fetch(owner_api, change_request)["latest_dry_run"]
     assert rerun != change_request["latest_dry_run"]

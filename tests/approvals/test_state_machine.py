@@ -319,7 +319,7 @@ def test_closed_change_request_takes_no_new_revision(crew, state):
     change_request = _in_state(crew, state)
 
     response = crew["owner"].post(
-        f"/api/v1/change-requests/{change_request['id']}/revisions/", {"migrations": FAILS_ON_SHADOW}, format="json"
+        f"/api/v1/change-requests/{change_request['id']}/revisions/", {"operations": FAILS_ON_SHADOW}, format="json"
     )
 
     assert response.status_code == 409

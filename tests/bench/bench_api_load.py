@@ -167,12 +167,12 @@ def _seed(requests: int) -> tuple[str, list[int]]:
     api = APIClient()
     api.force_authenticate(user=owner)
     assert api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop"}, format="json").status_code == 201
-    baseline = api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json")
+    baseline = api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json")
     assert baseline.status_code == 202, baseline.content
     ids = []
     for n in range(requests):
         response = api.post(
-            "/api/v1/change-requests/", {"project": "shop", "title": f"seed {n}", "migrations": CHANGE}, format="json"
+            "/api/v1/change-requests/", {"project": "shop", "title": f"seed {n}", "operations": CHANGE}, format="json"
         )
         assert response.status_code == 202, response.content
         ids.append(response.json()["id"])
@@ -205,7 +205,7 @@ def main() -> None:
                     "submit (POST /change-requests/)",
                     "POST",
                     ["/api/v1/change-requests/"],
-                    body=json.dumps({"project": "shop", "title": "load", "migrations": CHANGE}).encode(),
+                    body=json.dumps({"project": "shop", "title": "load", "operations": CHANGE}).encode(),
                     expected=202,
                 ),
             ]

@@ -62,7 +62,7 @@ def _submit_all(owner: Any, count: int, change: list[dict[str, Any]], tag: str) 
         api.force_authenticate(user=owner)
         try:
             response = api.post(
-                "/api/v1/change-requests/", {"project": "gen", "title": f"{tag} {n}", "migrations": change}, format="json"
+                "/api/v1/change-requests/", {"project": "gen", "title": f"{tag} {n}", "operations": change}, format="json"
             )
             assert response.status_code == 202, response.content
             return int(response.json()["latest_dry_run"])

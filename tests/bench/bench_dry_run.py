@@ -82,7 +82,7 @@ def _dry_run_via_api(api: Any, slug: str, change: list[dict[str, Any]]) -> tuple
     """POST the change and read back its finished dry-run; (ms, dry-run)."""
 
     def submit_and_read() -> dict[str, Any]:
-        response = api.post("/api/v1/change-requests/", {"project": slug, "title": "bench", "migrations": change}, format="json")
+        response = api.post("/api/v1/change-requests/", {"project": slug, "title": "bench", "operations": change}, format="json")
         assert response.status_code == 202, response.content
         return api.get(f"/api/v1/dry-runs/{response.json()['latest_dry_run']}/").json()
 
@@ -143,7 +143,7 @@ def _dry_run_via_worker(api: Any, slug: str, change: list[dict[str, Any]]) -> tu
     20 ms until it is finished; (ms, dry-run)."""
 
     def submit_and_poll() -> dict[str, Any]:
-        response = api.post("/api/v1/change-requests/", {"project": slug, "title": "bench", "migrations": change}, format="json")
+        response = api.post("/api/v1/change-requests/", {"project": slug, "title": "bench", "operations": change}, format="json")
         assert response.status_code == 202, response.content
         url = f"/api/v1/dry-runs/{response.json()['latest_dry_run']}/"
         deadline = time.monotonic() + 300

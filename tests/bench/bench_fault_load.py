@@ -134,7 +134,7 @@ def _seed() -> str:
     api = APIClient()
     api.force_authenticate(user=owner)
     assert api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop"}, format="json").status_code == 201
-    baseline = api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json")
+    baseline = api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json")
     assert baseline.status_code == 202, baseline.content
     return Token.objects.create(user=owner).key
 
@@ -142,7 +142,7 @@ def _seed() -> str:
 def _body(number: int) -> bytes:
     from tests.conftest import ADD_NOTE_AND_INDEX
 
-    return json.dumps({"project": "shop", "title": f"load {number}", "migrations": ADD_NOTE_AND_INDEX}).encode()
+    return json.dumps({"project": "shop", "title": f"load {number}", "operations": ADD_NOTE_AND_INDEX}).encode()
 
 
 def submit_all(port: int, token: str, load: Load, *, clients: int, deadline: float, lose_every: int) -> None:

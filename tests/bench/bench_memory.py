@@ -109,7 +109,7 @@ def main() -> None:
                     idle = sampler.peak
                     response = api.post(
                         "/api/v1/change-requests/",
-                        {"project": "hist", "title": "memory", "migrations": history_change_documents()},
+                        {"project": "hist", "title": "memory", "operations": history_change_documents()},
                         format="json",
                     )
                     assert response.status_code == 202, response.content

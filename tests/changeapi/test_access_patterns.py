@@ -167,7 +167,7 @@ def test_every_dry_run_reports_each_pattern_before_and_after_the_change(api):
     assert entry["warnings"] == [
         "no table stats were uploaded: the shadow was not seeded, so this plan was taken on empty tables"
     ]
-    text = report_markdown(report_from_json(dry_run["report"]))
+    text = report_markdown(report_from_json(dry_run["report"]), public_url="http://localhost:8000")
     assert "#### Access patterns" in text and "**orders_by_total** · 30 calls/s" in text
     assert "| Before |" in text and "| After |" in text
 
@@ -194,5 +194,5 @@ def test_with_50_million_rows_in_the_stats_an_index_scan_stays_an_index_scan_at_
     assert entry["before"]["rows"] >= 1
     assert {"table": "shop_order", "seed_rows": 20_000, "production_rows": 50_000_000}.items() <= entry["tables"][0].items()
     assert "Plans (EXPLAIN, estimated) taken on the shadow at: shop_order 20,000 rows" in report_markdown(
-        report_from_json(report)
+        report_from_json(report), public_url="http://localhost:8000"
     )

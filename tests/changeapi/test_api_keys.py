@@ -34,7 +34,7 @@ def _bearer(key: str) -> APIClient:
 
 def _submit(client: APIClient, project: str = "shop"):  # noqa: ANN201
     return client.post(
-        "/api/v1/change-requests/", {"project": project, "title": "Notes", "migrations": ADD_NOTE_AND_INDEX}, format="json"
+        "/api/v1/change-requests/", {"project": project, "title": "Notes", "operations": ADD_NOTE_AND_INDEX}, format="json"
     )
 
 
@@ -167,54 +167,34 @@ def test_user_tokens_still_work_as_bearer_tokens(project_with_baseline):
     assert response.status_code == 200
 
 
-def test_the_example_ci_script_submits_a_pull_requests_migrations_with_a_key(project_with_baseline, live_server, tmp_path):
+def test_the_cli_submits_a_pull_requests_migrations_with_a_key_once_per_content(project_with_baseline, live_server, tmp_path):
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     key = _issue(project_with_baseline["api"])["key"]
-    script = Path(__file__).resolve().parents[2] / "docs" / "ci" / "schemagate_submit.py"
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("config", "user.email", "ci@example.com")
-    git("config", "user.name", "CI")
-    (tmp_path / "README.md").write_text("shop\n")
-    git("add", ".")
-    git("commit", "-q", "-m", "base")
-    git("checkout", "-q", "-b", "feature")
-    migrations = tmp_path / "shop" / "migrations"
-    migrations.mkdir(parents=True)
-    (migrations / "__init__.py").write_text("")
-    (migrations / "0002_order_note.py").write_text(
+    root = Path(__file__).resolve().parents[2]
+    migration = tmp_path / "shop" / "migrations" / "0002_order_note.py"
+    migration.parent.mkdir(parents=True)
+    migration.write_text(
         "from django.db import migrations, models\n\n\n"
         "class Migration(migrations.Migration):\n"
         '    dependencies = [("shop", "0001_initial")]\n'
         '    operations = [migrations.AddField("order", "note", models.TextField(null=True))]\n'
     )
-    git("add", ".")
-    git("commit", "-q", "-m", "Order notes")
-    env = {
-        **os.environ,
-        "SCHEMAGATE_URL": live_server.url,
-        "SCHEMAGATE_API_KEY": key,
-        "SCHEMAGATE_PROJECT": "shop",
-    }
+    env = {**os.environ, "PYTHONPATH": str(root), "SCHEMAGATE_URL": live_server.url, "SCHEMAGATE_TOKEN": key}
 
     def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(script), "--base", "main"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-        )
+        command = [sys.executable, "-m", "changeapi.cli", "submit", "--project", "shop", "shop/migrations/0002_order_note.py"]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
     first = run()
     again = run()
 
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "Submitted 1 migration file(s) as shop#1" in first.stdout
-    assert "shop#1" in again.stdout, "a re-run replays the first submission"
+    assert "(shop#1)" in first.stdout
+    assert again.stdout == first.stdout, "a re-run replays the first submission"
     from changeapi.models import ChangeRequest
 
     assert ChangeRequest.objects.get().revisions.get().source["files"][0]["path"] == "shop/migrations/0002_order_note.py"

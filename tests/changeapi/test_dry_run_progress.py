@@ -21,7 +21,7 @@ class Clock:
 
 def _dry_run(project_with_baseline) -> DryRun:  # noqa: ANN001
     response = project_with_baseline["api"].post(
-        "/api/v1/change-requests/", {"project": "shop", "title": "t", "migrations": ADD_NOTE_AND_INDEX}, format="json"
+        "/api/v1/change-requests/", {"project": "shop", "title": "t", "operations": ADD_NOTE_AND_INDEX}, format="json"
     )
     assert response.status_code == 202, response.content
     dry_run = DryRun.objects.get(pk=response.json()["latest_dry_run"])

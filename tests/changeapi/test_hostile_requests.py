@@ -136,7 +136,7 @@ def test_a_nul_in_a_path_segment_is_a_404(shop, path):
 # --- 2. values of the wrong JSON type in the operations form --------------------------------------
 
 FK = {"type": "ForeignKey", "to": "shop.Customer", "on_delete": "CASCADE", "null": True}
-AT = "/migrations/0/operations/0"
+AT = "/operations/0/operations/0"
 WRONG_TYPES = {
     "on_delete as a list": (_add_field({**FK, "on_delete": ["CASCADE"]}), f"{AT}/field/on_delete"),
     "on_delete as an object": (_add_field({**FK, "on_delete": {"CASCADE": True}}), f"{AT}/field/on_delete"),
@@ -197,7 +197,7 @@ WRONG_TYPES = {
 @pytest.mark.parametrize(("operation", "pointer"), list(WRONG_TYPES.values()), ids=list(WRONG_TYPES))
 def test_a_value_of_the_wrong_json_type_in_the_operations_form_is_a_located_400(project_with_baseline, operation, pointer):
     response = project_with_baseline["api"].post(
-        "/api/v1/change-requests/", _change_request(migrations=_operations(operation)), format="json"
+        "/api/v1/change-requests/", _change_request(operations=_operations(operation)), format="json"
     )
 
     _assert_refused(response, pointer=pointer)
@@ -208,10 +208,10 @@ def test_a_migration_whose_operations_are_not_a_list_is_a_located_400(project_wi
     migrations = [{"app_label": "shop", "operations": 5}]
 
     response = project_with_baseline["api"].post(
-        "/api/v1/change-requests/", _change_request(migrations=migrations), format="json"
+        "/api/v1/change-requests/", _change_request(operations=migrations), format="json"
     )
 
-    _assert_refused(response, pointer="/migrations/0/operations")
+    _assert_refused(response, pointer="/operations/0/operations")
     _assert_no_change_request_stored()
 
 
@@ -234,23 +234,23 @@ def test_the_intake_reads_every_value_as_its_type_without_the_api_in_front(opera
     with pytest.raises(IntakeError) as refused:
         parse_migration_documents(documents)
 
-    assert refused.value.location.pointer == f"/migrations/1/operations/0/{member}"
+    assert refused.value.location.pointer == f"/operations/1/operations/0/{member}"
 
 
 # --- 3. strings the database cannot hold ----------------------------------------------------------
 
 UNSTORABLE = {
     "NUL in RunSQL": (
-        _change_request(migrations=_operations({"op": "RunSQL", "sql": "SELECT 1 -- \u0000"})),
-        "/migrations/0/operations/0/sql",
+        _change_request(operations=_operations({"op": "RunSQL", "sql": "SELECT 1 -- \u0000"})),
+        "/operations/0/operations/0/sql",
     ),
     "NUL in a default": (
-        _change_request(migrations=_operations(_add_field({"type": "TextField", "default": "a\u0000b"}))),
-        "/migrations/0/operations/0/field/default",
+        _change_request(operations=_operations(_add_field({"type": "TextField", "default": "a\u0000b"}))),
+        "/operations/0/operations/0/field/default",
     ),
     "a lone surrogate in db_comment": (
-        _change_request(migrations=_operations(_add_field({"type": "TextField", "null": True, "db_comment": "\ud800"}))),
-        "/migrations/0/operations/0/field/db_comment",
+        _change_request(operations=_operations(_add_field({"type": "TextField", "null": True, "db_comment": "\ud800"}))),
+        "/operations/0/operations/0/field/db_comment",
     ),
     "a lone surrogate in the title": (_change_request(title="x\udfffy"), "/title"),
     "NUL in a member name": (_change_request(**{"note\u0000": 1}), "/note\\u0000"),
@@ -346,7 +346,7 @@ def _ready_for_review(project_with_baseline: dict[str, Any], slack_server: Any) 
     """Submit a change; the value of the Approve button Slack was sent for it."""
     response = project_with_baseline["api"].post(
         "/api/v1/change-requests/",
-        _change_request(migrations=_operations(_add_field({"type": "TextField", "null": True}))),
+        _change_request(operations=_operations(_add_field({"type": "TextField", "null": True}))),
         format="json",
     )
     assert response.status_code == 202, response.content
@@ -436,7 +436,7 @@ PUBLISHED_TYPES = {
 @pytest.mark.parametrize(("field", "member"), list(PUBLISHED_TYPES.values()), ids=list(PUBLISHED_TYPES))
 def test_a_value_that_breaks_its_published_type_is_refused_before_intake(project_with_baseline, field, member):
     response = project_with_baseline["api"].post(
-        "/api/v1/change-requests/", _change_request(migrations=_operations(_add_field(field))), format="json"
+        "/api/v1/change-requests/", _change_request(operations=_operations(_add_field(field))), format="json"
     )
 
     problem = _assert_refused(response, pointer=f"{AT}/field/{member}")
@@ -448,7 +448,7 @@ def test_a_baseline_is_held_to_the_published_types_too(shop):
     baseline = json.loads(json.dumps(SHOP_BASELINE))
     baseline[0]["operations"][0]["fields"][1]["field"]["max_length"] = "abc"
 
-    response = shop.post("/api/v1/projects/shop/baselines/", {"migrations": baseline}, format="json")
+    response = shop.post("/api/v1/projects/shop/baselines/", {"operations": baseline}, format="json")
 
-    _assert_refused(response, pointer="/migrations/0/operations/0/fields/1/field/max_length")
+    _assert_refused(response, pointer="/operations/0/operations/0/fields/1/field/max_length")
     assert not Baseline.objects.exists()

@@ -14,7 +14,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BODY = {"project": "shop", "title": "Order notes", "migrations": ADD_NOTE_AND_INDEX}
+BODY = {"project": "shop", "title": "Order notes", "operations": ADD_NOTE_AND_INDEX}
 
 
 def _post(api, body=BODY, key="retry-1"):  # noqa: ANN001, ANN202

@@ -365,7 +365,7 @@ ADD_NOTE_OPERATIONS = [
 
 def _three_forms(api: APIClient) -> list[dict[str, Any]]:
     return [
-        submit(api, migrations=ADD_NOTE_OPERATIONS),
+        submit(api, operations=ADD_NOTE_OPERATIONS),
         submit(api, migration_files=files(**{"0002_order_note": ADD_NOTE})),
         submit(api, models=models_change(MODELS + "    note = models.TextField(null=True)\n")),
     ]

@@ -38,7 +38,7 @@ def _add_fields(count: int) -> list[dict]:
 def test_request_body_over_the_limit_is_refused(project_with_baseline, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
 
-    response = _post(project_with_baseline["api"], {"migrations": _add_fields(100)})
+    response = _post(project_with_baseline["api"], {"operations": _add_fields(100)})
 
     assert response.status_code == 413
     _assert_limit(response, "SCHEMAGATE_MAX_BODY_BYTES")
@@ -47,7 +47,7 @@ def test_request_body_over_the_limit_is_refused(project_with_baseline, settings)
 def test_too_many_operations_are_refused(project_with_baseline, settings):
     settings.SCHEMAGATE_MAX_OPERATIONS = 3
 
-    response = _post(project_with_baseline["api"], {"migrations": _add_fields(4)})
+    response = _post(project_with_baseline["api"], {"operations": _add_fields(4)})
 
     assert response.status_code == 413
     _assert_limit(response, "SCHEMAGATE_MAX_OPERATIONS")
@@ -94,7 +94,7 @@ def test_submissions_over_the_rate_limit_are_refused(project_with_baseline, sett
     api = project_with_baseline["api"]
     _submit(api)
 
-    response = _post(api, {"migrations": _add_fields(1)})
+    response = _post(api, {"operations": _add_fields(1)})
 
     assert response.status_code == 429
     assert response.json()["limit"]["name"] == "SCHEMAGATE_SUBMIT_RATE_LIMIT"

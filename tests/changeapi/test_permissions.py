@@ -53,7 +53,7 @@ def test_user_without_permission_cannot_act_on_the_project(project_with_baseline
             {
                 "project": "shop",
                 "title": "x",
-                "migrations": [{"app_label": "shop", "operations": [{"op": "DeleteModel", "name": "Order"}]}],
+                "operations": [{"app_label": "shop", "operations": [{"op": "DeleteModel", "name": "Order"}]}],
             },
         ),
         (

@@ -43,10 +43,10 @@ def test_report_without_table_stats_says_nothing_was_estimated(report):
 
 
 def test_markdown_rendering_lists_findings_statements_and_reversibility(report):
-    text = report_markdown(report_from_json(report))
+    text = report_markdown(report_from_json(report), public_url="http://localhost:8000")
 
     assert text.startswith("### Schemagate dry-run: succeeded")
-    assert "[SG101](docs/findings.md#sg101-blocking-index-build)" in text
+    assert "[SG101](http://localhost:8000/docs/findings.md#sg101-blocking-index-build)" in text
     assert "#### Statements" in text and "#### Reversibility" in text
 
 
@@ -55,3 +55,11 @@ def test_svg_rendering_draws_one_bar_per_lock_span(report):
 
     bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title") is not None]
     assert len(bars) == len(report["lock_spans"])
+
+
+def test_a_lock_held_across_statements_names_them_from_one_without_a_production_figure(report):
+    finding = next(f for f in report["findings"] if f["code"] == "SG106")
+
+    assert "taken by statement 1," in finding["message"]
+    assert "through statement 2 (index build)" in finding["message"]
+    assert "at production size" not in finding["message"]

@@ -329,7 +329,7 @@ def test_a_report_stored_without_a_version_renders_as_markdown_and_svg(dry_run, 
     svg = api.get(f"/api/v1/dry-runs/{dry_run.pk}/report.svg")
 
     assert markdown.status_code == 200 and svg.status_code == 200
-    assert "[SG101](docs/findings.md#sg101-blocking-index-build)" in markdown.content.decode()
+    assert "[SG101](http://localhost:8000/docs/findings.md#sg101-blocking-index-build)" in markdown.content.decode()
     assert len([r for r in ET.fromstring(svg.content).iter("{http://www.w3.org/2000/svg}rect") if len(r)]) == 1
 
 
@@ -340,7 +340,7 @@ def test_a_report_from_before_production_estimates_reads_its_measured_times_as_t
     assert report.tables[0].writes_blocked_estimated_ms == 39.7
     assert report.estimation is None and report.summary.estimated_total_ms is None
     assert "Lock timeline on the shadow (measured)" in report_svg(report)
-    assert report_markdown(report).startswith("### Schemagate dry-run: succeeded")
+    assert report_markdown(report, public_url="http://localhost:8000").startswith("### Schemagate dry-run: succeeded")
 
 
 def test_a_report_of_a_later_version_is_refused_rather_than_misread():

@@ -129,7 +129,7 @@ def _slack_command(client: RecordingClient, text: str, secret: str) -> Any:
 
 def _submit(client: RecordingClient, title: str, migrations: list[dict[str, Any]], **headers: str) -> dict[str, Any]:
     response = client.post(
-        "/api/v1/change-requests/", {"project": "shop", "title": title, "migrations": migrations}, format="json", **headers
+        "/api/v1/change-requests/", {"project": "shop", "title": title, "operations": migrations}, format="json", **headers
     )
     assert response.status_code == 202, response.content
     return response.json()
@@ -184,7 +184,7 @@ def _exercise(settings: Any, caplog: Any, fake_http: Any) -> Exercise:  # noqa: 
     anonymous = RecordingClient(APIClient(), seen.responses)
 
     assert api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop"}, format="json").status_code == 201
-    assert api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json").status_code == 202
+    assert api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json").status_code == 202
 
     # Secrets issued once: an API key (asked for with an Idempotency-Key, as a CI script would),
     # a webhook signing secret.

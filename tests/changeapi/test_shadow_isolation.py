@@ -38,7 +38,7 @@ def run_sql(sql: str) -> list[dict[str, Any]]:
 
 def dry_run(api: APIClient, project: str, migrations: list[dict[str, Any]]) -> dict[str, Any]:
     response = api.post(
-        "/api/v1/change-requests/", {"project": project, "title": "Change", "migrations": migrations}, format="json"
+        "/api/v1/change-requests/", {"project": project, "title": "Change", "operations": migrations}, format="json"
     )
     assert response.status_code == 202, response.content
     return api.get(f"/api/v1/dry-runs/{response.json()['latest_dry_run']}/").json()
@@ -49,7 +49,7 @@ def rival(client_for: Any, project_with_baseline: dict[str, Any]) -> APIClient:
     """Another team's project with the same baseline: its dry-runs clone the same template."""
     api = client_for(UserFactory(username="rival-owner"))
     assert api.post("/api/v1/projects/", {"slug": "rival", "name": "Rival"}, format="json").status_code == 201
-    response = api.post("/api/v1/projects/rival/baselines/", {"migrations": SHOP_BASELINE}, format="json")
+    response = api.post("/api/v1/projects/rival/baselines/", {"operations": SHOP_BASELINE}, format="json")
     assert response.status_code == 202, response.content
     assert api.get(f"/api/v1/baselines/{response.json()['id']}/").json()["status"] == "ready"
     return api
@@ -215,7 +215,7 @@ def test_plain_sql_that_would_lift_limits_or_leave_the_transaction_is_refused_at
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
     ):
         response = api.post(
-            "/api/v1/change-requests/", {"project": "shop", "title": "x", "migrations": run_sql(sql)}, format="json"
+            "/api/v1/change-requests/", {"project": "shop", "title": "x", "operations": run_sql(sql)}, format="json"
         )
         assert response.status_code == 400, response.content
-        assert response.json()["errors"][0]["pointer"] == "/migrations/0/operations/0/sql"
+        assert response.json()["errors"][0]["pointer"] == "/operations/0/operations/0/sql"

@@ -63,14 +63,14 @@ def _stop_once_sleeping(server: SecondPostgres, *, within_seconds: float = 120.0
 def test_server_lost_mid_run_fails_with_the_reason_then_a_rerun_succeeds(second_server, client_for):
     api = client_for(UserFactory(username="owner"))
     assert api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop"}, format="json").status_code == 201
-    baseline = api.post("/api/v1/projects/shop/baselines/", {"migrations": SHOP_BASELINE}, format="json").json()
+    baseline = api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json").json()
     assert api.get(f"/api/v1/baselines/{baseline['id']}/").json()["status"] == "ready"
 
     watcher = _stop_once_sleeping(second_server)
     body = {
         "project": "shop",
         "title": "slow",
-        "migrations": [{"app_label": "shop", "operations": [{"op": "RunSQL", "sql": "SELECT pg_sleep(6)"}]}],
+        "operations": [{"app_label": "shop", "operations": [{"op": "RunSQL", "sql": "SELECT pg_sleep(6)"}]}],
     }
     change_request = api.post("/api/v1/change-requests/", body, format="json").json()
     watcher.join()

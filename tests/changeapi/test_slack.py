@@ -62,7 +62,7 @@ def _command(text: str, user_id: str = "UREVIEWER") -> bytes:
 
 def _submit(project_with_baseline):  # noqa: ANN001, ANN202
     response = project_with_baseline["api"].post(
-        "/api/v1/change-requests/", {"project": "shop", "title": "Order notes", "migrations": ADD_NOTE_AND_INDEX}, format="json"
+        "/api/v1/change-requests/", {"project": "shop", "title": "Order notes", "operations": ADD_NOTE_AND_INDEX}, format="json"
     )
     assert response.status_code == 202, response.content
     return response.json()

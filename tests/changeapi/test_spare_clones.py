@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _submit(api):  # noqa: ANN001
     response = api.post(
-        "/api/v1/change-requests/", {"project": "shop", "title": "t", "migrations": ADD_NOTE_AND_INDEX}, format="json"
+        "/api/v1/change-requests/", {"project": "shop", "title": "t", "operations": ADD_NOTE_AND_INDEX}, format="json"
     )
     assert response.status_code == 202, response.content
     return api.get(f"/api/v1/dry-runs/{response.json()['latest_dry_run']}/").json()

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _post(api, migrations):  # noqa: ANN001
-    return api.post("/api/v1/change-requests/", {"project": "shop", "title": "bad", "migrations": migrations}, format="json")
+    return api.post("/api/v1/change-requests/", {"project": "shop", "title": "bad", "operations": migrations}, format="json")
 
 
 def _nothing_stored() -> bool:
@@ -32,7 +32,7 @@ def test_unknown_field_type_is_refused_with_its_json_pointer(project_with_baseli
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
-    assert body["errors"][0]["pointer"] == "/migrations/0/operations/0/field/type"
+    assert body["errors"][0]["pointer"] == "/operations/0/operations/0/field/type"
     assert "MoneyField" in body["detail"]
     assert _nothing_stored()
     assert AuditEvent.objects.count() == audit_before
@@ -45,7 +45,7 @@ def test_operation_on_a_missing_model_is_refused_with_its_pointer(project_with_b
     )
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["pointer"] == "/migrations/0/operations/0"
+    assert response.json()["errors"][0]["pointer"] == "/operations/0/operations/0"
     assert _nothing_stored()
 
 
@@ -53,12 +53,12 @@ def test_unknown_operation_is_refused(project_with_baseline):
     response = _post(project_with_baseline["api"], [{"app_label": "shop", "operations": [{"op": "RunPython", "code": "x"}]}])
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["pointer"] == "/migrations/0/operations/0/op"
+    assert response.json()["errors"][0]["pointer"] == "/operations/0/operations/0/op"
     assert _nothing_stored()
 
 
 def test_missing_title_is_a_validation_problem(project_with_baseline):
-    response = project_with_baseline["api"].post("/api/v1/change-requests/", {"project": "shop", "migrations": []}, format="json")
+    response = project_with_baseline["api"].post("/api/v1/change-requests/", {"project": "shop", "operations": []}, format="json")
 
     assert response.status_code == 400
     pointers = {e["pointer"] for e in response.json()["errors"]}
@@ -119,3 +119,34 @@ def test_a_body_of_an_unsupported_media_type_is_a_problem_with_a_filled_title(pr
     problem = response.json()
     assert problem["title"] == "Unsupported media type"
     assert "text/plain" in problem["detail"]
+
+
+def test_a_misspelt_field_type_is_answered_with_the_type_it_is_close_to(project_with_baseline):
+    field = {"type": "EmailFeld", "max_length": 254, "null": True}
+    response = _post(
+        project_with_baseline["api"],
+        [{"app_label": "shop", "operations": [{"op": "AddField", "model_name": "order", "name": "x", "field": field}]}],
+    )
+
+    assert response.status_code == 400
+    assert "'EmailFeld' is not one of the allowed values (did you mean 'EmailField'?)" in response.json()["detail"]
+
+
+def test_a_misspelt_field_of_the_baseline_is_answered_with_the_field_it_is_close_to(project_with_baseline):
+    response = _post(
+        project_with_baseline["api"],
+        [{"app_label": "shop", "operations": [{"op": "RemoveField", "model_name": "order", "name": "totl"}]}],
+    )
+
+    assert response.status_code == 400
+    assert "did you mean 'total'?" in response.json()["detail"]
+
+
+def test_a_misspelt_model_of_the_baseline_is_answered_with_the_model_it_is_close_to(project_with_baseline):
+    response = _post(
+        project_with_baseline["api"],
+        [{"app_label": "shop", "operations": [{"op": "RemoveField", "model_name": "ordr", "name": "total"}]}],
+    )
+
+    assert response.status_code == 400
+    assert "did you mean 'order'?" in response.json()["detail"]

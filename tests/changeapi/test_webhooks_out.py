@@ -39,7 +39,7 @@ def _subscribe(api, url, event_types=("change_request.submitted",)):  # noqa: AN
 
 def _submit(api):  # noqa: ANN001, ANN202
     response = api.post(
-        "/api/v1/change-requests/", {"project": "shop", "title": "Notes", "migrations": ADD_NOTE_AND_INDEX}, format="json"
+        "/api/v1/change-requests/", {"project": "shop", "title": "Notes", "operations": ADD_NOTE_AND_INDEX}, format="json"
     )
     assert response.status_code == 202, response.content
     return response.json()

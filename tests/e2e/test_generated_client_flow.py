@@ -152,7 +152,7 @@ def test_generated_client_runs_the_whole_flow_with_typed_responses(live_server):
     project = projects_create.sync(client=owner_api, body=ProjectRequest(slug="shop", name="Shop"))
     assert isinstance(project, Project) and project.slug == "shop"
 
-    baseline = projects_baselines_create.sync(client=owner_api, slug="shop", body=BaselineCreateRequest(migrations=SHOP_BASELINE))
+    baseline = projects_baselines_create.sync(client=owner_api, slug="shop", body=BaselineCreateRequest(operations=SHOP_BASELINE))
     assert isinstance(baseline, Baseline)
     baseline = _poll(
         lambda: baselines_retrieve.sync(client=owner_api, id=baseline.id),
@@ -166,14 +166,14 @@ def test_generated_client_runs_the_whole_flow_with_typed_responses(live_server):
     assert isinstance(member, Member) and MemberPermissionsEnum.REVIEW_CHANGE in member.permissions
 
     submitted = change_requests_submit.sync_detailed(
-        client=owner_api, body=ChangeRequestSubmitRequest(project="shop", title="Order notes", migrations=ADD_NOTE_AND_INDEX)
+        client=owner_api, body=ChangeRequestSubmitRequest(project="shop", title="Order notes", operations=ADD_NOTE_AND_INDEX)
     )
     assert submitted.status_code == HTTPStatus.ACCEPTED
     change_request = submitted.parsed
     assert isinstance(change_request, ChangeRequest)
     revision = change_request.latest_revision
     # The union of operations decodes each member to its own class (distinct required `op`).
-    add_field, add_index = revision.source.migrations[0].operations
+    add_field, add_index = revision.source.operations[0].operations
     assert type(add_field) is AddField and add_field.op == AddFieldOpEnum.ADDFIELD and add_field.field.null is True
     assert type(add_index) is AddIndex and add_index.index.fields == ["total"]
 

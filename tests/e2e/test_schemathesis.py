@@ -111,7 +111,7 @@ def _seed(project_with_baseline, client_for) -> dict[str, int]:  # noqa: ANN001
 
     def submit(title: str) -> dict:
         response = owner_api.post(
-            "/api/v1/change-requests/", {"project": "shop", "title": title, "migrations": ADD_NOTE_AND_INDEX}, format="json"
+            "/api/v1/change-requests/", {"project": "shop", "title": title, "operations": ADD_NOTE_AND_INDEX}, format="json"
         )
         assert response.status_code == 202, response.content
         return response.json()

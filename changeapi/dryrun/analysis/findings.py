@@ -69,6 +69,25 @@ CATALOG: dict[str, Rule] = {
 }
 
 
+def statement_numbers(indexes: Sequence[int]) -> str:
+    """Statements as people count them, from 1: `statement 2`, `statements 2-4`, `statements 1, 3 and 5-6`.
+
+    The report's indexes count from 0; every text a person reads numbers statements from 1.
+    """
+    numbers = sorted({i + 1 for i in indexes})
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    parts = [f"{run[0]}" if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs]
+    if len(numbers) == 1:
+        return f"statement {parts[0]}"
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    return f"statements {listed}"
+
+
 def finding(
     code: str,
     *,
@@ -149,6 +168,11 @@ class AnalysisContext:
         if rows >= 100_000 or ms >= 100:
             return "medium"
         return "low"
+
+    @property
+    def at_production_size(self) -> bool:
+        """Whether times are scaled to production size: only with table stats uploaded."""
+        return self.profile is not None and self.profile.has_sizes
 
     def size_note(self, table: str | None, estimate: Estimate | None) -> str:
         figures = self.profile.tables.get(table) if self.profile and table else None

@@ -22,6 +22,7 @@ from changeapi.dryrun.analysis.findings import (
     finding,
     migration_example,
     operation_code,
+    statement_numbers,
 )
 from changeapi.dryrun.contract import Finding, SaferAlternative, StatementTrace
 from changeapi.dryrun.sql_forms import InlineForeignKey, inline_foreign_keys
@@ -221,7 +222,7 @@ def not_null_on_large_table(ctx: AnalysisContext) -> list[Finding]:
         backfill_note = ""
         if backfills:
             backfill_note = (
-                f" Its backfill (statement {backfills[0].index}) runs under the same ACCESS EXCLUSIVE lock, "
+                f" Its backfill ({statement_numbers([backfills[0].index])}) runs under the same ACCESS EXCLUSIVE lock, "
                 f"taken by the SET DEFAULT before it."
             )
         name = f"{table}_{column}_not_null"[:63]
@@ -391,19 +392,23 @@ def lock_held_across_statements(ctx: AnalysisContext) -> list[Finding]:
         if not covered:
             continue
         seen.add((table, txn))
-        heavy = ", ".join(f"{c.index} ({(c.work_class or '').replace('_', ' ')})" for c in covered)
+        kinds = ", ".join(dict.fromkeys((c.work_class or "").replace("_", " ") for c in covered))
+        heavy = f"{statement_numbers([c.index for c in covered])} ({kinds})"
         blocked = "reads and writes" if span.blocks_reads else "writes"
+        held = f"Held {span.held_ms:,.0f} ms on the shadow"
+        if ctx.at_production_size:
+            held += f", about {span.estimated_held_ms / 1000:,.2f} s at production size"
         findings.append(
             finding(
                 "SG106",
                 severity=ctx.severity(table, span.estimated_held_ms),
-                message=f"{span.mode} on {table}, taken by statement {start.index}, blocks {blocked} until "
-                f"{start.migration} commits: through statements {heavy}. Held {span.held_ms:,.0f} ms on the shadow, "
-                f"about {span.estimated_held_ms / 1000:,.2f} s at production size.",
+                message=f"{span.mode} on {table}, taken by {statement_numbers([start.index])}, blocks {blocked} until "
+                f"{start.migration} commits: through {heavy}. {held}.",
                 safer_alternative=SaferAlternative(
                     summary="Do not hold a blocking lock across slow work: split the migration.",
                     steps=(
-                        f"Put the statements {heavy} into migrations of their own, after the one that takes the lock.",
+                        f"Put {heavy} into {'a migration of its own' if len(covered) == 1 else 'migrations of their own'}, "
+                        "after the one that takes the lock.",
                         "Or mark the migration `atomic = False`, so each operation commits (and releases its locks) on its own.",
                         "Run index builds concurrently and backfills in batches (see the other findings).",
                     ),

@@ -1,7 +1,8 @@
 """The report as Markdown for a pull-request comment: findings first, then the evidence.
 
-A pure function of the report, so the same text can be rendered for any dry-run, old or new,
-without the shadow database.
+A pure function of the report and the service's public address, so the same text can be
+rendered for any dry-run, old or new, without the shadow database. Links are absolute: the
+comment is read in another repository, where a relative `docs/...` link goes nowhere.
 """
 
 from __future__ import annotations
@@ -28,15 +29,27 @@ def _seconds(ms: float | None) -> str:
     return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.2f} s"
 
 
-def _range(estimate: Estimate | None) -> str:
-    if estimate is None or estimate.estimated_ms is None:
-        return "not estimated"
+def _timing(duration_ms: float | None, estimate: Estimate | None) -> str:
+    """One line per statement: what was measured, and what was estimated from it or why not."""
+    measured = f"{_seconds(duration_ms)} on the shadow"
+    if estimate is None:
+        return measured if duration_ms is not None else "did not complete"
     if estimate.work_class == "catalog_only":
-        return _seconds(estimate.estimated_ms)
-    return f"{_seconds(estimate.estimated_ms)} ({_seconds(estimate.low_ms)}–{_seconds(estimate.high_ms)})"
+        return f"{measured}; catalog only, does not grow with table size"
+    if estimate.estimated_ms is None:
+        return f"{measured}; {estimate.basis}"
+    spread = f"{_seconds(estimate.low_ms)}–{_seconds(estimate.high_ms)}"
+    return f"{measured}; about {_seconds(estimate.estimated_ms)} at production size ({spread}, {estimate.basis})"
 
 
-def _findings(report: Report) -> list[str]:
+def _absolute(link: str, public_url: str) -> str:
+    """A link the service serves (`docs/findings.md#...`) as an address that works anywhere."""
+    if link.startswith(("http://", "https://")):
+        return link
+    return f"{public_url.rstrip('/')}/{link.lstrip('/')}"
+
+
+def _findings(report: Report, public_url: str) -> list[str]:
     if not report.findings:
         return ["#### Findings", "", "No findings.", ""]
     lines = ["#### Findings", "", "| Severity | Code | Statement | Finding |", "|---|---|---|---|"]
@@ -44,7 +57,7 @@ def _findings(report: Report) -> list[str]:
         # Statements are numbered from 1 for people; the report's indexes count from 0.
         where = f"#{f.statement_index + 1}" if f.statement_index is not None else _cell(f.migration or f.table)
         lines.append(
-            f"| {SEVERITY_MARK.get(f.severity, f.severity)} | [{f.code}]({f.docs}) | {where} | {_cell(f.message, 400)} |"
+            f"| {SEVERITY_MARK.get(f.severity, f.severity)} | [{f.code}]({_absolute(f.docs, public_url)}) | {where} | {_cell(f.message, 400)} |"
         )
     lines.append("")
     for f in report.findings:
@@ -135,8 +148,8 @@ def _statements(report: Report) -> list[str]:
     lines = [
         "#### Statements",
         "",
-        "| # | SQL | Work | Locks held | Shadow | At production size |",
-        "|---|---|---|---|---|---|",
+        "| # | SQL | Work | Locks held | Time |",
+        "|---|---|---|---|---|",
     ]
     for s, held_locks in zip(report.statements, held_by_statement(report.statements), strict=True):
         held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in held_locks)
@@ -144,7 +157,7 @@ def _statements(report: Report) -> list[str]:
             held += " (documented)"
         work = (s.work_class or "").replace("_", " ")
         lines.append(
-            f"| {s.index + 1} | `{_cell(s.sql)}` | {work} | {_cell(held, 120)} | {_seconds(s.duration_ms)} | {_range(s.estimate)} |"
+            f"| {s.index + 1} | `{_cell(s.sql)}` | {work} | {_cell(held, 120)} | {_cell(_timing(s.duration_ms, s.estimate), 200)} |"
         )
     return lines + [""]
 
@@ -152,15 +165,20 @@ def _statements(report: Report) -> list[str]:
 def _tables(report: Report) -> list[str]:
     if not report.tables:
         return []
+    # Without table stats nothing is scaled, and a production column would only repeat the shadow's.
+    estimated = report.summary.estimated_total_ms is not None
+    where = "shadow / production" if estimated else "on the shadow"
     lines = [
         "#### Time each table is blocked",
         "",
-        "| Table | Strongest lock | Reads blocked (shadow / production) | Writes blocked (shadow / production) |",
+        f"| Table | Strongest lock | Reads blocked ({where}) | Writes blocked ({where}) |",
         "|---|---|---|---|",
     ]
     for t in report.tables:
-        reads = f"{_seconds(t.reads_blocked_ms)} / {_seconds(t.reads_blocked_estimated_ms)}"
-        writes = f"{_seconds(t.writes_blocked_ms)} / {_seconds(t.writes_blocked_estimated_ms)}"
+        reads, writes = _seconds(t.reads_blocked_ms), _seconds(t.writes_blocked_ms)
+        if estimated:
+            reads += f" / {_seconds(t.reads_blocked_estimated_ms)}"
+            writes += f" / {_seconds(t.writes_blocked_estimated_ms)}"
         lines.append(f"| {t.table} | {t.strongest_lock} | {reads} | {writes} |")
     return lines + [""]
 
@@ -223,8 +241,9 @@ def _failed_at(statement_index: int | None) -> str:
     return f" at statement {statement_index + 1}" if statement_index is not None else ""
 
 
-def report_markdown(report: Report) -> str:
-    """The whole report as GitHub-flavoured Markdown."""
+def report_markdown(report: Report, *, public_url: str) -> str:
+    """The whole report as GitHub-flavoured Markdown, its links under `public_url` (the
+    service's `SCHEMAGATE_PUBLIC_URL`, which serves the docs pages they point at)."""
     summary = report.summary
     high = sum(1 for f in report.findings if f.severity == "high")
     headline = f"### Schemagate dry-run: {report.status}"
@@ -249,6 +268,7 @@ def report_markdown(report: Report) -> str:
             f"> **Failed**{_failed_at(error.statement_index)}: `{_cell(error.message, 300)}` ({error.sqlstate})",
             "",
         ]
-    for part in (_findings, _seeded_failures, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
+    lines += _findings(report, public_url)
+    for part in (_seeded_failures, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
         lines += part(report)
     return "\n".join(lines).rstrip() + "\n"

@@ -60,7 +60,8 @@ def models_source_plan(
         sources=sources, baseline_state=baseline_state, settings=settings, filenames=filenames, modules=modules
     )
     graph = migration_graph(baseline.migrations if baseline else [], unmigrated_apps=_app_labels(baseline_state))
-    questioner = IntentQuestioner(intent=intent, field_locations=field_locations)
+    model_names = {state.name_lower: (app_label, state.name) for (app_label, _), state in proposed_state.models.items()}
+    questioner = IntentQuestioner(intent=intent, field_locations=field_locations, model_names=model_names)
     autodetector = MigrationAutodetector(baseline_state, proposed_state, questioner)
     try:
         changes = autodetector.changes(graph=graph, convert_apps=set(sources))

@@ -47,11 +47,22 @@ class IntentQuestioner(MigrationQuestioner):
     nothing reads standard input, and nothing calls `sys.exit`.
     """
 
-    def __init__(self, *, intent: ChangeIntent, field_locations: Mapping[tuple[str, str], Location]) -> None:
+    def __init__(
+        self,
+        *,
+        intent: ChangeIntent,
+        field_locations: Mapping[tuple[str, str], Location],
+        model_names: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(defaults={}, specified_apps=set(), dry_run=True)
         self.intent = intent
         # (model name lower-cased, field name) -> where the submission defines it
         self.field_locations = field_locations
+        # model name lower-cased -> (app label, model name as written), to name a renames entry
+        self.model_names = model_names or {}
+        # (model name lower-cased, new field name) -> the removed field the autodetector offered
+        # as its old name and the intent did not confirm: the likely rename behind a refusal.
+        self.declined_renames: dict[tuple[str, str], str] = {}
 
     def ask_initial(self, app_label: str) -> bool:
         return True
@@ -69,6 +80,7 @@ class IntentQuestioner(MigrationQuestioner):
             model, _, old = rest.rpartition(".")
             if model == model_name.lower() and old == old_name.lower() and wanted == new_name:
                 return True
+        self.declined_renames.setdefault((model_name.lower(), new_name), old_name)
         return False
 
     def ask_not_null_addition(self, field_name: str, model_name: str) -> Any:
@@ -108,4 +120,18 @@ class IntentQuestioner(MigrationQuestioner):
             if model == model_name.lower() and name == field_name.lower():
                 return value
         location = self.field_locations.get((model_name.lower(), field_name))
-        raise IntakeError(message, location)
+        old_name = self.declined_renames.get((model_name.lower(), field_name))
+        if old_name is None:
+            raise IntakeError(message, location)
+        entry = self._field_rename_entry(model_name, old_name, field_name)
+        raise IntakeError(
+            f"{message} If {old_name} was renamed to {field_name}, say so in models.renames: "
+            f'{{"fields": {{"{entry[0]}": "{entry[1]}"}}}} (a field is renamed only when the request says so).',
+            location,
+            suggestion={"renames": {"fields": {entry[0]: entry[1]}}},
+        )
+
+    def _field_rename_entry(self, model_name: str, old_name: str, new_name: str) -> tuple[str, str]:
+        """The `renames.fields` entry that confirms a rename: ("app.Model.old", "new")."""
+        app_label, model = self.model_names.get(model_name.lower(), ("<app>", model_name))
+        return f"{app_label}.{model}.{old_name}", new_name

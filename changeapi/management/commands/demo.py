@@ -67,7 +67,7 @@ SHOP_BASELINE: list[dict[str, Any]] = [
 WALKTHROUGH_HINTS = """\
   # alice submits a change: a nullable column and an index on shop_order
   curl -s -X POST $SG/change-requests/ -H "Authorization: Token $ALICE" -H 'Content-Type: application/json' -d '{
-    "project": "shop", "title": "Order notes", "migrations": [{"app_label": "shop", "operations": [
+    "project": "shop", "title": "Order notes", "operations": [{"app_label": "shop", "operations": [
       {"op": "AddField", "model_name": "order", "name": "note", "field": {"type": "TextField", "null": true}},
       {"op": "AddIndex", "model_name": "order", "index": {"name": "order_total_idx", "fields": ["total"]}}]}]}'
   # the dry-run report: SQL, lock modes, rewrites, scans, timings (latest_dry_run from the answer above)

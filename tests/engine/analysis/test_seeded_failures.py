@@ -189,7 +189,7 @@ def test_a_unique_constraint_over_values_production_keeps_distinct_goes_on(dry_r
 def test_markdown_lists_seeded_failures_with_their_production_check(dry_run):
     report = _run(dry_run, ops.AlterField("order", "code", models.CharField(max_length=10)))
 
-    text = report_markdown(report_from_json(report))
+    text = report_markdown(report_from_json(report), public_url="http://localhost:8000")
 
     assert "#### Failed only on seeded rows" in text
     assert 'SELECT count(*) FROM "shop_order" WHERE char_length("code") > 10;' in text

@@ -228,3 +228,15 @@ def test_functions_of_the_models_module_are_written_as_references_and_never_run(
     change = proposed(source)
     text = change.files[("shop", "0002_order_scan")]
     assert "import shop.models" in text and "upload_to=shop.models.upload" in text
+
+
+def test_a_renamed_field_without_intent_is_refused_naming_the_renames_entry() -> None:
+    with pytest.raises(IntakeError) as refused:
+        proposed(BASELINE_SOURCE.replace("total =", "amount ="))
+    assert refused.value.suggestion == {"renames": {"fields": {"shop.Order.total": "amount"}}}
+
+
+def test_a_renamed_field_that_also_changes_type_gets_no_rename_suggestion() -> None:
+    with pytest.raises(IntakeError) as refused:
+        proposed(BASELINE_SOURCE.replace("total = models.IntegerField()", "amount = models.TextField()"))
+    assert refused.value.suggestion is None
