@@ -26,11 +26,14 @@ REPORT_KEYS = (
 _KEY = "|".join(REPORT_KEYS)
 INDEXING = re.compile(rf"""\[\s*["']({_KEY})["']\s*\]|\.get\(\s*["']({_KEY})["']""")
 CONTRACT = ROOT / "changeapi" / "dryrun" / "contract"
+# The command-line client is a client of the HTTP API: it reads the published JSON, imports
+# nothing of the service (an import contract says so) and so has no typed report to read.
+CLIENT = ROOT / "changeapi" / "cli"
 
 
 def _sources() -> list[Path]:
     paths = [*(ROOT / "changeapi").rglob("*.py"), *(ROOT / "approvals").rglob("*.py")]
-    return [p for p in paths if CONTRACT not in p.parents and "migrations" not in p.parts]
+    return [p for p in paths if CONTRACT not in p.parents and CLIENT not in p.parents and "migrations" not in p.parts]
 
 
 def test_no_module_outside_the_contract_indexes_a_report_by_key():
