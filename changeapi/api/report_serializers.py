@@ -70,8 +70,16 @@ class StatementEstimateSerializer(serializers.Serializer):
     low_ms = serializers.FloatField(allow_null=True)
     high_ms = serializers.FloatField(allow_null=True)
     scale = serializers.FloatField(allow_null=True, help_text="Production bytes / shadow bytes of the tables worked on.")
-    exponent = serializers.FloatField(allow_null=True)
+    exponent = serializers.FloatField(allow_null=True, help_text="The growth applied, as an exponent of rows_scale.")
     basis = serializers.CharField()
+    rows_scale = serializers.FloatField(allow_null=True, help_text="Production rows / shadow rows of the tables worked on.")
+    width_scale = serializers.FloatField(
+        allow_null=True, help_text="The factor for production's bytes per row against the shadow's (bytes share applied)."
+    )
+    law = serializers.CharField(allow_null=True, help_text="Growth law in rows: constant, linear or n_log_n.")
+    range_factor = serializers.FloatField(
+        allow_null=True, help_text="low = estimate / factor, high = estimate * factor, each widened by the jitter."
+    )
 
 
 class ScanSerializer(serializers.Serializer):
@@ -209,6 +217,12 @@ class ExponentSerializer(serializers.Serializer):
     large_ms = serializers.FloatField()
     fixed_ms = serializers.FloatField()
     note = serializers.CharField(allow_blank=True)
+    law = serializers.CharField(allow_blank=True, help_text="Growth law in rows: linear or n_log_n.")
+    formula = serializers.CharField(allow_blank=True)
+    coefficient_ms = serializers.FloatField(help_text="Time per unit of the law (a row, or a row * log2 rows).")
+    deviation = serializers.FloatField(help_text="Growth beyond the law applied, as an exponent of the rows' growth.")
+    residual = serializers.FloatField(help_text="The deviation as fitted, before bounds.")
+    noise = serializers.FloatField(help_text="Relative spread of repeated timings.")
 
 
 class CalibrationSizeSerializer(serializers.Serializer):
@@ -241,6 +255,10 @@ class EstimationSerializer(serializers.Serializer):
     maintenance_work_mem_bytes = serializers.IntegerField(allow_null=True)
     seeded_tables = SeededTableSerializer(many=True)
     seed_warnings = serializers.ListField(child=serializers.CharField())
+    noise = serializers.FloatField(help_text="The server's relative spread of repeated timings at calibration.")
+    range_floor = serializers.FloatField(help_text="The least range factor of any estimate.")
+    bytes_share = serializers.FloatField(help_text="Share of per-row time assumed to follow bytes per row.")
+    jitter_ms = serializers.FloatField(help_text="The absolute widening of every range.")
 
 
 class LockQueueRiskSerializer(serializers.Serializer):

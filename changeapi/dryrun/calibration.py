@@ -1,11 +1,12 @@
 """Calibrate the time model on the shadow server itself, once per template build.
 
 A scratch table of a typical row shape is filled at two sizes; at each size a rewrite, an
-index build, a full-table UPDATE and a validating scan are timed (median of five, each
-rolled back). The same work on an empty table gives its fixed cost `c` (new files, catalog
-updates), which does not grow. From the two sizes each class of work gets an exponent `k` in
-`time - c ~ bytes ** k`, which the estimator uses to scale a dry-run's measured time to
-production bytes. Measuring here, rather than assuming `k`, captures this server's disks,
+index build, a full-table UPDATE and a validating scan are timed (five runs each, rolled
+back). The same work on an empty table gives its fixed cost `c` (new files, catalog updates),
+which does not grow. Each class of work follows a growth law in rows (linear, or n log n for
+a sort); through the two sizes the law's coefficient is fitted, and what the law does not
+explain between them (the residual) and how much repeated runs differ (the noise) are kept
+for the estimate's range. Measuring here, rather than assuming, captures this server's disks,
 memory and settings; doing it at build time keeps it off every dry-run.
 """
 
@@ -30,18 +31,46 @@ WORKLOADS: dict[str, list[str]] = {
     "validation": ["ALTER TABLE {t} ADD CONSTRAINT {t}_amount_check CHECK (amount >= 0)"],
 }
 
-# Bounds on each class's fitted exponent, around the growth law its work follows: scans and
-# rewrites are linear in bytes, index builds sort (n log n, plus a step when the sort spills
-# past maintenance_work_mem), full-table UPDATEs grow slightly faster than linearly. Small
-# calibration tables fit the cache and time noisily; outside these bounds a fit is noise.
-EXPONENT_BOUNDS: dict[str, tuple[float, float]] = {
-    "rewrite": (0.95, 1.1),
-    "index_build": (1.0, 1.15),
-    "backfill": (1.0, 1.2),
-    "validation": (0.95, 1.1),
+LINEAR = "linear"
+N_LOG_N = "n_log_n"
+
+# The growth law in rows each class of work follows: scans, validations, rewrites and
+# backfills touch every row once; an index build sorts its keys (plus a step when the sort
+# spills past maintenance_work_mem, which the estimate adds to its upper bound).
+GROWTH_LAW: dict[str, str] = {
+    "rewrite": LINEAR,
+    "index_build": N_LOG_N,
+    "backfill": LINEAR,
+    "validation": LINEAR,
 }
-DEFAULT_EXPONENT = 1.05
+
+# Bounds on the deviation from the law the fit may carry into an estimate, as an exponent of
+# the rows' growth. Small calibration tables fit the cache and time noisily; a deviation past
+# these bounds is noise, not a law. Full-table UPDATEs grow a little faster than linearly
+# (dead tuples, WAL, index maintenance), so their bound above is wider.
+DEVIATION_BOUNDS: dict[str, tuple[float, float]] = {
+    "rewrite": (-0.05, 0.1),
+    "index_build": (-0.05, 0.1),
+    "backfill": (-0.05, 0.2),
+    "validation": (-0.05, 0.1),
+}
+DEFAULT_NOISE = 0.1  # relative spread of repeated runs assumed when a template holds no measure of its own
 RUNS = 5  # the median of five resists a busy neighbour on the server better than one run
+
+
+def law_units(law: str, rows: float) -> float:
+    """The amount of work `rows` rows make under `law`: rows, or rows * log2(rows)."""
+    rows = max(rows, 1.0)
+    return rows * math.log2(rows + 1.0) if law == N_LOG_N else rows
+
+
+def law_exponent(law: str, small_rows: float, large_rows: float) -> float:
+    """The law's growth between two sizes as an exponent of the rows (1 for linear)."""
+    if large_rows <= small_rows or small_rows <= 0:
+        return 1.0
+    ratio = law_units(law, large_rows) / law_units(law, small_rows)
+    return math.log(ratio) / math.log(large_rows / small_rows)
+
 
 _CREATE = """
 CREATE TABLE {t} (
@@ -65,13 +94,25 @@ FROM generate_series(1::bigint, %s) AS g
 
 @dataclass
 class ClassCalibration:
-    """One class of work at the two sizes, and the exponent fitted through them."""
+    """One class of work at the two sizes, and its law fitted through them.
+
+    `exponent` is the growth in rows the estimate applies between the sizes (the law's and the
+    deviation); `residual` is the part of the fitted growth the law does not explain, and
+    `deviation` that part weighed against the noise and bounded; `coefficient_ms` is
+    the time per unit of the law (a row, or a row * log2 rows) at the larger size. `noise` is
+    the relative spread of the repeated runs (half of max - min over the median).
+    """
 
     exponent: float
     small_ms: float
     large_ms: float
     fixed_ms: float = 0.0
     note: str = ""
+    law: str = LINEAR
+    coefficient_ms: float = 0.0
+    deviation: float = 0.0
+    residual: float = 0.0
+    noise: float = DEFAULT_NOISE
 
 
 @dataclass
@@ -86,21 +127,25 @@ class Calibration:
     maintenance_work_mem_bytes: int = 64 * 1024 * 1024
     overhead_ms: float = 0.0  # a catalog-only ALTER TABLE: the part of any statement that does not grow
     seconds: float = 0.0
-
-    def exponent(self, work_class: str) -> float:
-        found = self.classes.get(work_class)
-        return found.exponent if found else DEFAULT_EXPONENT
+    noise: float = DEFAULT_NOISE  # the server's: the median spread of every repeated timing
 
     def fixed_ms(self, work_class: str) -> float:
         found = self.classes.get(work_class)
         return found.fixed_ms if found else self.overhead_ms
+
+    def fitted(self, work_class: str) -> ClassCalibration | None:
+        return self.classes.get(work_class)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
-        classes = {name: ClassCalibration(**values) for name, values in data.get("classes", {}).items()}
+        # A template calibrated before laws were stored gets its class's law, no deviation and the default noise.
+        classes = {
+            name: ClassCalibration(**{"law": GROWTH_LAW.get(name, LINEAR), **values})
+            for name, values in data.get("classes", {}).items()
+        }
         return cls(**{**data, "classes": classes})
 
 
@@ -110,24 +155,64 @@ def calibration_sizes(seed_max_rows: int) -> tuple[int, int]:
     return large // 8, large
 
 
-def _fit(
-    work_class: str, fixed_ms: float, small_ms: float, large_ms: float, small_bytes: int, large_bytes: int
+def class_fit(
+    work_class: str,
+    fixed_ms: float,
+    small: tuple[float, float],
+    large: tuple[float, float],
+    small_rows: int,
+    large_rows: int,
 ) -> ClassCalibration:
+    """The law of `work_class` fitted through (median ms, noise) at two sizes."""
+    (small_ms, small_noise), (large_ms, large_noise) = small, large
+    law = GROWTH_LAW[work_class]
+    noise = round(max(small_noise, large_noise), 4)
     fixed = min(fixed_ms, small_ms * 0.9)
     grown_small, grown_large = small_ms - fixed, large_ms - fixed
-    if grown_small <= 0.5 or grown_large <= grown_small or large_bytes <= small_bytes:
+    expected = law_exponent(law, small_rows, large_rows)
+    if grown_small <= 0.5 or grown_large <= grown_small or large_rows <= small_rows:
+        coefficient = max(grown_large, 0.0) / law_units(law, large_rows)
         return ClassCalibration(
-            sum(EXPONENT_BOUNDS[work_class]) / 2, small_ms, large_ms, fixed, "too fast to fit; default exponent"
+            exponent=round(expected, 3),
+            small_ms=small_ms,
+            large_ms=large_ms,
+            fixed_ms=round(fixed, 3),
+            note="too fast to fit; the law alone",
+            law=law,
+            coefficient_ms=coefficient,
+            noise=noise,
         )
-    raw = math.log(grown_large / grown_small) / math.log(large_bytes / small_bytes)
-    low, high = EXPONENT_BOUNDS[work_class]
-    exponent = min(max(raw, low), high)
-    note = "" if exponent == raw else f"fitted {raw:.2f}, clamped"
-    return ClassCalibration(round(exponent, 3), small_ms, large_ms, round(fixed, 3), note)
+    raw = math.log(grown_large / grown_small) / math.log(large_rows / small_rows)
+    residual = raw - expected
+    # The residual's standard error if both timings erred by the noise: a deviation no larger
+    # than the noise could make is mostly noise, so it is weighed down towards the law.
+    error = math.sqrt(2) * noise / math.log(large_rows / small_rows)
+    weight = residual**2 / (residual**2 + error**2) if residual else 1.0
+    low, high = DEVIATION_BOUNDS[work_class]
+    deviation = min(max(residual * weight, low), high)
+    notes = []
+    if weight < 0.99:
+        notes.append(f"deviation {residual:+.2f} from the law weighed against noise (±{error:.2f})")
+    if deviation != residual * weight:
+        notes.append("bounded")
+    note = "; ".join(notes)
+    return ClassCalibration(
+        exponent=round(expected + deviation, 3),
+        small_ms=small_ms,
+        large_ms=large_ms,
+        fixed_ms=round(fixed, 3),
+        note=note,
+        law=law,
+        coefficient_ms=grown_large / law_units(law, large_rows),
+        deviation=round(deviation, 4),
+        residual=round(residual, 4),
+        noise=noise,
+    )
 
 
-def _time_rolled_back(conn: psycopg.Connection, statements: list[str], table: str) -> float:
-    """Median wall time (ms) of `RUNS` runs of `statements`, each in a rolled-back transaction."""
+def _time_rolled_back(conn: psycopg.Connection, statements: list[str], table: str) -> tuple[float, float]:
+    """Median wall time (ms) of `RUNS` runs of `statements`, each in a rolled-back transaction,
+    and their spread: half of max - min over the median."""
     runs = []
     for _ in range(RUNS):
         conn.execute("BEGIN")
@@ -136,7 +221,9 @@ def _time_rolled_back(conn: psycopg.Connection, statements: list[str], table: st
             conn.execute(statement.format(t=table))  # type: ignore[arg-type]  # our own constant SQL
         runs.append((time.perf_counter() - started) * 1000)
         conn.execute("ROLLBACK")
-    return round(statistics.median(runs), 3)
+    median = statistics.median(runs)
+    spread = (max(runs) - min(runs)) / 2 / median if median > 0 else 0.0
+    return round(median, 3), round(spread, 4)
 
 
 def _build_scratch(conn: psycopg.Connection, table: str, rows: int) -> int:
@@ -160,12 +247,14 @@ def calibrate(conn: psycopg.Connection, *, seed_max_rows: int) -> Calibration:
         small_bytes = _build_scratch(conn, small_table, small_rows)
         large_bytes = _build_scratch(conn, large_table, large_rows)
         classes = {}
+        spreads = []
         for name, statements in WORKLOADS.items():
-            fixed_ms = _time_rolled_back(conn, statements, empty_table)
-            small_ms = _time_rolled_back(conn, statements, small_table)
-            large_ms = _time_rolled_back(conn, statements, large_table)
-            classes[name] = _fit(name, fixed_ms, small_ms, large_ms, small_bytes, large_bytes)
-        overhead_ms = _time_rolled_back(conn, ["ALTER TABLE {t} ALTER COLUMN note SET STATISTICS 200"], small_table)
+            fixed_ms, _ = _time_rolled_back(conn, statements, empty_table)
+            small = _time_rolled_back(conn, statements, small_table)
+            large = _time_rolled_back(conn, statements, large_table)
+            spreads += [small[1], large[1]]
+            classes[name] = class_fit(name, fixed_ms, small, large, small_rows, large_rows)
+        overhead_ms, _ = _time_rolled_back(conn, ["ALTER TABLE {t} ALTER COLUMN note SET STATISTICS 200"], small_table)
         row = conn.execute("SELECT setting::bigint * 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'").fetchone()
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {empty_table}, {small_table}, {large_table}")  # type: ignore[arg-type]
@@ -178,4 +267,5 @@ def calibrate(conn: psycopg.Connection, *, seed_max_rows: int) -> Calibration:
         maintenance_work_mem_bytes=int(row[0]) if row else 64 * 1024 * 1024,
         overhead_ms=overhead_ms,
         seconds=round(time.perf_counter() - started, 3),
+        noise=round(statistics.median(spreads), 4),
     )

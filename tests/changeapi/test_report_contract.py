@@ -283,9 +283,15 @@ def test_a_dry_run_report_is_stored_with_its_version(dry_run):
     assert dry_run.report["report_version"] == REPORT_VERSION
 
 
+# Fields added to the estimate and the model since, read from older reports at their defaults.
+ADDED_ESTIMATE_FIELDS = {"rows_scale": None, "width_scale": None, "law": None, "range_factor": None}
+ADDED_MODEL_FIELDS = {"noise": 0.0, "range_floor": 0.0, "bytes_share": 0.0, "jitter_ms": 0.0}
+
+
 def _as_version_3(report: dict) -> dict:
     """What version 3 keeps of an earlier report: each statement's acquired locks, without the
-    flag, and no per-statement held locks; transactions are not known."""
+    flag, and no per-statement held locks; transactions are not known. Fields added later come
+    at their defaults."""
     kept = copy.deepcopy(report)
     for statement in kept["statements"]:
         statement.pop("held_locks", None)
@@ -295,6 +301,11 @@ def _as_version_3(report: dict) -> dict:
                 for lock in statement["locks"]
                 if lock.get("acquired_by_statement", True)
             ]
+    for statement in kept["statements"]:
+        if statement.get("estimate"):
+            statement["estimate"].update(ADDED_ESTIMATE_FIELDS)
+    if kept.get("estimation"):
+        kept["estimation"].update(ADDED_MODEL_FIELDS)
     return {**kept, "transactions": [], "report_version": REPORT_VERSION}
 
 

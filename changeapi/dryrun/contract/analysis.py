@@ -107,7 +107,8 @@ class FindingCounts:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClassExponent:
-    """The fitted growth exponent of one class of work, with the timings it was fitted from."""
+    """One class of work's fitted law: its formula and coefficients, the timings it was fitted
+    from, and the uncertainty the estimate's range is made of."""
 
     work_class: str
     exponent: float
@@ -115,6 +116,12 @@ class ClassExponent:
     large_ms: float
     fixed_ms: float
     note: str
+    law: str = ""  # linear | n_log_n (in rows)
+    formula: str = ""
+    coefficient_ms: float = 0.0  # per row, or per row * log2(rows), at the larger size
+    deviation: float = 0.0  # exponent of the rows' growth beyond the law, bounded, applied
+    residual: float = 0.0  # the same, as fitted
+    noise: float = 0.0  # relative spread of repeated runs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +155,10 @@ class EstimationModel:
     seeded_tables: tuple[SeededTable, ...]
     seed_warnings: tuple[str, ...]
     estimated: bool
+    noise: float = 0.0  # the server's relative spread of repeated timings at calibration
+    range_floor: float = 0.0  # the least range factor of any estimate: what the seed cannot know
+    bytes_share: float = 0.0  # the share of per-row time assumed to follow bytes per row
+    jitter_ms: float = 0.0  # the absolute widening of every range
 
 
 __all__ = [

@@ -87,9 +87,13 @@ class Estimate:
     estimated_ms: float | None
     low_ms: float | None
     high_ms: float | None
-    scale: float | None
-    exponent: float | None
+    scale: float | None  # production bytes over the shadow's, for the tables worked on
+    exponent: float | None  # the growth in rows applied, as an exponent of rows_scale
     basis: str
+    rows_scale: float | None = None  # production rows over the shadow's
+    width_scale: float | None = None  # the factor for production's bytes per row against the shadow's
+    law: str | None = None  # constant | linear | n_log_n
+    range_factor: float | None = None  # low = estimate / factor, high = estimate * factor (before a spill step)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -223,7 +223,16 @@ def _model(report: Report) -> list[str]:
     if estimation.exponents:
         sizes = " and ".join(f"{s.rows:,} rows ({s.bytes / 2**20:,.1f} MiB)" for s in estimation.calibration_sizes)
         lines.append(f"Calibrated on this server at {sizes}:")
-        lines += [f"- {e.work_class}: k = {e.exponent}, c = {e.fixed_ms} ms" for e in estimation.exponents]
+        lines += [
+            f"- {e.work_class}: {e.law or 'linear'} in rows, c = {e.fixed_ms} ms, "
+            f"a = {e.coefficient_ms:.3g} ms per {'row * log2 rows' if e.law == 'n_log_n' else 'row'}, "
+            f"deviation {e.deviation:+.3f} (fitted {e.residual:+.3f}), noise {e.noise:.0%}"
+            for e in estimation.exponents
+        ]
+        lines.append(
+            f"Server noise {estimation.noise:.0%}; no range is narrower than x{estimation.range_floor:g}; "
+            f"bytes share b = {estimation.bytes_share:g}; every range widened by {estimation.jitter_ms:g} ms."
+        )
     else:
         lines.append("Not calibrated: no table stats were uploaded, so the shadow was not seeded.")
     shaped = [t for t in estimation.seeded_tables if t.columns_from_stats or t.columns_by_default]

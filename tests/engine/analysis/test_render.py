@@ -44,7 +44,7 @@ def test_markdown_shows_measured_and_estimated_time_and_the_model(dry_run):
     assert "| # | SQL | Work | Locks held | Time |" in text
     assert "at production size (" in text and "not estimated" not in text
     assert "#### Lock queue risk" in text
-    assert "Estimation model" in text and "k = " in text
+    assert "Estimation model" in text and "linear in rows, c = " in text and "n_log_n in rows" in text
 
 
 def test_markdown_numbers_statements_from_one_and_counts_in_the_right_number():
