@@ -629,6 +629,34 @@ class TableActivity(models.Model):
         return f"{self.table_name}: {self.queries_per_second:g} qps"
 
 
+# --- Schema snapshots: production's catalog, compared with the migrations ---------------------------
+
+
+class SchemaSnapshot(models.Model):
+    """Production's schema as the catalog query (docs/drift.md) read it: structure, never data.
+
+    Dry-runs trust that production equals the replay of the migrations; a snapshot is what
+    production really has, so the drift between the two can be reported before a change
+    relies on an index, column or constraint that is not there (or is there twice). Never
+    changed once uploaded: a new snapshot is a new row.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="schema_snapshots")
+    content = models.JSONField(help_text="The catalog query's output, as validated.")
+    server_version = models.CharField(max_length=200)
+    server_version_num = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    table_count = models.PositiveIntegerField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} schema snapshot {self.pk}"
+
+
 # --- Access patterns: the team's key queries, explained before and after every change -------------
 
 

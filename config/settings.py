@@ -307,4 +307,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "WebhookDeliveryStatus": "changeapi.models.WebhookDelivery.Status",
     "IntegrationProvider": "changeapi.models.ExternalIdentity.Provider",
     "OperationMappingKind": "changeapi.intake.python_source.config.OperationMapping.KINDS",
+    "TypeEnum": "changeapi.api.operation_schemas.FIELD_TYPE_CHOICES",
+    "SchemaConstraintType": "changeapi.api.schema_snapshots.CONSTRAINT_TYPES",
+    "ColumnIdentity": "changeapi.api.schema_snapshots.IDENTITY_KINDS",
 }

@@ -77,8 +77,12 @@ class PublishedType(serializers.Serializer):
         return data
 
 
+# Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]: other `type` enums exist.
+FIELD_TYPE_CHOICES = sorted(FIELD_TYPES)
+
+
 class FieldSpecSerializer(PublishedType):
-    type = serializers.ChoiceField(choices=sorted(FIELD_TYPES))
+    type = serializers.ChoiceField(choices=FIELD_TYPE_CHOICES)
     null = BooleanField(required=False)
     blank = BooleanField(required=False)
     default = serializers.JSONField(required=False, allow_null=True, help_text="A JSON value used as the field's default.")

@@ -393,6 +393,27 @@ class AccessPatternsReportSerializer(serializers.Serializer):
     patterns = AccessPatternResultSerializer(many=True)
 
 
+class DriftWarningSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    severity = serializers.CharField()
+    name = serializers.CharField()
+    table = serializers.CharField(allow_null=True)
+    detail = serializers.CharField()
+    consequence = serializers.CharField(help_text="What the drift means for this change in production.")
+    statement_indexes = serializers.ListField(child=serializers.IntegerField(), help_text="The statements that touch it.")
+
+
+class SchemaDriftSerializer(serializers.Serializer):
+    """The project's latest schema snapshot against the baseline: the drifted objects the change touches."""
+
+    snapshot = serializers.IntegerField()
+    snapshot_uploaded_at = serializers.DateTimeField()
+    baseline_version = serializers.IntegerField()
+    drifted_objects = serializers.IntegerField(help_text="All drifted objects of the snapshot, touched or not.")
+    touched = DriftWarningSerializer(many=True)
+
+
 class DryRunReportSerializer(serializers.Serializer):
     report_version = serializers.IntegerField(help_text="The report contract's version; reports stored without one read as 1.")
     engine = serializers.CharField()
@@ -418,3 +439,6 @@ class DryRunReportSerializer(serializers.Serializer):
     reversibility = ReversibilitySerializer(many=True, required=False)
     findings = FindingSerializer(many=True, required=False)
     access_patterns = AccessPatternsReportSerializer(required=False)
+    schema_drift = SchemaDriftSerializer(
+        required=False, help_text="Present when the project has a schema snapshot: the drifted objects the change touches."
+    )

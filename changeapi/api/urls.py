@@ -7,6 +7,7 @@ from changeapi.api import integrations, views
 from changeapi.api.access_patterns import AccessPatternViewSet
 from changeapi.api.api_keys import ApiKeyViewSet
 from changeapi.api.renderers import MarkdownRenderer, PNGRenderer, SVGRenderer
+from changeapi.api.schema_snapshots import SchemaSnapshotViewSet
 from changeapi.api.stats import TableStatsViewSet
 
 router = SimpleRouter()
@@ -63,6 +64,20 @@ access_patterns = [
     ),
 ]
 
+schema_snapshots = [
+    path(
+        "projects/<slug:slug>/schema-snapshots/",
+        SchemaSnapshotViewSet.as_view({"get": "list", "post": "create"}),
+        name="project-schema-snapshots",
+    ),
+    path(
+        "projects/<slug:slug>/schema-snapshots/<int:pk>/",
+        SchemaSnapshotViewSet.as_view({"get": "retrieve"}),
+        name="project-schema-snapshot",
+    ),
+    path("schema-snapshots/<int:pk>/drift/", SchemaSnapshotViewSet.as_view({"get": "drift"}), name="schema-snapshot-drift"),
+]
+
 # The renderings are files: no trailing slash, so `report.md`, `report.svg` and `report.png` keep their suffix.
 renderings = [
     path(
@@ -82,4 +97,4 @@ renderings = [
     ),
 ]
 
-urlpatterns = [*project_settings, *access_patterns, *renderings, *router.urls]
+urlpatterns = [*project_settings, *access_patterns, *schema_snapshots, *renderings, *router.urls]

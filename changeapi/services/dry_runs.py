@@ -41,6 +41,7 @@ from changeapi.services.dry_run_guards import (
     claims_serialise,
     lease_duration,
 )
+from changeapi.services.schema_snapshots import dry_run_schema_drift
 from changeapi.services.shadows import (
     clone_discard,
     clone_retire,
@@ -280,6 +281,15 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
             f"and was stopped: {report.error.message}"
         )
         report = dataclasses.replace(report, error=dataclasses.replace(report.error, message=message))
+    drift = dry_run_schema_drift(
+        project=dry_run.revision.change_request.project,
+        baseline=baseline,
+        server=server,
+        template=template,
+        statements=report.statements,
+    )
+    if drift is not None:
+        report = dataclasses.replace(report, schema_drift=drift)
     return template, report
 
 

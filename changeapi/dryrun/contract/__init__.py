@@ -18,6 +18,7 @@ from changeapi.dryrun.contract.analysis import (
     TableBlocking,
 )
 from changeapi.dryrun.contract.codec import ReportFormatError, report_from_json, to_json
+from changeapi.dryrun.contract.drift import DriftWarning, SchemaDrift
 from changeapi.dryrun.contract.fields import JsonValue
 from changeapi.dryrun.contract.patterns import (
     AccessPatterns,
@@ -51,6 +52,7 @@ __all__ = [
     "AccessPatterns",
     "CalibrationSize",
     "ClassExponent",
+    "DriftWarning",
     "Estimate",
     "EstimationModel",
     "Finding",
@@ -74,6 +76,7 @@ __all__ = [
     "Reversibility",
     "SaferAlternative",
     "Scan",
+    "SchemaDrift",
     "SeededDataFailure",
     "SeededTable",
     "StatementEvent",

@@ -71,6 +71,29 @@ def _findings(report: Report, public_url: str) -> list[str]:
     return lines
 
 
+def _schema_drift(report: Report) -> list[str]:
+    """Drifted objects the change touches: production may do otherwise than this report shows."""
+    drift = report.schema_drift
+    if drift is None or not drift.touched:
+        return []
+    lines = [
+        "#### Production has drifted",
+        "",
+        f"Per schema snapshot {drift.snapshot} ({_count(drift.drifted_objects, 'drifted object')} against baseline "
+        f"v{drift.baseline_version}), the change touches:",
+        "",
+        "| Severity | Object | Statements | What it means |",
+        "|---|---|---|---|",
+    ]
+    for w in drift.touched:
+        where = ", ".join(f"#{index + 1}" for index in w.statement_indexes)
+        lines.append(
+            f"| {SEVERITY_MARK.get(w.severity, w.severity)} | {w.kind} {_cell(w.name, 60)} ({w.status}) | {where} "
+            f"| {_cell(w.consequence, 400)} |"
+        )
+    return [*lines, ""]
+
+
 VERDICT_MARK = {
     "regressed": "🔴 regressed",
     "broken": "🔴 broken",
@@ -278,6 +301,6 @@ def report_markdown(report: Report, *, public_url: str) -> str:
             "",
         ]
     lines += _findings(report, public_url)
-    for part in (_seeded_failures, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
+    for part in (_schema_drift, _seeded_failures, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
         lines += part(report)
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,267 @@
+"""HTTP endpoints for schema snapshots (production's catalog) and their drift from the migrations.
+
+The body of an upload is the output of the catalog query in docs/drift.md, as it is. Reading
+needs view on the project; uploading needs manage, like table stats. A malformed snapshot is a
+400 problem+json whose `errors[].pointer` is the JSON path of the value.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context
+from changeapi.api.views import ERRORS, PROBLEM
+from changeapi.dryrun.drift import DriftKind, DriftStatus, Severity
+from changeapi.models import SchemaSnapshot
+from changeapi.permissions import MANAGE
+from changeapi.services.schema_snapshots import schema_snapshot_drift, schema_snapshot_upload
+
+NAME_CHARS = 63  # PostgreSQL's identifiers hold at most 63 bytes
+MAX_TABLES = 5000
+MAX_COLUMNS = 1600  # PostgreSQL's limit per table
+MAX_INDEXES = 50_000
+MAX_CONSTRAINTS = 50_000
+MAX_SEQUENCES = 10_000
+MAX_EXTENSIONS = 500
+MAX_DEFINITION_CHARS = 20_000
+DRIFT_ERRORS = {**ERRORS, 503: PROBLEM}
+# Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"], so other `type` enums keep their names.
+CONSTRAINT_TYPES = ("primary_key", "unique", "foreign_key", "check", "exclusion")
+IDENTITY_KINDS = ("always", "by_default")
+
+
+def _name(**kwargs: Any) -> serializers.CharField:
+    """A catalog name: any text PostgreSQL allows in a quoted identifier (never put into SQL here)."""
+    return serializers.CharField(max_length=NAME_CHARS, trim_whitespace=False, **kwargs)
+
+
+def _definition(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=MAX_DEFINITION_CHARS, trim_whitespace=False, **kwargs)
+
+
+def _refuse_duplicates(items: list[dict[str, Any]], key: Callable[[dict[str, Any]], Hashable], field: str, what: str) -> None:
+    """A name listed twice is refused at each later occurrence's path, e.g. /tables/4/name."""
+    seen = Counter(key(item) for item in items)
+    if all(count == 1 for count in seen.values()):
+        return
+    errors: list[dict[str, Any]] = []
+    first: set[Hashable] = set()
+    for item in items:
+        k = key(item)
+        errors.append({field: [f"{what} listed twice"]} if seen[k] > 1 and k in first else {})
+        first.add(k)
+    raise serializers.ValidationError(errors)
+
+
+class ColumnSnapshotSerializer(serializers.Serializer):
+    name = _name()
+    type = serializers.CharField(max_length=1000, help_text="format_type(): e.g. character varying(200).")
+    nullable = serializers.BooleanField()
+    default = _definition(required=False, allow_null=True, help_text="pg_get_expr() of the column default.")
+    collation = _name(required=False, allow_null=True)
+    identity = serializers.ChoiceField(choices=IDENTITY_KINDS, required=False, allow_null=True)
+
+
+class TableSnapshotSerializer(serializers.Serializer):
+    name = _name()
+    partitioned = serializers.BooleanField(required=False, default=False)
+    columns = ColumnSnapshotSerializer(many=True, max_length=MAX_COLUMNS)  # type: ignore[call-arg]
+
+    def validate_columns(self, columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(columns, lambda c: c["name"], "name", "column")
+        return columns
+
+
+class IndexSnapshotSerializer(serializers.Serializer):
+    name = _name()
+    table = _name()
+    definition = _definition(help_text="pg_get_indexdef().")
+    unique = serializers.BooleanField()
+    primary = serializers.BooleanField(required=False, default=False)
+    valid = serializers.BooleanField(help_text="pg_index.indisvalid: false after a failed CREATE INDEX CONCURRENTLY.")
+    predicate = _definition(required=False, allow_null=True, help_text="The WHERE of a partial index.")
+
+
+class ConstraintSnapshotSerializer(serializers.Serializer):
+    name = _name()
+    table = _name()
+    type = serializers.ChoiceField(choices=CONSTRAINT_TYPES)
+    definition = _definition(help_text="pg_get_constraintdef().")
+    validated = serializers.BooleanField(help_text="pg_constraint.convalidated: false for NOT VALID.")
+
+
+class SequenceSnapshotSerializer(serializers.Serializer):
+    name = _name()
+    type = serializers.CharField(max_length=100)
+    owned_by = serializers.CharField(max_length=2 * NAME_CHARS + 1, required=False, allow_null=True, trim_whitespace=False)
+
+
+class ExtensionSnapshotSerializer(serializers.Serializer):
+    name = _name()
+    version = serializers.CharField(max_length=100)
+
+
+class SchemaSnapshotUploadSerializer(serializers.Serializer):
+    """The catalog query's output, as it is."""
+
+    server_version = serializers.CharField(max_length=200)
+    server_version_num = serializers.IntegerField(min_value=90000, max_value=10_000_000)
+    schema = _name()
+    tables = TableSnapshotSerializer(many=True, max_length=MAX_TABLES)  # type: ignore[call-arg]
+    indexes = IndexSnapshotSerializer(many=True, max_length=MAX_INDEXES)  # type: ignore[call-arg]
+    constraints = ConstraintSnapshotSerializer(many=True, max_length=MAX_CONSTRAINTS)  # type: ignore[call-arg]
+    sequences = SequenceSnapshotSerializer(many=True, max_length=MAX_SEQUENCES)  # type: ignore[call-arg]
+    extensions = ExtensionSnapshotSerializer(many=True, max_length=MAX_EXTENSIONS)  # type: ignore[call-arg]
+
+    def validate_tables(self, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(tables, lambda t: t["name"], "name", "table")
+        return tables
+
+    def validate_indexes(self, indexes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(indexes, lambda i: i["name"], "name", "index")
+        return indexes
+
+    def validate_constraints(self, constraints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(constraints, lambda k: (k["table"], k["name"]), "name", "constraint of this table")
+        return constraints
+
+    def validate_sequences(self, sequences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(sequences, lambda s: s["name"], "name", "sequence")
+        return sequences
+
+    def validate_extensions(self, extensions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _refuse_duplicates(extensions, lambda e: e["name"], "name", "extension")
+        return extensions
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Indexes and constraints belong to a table of the snapshot, at their own path if not."""
+        tables = {t["name"] for t in attrs["tables"]}
+        errors: dict[str, list[dict[str, Any]]] = {}
+        for key in ("indexes", "constraints"):
+            found = [{} if item["table"] in tables else {"table": ["no such table in this snapshot"]} for item in attrs[key]]
+            if any(found):
+                errors[key] = found
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class SchemaSnapshotSerializer(serializers.ModelSerializer):
+    project: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    uploaded_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        source="created_by", slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = SchemaSnapshot
+        fields = ["id", "project", "server_version", "server_version_num", "table_count", "sha256", "uploaded_by", "created_at"]
+        read_only_fields = fields
+
+
+class SchemaSnapshotDetailSerializer(SchemaSnapshotSerializer):
+    content = SchemaSnapshotUploadSerializer(read_only=True)
+
+    class Meta(SchemaSnapshotSerializer.Meta):
+        fields = [*SchemaSnapshotSerializer.Meta.fields, "content"]
+        read_only_fields = fields
+
+
+class DriftSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[k.value for k in DriftKind])
+    status = serializers.ChoiceField(choices=[s.value for s in DriftStatus])
+    severity = serializers.ChoiceField(choices=[s.value for s in Severity])
+    name = serializers.CharField()
+    table = serializers.CharField(allow_null=True)
+    detail = serializers.CharField()
+    consequence = serializers.CharField(help_text="What it means for changes, and what to do.")
+    expected = serializers.DictField(allow_null=True, help_text="The object as the migrations have it.")
+    actual = serializers.DictField(allow_null=True, help_text="The object as production has it.")
+
+
+class DriftCountsSerializer(serializers.Serializer):
+    high = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    low = serializers.IntegerField()
+    info = serializers.IntegerField()
+
+
+class DriftReportSerializer(serializers.Serializer):
+    snapshot = serializers.IntegerField()
+    baseline_version = serializers.IntegerField(help_text="The baseline whose template production is compared with.")
+    drifted = serializers.BooleanField()
+    production_version = serializers.CharField()
+    shadow_version = serializers.CharField()
+    counts = DriftCountsSerializer()
+    items = DriftSerializer(many=True)
+
+
+class SchemaSnapshotViewSet(ProjectScopedViewSet):
+    """Production's schema per project, uploaded from the catalog query, and its drift."""
+
+    write_permissions = {"create": MANAGE}
+
+    queryset = SchemaSnapshot.objects.select_related("project", "created_by")
+    serializer_class = SchemaSnapshotSerializer
+
+    @extend_schema(
+        operation_id="projects_schema_snapshots_list",
+        tags=["schema-snapshots"],
+        responses={200: SchemaSnapshotSerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request, slug: str) -> Response:
+        project = self.visible_project(slug)
+        page = self.paginate_queryset(self.get_queryset().filter(project=project))
+        return self.get_paginated_response(SchemaSnapshotSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="projects_schema_snapshots_create",
+        tags=["schema-snapshots"],
+        request=SchemaSnapshotUploadSerializer,
+        responses={201: SchemaSnapshotDetailSerializer, **ERRORS, 413: PROBLEM},
+        description="Upload production's schema: the output of the catalog query of docs/drift.md, as it is. "
+        "Only the catalog (tables, columns, indexes, constraints, sequences, extensions) is read, never data.",
+    )
+    def create(self, request: Request, slug: str) -> Response:
+        project = self.visible_project(slug)
+        self.require_write(project)
+        serializer = SchemaSnapshotUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        snapshot = schema_snapshot_upload(
+            project=project, content=serializer.validated_data, author=acting_user(request), context=audit_context(request)
+        )
+        return Response(
+            SchemaSnapshotDetailSerializer(snapshot).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/api/v1/projects/{project.slug}/schema-snapshots/{snapshot.pk}/"},
+        )
+
+    @extend_schema(
+        operation_id="projects_schema_snapshots_retrieve",
+        tags=["schema-snapshots"],
+        responses={200: SchemaSnapshotDetailSerializer, **ERRORS},
+    )
+    def retrieve(self, request: Request, slug: str, pk: str) -> Response:
+        project = self.visible_project(slug)
+        return Response(SchemaSnapshotDetailSerializer(get_object_or_404(self.get_queryset(), project=project, pk=pk)).data)
+
+    @extend_schema(
+        operation_id="schema_snapshots_drift",
+        tags=["schema-snapshots"],
+        responses={200: DriftReportSerializer, **DRIFT_ERRORS},
+        description="The snapshot against the template of the project's current baseline, object by object: "
+        "missing, extra, different, INVALID indexes and NOT VALID constraints, each with a severity and what it "
+        "means for changes. A 409 when the project has no ready baseline.",
+    )
+    def drift(self, request: Request, pk: str) -> Response:
+        snapshot = get_object_or_404(self.get_queryset(), pk=pk)
+        baseline, report = schema_snapshot_drift(snapshot=snapshot)
+        body = {"snapshot": snapshot.pk, "baseline_version": baseline.version, **report.as_dict()}
+        return Response(DriftReportSerializer(body).data)
