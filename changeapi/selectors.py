@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection
+from typing import cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.migrations.state import ProjectState
@@ -75,10 +76,28 @@ def latest_revision(change_request: ChangeRequest) -> Revision:
 
 def dry_run_report(*, dry_run: DryRun | None) -> Report | None:
     """The dry-run's report, typed: the one way code outside the engine reads a stored report,
-    of whichever version stored it. None until the dry-run has one."""
+    of whichever version stored it. None until the dry-run has one.
+
+    Decoded once per loaded row: webhooks, integrations and policies read the report of the
+    dry-run just finished, and a report of a few hundred statements takes a good part of a
+    second to decode."""
     if dry_run is None or dry_run.report is None:
         return None
-    return report_from_json(dry_run.report)
+    cached = dry_run.__dict__.get(_TYPED_REPORT)
+    if cached is not None and cached[0] is dry_run.report:
+        return cast(Report, cached[1])
+    report = report_from_json(dry_run.report)
+    dry_run_report_known(dry_run, report)
+    return report
+
+
+_TYPED_REPORT = "_typed_report"
+
+
+def dry_run_report_known(dry_run: DryRun, report: Report) -> None:
+    """Remember `report` as the typed form of the JSON now on `dry_run.report` (for the code
+    that wrote it, which has the typed report in hand)."""
+    dry_run.__dict__[_TYPED_REPORT] = (dry_run.report, report)
 
 
 def latest_dry_run(revision: Revision) -> DryRun | None:

@@ -109,6 +109,9 @@ class Snapshot:
     # The transaction's id, inside a transaction: a different one after a statement means the
     # statement committed the migration's transaction and began another.
     transaction: str | None = None
+    # For a snapshot read as a delta: the relations it read again or found dropped; every other
+    # relation is the one of the snapshot before, unchanged. None: every relation was read.
+    touched: frozenset[int] | None = None
 
 
 def _read(raw_connection: Any, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
@@ -149,7 +152,8 @@ def take_delta(raw_connection: Any, previous: Snapshot) -> Snapshot:
     relations = dict(previous.relations)
     seen = _relations(changed)
     locked = {oid for oid, _mode in lock_set}
-    for oid in locked - seen.keys():
+    gone = locked - seen.keys()
+    for oid in gone:
         relations.pop(oid, None)  # locked but gone: dropped by this transaction
     relations.update(seen)
     return Snapshot(
@@ -157,6 +161,7 @@ def take_delta(raw_connection: Any, previous: Snapshot) -> Snapshot:
         seq_scans={relid: count for relid, count in scans or ()},
         locks=lock_set,
         transaction=transaction,
+        touched=frozenset(seen.keys() | gone),
     )
 
 
@@ -250,29 +255,21 @@ def describe_change(before: Snapshot, after: Snapshot) -> Change:
         locks.append(lock_entry(relation, mode))
     locks.sort(key=lambda e: (e.table or "", e.relation, -LOCK_STRENGTH.get(e.mode, 99)))
 
-    rewritten = sorted(
-        rel.name
-        for oid, rel in before.relations.items()
-        if oid in after.relations
-        and rel.relfilenode != 0
-        and after.relations[oid].relfilenode != rel.relfilenode
-        and rel.kind in ("r", "m")
-    )
-    rebuilt_indexes = sorted(
-        rel.name
-        for oid, rel in before.relations.items()
-        if oid in after.relations
-        and rel.kind == "i"
-        and rel.relfilenode != 0
-        and after.relations[oid].relfilenode != rel.relfilenode
-    )
+    # Only what the delta read again can differ; a full snapshot may differ anywhere.
+    candidates = after.touched if after.touched is not None else before.relations.keys() | after.relations.keys()
+    both = [
+        (before.relations[oid], after.relations[oid]) for oid in candidates if oid in before.relations and oid in after.relations
+    ]
+    moved = [old for old, new in both if old.relfilenode != 0 and new.relfilenode != old.relfilenode]
+    rewritten = sorted(rel.name for rel in moved if rel.kind in ("r", "m"))
+    rebuilt_indexes = sorted(rel.name for rel in moved if rel.kind == "i")
     scans = []
     for relid, count in sorted(after.seq_scans.items()):
         grown = count - before.seq_scans.get(relid, 0)
         if grown > 0 and relid in known:
             scans.append(Scan(table=known[relid].name, count=grown))
-    created = sorted(r.name for oid, r in after.relations.items() if oid not in before.relations)
-    dropped = sorted(r.name for oid, r in before.relations.items() if oid not in after.relations)
+    created = sorted(after.relations[oid].name for oid in candidates if oid in after.relations and oid not in before.relations)
+    dropped = sorted(before.relations[oid].name for oid in candidates if oid in before.relations and oid not in after.relations)
     return Change(
         locks=tuple(locks),
         rewrites=tuple(rewritten),

@@ -31,7 +31,7 @@ from changeapi.dryrun.gc_pause import collect_now, collections_paused
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.errors import InvalidState
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
-from changeapi.selectors import baseline_plan, revision_plan
+from changeapi.selectors import baseline_plan, dry_run_report_known, revision_plan
 from changeapi.services.access_patterns import access_patterns_for_dry_run
 from changeapi.services.dry_run_guards import (
     LeaseKeeper,
@@ -303,6 +303,8 @@ def _finish(dry_run_id: int, *, owner: str, report: Report | None, error: str) -
     failed = bool(error)
     dry_run.status = DryRun.Status.FAILED if failed else DryRun.Status.SUCCEEDED
     dry_run.report = to_json(report) if report is not None else None
+    if report is not None:
+        dry_run_report_known(dry_run, report)
     dry_run.error = error[:10000]
     dry_run.finished_at = timezone.now()
     dry_run.lease_expires_at = None
