@@ -32,6 +32,7 @@ from changeapi.dryrun.seeded_failures import (
     row_conditions,
     rows_written,
     savepoint,
+    sqlstate_of,
 )
 from changeapi.dryrun.sql_forms import StatementForm, statement_form
 from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_delta, take_snapshot
@@ -394,7 +395,7 @@ def apply_plan_traced(
                 trace.statements[-1] = dataclasses.replace(last, error=message)
             error = ReportError(
                 message=message,
-                sqlstate=_sqlstate(exc),
+                sqlstate=sqlstate_of(exc),
                 statement_index=failed_index,
                 migration=f"{migration.app_label}.{migration.name}",
                 operation_index=trace.operation_index,
@@ -441,21 +442,11 @@ _LOST_SQLSTATES = ("08", "57P")
 def _connection_lost(connection: BaseDatabaseWrapper, exc: BaseException) -> bool:
     """Whether the run failed because its server went away, not because of its SQL: however
     far the run had got, the message then says so, whatever words the driver used."""
-    state = _sqlstate(exc)
+    state = sqlstate_of(exc)
     if state is not None and state.startswith(_LOST_SQLSTATES):
         return True
     raw = connection.connection
     return raw is None or bool(raw.closed) or raw.info.transaction_status == psycopg.pq.TransactionStatus.UNKNOWN
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    cause: BaseException | None = exc
-    while cause is not None:
-        state = getattr(cause, "sqlstate", None)
-        if state:
-            return str(state)
-        cause = cause.__cause__
-    return None
 
 
 def _error_message(exc: BaseException) -> str:

@@ -174,7 +174,7 @@ def conform_seeded_rows(
     back to the statement's savepoint and, when only seeded rows break it, change them to
     conform and say so; empty when the failure is not the seed's, and the caller lets `exc`
     fail the run."""
-    state = _sqlstate(exc)
+    state = sqlstate_of(exc)
     matching = [c for c in conditions if SQLSTATES[c.kind] == state]
     if not matching or any(not_seeded(c.table) or production_breaks(c, production) for c in matching):
         return ()  # another error (a lost server, a timeout): left as it is for the run to report
@@ -198,7 +198,8 @@ def conform_seeded_rows(
     return tuple(_failure(condition, seeded, state or "", message) for condition, seeded in found if seeded)
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, or of the error it was raised from (Django wraps them)."""
     cause: BaseException | None = exc
     while cause is not None:
         state = getattr(cause, "sqlstate", None)

@@ -29,21 +29,26 @@ def _demo_password(username: str) -> str:
     return found.group(1)
 
 
-def test_a_demo_user_signs_in_and_sees_the_dry_run_timeline_with_every_lock_held(browser, live_server):
+def test_a_demo_user_signs_in_opens_a_change_request_and_its_dry_run_and_sees_every_lock_held(browser, live_server):
     password = _demo_password("alice")
     api = APIClient()
     api.force_authenticate(user=get_user_model().objects.get(username="alice"))
-    dry_run = api.get(f"/api/v1/dry-runs/{_submit(api)['latest_dry_run']}/").json()
+    change_request = _submit(api)
+    dry_run = api.get(f"/api/v1/dry-runs/{change_request['latest_dry_run']}/").json()
+    change_request_page = f"/api/v1/change-requests/{change_request['id']}/"
     page = f"/api/v1/dry-runs/{dry_run['id']}/"
 
-    browser.open(f"{live_server.url}/api/v1/auth/login/?next={page}")
+    browser.open(f"{live_server.url}/api/v1/auth/login/?next={change_request_page}")
     browser.submit(
         "document.querySelector('#id_username').value = 'alice';"
         f"document.querySelector('#id_password').value = {json.dumps(password)};"
         "document.querySelector('#id_password').form.querySelector('[type=submit]').click();"
     )
 
-    assert browser.evaluate("location.pathname") == page
+    assert browser.evaluate("location.pathname") == change_request_page
+    assert browser.evaluate("document.querySelector('.page-header h1').textContent.trim()") == "Change Request Instance"
+    assert f'"latest_dry_run": {dry_run["id"]}' in browser.evaluate("document.querySelector('.response-info').textContent")
+    browser.open(f"{live_server.url}{page}")
     assert browser.evaluate("document.querySelector('.page-header h1').textContent.trim()") == "Dry Run Instance"
     timeline = browser.evaluate(
         "(() => { const img = document.querySelector('#lock-timeline img');"
