@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from changeapi.audit import AuditContext, audit_record
+from changeapi.caches import BoundedCache
 from changeapi.dryrun.contract import SchemaDrift, StatementTrace
 from changeapi.dryrun.drift import DriftReport, catalog_from_json, drift_compare, drift_warnings
 from changeapi.dryrun.run import template_build
@@ -60,18 +61,29 @@ def schema_snapshot_upload(*, project: Project, content: dict[str, Any], author:
     return snapshot
 
 
+# A template never changes under its name (the name comes from what it was built from), so its
+# catalog is read once per process and server; callers only read the value.
+_template_catalogs: BoundedCache[tuple[str, str], dict[str, Any]] = BoundedCache(32)
+
+
 def _catalog_on_clone(*, server: ShadowServer, template: str, baseline: Baseline) -> dict[str, Any]:
     """The catalog of `template`, read on a clone of it as the admin connection.
 
     The clone is registered before it exists and marked dropped afterwards, so a crash leaves
-    nothing the reaper does not know about.
+    nothing the reaper does not know about. Read once per process for each template, so a
+    dry-run of a project with a snapshot does not clone its template a second time.
     """
+    cached = _template_catalogs.get((server.key, template))
+    if cached is not None:
+        return cached
     name = f"{settings.SHADOW_DATABASE_PREFIX}snap_{uuid.uuid4().hex[:16]}"
     row = ShadowDatabase.objects.create(server=server.key, name=name, kind=ShadowDatabase.Kind.CLONE, baseline=baseline)
     try:
-        return template_catalog(server, template=template, name=name)
+        catalog = template_catalog(server, template=template, name=name)
     finally:
         ShadowDatabase.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
+    _template_catalogs.put((server.key, template), catalog)
+    return catalog
 
 
 def baseline_catalog(*, project: Project, baseline: Baseline) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from changeapi.models import Baseline, ShadowDatabase
+from changeapi.services.schema_snapshots import _template_catalogs
 from changeapi.shadow import provision
 from changeapi.shadow.servers import configured_servers
 from tests.changeapi.test_schema_snapshots import SNAPSHOT
@@ -227,12 +228,23 @@ def test_an_extra_sequence_is_low(project_with_baseline):
 
 
 def test_the_template_is_read_on_a_clone_that_is_dropped(project_with_baseline):
+    _template_catalogs.clear()  # read afresh, as by a new process
     with _production() as conn:
         _drift(project_with_baseline["api"], conn)
 
     reads = ShadowDatabase.objects.filter(name__contains="snap_")
     assert reads.count() == 1 and reads.get().dropped_at is not None
     assert provision.databases_with_prefix(configured_servers()[0], f"{settings.SHADOW_DATABASE_PREFIX}snap_") == []
+
+
+def test_a_template_is_read_once_per_process(project_with_baseline):
+    _template_catalogs.clear()
+    with _production() as conn:
+        _drift(project_with_baseline["api"], conn)
+    with _production() as conn:
+        _drift(project_with_baseline["api"], conn)
+
+    assert ShadowDatabase.objects.filter(name__contains="snap_").count() == 1
 
 
 def test_drift_without_a_ready_baseline_is_a_conflict(owner, client_for):
