@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
@@ -28,7 +29,8 @@ def _settings_dict(server: ShadowServer, dbname: str) -> dict[str, object]:
         "HOST": info["host"] or "",
         "PORT": str(info["port"]),
         "OPTIONS": {
-            "options": info["options"],
+            # The session starts in the time zone Django wants, so connecting sends no SET.
+            "options": f"{info['options']} -c TimeZone={_time_zone()}",
             "connect_timeout": info["connect_timeout"],
             "application_name": info["application_name"],
         },
@@ -39,6 +41,11 @@ def _settings_dict(server: ShadowServer, dbname: str) -> dict[str, object]:
         "TIME_ZONE": None,
         "TEST": {"CHARSET": None, "COLLATION": None, "MIGRATE": False, "MIRROR": None, "NAME": None},
     }
+
+
+def _time_zone() -> str:
+    """The time zone Django's PostgreSQL backend sets on a connection whose settings name none."""
+    return "UTC" if settings.USE_TZ else settings.TIME_ZONE
 
 
 @contextmanager

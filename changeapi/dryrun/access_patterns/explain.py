@@ -166,15 +166,24 @@ def explain_patterns(
             plans[pattern.name] = PlanFailure(error=exc.message, sqlstate=exc.sqlstate)
     incremental = since is not None and touched is not None
     names = sorted(touched or ())
-    with raw.cursor() as cur:
-        sizes = {row[0]: (int(row[1]), int(row[2])) for row in cur.execute(_SIZES_SQL).fetchall()}
-        index_rows = cur.execute(_INDEXES_OF_SQL, [names]) if incremental else cur.execute(_INDEXES_SQL)
-        indexes = {row[0]: IndexFact(row[0], row[1], tuple(row[6]), row[2], row[4], row[3], int(row[5])) for row in index_rows}
-        fk_rows = cur.execute(_FOREIGN_KEYS_OF_SQL, [names, names]) if incremental else cur.execute(_FOREIGN_KEYS_SQL)
-        foreign_keys = {f"{row[1]}.{row[0]}": ForeignKeyFact(row[0], row[1], tuple(row[3]), row[2]) for row in fk_rows}
-        values = cur.execute(
+    # Four catalog reads in one pipeline: one round trip, not four, after every change.
+    with raw.pipeline(), raw.cursor() as c_sizes, raw.cursor() as c_indexes, raw.cursor() as c_fks, raw.cursor() as c_settings:
+        c_sizes.execute(_SIZES_SQL)
+        if incremental:
+            c_indexes.execute(_INDEXES_OF_SQL, [names])
+            c_fks.execute(_FOREIGN_KEYS_OF_SQL, [names, names])
+        else:
+            c_indexes.execute(_INDEXES_SQL)
+            c_fks.execute(_FOREIGN_KEYS_SQL)
+        c_settings.execute(
             "SELECT " + ", ".join(f"current_setting('{name}')" for name in PLANNER_SETTINGS)  # a fixed list of names
-        ).fetchone()
+        )
+        sizes = {row[0]: (int(row[1]), int(row[2])) for row in c_sizes.fetchall()}
+        indexes = {
+            row[0]: IndexFact(row[0], row[1], tuple(row[6]), row[2], row[4], row[3], int(row[5])) for row in c_indexes.fetchall()
+        }
+        foreign_keys = {f"{row[1]}.{row[0]}": ForeignKeyFact(row[0], row[1], tuple(row[3]), row[2]) for row in c_fks.fetchall()}
+        values = c_settings.fetchone()
     if since is not None and touched is not None:
         changed = set(touched)
 
