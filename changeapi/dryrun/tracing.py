@@ -71,6 +71,22 @@ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
 
 _SCANS = "SELECT json_agg(json_build_array(relid::bigint, seq_scan)) FROM pg_stat_xact_user_tables WHERE seq_scan > 0"
 
+# The same counters after a statement, for the tables the transaction has locked only: a scan
+# takes at least ACCESS SHARE on its table, held to the end of the transaction, so a table not
+# locked kept the count the transaction's first snapshot read (pending counts are flushed only
+# between transactions, and may include earlier ones: hence that first full read).
+# pg_stat_xact_user_tables computes a dozen counters for every table of the schema (its view
+# groups, so none is skipped): on a schema of hundreds of tables that was most of each
+# statement's round trip.
+_SCANS_OF_LOCKED = f"""
+SELECT json_agg(json_build_array(s.relid, s.seq_scan)) FROM (
+  SELECT DISTINCT l.relation::bigint AS relid, pg_stat_get_xact_numscans(l.relation) AS seq_scan
+  {_SESSION_LOCKS.replace("FROM pg_locks l", "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace")}
+    AND c.relkind IN ('r', 't', 'm', 'p')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+) s WHERE s.seq_scan > 0
+"""
+
 
 def _snapshot_sql(*, with_locks: bool, assign_transaction: bool) -> str:
     xact = ("pg_current_xact_id" if assign_transaction else "pg_current_xact_id_if_assigned") + "()::text"
@@ -85,7 +101,7 @@ _DELTA_SQL = f"""
 SELECT pg_current_xact_id_if_assigned()::text,
   (SELECT json_agg({_RELATION_ROW}) {_USER_RELATIONS}
      AND (age(c.xmin) <= age(%(since)s::text::xid) OR c.oid IN (SELECT l.relation {_SESSION_LOCKS}))),
-  ({_SCANS}),
+  ({_SCANS_OF_LOCKED}),
   (SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) {_SESSION_LOCKS})
 """
 
@@ -158,7 +174,7 @@ def take_delta(raw_connection: Any, previous: Snapshot) -> Snapshot:
     relations.update(seen)
     return Snapshot(
         relations=relations,
-        seq_scans={relid: count for relid, count in scans or ()},
+        seq_scans={**previous.seq_scans, **{relid: count for relid, count in scans or ()}},
         locks=lock_set,
         transaction=transaction,
         touched=frozenset(seen.keys() | gone),
