@@ -51,17 +51,31 @@ RELKIND_NAMES = {
     "c": "composite type",
 }
 
-_USER_RELATIONS = """
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_index i ON i.indexrelid = c.oid
-LEFT JOIN pg_class t ON t.oid = i.indrelid
+_USER_RELATION_FILTER = """
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg_temp%%' AND n.nspname NOT LIKE 'pg_toast_temp%%'
   AND c.relkind IN ('r', 'p', 'i', 'I', 'S', 'm', 'v', 'f')
 """
 
+_USER_RELATIONS = f"""
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indexrelid = c.oid
+LEFT JOIN pg_class t ON t.oid = i.indrelid
+{_USER_RELATION_FILTER}"""
+
 _RELATION_ROW = "json_build_array(c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, t.relname)"
+
+# For the few relations a delta reads: an index's table looked up per row, by index, instead of
+# joining pg_index and pg_class whole (hashing every relation of the schema) for each statement.
+_USER_RELATIONS_UNJOINED = f"""
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+{_USER_RELATION_FILTER}"""
+_RELATION_ROW_UNJOINED = (
+    "json_build_array(c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint,"
+    " (SELECT t.relname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid WHERE i.indexrelid = c.oid))"
+)
 
 _SESSION_LOCKS = """
 FROM pg_locks l
@@ -99,7 +113,7 @@ def _snapshot_sql(*, with_locks: bool, assign_transaction: bool) -> str:
 # a relation it dropped (its lock outlives its row). Others are as the last read left them.
 _DELTA_SQL = f"""
 SELECT pg_current_xact_id_if_assigned()::text,
-  (SELECT json_agg({_RELATION_ROW}) {_USER_RELATIONS}
+  (SELECT json_agg({_RELATION_ROW_UNJOINED}) {_USER_RELATIONS_UNJOINED}
      AND (age(c.xmin) <= age(%(since)s::text::xid) OR c.oid IN (SELECT l.relation {_SESSION_LOCKS}))),
   ({_SCANS_OF_LOCKED}),
   (SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) {_SESSION_LOCKS})
