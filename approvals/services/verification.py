@@ -94,3 +94,23 @@ def _record(
     )
     webhooks_emit(project=locked.project, event=event, subject=locked)
     return verification
+
+
+def bundles_verify_pending(*, snapshot: SchemaSnapshot, context: AuditContext) -> list[BundleVerification]:
+    """Verify, against a newly uploaded snapshot, the project's bundles applied before it and
+    not verified yet: the first snapshot after a deploy is the one that shows its outcome.
+
+    Acts as the uploader, who must hold release_bundle; otherwise the bundles wait for an
+    explicit verification.
+    """
+    if not has_project_perm(snapshot.created_by, snapshot.project, RELEASE):
+        return []
+    pending = (
+        ReleaseBundle.objects.filter(project=snapshot.project, applied_at__lte=snapshot.created_at, verification__isnull=True)
+        .select_related("project", "advanced_baseline")
+        .defer("archive")
+        .order_by("number")
+    )
+    return [
+        bundle_verify_schema(bundle=bundle, snapshot=snapshot, actor=snapshot.created_by, context=context) for bundle in pending
+    ]

@@ -76,7 +76,8 @@ def test_a_bundle_applied_as_sealed_is_verified_against_the_snapshot_read_after_
     verification = response.json()["verification"]
     assert (verification["status"], verification["snapshot"], verification["differences"]) == ("verified", snapshot, [])
     assert release.api.get(f"/api/v1/bundles/{bundle['id']}/").json()["verification"]["status"] == "verified"
-    assert AuditEvent.objects.filter(action="bundle.verified", target_id=str(bundle["id"])).count() == 1
+    latest = AuditEvent.objects.filter(action="bundle.verified", target_id=str(bundle["id"])).order_by("id").last()
+    assert latest is not None and latest.after["snapshot"] == snapshot
 
 
 def test_a_statement_skipped_on_production_is_named_in_the_failed_verification(release):
@@ -97,11 +98,13 @@ def test_a_statement_skipped_on_production_is_named_in_the_failed_verification(r
     verification = response.json()["verification"]
     assert verification["status"] == "failed"
     assert [(d["kind"], d["status"], d["name"]) for d in verification["differences"]] == [("index", "missing", "order_total_idx")]
-    event = AuditEvent.objects.get(action="bundle.verification_failed", target_id=str(bundle["id"]))
+    event = AuditEvent.objects.filter(action="bundle.verification_failed", target_id=str(bundle["id"])).order_by("id").last()
+    assert event is not None
     assert event.after["differences"] == [
         {"kind": "index", "status": "missing", "name": "order_total_idx", "table": "shop_order"}
     ]
-    delivery = WebhookDelivery.objects.get(event_type="bundle.verification_failed")
+    delivery = WebhookDelivery.objects.filter(event_type="bundle.verification_failed").order_by("id").last()
+    assert delivery is not None
     assert delivery.payload["data"]["bundle"]["verification"]["differences"][0]["name"] == "order_total_idx"
 
 
@@ -144,3 +147,15 @@ def test_a_snapshot_of_another_project_or_none_is_refused_as_a_problem(release):
     assert (unknown.status_code, malformed.status_code) == (400, 400)
     assert unknown["Content-Type"] == malformed["Content-Type"] == "application/problem+json"
     assert unknown.json()["errors"] == [{"pointer": "/snapshot", "detail": "not found"}]
+
+
+def test_the_next_snapshot_uploaded_after_the_deploy_verifies_the_applied_bundle(release):
+    bundle, files, manifest = _applied(release)
+    with baseline_copy(release_baseline_template(bundle)) as production:
+        _deploy(production, files, manifest)
+        snapshot = _snapshot_of(release, production)
+
+    verification = release.api.get(f"/api/v1/bundles/{bundle['id']}/").json()["verification"]
+
+    assert (verification["status"], verification["snapshot"]) == ("verified", snapshot)
+    assert AuditEvent.objects.filter(action="bundle.verified", target_id=str(bundle["id"])).count() == 1
