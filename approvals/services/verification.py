@@ -3,6 +3,7 @@ bundle was meant to leave, object by object."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -17,6 +18,8 @@ from changeapi.permissions import RELEASE, has_project_perm
 from changeapi.services.schema_snapshots import baseline_catalog
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.types import User
+
+logger = logging.getLogger(__name__)
 
 
 def bundle_expected_catalog(*, bundle: ReleaseBundle) -> dict[str, Any]:
@@ -101,7 +104,8 @@ def bundles_verify_pending(*, snapshot: SchemaSnapshot, context: AuditContext) -
     not verified yet: the first snapshot after a deploy is the one that shows its outcome.
 
     Acts as the uploader, who must hold release_bundle; otherwise the bundles wait for an
-    explicit verification.
+    explicit verification. A bundle that cannot be verified now (no shadow server, say) is
+    logged and left for an explicit verification rather than failing the upload's task.
     """
     if not has_project_perm(snapshot.created_by, snapshot.project, RELEASE):
         return []
