@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
-from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
+from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision, SchemaSnapshot
 
 
 class ReviewDecision(models.TextChoices):
@@ -87,6 +87,44 @@ class ReleaseBundle(models.Model):
     @property
     def filename(self) -> str:
         return f"{self.project.slug}-bundle-{self.number}.tar.gz"
+
+
+class BundleVerificationStatus(models.TextChoices):
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Failed"
+
+
+class BundleVerification(models.Model):
+    """Whether production, as a schema snapshot read it after the bundle was applied, has the
+    schema the bundle was meant to leave.
+
+    Kept apart from the bundle, which is immutable once sealed. `expected` is the catalog of
+    the baseline sealing created (the previous baseline's migrations plus the bundle's), read
+    on a clone of its template; `differences` are the objects production has otherwise, as in
+    a drift report. A later verification (say, after a fix on production) replaces this one;
+    each is in the audit trail. Written only by `bundle_verify_schema`.
+    """
+
+    Status = BundleVerificationStatus
+
+    bundle = models.OneToOneField(ReleaseBundle, on_delete=models.PROTECT, related_name="verification")
+    snapshot = models.ForeignKey(SchemaSnapshot, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=BundleVerificationStatus.choices)
+    expected = models.JSONField(help_text="The catalog the bundle was meant to leave.")
+    differences = models.JSONField(default=list, blank=True)
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[v for v, _ in BundleVerificationStatus.choices]), name="bundle_verification_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} verification of bundle {self.bundle_id}"
 
 
 class BundleItem(models.Model):

@@ -14,7 +14,9 @@ from celery import shared_task
 from approvals.integrations.github import github_delivery_process, github_dry_run_report
 from approvals.integrations.github_client import GitHubError
 from approvals.integrations.slack import slack_approval_message_post, slack_interaction_process, slack_nonces_purge
-from changeapi.models import DryRun
+from approvals.services.verification import bundles_verify_pending
+from changeapi.audit import AuditContext
+from changeapi.models import DryRun, SchemaSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +49,12 @@ def integrations_react_task(event: str, subject_type: str, subject_id: int) -> N
 @shared_task
 def slack_nonces_purge_task() -> int:
     return slack_nonces_purge()
+
+
+@shared_task
+def bundles_verify_schema_task(snapshot_id: int) -> int:
+    """Verify the bundles applied before a newly uploaded snapshot; those already verified are
+    skipped, so a repeated delivery does nothing."""
+    snapshot = SchemaSnapshot.objects.select_related("project", "created_by").get(pk=snapshot_id)
+    context = AuditContext(user=snapshot.created_by, via="worker")
+    return len(bundles_verify_pending(snapshot=snapshot, context=context))

@@ -21,6 +21,7 @@ WEBHOOK_DELIVERY = "changeapi.tasks_integrations.webhook_delivery_task"
 INTEGRATIONS_REACT = "approvals.tasks.integrations_react_task"
 SLACK_INTERACTION = "approvals.tasks.slack_interaction_task"
 GITHUB_DELIVERY = "approvals.tasks.github_delivery_task"
+BUNDLES_VERIFY_SCHEMA = "approvals.tasks.bundles_verify_schema_task"
 
 
 def _task(name: str) -> Task:

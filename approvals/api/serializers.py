@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.models import ApprovalPolicy, ApprovalRule, ReleaseBundle, Review
+from approvals.models import ApprovalPolicy, ApprovalRule, BundleVerification, ReleaseBundle, Review
+from changeapi.api.schema_snapshots import DriftSerializer
 from changeapi.models import AuditEvent, Project
 
 
@@ -126,6 +128,22 @@ class BundleItemSerializer(serializers.Serializer):
     revision = serializers.IntegerField(source="revision_id")
 
 
+class BundleVerificationStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=BundleVerification.Status.choices)
+    snapshot = serializers.IntegerField(source="snapshot_id", help_text="The schema snapshot of production compared.")
+    verified_by = serializers.CharField(source="verified_by.username")
+    verified_at = serializers.DateTimeField()
+    differences = DriftSerializer(
+        many=True, help_text="The objects production has otherwise than the bundle leaves them; empty when verified."
+    )
+
+
+class BundleVerifyRequestSerializer(serializers.Serializer):
+    snapshot = serializers.IntegerField(
+        min_value=1, help_text="A schema snapshot of the project, uploaded after the bundle was applied."
+    )
+
+
 class ReleaseBundleSerializer(serializers.ModelSerializer):
     project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
@@ -142,6 +160,7 @@ class ReleaseBundleSerializer(serializers.ModelSerializer):
         help_text="The baseline version sealing it created.",
     )
     applied_by = serializers.CharField(source="applied_by.username", read_only=True, allow_null=True, default=None)
+    verification = serializers.SerializerMethodField(help_text="Production's schema after the bundle was applied, compared.")
 
     class Meta:
         model = ReleaseBundle
@@ -158,9 +177,15 @@ class ReleaseBundleSerializer(serializers.ModelSerializer):
             "created_at",
             "applied_at",
             "applied_by",
+            "verification",
             "download_url",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(BundleVerificationStatusSerializer(allow_null=True))
+    def get_verification(self, obj: ReleaseBundle) -> dict[str, Any] | None:
+        verification = getattr(obj, "verification", None)  # select_related by the views; None when there is none
+        return BundleVerificationStatusSerializer(verification).data if verification is not None else None
 
     def get_download_url(self, obj: ReleaseBundle) -> str:
         return f"/api/v1/bundles/{obj.pk}/download/"

@@ -26,6 +26,7 @@ from approvals.api.serializers import (
     BundleAppliedSerializer,
     BundleCreateSerializer,
     BundleVerificationSerializer,
+    BundleVerifyRequestSerializer,
     BundleVerifyUploadSerializer,
     ReleaseBundleSerializer,
     ReviewDecisionSerializer,
@@ -39,10 +40,11 @@ from approvals.policies import approval_status
 from approvals.services.bundles import bundle_mark_applied, bundle_seal
 from approvals.services.policies import policy_create, policy_delete, policy_update
 from approvals.services.reviews import review_decide
+from approvals.services.verification import bundle_verify_schema
 from changeapi.api.base import CHECKED_BY_SERVICE, ProjectScopedViewSet, acting_user, audit_context
 from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.errors import DomainError, PreconditionRequired, StaleRevision
-from changeapi.models import AuditEvent, ChangeRequest, DryRun, Revision
+from changeapi.models import AuditEvent, ChangeRequest, DryRun, Revision, SchemaSnapshot
 from changeapi.permissions import MANAGE
 from changeapi.selectors import latest_revision
 
@@ -208,9 +210,11 @@ class BundleFilter(django_filters.FilterSet):
     retrieve=extend_schema(operation_id="bundles_retrieve", tags=["bundles"], responses={200: ReleaseBundleSerializer, **ERRORS}),
 )
 class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
-    write_permissions = {"create": CHECKED_BY_SERVICE, "applied": CHECKED_BY_SERVICE}
+    write_permissions = {"create": CHECKED_BY_SERVICE, "applied": CHECKED_BY_SERVICE, "verify": CHECKED_BY_SERVICE}
     queryset = (
-        ReleaseBundle.objects.select_related("project", "created_by", "baseline", "advanced_baseline", "applied_by")
+        ReleaseBundle.objects.select_related(
+            "project", "created_by", "baseline", "advanced_baseline", "applied_by", "verification__verified_by"
+        )
         .prefetch_related("items__change_request")
         .defer("archive", "dry_run_report")
     )
@@ -270,6 +274,31 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
             context=audit_context(request),
             note=serializer.validated_data["note"],
         )
+        return Response(ReleaseBundleSerializer(self.get_queryset().get(pk=bundle.pk)).data)
+
+    @extend_schema(
+        operation_id="bundles_verify_schema",
+        tags=["bundles"],
+        request=BundleVerifyRequestSerializer,
+        responses={200: ReleaseBundleSerializer, **ERRORS},
+        description="Compare a schema snapshot of production, uploaded after the bundle was applied, with the schema "
+        "the bundle leaves (release_bundle permission); the outcome is stored on the bundle, audited and sent as "
+        "bundle.verified or bundle.verification_failed.",
+    )
+    @action(detail=True, methods=["post"])
+    def verify(self, request: Request, pk: str) -> Response:
+        serializer = BundleVerifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        bundle = (
+            ReleaseBundle.objects.select_related("project", "advanced_baseline").defer("archive").get(pk=self.get_object().pk)
+        )
+        snapshot = SchemaSnapshot.objects.filter(project=bundle.project, pk=serializer.validated_data["snapshot"]).first()
+        if snapshot is None:
+            raise DomainError(
+                f"no schema snapshot {serializer.validated_data['snapshot']} in project {bundle.project.slug}",
+                errors=[{"pointer": "/snapshot", "detail": "not found"}],
+            )
+        bundle_verify_schema(bundle=bundle, snapshot=snapshot, actor=acting_user(request), context=audit_context(request))
         return Response(ReleaseBundleSerializer(self.get_queryset().get(pk=bundle.pk)).data)
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from changeapi import dispatch
 from changeapi.audit import AuditContext, audit_record
 from changeapi.caches import BoundedCache
 from changeapi.dryrun.contract import SchemaDrift, StatementTrace
@@ -58,6 +59,8 @@ def schema_snapshot_upload(*, project: Project, content: dict[str, Any], author:
         project=project,
         after={"sha256": snapshot.sha256, "tables": snapshot.table_count, "server_version": snapshot.server_version},
     )
+    # The first snapshot after a deploy is what verifies the bundles applied before it.
+    dispatch.enqueue_on_commit(dispatch.BUNDLES_VERIFY_SCHEMA, snapshot.pk)
     return snapshot
 
 

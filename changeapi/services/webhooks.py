@@ -39,6 +39,8 @@ EVENT_TYPES = (
     "dry_run.finished",
     "review.decided",
     "bundle.sealed",
+    "bundle.verified",
+    "bundle.verification_failed",
 )
 EXCERPT_CHARS = 1000
 
@@ -97,6 +99,23 @@ def _change_request_data(change_request: ChangeRequest) -> dict[str, Any]:
     }
 
 
+def _verification_data(bundle: Any) -> dict[str, Any]:
+    """A bundle's post-deploy verification, once it has one (the model is the approvals app's)."""
+    verification = getattr(bundle, "verification", None)  # None too when the reverse row does not exist
+    if verification is None:
+        return {}
+    return {
+        "verification": {
+            "status": verification.status,
+            "snapshot": verification.snapshot_id,
+            "differences": [
+                {"kind": d["kind"], "status": d["status"], "name": d["name"], "table": d["table"]}
+                for d in verification.differences[:100]
+            ],
+        }
+    }
+
+
 def event_data(subject: models.Model) -> dict[str, Any]:
     """The `data` of an event about a change request, revision, dry-run, review or bundle."""
     if isinstance(subject, ChangeRequest):
@@ -140,6 +159,7 @@ def event_data(subject: models.Model) -> dict[str, Any]:
                 "number": bundle.number,
                 "sha256": bundle.sha256,
                 "change_requests": list(bundle.change_requests.order_by("number").values_list("number", flat=True)),
+                **_verification_data(bundle),
             }
         }
     return {label.split(".")[-1]: {"id": subject.pk}}
