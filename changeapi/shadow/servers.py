@@ -167,7 +167,7 @@ def pick_server(*, engine: str, engine_version: int) -> ShadowServer:
     project's engine version is visible to reviewers.
     """
     if engine != "postgresql":
-        raise ShadowServerUnavailable(f"no shadow server for engine {engine!r} is configured")
+        raise ShadowServerUnavailable(f"no shadow server for engine {engine!r} is configured (SHADOW_SERVERS)")
     servers = configured_servers()
     if not servers:
         raise ShadowServerUnavailable("no shadow server is configured (SHADOW_SERVERS is empty)")
