@@ -17,6 +17,7 @@ from changeapi.models import SchemaSnapshot
 from changeapi.permissions import RELEASE, has_project_perm
 from changeapi.services.schema_snapshots import baseline_catalog
 from changeapi.services.webhooks import webhooks_emit
+from changeapi.shadow.servers import ShadowServerUnavailable
 from changeapi.types import User
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ def bundles_verify_pending(*, snapshot: SchemaSnapshot, context: AuditContext) -
         .defer("archive")
         .order_by("number")
     )
-    return [
-        bundle_verify_schema(bundle=bundle, snapshot=snapshot, actor=snapshot.created_by, context=context) for bundle in pending
-    ]
+    verified = []
+    for bundle in pending:
+        try:
+            verified.append(bundle_verify_schema(bundle=bundle, snapshot=snapshot, actor=snapshot.created_by, context=context))
+        except (ShadowServerUnavailable, DomainError) as exc:
+            logger.warning("bundle %s: not verified against snapshot %s: %s", bundle.pk, snapshot.pk, exc)
+    return verified
