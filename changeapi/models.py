@@ -84,6 +84,18 @@ class BaselineStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class BaselineManager(models.Manager["Baseline"]):
+    """Baselines without their submitted source unless it is asked for.
+
+    The source of a real history is hundreds of migration files (a third of a megabyte of
+    JSON for 400), and almost nothing reads it: the baseline's plan is read from it once per
+    process and cached. `baseline.source` still loads it, with one query, when it is read.
+    """
+
+    def get_queryset(self) -> models.QuerySet[Baseline]:
+        return super().get_queryset().defer("source")
+
+
 class Baseline(models.Model):
     """The schema a project has in production, as migrations; versions only go up.
 
@@ -105,7 +117,11 @@ class Baseline(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = BaselineManager()
+
     class Meta:
+        # Also the manager behind `dry_run.baseline` and other related lookups.
+        base_manager_name = "objects"
         ordering = ["project_id", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["project", "version"], name="baseline_version_unique"),

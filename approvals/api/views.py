@@ -290,7 +290,9 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         serializer = BundleVerifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         bundle = (
-            ReleaseBundle.objects.select_related("project", "advanced_baseline").defer("archive").get(pk=self.get_object().pk)
+            ReleaseBundle.objects.select_related("project", "advanced_baseline")
+            .defer("archive", "advanced_baseline__source")
+            .get(pk=self.get_object().pk)
         )
         snapshot = SchemaSnapshot.objects.filter(project=bundle.project, pk=serializer.validated_data["snapshot"]).first()
         if snapshot is None:

@@ -113,7 +113,7 @@ def bundles_verify_pending(*, snapshot: SchemaSnapshot, context: AuditContext) -
     pending = (
         ReleaseBundle.objects.filter(project=snapshot.project, applied_at__lte=snapshot.created_at, verification__isnull=True)
         .select_related("project", "advanced_baseline")
-        .defer("archive")
+        .defer("archive", "advanced_baseline__source")
         .order_by("number")
     )
     verified = []
