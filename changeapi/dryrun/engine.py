@@ -35,7 +35,15 @@ from changeapi.dryrun.seeded_failures import (
     sqlstate_of,
 )
 from changeapi.dryrun.sql_forms import StatementForm, statement_form
-from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_delta, take_snapshot
+from changeapi.dryrun.tracing import (
+    Snapshot,
+    describe_change,
+    documented_locks,
+    notice_events,
+    take_delta,
+    take_snapshot,
+    take_transaction_start,
+)
 from changeapi.dryrun.warm_up import plan_tables, warm_tables
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.history import plan_state
@@ -185,11 +193,14 @@ class _Tracer:
 
     def _before(self, raw: Any, in_transaction: bool) -> Snapshot:
         """The catalogs before a statement: the previous statement's after when it ran in the
-        same open transaction (nothing untraced changes them in between), else one full read."""
+        same open transaction (nothing untraced changes them in between); at the start of a
+        later transaction, its relations with the new transaction's counters; else one full read."""
         known = self.known
         if in_transaction:
             if known is not None and known.transaction is not None and self.trace.open_transaction is not None:
                 return known
+            if known is not None:
+                return take_transaction_start(raw, known)
             return take_snapshot(raw, with_locks=True, assign_transaction=True)
         if known is not None and known.transaction is None:
             return known
