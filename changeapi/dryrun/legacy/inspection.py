@@ -20,6 +20,10 @@ from changeapi.dryrun.legacy.restore import SnapshotNotRestorable
 # inspectdb marks every model unmanaged; a baseline's models are managed, so that Django's
 # migrations make and change their tables (see `review_points`).
 _UNMANAGED = "        managed = False"
+_HEADER = (
+    "# Derived by Django's inspectdb from a schema snapshot. The models are managed: Django's\n"
+    "# migrations own their tables. Check the review points before relying on them."
+)
 
 
 class RecordingInspection(inspectdb.Command):
@@ -102,4 +106,7 @@ def models_inspect(alias: str) -> tuple[str, RecordingInspection]:
         "table_name_filter": command._visit,
     }
     lines = list(command.handle_inspection(options))
-    return "\n".join(lines) + "\n", command
+    # inspectdb's opening comment tells a person to remove `managed = False`, done here already.
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "\n".join([_HEADER, *lines]) + "\n", command
