@@ -12,8 +12,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from changeapi.audit import AuditContext
@@ -81,6 +82,8 @@ def legacy_baseline_create(*, snapshot: SchemaSnapshot, app_label: str, author: 
         raise SnapshotNotDerivable(exc.message, errors=[{"detail": exc.message, "pointer": exc.pointer}]) from None
     except ShadowServerUnavailable as exc:
         raise ShadowUnavailable(str(exc)) from exc
+    except (psycopg.Error, DatabaseError) as exc:
+        raise _shadow_failure(exc) from exc
     finally:
         ShadowDatabase.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
     migration = _initial_migration(app_label=app_label, models_source=derived.source, intake_settings=project.intake_settings)
@@ -100,6 +103,24 @@ def legacy_baseline_create(*, snapshot: SchemaSnapshot, app_label: str, author: 
         migration=migration,
         review_points=derived.review_points,
     )
+
+
+def _shadow_failure(exc: BaseException) -> DomainError:
+    """A database error of the restore or of inspectdb, as the refusal it means.
+
+    Django wraps psycopg's errors, so the cause is looked at too: a statement the watchdog
+    cancelled is the snapshot's size or shape (a 422 naming the limit), a lost connection an
+    outage (a 503).
+    """
+    cause = exc.__cause__ if isinstance(exc, DatabaseError) and exc.__cause__ is not None else exc
+    message = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    if isinstance(cause, psycopg.errors.QueryCanceled):
+        return SnapshotNotDerivable(
+            f"restoring the snapshot on the shadow ran past its limits (SHADOW_STATEMENT_TIMEOUT_MS): {message}"
+        )
+    if isinstance(cause, psycopg.OperationalError):
+        return ShadowUnavailable(f"the shadow server failed while the snapshot was restored: {message}")
+    return SnapshotNotDerivable(f"the snapshot cannot be restored on the shadow: {message}")
 
 
 def _initial_migration(*, app_label: str, models_source: str, intake_settings: dict[str, object]) -> MigrationFileText:

@@ -254,3 +254,13 @@ def test_anonymous_is_unauthorized(legacy, client_for):
     snapshot_id = _upload(legacy, _snapshot_of(LEGACY_SCHEMA))
 
     assert _derive(client_for(None), snapshot_id).status_code == 401
+
+
+def test_two_tables_inspectdb_would_give_one_model_name_are_refused_at_the_second(legacy):
+    snapshot = _snapshot_of("CREATE TABLE x (id integer PRIMARY KEY)", 'CREATE TABLE "X" (id integer PRIMARY KEY)')
+
+    response = _derive(legacy, _upload(legacy, snapshot))
+
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"][0]["pointer"] == "/tables/1/name"
+    assert Baseline.objects.count() == 0

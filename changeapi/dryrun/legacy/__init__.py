@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from changeapi.dryrun.drift import Catalog
-from changeapi.dryrun.legacy.inspection import RecordingInspection, models_inspect, names_django_can_quote
+from changeapi.dryrun.legacy.inspection import RecordingInspection, models_inspect, names_django_can_use
 from changeapi.dryrun.legacy.restore import RestoreNote, SnapshotNotRestorable, foreign_key_action, restore_apply, restore_plan
 from changeapi.dryrun.session import shadow_session
 from changeapi.shadow.servers import ShadowServer
@@ -60,11 +60,11 @@ class LegacyModels:
 def legacy_models_derive(server: ShadowServer, *, catalog: Catalog, name: str) -> LegacyModels:
     """Restore `catalog` on a new shadow database `name` and derive Django models from it there.
 
-    Names Django cannot quote are refused first, and the DDL is checked whole before the database is made (a malformed snapshot fails with
+    Names Django cannot use are refused first, and the DDL is checked whole before the database is made (a malformed snapshot fails with
     its location and nothing is created); it then runs as the job's own role on a clone of
     `template0`, under the watchdog's limits, and the clone is dropped whatever happens.
     """
-    names_django_can_quote(catalog)
+    names_django_can_use(catalog)
     plan = restore_plan(catalog)
     with shadow_session(server, template="template0", name=name) as session:
         session.connection.ensure_connection()

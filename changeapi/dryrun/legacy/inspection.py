@@ -10,6 +10,7 @@ intake's allow-list interpreter, never imported.
 from __future__ import annotations
 
 import io
+import keyword
 from typing import Any
 
 from django.core.management.commands import inspectdb
@@ -72,18 +73,33 @@ class RecordingInspection(inspectdb.Command):
         return [line for line in lines if line != _UNMANAGED]
 
 
-def names_django_can_quote(catalog: Catalog) -> None:
-    """Refuse table and column names holding a double quote, at their location.
+def names_django_can_use(catalog: Catalog) -> None:
+    """Refuse, at their location, table and column names Django cannot take as they are.
 
     Django's PostgreSQL `quote_name` wraps a name in double quotes without doubling the ones
-    inside it, so such a name would end the identifier early in inspectdb's own queries and
-    in every statement the schema editor writes for the model later: a name like
-    `t"; DROP TABLE x; --` would run as SQL. The restore itself quotes any name safely; it
-    is Django that cannot, so these snapshots are refused before anything is made.
+    inside it, so a name holding one would end the identifier early in inspectdb's own
+    queries and in every statement the schema editor writes for the model later: a name like
+    `t"; DROP TABLE x; --` would run as SQL. The restore quotes any name safely; it is Django
+    that cannot. And inspectdb names a model after its table with the letters and digits
+    kept: a table whose model name would be empty, start with a digit, or be another
+    table's (`x` and `X`) would be a syntax error or silently replace that model.
     """
+    command = inspectdb.Command()
+    models: dict[str, str] = {}
     for t, table in enumerate(catalog.tables):
         if '"' in table.name:
             raise SnapshotNotRestorable(_QUOTE_REFUSAL, f"/tables/{t}/name")
+        model = command.normalize_table_name(table.name)
+        if not model.isidentifier() or keyword.iskeyword(model):
+            raise SnapshotNotRestorable(
+                f"inspectdb would name this table's model {model!r}, which is not a Python class name", f"/tables/{t}/name"
+            )
+        if model in models:
+            raise SnapshotNotRestorable(
+                f"inspectdb would name this table's model {model}, as it names the table {models[model]}'s",
+                f"/tables/{t}/name",
+            )
+        models[model] = table.name
         for c, column in enumerate(table.columns):
             if '"' in column.name:
                 raise SnapshotNotRestorable(_QUOTE_REFUSAL, f"/tables/{t}/columns/{c}/name")

@@ -141,7 +141,7 @@ def column_type(text: str, pointer: str) -> str:
     type_name = value.typeName
     if type_name is None or type_name.setof or type_name.pct_type:
         raise SnapshotNotRestorable("not a column type", pointer)
-    return str(RawStream()(type_name))
+    return _deparse(type_name, pointer)
 
 
 def expression(text: str, pointer: str) -> str:
@@ -149,7 +149,15 @@ def expression(text: str, pointer: str) -> str:
     stmt = _parse_one(f"SELECT {text}", pointer, "expression")
     if not _bare_select(stmt):
         raise SnapshotNotRestorable("not one expression", pointer)
-    return str(RawStream()(stmt.targetList[0].val))
+    return _deparse(stmt.targetList[0].val, pointer)
+
+
+def _deparse(node: Any, pointer: str) -> str:
+    """SQL text of a parse tree node, written by pglast from the node alone."""
+    try:
+        return str(RawStream()(node))
+    except Exception as exc:  # noqa: BLE001 - a node pglast cannot print is a value the restore cannot use
+        raise SnapshotNotRestorable(f"PostgreSQL's parser read it, but it cannot be written again: {exc}", pointer) from None
 
 
 def _names(nodes: Iterable[Any] | None) -> list[str]:
@@ -187,7 +195,7 @@ def constraint_node(constraint: Constraint, pointer: str) -> Any:
     return node
 
 
-def _constraint_body(constraint: Constraint, node: Any, tables: set[str]) -> sql.Composed | str:
+def _constraint_body(constraint: Constraint, node: Any, tables: set[str], pointer: str) -> sql.Composed | str:
     """The constraint clause from its parse tree with every name quoted here; or why the
     shadow cannot have it (a str)."""
     not_valid = sql.SQL(" NOT VALID" if node.skip_validation else "")
@@ -212,7 +220,7 @@ def _constraint_body(constraint: Constraint, node: Any, tables: set[str]) -> sql
         )
         return body + sql.SQL(actions) + not_valid
     if constraint.type == "check":
-        body = sql.SQL("CHECK ({})").format(sql.SQL(str(RawStream()(node.raw_expr))))
+        body = sql.SQL("CHECK ({})").format(sql.SQL(_deparse(node.raw_expr, pointer)))
         return body + sql.SQL(" NO INHERIT" if node.is_no_inherit else "") + not_valid
     return "exclusion constraints are not restored on the shadow"
 
@@ -239,7 +247,7 @@ def _index_statement(index: Index, pointer: str) -> sql.Composed | str:
         if element.opclassopts:
             return "operator class options are not restored on the shadow"
         part: sql.Composable = (
-            sql.Identifier(element.name) if element.name else sql.SQL("({})").format(sql.SQL(str(RawStream()(element.expr))))
+            sql.Identifier(element.name) if element.name else sql.SQL("({})").format(sql.SQL(_deparse(element.expr, pointer)))
         )
         if element.collation:
             part += sql.SQL(" COLLATE {}").format(sql.Identifier(*_names(element.collation)))
@@ -260,7 +268,7 @@ def _index_statement(index: Index, pointer: str) -> sql.Composed | str:
     if stmt.nulls_not_distinct:
         statement += sql.SQL(" NULLS NOT DISTINCT")
     if stmt.whereClause is not None:
-        statement += sql.SQL(" WHERE ({})").format(sql.SQL(str(RawStream()(stmt.whereClause))))
+        statement += sql.SQL(" WHERE ({})").format(sql.SQL(_deparse(stmt.whereClause, pointer)))
     return statement
 
 
@@ -310,8 +318,8 @@ def restore_plan(catalog: Catalog) -> RestorePlan:
     ordered = sorted(enumerate(catalog.constraints), key=lambda item: _CONSTRAINT_ORDER[item[1].type])
     backing = {(k.table, k.name) for k in catalog.constraints if k.type in ("primary_key", "unique", "exclusion")}
     for k, constraint in ordered:
-        node = constraint_node(constraint, f"/constraints/{k}/definition")
-        body = _constraint_body(constraint, node, set(tables))
+        pointer = f"/constraints/{k}/definition"
+        body = _constraint_body(constraint, constraint_node(constraint, pointer), set(tables), pointer)
         if isinstance(body, str):
             notes.append(RestoreNote(NoteKind.CONSTRAINT, constraint.table, constraint.name, body))
             continue
