@@ -10,7 +10,7 @@ result becomes an ordinary migrations-form baseline.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import psycopg
 from django.conf import settings
@@ -91,7 +91,7 @@ def legacy_baseline_create(*, snapshot: SchemaSnapshot, app_label: str, author: 
         baseline = baseline_create_from_snapshot(
             project=project,
             author=author,
-            files=[migration.__dict__],
+            files=[asdict(migration)],
             snapshot_id=snapshot.pk,
             review_points=len(derived.review_points),
             context=context,

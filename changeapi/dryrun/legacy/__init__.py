@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from changeapi.dryrun.drift import Catalog
 from changeapi.dryrun.legacy.inspection import RecordingInspection, models_inspect, names_django_can_use
-from changeapi.dryrun.legacy.restore import RestoreNote, SnapshotNotRestorable, foreign_key_action, restore_apply, restore_plan
+from changeapi.dryrun.legacy.restore import RestoreNote, SnapshotNotRestorable, foreign_key_facts, restore_apply, restore_plan
 from changeapi.dryrun.session import shadow_session
 from changeapi.shadow.servers import ShadowServer
 
@@ -60,9 +60,10 @@ class LegacyModels:
 def legacy_models_derive(server: ShadowServer, *, catalog: Catalog, name: str) -> LegacyModels:
     """Restore `catalog` on a new shadow database `name` and derive Django models from it there.
 
-    Names Django cannot use are refused first, and the DDL is checked whole before the database is made (a malformed snapshot fails with
-    its location and nothing is created); it then runs as the job's own role on a clone of
-    `template0`, under the watchdog's limits, and the clone is dropped whatever happens.
+    Names Django cannot use are refused first and the DDL is checked whole, before the
+    database is made: a malformed snapshot fails with its location and nothing is created.
+    The DDL then runs as the job's own role on a clone of `template0`, under the watchdog's
+    limits, and the clone is dropped whatever happens.
     """
     names_django_can_use(catalog)
     plan = restore_plan(catalog)
@@ -110,13 +111,13 @@ def review_points(catalog: Catalog, command: RecordingInspection, notes: list[Re
             for note in command.name_notes.get((table.name, column.name), ()):
                 points.append(ReviewPoint(ReviewKind.RENAMED_FIELD, table.name, model, column.name, note))
         for constraint in (k for k in foreign if k.table == table.name):
-            action = foreign_key_action(constraint)
+            action, columns = foreign_key_facts(constraint)
             points.append(
                 ReviewPoint(
                     ReviewKind.FOREIGN_KEY,
                     table.name,
                     model,
-                    None,
+                    columns[0] if len(columns) == 1 else None,
                     f"{constraint.name}: {constraint.definition}. The relation is a field of {model} "
                     f"(a OneToOneField when its column is unique); check it points this way. on_delete is "
                     f"inspectdb's guess, models.DO_NOTHING; production does ON DELETE {action}, which in "

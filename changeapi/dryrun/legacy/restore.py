@@ -225,13 +225,14 @@ def _constraint_body(constraint: Constraint, node: Any, tables: set[str], pointe
     return "exclusion constraints are not restored on the shadow"
 
 
-def foreign_key_action(constraint: Constraint) -> str:
-    """ON DELETE of a foreign key as PostgreSQL wrote it (NO ACTION when not readable)."""
+def foreign_key_facts(constraint: Constraint) -> tuple[str, tuple[str, ...]]:
+    """ON DELETE of a foreign key as PostgreSQL wrote it, and its columns (NO ACTION and none
+    when the definition cannot be read)."""
     try:
         node = constraint_node(constraint, "")
     except SnapshotNotRestorable:
-        return "NO ACTION"
-    return _FK_ACTIONS.get(node.fk_del_action, "NO ACTION")
+        return "NO ACTION", ()
+    return _FK_ACTIONS.get(node.fk_del_action, "NO ACTION"), tuple(_names(node.fk_attrs))
 
 
 def _index_statement(index: Index, pointer: str) -> sql.Composed | str:
