@@ -173,6 +173,8 @@ def test_review_points_name_what_inspectdb_guessed(legacy):
         ("managed", "customer", None),
         ("no_primary_key", "purchase_line", None),
         ("unmapped_column", "purchase_line", "location"),
+        ("not_modelled", "purchase", None),
+        ("not_modelled", "product", None),
     } <= found
     cascade = next(p for p in points if p["kind"] == "foreign_key" and p["table"] == "purchase")
     assert (cascade["model"], cascade["column"]) == ("Purchase", "customer_id")

@@ -35,6 +35,7 @@ class ReviewKind(StrEnum):
     NO_PRIMARY_KEY = "no_primary_key"
     UNMAPPED_COLUMN = "unmapped_column"
     RENAMED_FIELD = "renamed_field"
+    NOT_MODELLED = "not_modelled"
     NOT_RESTORED = "not_restored"
 
 
@@ -122,6 +123,32 @@ def review_points(catalog: Catalog, command: RecordingInspection, notes: list[Re
                     f"(a OneToOneField when its column is unique); check it points this way. on_delete is "
                     f"inspectdb's guess, models.DO_NOTHING; production does ON DELETE {action}, which in "
                     f"Django is {_ON_DELETE.get(action, 'models.DO_NOTHING')}.",
+                )
+            )
+    for index in catalog.indexes:
+        if not (index.unique or index.primary):
+            points.append(
+                ReviewPoint(
+                    ReviewKind.NOT_MODELLED,
+                    index.table,
+                    command.models.get(index.table),
+                    None,
+                    f"index {index.name} ({index.definition}) is in production but inspectdb does not model "
+                    "indexes: the baseline lacks it, so dry-runs do not see it. Add it to the model's "
+                    "Meta.indexes under the same name if Django should know it.",
+                )
+            )
+    for constraint in catalog.constraints:
+        if constraint.type == "check":
+            points.append(
+                ReviewPoint(
+                    ReviewKind.NOT_MODELLED,
+                    constraint.table,
+                    command.models.get(constraint.table),
+                    None,
+                    f"check constraint {constraint.name} ({constraint.definition}) is in production but "
+                    "inspectdb does not model checks: the baseline lacks it. Add a CheckConstraint of the "
+                    "same name to the model's Meta.constraints if Django should know it.",
                 )
             )
     for restore_note in notes:
