@@ -12,9 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from changeapi.intake.submission import parse_submission
-from changeapi.models import AuditEvent, Baseline, ShadowDatabase
+from changeapi.models import AuditEvent, Baseline, Project, ShadowDatabase
 from changeapi.selectors import baseline_plan, baseline_state
 from changeapi.shadow import provision
 from changeapi.shadow.servers import configured_servers
@@ -266,4 +267,20 @@ def test_two_tables_inspectdb_would_give_one_model_name_are_refused_at_the_secon
 
     assert response.status_code == 422, response.content
     assert response.json()["errors"][0]["pointer"] == "/tables/1/name"
+    assert Baseline.objects.count() == 0
+
+
+def test_nothing_of_the_snapshot_is_made_in_the_services_database(legacy):
+    _legacy_baseline(legacy)
+
+    assert not {"customer", "purchase", "purchase_line"} & set(connection.introspection.table_names())
+
+
+def test_a_project_of_another_engine_is_refused_with_a_conflict(legacy, owner):
+    snapshot_id = _upload(legacy, _snapshot_of(LEGACY_SCHEMA))
+    Project.objects.filter(slug="legacy").update(engine="mysql", engine_version=8)
+
+    response = _derive(legacy, snapshot_id)
+
+    assert response.status_code == 409, response.content
     assert Baseline.objects.count() == 0

@@ -119,3 +119,22 @@ def test_a_restored_schema_reads_back_as_the_snapshot_it_came_from():
 
     assert notes == []
     assert drift_compare(expected=restored, actual=production).items == ()
+
+
+@pytest.mark.django_db
+def test_the_restore_runs_as_the_jobs_own_unprivileged_role():
+    production = catalog_from_json(_snapshot_of(LEGACY_SCHEMA))
+    server = configured_servers()[0]
+    name = f"{settings.SHADOW_DATABASE_PREFIX}legacy_{uuid.uuid4().hex[:12]}"
+
+    with shadow_session(server, template="template0", name=name) as session:
+        session.connection.ensure_connection()
+        restore_apply(session.connection.connection, restore_plan(production))
+        with session.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_user, rolsuper, (SELECT tableowner FROM pg_tables WHERE tablename = 'customer') "
+                "FROM pg_roles WHERE rolname = current_user"
+            )
+            user, superuser, owner = cursor.fetchone()
+
+    assert (user, superuser, owner) == (server.job_role(name), False, server.job_role(name))
