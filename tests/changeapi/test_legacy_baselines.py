@@ -276,7 +276,7 @@ def test_nothing_of_the_snapshot_is_made_in_the_services_database(legacy):
     assert not {"customer", "purchase", "purchase_line"} & set(connection.introspection.table_names())
 
 
-def test_a_project_of_another_engine_is_refused_with_a_conflict(legacy, owner):
+def test_a_project_of_another_engine_is_refused_with_a_conflict(legacy):
     snapshot_id = _upload(legacy, _snapshot_of(LEGACY_SCHEMA))
     Project.objects.filter(slug="legacy").update(engine="mysql", engine_version=8)
 
