@@ -75,6 +75,11 @@ schema_snapshots = [
         SchemaSnapshotViewSet.as_view({"get": "retrieve"}),
         name="project-schema-snapshot",
     ),
+    path(
+        "projects/<slug:slug>/schema-snapshots/<int:pk>/legacy-baseline/",
+        SchemaSnapshotViewSet.as_view({"post": "legacy_baseline"}),
+        name="project-schema-snapshot-legacy-baseline",
+    ),
     path("schema-snapshots/<int:pk>/drift/", SchemaSnapshotViewSet.as_view({"get": "drift"}), name="schema-snapshot-drift"),
 ]
 
