@@ -10,6 +10,7 @@ import json
 import logging
 from typing import Any
 
+import psycopg
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -78,7 +79,7 @@ def schema_drift_check(*, project_id: int, context: AuditContext = SCHEDULE) -> 
         return existing
     try:
         expected = catalog_from_json(baseline_catalog(project=project, baseline=baseline))
-    except ShadowUnavailable as exc:
+    except (ShadowUnavailable, psycopg.Error) as exc:
         logger.warning("project %s: scheduled drift check not made: %s", project.slug, exc)
         return None
     report = drift_compare(expected=expected, actual=catalog_from_json(snapshot.content))

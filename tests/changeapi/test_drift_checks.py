@@ -8,6 +8,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from celery import current_app
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from changeapi.models import AuditEvent, DriftCheck, Project, WebhookDelivery, WebhookSubscription
@@ -236,3 +238,26 @@ def test_drift_checks_are_hidden_from_those_who_cannot_see_the_project(project_w
 
     assert (outsider.get(CHECKS).status_code, outsider.get(f"{CHECKS}{check.pk}/").status_code) == (404, 404)
     assert client_for(None).get(CHECKS).status_code == 401
+
+
+def test_an_unreachable_shadow_server_leaves_no_check_and_the_next_due_time_tries_again(project_with_baseline, settings):
+    api = project_with_baseline["api"]
+    _upload(api, EXTRA_INDEX)
+    _schedule(api, 60)
+    working = list(settings.SHADOW_SERVERS)
+    settings.SHADOW_SERVERS = ["postgres://postgres@127.0.0.1:9/postgres"]  # nothing listens on port 9
+
+    claimed = drift_checks_due_task()
+    assert (len(claimed), DriftCheck.objects.count()) == (1, 0)
+    settings.SHADOW_SERVERS = working
+    _due_again()
+    drift_checks_due_task()
+
+    assert DriftCheck.objects.get().status == "drifted"
+
+
+def test_beat_claims_due_drift_checks_every_minute():
+    schedule = {entry["task"]: entry["schedule"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert schedule["changeapi.tasks.drift_checks_due_task"] == 60.0
+    assert "changeapi.tasks.drift_checks_due_task" in current_app.tasks
