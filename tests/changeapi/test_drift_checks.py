@@ -82,8 +82,11 @@ def test_only_a_manager_sets_the_schedule(project_with_baseline, client_for):
     api = project_with_baseline["api"]
     viewer = UserFactory(username="viewer")
     api.post(f"{PROJECT}members/", {"username": "viewer", "permissions": ["view_project"]}, format="json")
+    outsider = UserFactory(username="outsider")
 
-    assert _schedule(client_for(viewer), 60).status_code == 403
+    refused = [_schedule(client, 60).status_code for client in (client_for(None), client_for(outsider), client_for(viewer))]
+
+    assert refused == [401, 404, 403]
     assert Project.objects.get(slug="shop").drift_check_due_at is None
 
 
