@@ -340,7 +340,8 @@ def github_dry_run_report(*, dry_run: DryRun) -> bool:
     integration = GitHubIntegration.objects.filter(project_id=link.project_id).first()
     if integration is None:
         return False
-    blocking = blocking_findings(dry_run_report(dry_run=dry_run))
+    report = dry_run_report(dry_run=dry_run)
+    blocking = blocking_findings(report)
     failed = dry_run.status != DryRun.Status.SUCCEEDED or bool(blocking)
     if dry_run.status != DryRun.Status.SUCCEEDED:
         title = "The dry-run failed"
@@ -348,6 +349,12 @@ def github_dry_run_report(*, dry_run: DryRun) -> bool:
         title = f"{len(blocking)} high-severity finding(s)"
     else:
         title = "No high-severity findings"
+    drift = report.schema_drift if report is not None else None
+    if drift is not None and drift.touched:
+        # Seen in the pull request's list of checks without opening it: the dry-run ran on the
+        # schema the migrations say, and production differs on objects this change uses.
+        count = len(drift.touched)
+        title += f"; production has drifted on {count} {'object' if count == 1 else 'objects'} it touches"
     github_client(integration).check_run_create(
         link.repository,
         head_sha=link.head_sha,
