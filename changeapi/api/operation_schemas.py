@@ -15,6 +15,8 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from changeapi.intake.backfill import MAX_BATCH_SIZE, MAX_PAUSE_MS
+from changeapi.intake.expressions_json import FUNCTIONS
 from changeapi.intake.operations_json import DEFAULT_CALLABLES, FIELD_TYPES, ON_DELETE
 
 
@@ -268,6 +270,29 @@ class RunSQLSerializer(PublishedType):
     elidable = BooleanField(required=False)
 
 
+class BackfillSerializer(PublishedType):
+    op = _op("Backfill")
+    model = StringField(help_text="The model whose rows are set: 'app_label.ModelName', or 'ModelName' in the migration's app.")
+    assignments = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        help_text="Field name -> expression. A JSON value is a Value; an object has one key naming the expression: "
+        '{"F": "column"}, {"Value": ...}, {"Case": {"when": [{"condition": {...}, "then": ...}], "default": ...}}, '
+        '{"Cast": {"expression": ..., "output_field": {field spec}}}, {"+": [a, b]} (also -, *, /), or a database '
+        f"function with its arguments as a list: {', '.join(sorted(FUNCTIONS))}.",
+    )
+    filter = serializers.DictField(
+        required=False, help_text='The rows to set, as Django lookups; {"F": "col"} refers to a column.'
+    )
+    batch_size = IntegerField(required=False, min_value=1, max_value=MAX_BATCH_SIZE, help_text="Rows per batch; default 1000.")
+    order_by = StringField(
+        required=False, help_text="The unique, non-null column batches are cut on (keyset pagination); default the primary key."
+    )
+    pause_ms = IntegerField(required=False, min_value=0, max_value=MAX_PAUSE_MS, help_text="Pause between batches; default 0.")
+    parity = serializers.DictField(
+        required=False, help_text="Django lookups matching the rows still to do: the backfill is complete when they count zero."
+    )
+
+
 OPERATION_SERIALIZERS = [
     CreateModelSerializer,
     DeleteModelSerializer,
@@ -287,6 +312,7 @@ OPERATION_SERIALIZERS = [
     RemoveConstraintSerializer,
     ValidateConstraintSerializer,
     RunSQLSerializer,
+    BackfillSerializer,
 ]
 
 OPERATION_UNION = PolymorphicProxySerializer(

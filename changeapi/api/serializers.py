@@ -251,11 +251,24 @@ class RevisionSubmitSerializer(SubmissionSerializer):
     """A new revision, in any of the three forms."""
 
 
+class PlannedBackfillSerializer(serializers.Serializer):
+    """A backfill step as reviewers read it: its expressions and conditions as Django writes them."""
+
+    model = serializers.CharField()
+    assignments = serializers.DictField(child=serializers.CharField())
+    filter = serializers.CharField(allow_null=True)
+    batch_size = serializers.IntegerField()
+    order_by = serializers.CharField(allow_null=True, help_text="Null: the primary key.")
+    pause_ms = serializers.IntegerField()
+    parity = serializers.CharField(allow_null=True)
+
+
 class PlannedOperationSerializer(serializers.Serializer):
     type = serializers.CharField()
     description = serializers.CharField()
     source = serializers.CharField(required=False, help_text="For a data step (RunPython): its code, kept for review, never run.")  # type: ignore[assignment]  # a declared field; DRF's metaclass moves it off the class
     reverse_source = serializers.CharField(required=False, allow_blank=True)
+    backfill = PlannedBackfillSerializer(required=False, help_text="For a Backfill step.")
 
 
 class PlannedMigrationSerializer(serializers.Serializer):

@@ -21,10 +21,11 @@ from django.db import models
 from django.db.migrations import Migration, operations
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
-from django.db.models import F, Q
 from django.utils import timezone
 
+from changeapi.intake.backfill import Backfill, check_backfill, read_backfill
 from changeapi.intake.errors import IntakeLimitExceeded, Location
+from changeapi.intake.expressions_json import build_condition
 from changeapi.intake.json_reader import (
     Reader,
     any_json,
@@ -238,28 +239,6 @@ def build_field(spec: Any, pointer: str, app_label: str) -> models.Field:
     return field
 
 
-def _lookup_value(value: Any, pointer: str) -> Any:
-    """A lookup's value: JSON as it is, except `{"F": "column"}`, which refers to a column."""
-    if isinstance(value, dict) and set(value) == {"F"}:
-        return F(_lookup_path(value["F"], f"{pointer}/F"))
-    return value
-
-
-def _lookup_path(value: Any, pointer: str) -> str:
-    if not isinstance(value, str) or not all(_IDENTIFIER.match(part) for part in value.split("__")):
-        raise refusal(f"invalid lookup {value!r:.60}", pointer)
-    return value
-
-
-def build_condition(spec: Any, pointer: str) -> Q:
-    """`{"price__gte": 0, "status__in": ["a", "b"]}` -> Q(price__gte=0, status__in=[...]);
-    a value `{"F": "other"}` refers to another column."""
-    if not isinstance(spec, dict) or not spec:
-        raise refusal('a condition is an object of Django lookups, e.g. {"price__gte": 0}', pointer)
-    lookups = {_lookup_path(key, f"{pointer}/{key}"): _lookup_value(value, f"{pointer}/{key}") for key, value in spec.items()}
-    return Q(**lookups)
-
-
 def _name_list(value: Any, pointer: str, what: str) -> list[str]:
     names = elements(value, pointer, non_empty=True, what=what)
     for here, item in names:
@@ -408,6 +387,8 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
         return operations.RemoveConstraint(model_name=name("model_name"), name=name("name"))
     if op == "ValidateConstraint":
         return pg_operations.ValidateConstraint(model_name=name("model_name"), name=name("name"))
+    if op == "Backfill":
+        return read_backfill(doc, pointer, app_label, field_reader=lambda spec, at: build_field(spec, at, app_label))
     if op == "RunSQL":
         sql = _sql_text(member(doc, "sql", pointer), f"{pointer}/sql")
         reverse = doc.get("reverse_sql")
@@ -462,7 +443,23 @@ OPERATION_NAMES = (
     "RemoveConstraint",
     "ValidateConstraint",
     "RunSQL",
+    "Backfill",
 )
+
+
+def _backfills_last(ops: list[Operation], ops_doc: list[tuple[str, Any]]) -> None:
+    """A backfill runs after its migration commits, so a schema operation after it in the same
+    migration would in production run before it: such a change is refused where it stands."""
+    seen_backfill = False
+    for operation, (here, _) in zip(ops, ops_doc, strict=True):
+        if isinstance(operation, Backfill):
+            seen_backfill = True
+        elif seen_backfill:
+            raise refusal(
+                f"{operation.describe()} follows a Backfill in the same migration: the backfill runs after its "
+                "migration commits, so this would run before it; move it to the next migration",
+                f"{here}/op",
+            )
 
 
 def _next_number(leaf: str | None) -> int:
@@ -476,6 +473,8 @@ def _next_number(leaf: str | None) -> int:
 def _referenced_apps(ops: list[Operation]) -> set[str]:
     apps = set()
     for op in ops:
+        if isinstance(op, Backfill):
+            apps.add(op.model_key[0])
         fields = [f for _, f in getattr(op, "fields", [])] + ([op.field] if hasattr(op, "field") else [])
         for field in fields:
             target = getattr(field, "remote_field", None)
@@ -514,6 +513,7 @@ def parse_migration_documents(
         app_label = _identifier(member(doc, "app_label", here), f"{here}/app_label", "app_label")
         ops_doc = elements(member(doc, "operations", here), f"{here}/operations", non_empty=True, what="operations")
         ops = [build_operation(op_doc, at, app_label) for at, op_doc in ops_doc]
+        _backfills_last(ops, ops_doc)
         atomic = optional(doc, "atomic", boolean, here, default=True)
         name = doc.get("name")
         if name is None:
@@ -553,6 +553,9 @@ def check_plan_against_state(plan: Plan, base_state: ProjectState, *, pointer: s
     state = base_state.clone()
     for i, migration in enumerate(plan.migrations):
         for j, operation in enumerate(migration.operations):
+            if isinstance(operation, Backfill):
+                check_backfill(operation, state, f"{pointer}/{i}/operations/{j}")
+                continue
             try:
                 operation.state_forwards(migration.app_label, state)
             except (KeyError, LookupError, ValueError, AttributeError) as exc:

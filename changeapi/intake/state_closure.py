@@ -36,7 +36,9 @@ _NO_MODELS = (RunSQL, RunPython, CreateExtension, CollationOperation)
 
 def database_models(operation: Operation, app_label: str) -> set[ModelKey] | None:
     """The models an operation's schema change is about (before its closure); None if unknown."""
-    if isinstance(operation, _NO_MODELS):
+    if isinstance(operation, _NO_MODELS) or getattr(operation, "changes_no_schema", False):
+        # `changes_no_schema`: an operation of rows only (a backfill step), whose migration's
+        # run does nothing for it.
         return set()
     if isinstance(operation, RenameModel):
         return {(app_label, operation.old_name_lower), (app_label, operation.new_name_lower)}

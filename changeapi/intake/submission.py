@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db.migrations.state import ProjectState
 
+from changeapi.intake.backfill import Backfill
 from changeapi.intake.errors import IntakeError, IntakeErrors, IntakeLimitExceeded, Location, Problem
 from changeapi.intake.names import is_app_label, is_migration_name
 from changeapi.intake.operations_json import check_plan_against_state, parse_migration_documents
@@ -280,4 +281,15 @@ def _describe_operation(operation: Any) -> dict[str, Any]:
     if isinstance(operation, DataMigrationStep):
         described["source"] = operation.source_code or ""
         described["reverse_source"] = operation.reverse_source_code or ""
+    if isinstance(operation, Backfill):
+        # What reviewers read of the step: the expressions as Django writes them, no code.
+        described["backfill"] = {
+            "model": operation.model,
+            "assignments": {name: repr(expression) for name, expression in operation.assignments.items()},
+            "filter": repr(operation.filter) if operation.filter is not None else None,
+            "batch_size": operation.batch_size,
+            "order_by": operation.order_by,
+            "pause_ms": operation.pause_ms,
+            "parity": repr(operation.parity) if operation.parity is not None else None,
+        }
     return described
