@@ -90,6 +90,7 @@ class ProjectAdmin(AuditedChangeAdmin):
         "engine_version",
         "required_approvals",
         "lock_timeout_ms",
+        "backfill_target_lock_ms",
         "current_baseline",
         "created_by",
         "created_at",

@@ -46,6 +46,11 @@ class Project(models.Model):
     lock_timeout_ms = models.PositiveIntegerField(
         default=3000, help_text="lock_timeout written before each statement of a release bundle."
     )
+    backfill_target_lock_ms = models.PositiveIntegerField(
+        default=200,
+        help_text="The longest one backfill batch may hold its row locks at production size: dry-runs recommend "
+        "batch sizes that keep it.",
+    )
     intake_settings = models.JSONField(
         default=dict,
         blank=True,
@@ -85,6 +90,7 @@ class Project(models.Model):
                 ),
                 name="project_drift_schedule_valid",
             ),
+            models.CheckConstraint(condition=Q(backfill_target_lock_ms__gte=1), name="project_backfill_target_lock_ms_positive"),
         ]
 
     def __str__(self) -> str:

@@ -183,6 +183,8 @@ SCHEMAGATE_DRY_RUN_LEASE_SECONDS = env.int("SCHEMAGATE_DRY_RUN_LEASE_SECONDS", d
 SCHEMAGATE_DRY_RUN_MAX_ATTEMPTS = env.int("SCHEMAGATE_DRY_RUN_MAX_ATTEMPTS", default=3)
 SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS = env.int("SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS", default=300)
 SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT = env.int("SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT", default=4)
+# Batches of each Backfill step a dry-run runs on the clone to time it (docs/backfills.md).
+SCHEMAGATE_BACKFILL_SAMPLE_BATCHES = env.int("SCHEMAGATE_BACKFILL_SAMPLE_BATCHES", default=5)
 
 # Intake limits (they protect the parser and the shadow from oversized submissions).
 SCHEMAGATE_MAX_OPERATIONS = env.int("SCHEMAGATE_MAX_OPERATIONS", default=500)

@@ -414,6 +414,77 @@ class SchemaDriftSerializer(serializers.Serializer):
     touched = DriftWarningSerializer(many=True)
 
 
+class BackfillBatchSerializer(serializers.Serializer):
+    """One sampled batch, run in a transaction of its own on the clone."""
+
+    index = serializers.IntegerField()
+    after_key = serializers.CharField(allow_null=True, help_text="Exclusive lower bound of the ordering key; null for the first.")
+    to_key = serializers.CharField(help_text="Inclusive upper bound of the ordering key, as text.")
+    rows = serializers.IntegerField()
+    rows_locked = serializers.IntegerField(help_text="Rows the UPDATE changed, each locked until the batch commits.")
+    duration_ms = serializers.FloatField(help_text="The whole batch: its upper key, the UPDATE and the commit.")
+    lock_ms = serializers.FloatField(help_text="The UPDATE until its commit: how long the batch's rows stay locked.")
+    wal_bytes = serializers.IntegerField(help_text="WAL inserted during the batch (pg_current_wal_insert_lsn() difference).")
+    locks = LockSerializer(many=True, help_text="Relation locks the batch's transaction held.")
+
+
+class ParityCheckSerializer(serializers.Serializer):
+    condition = serializers.CharField()
+    before = serializers.IntegerField(help_text="Rows the parity check counted before the sample.")
+    after = serializers.IntegerField(help_text="Rows it counted after the sample.")
+    in_sampled_range = serializers.IntegerField(help_text="Rows it counted among the keys the sample covered.")
+    holds_in_sampled_range = serializers.BooleanField(
+        help_text="False: the assignments leave rows the check counts, so the backfill would never reach zero."
+    )
+
+
+class BackfillAtScaleSerializer(serializers.Serializer):
+    """The whole backfill at production size: batches x (batch time + pause), with a range."""
+
+    rows = serializers.IntegerField(help_text="Production rows the filter is taken to match (the shadow's share).")
+    batches = serializers.IntegerField()
+    batch_ms = serializers.FloatField(help_text="One batch's lock time at production size, at the declared batch size.")
+    batch_low_ms = serializers.FloatField()
+    batch_high_ms = serializers.FloatField()
+    work_ms = serializers.FloatField(help_text="All batches' work, without the pauses.")
+    pauses_ms = serializers.FloatField()
+    total_ms = serializers.FloatField()
+    low_ms = serializers.FloatField()
+    high_ms = serializers.FloatField()
+    rows_scale = serializers.FloatField(help_text="Production's matching rows over the rows sampled.")
+    width_scale = serializers.FloatField()
+    law = serializers.CharField()
+    range_factor = serializers.FloatField()
+    basis = serializers.CharField()
+
+
+class BackfillTimingSerializer(serializers.Serializer):
+    """A Backfill step sampled on the clone after its migration committed."""
+
+    migration = serializers.CharField()
+    operation_index = serializers.IntegerField()
+    model = serializers.CharField()
+    table = serializers.CharField()
+    key_column = serializers.CharField(help_text="The ordering key batches are cut on.")
+    batch_size = serializers.IntegerField()
+    pause_ms = serializers.IntegerField()
+    sql = serializers.CharField(help_text="The first batch's UPDATE as it ran.")
+    rows_total = serializers.IntegerField(help_text="The table's rows on the shadow.")
+    rows_matched = serializers.IntegerField(help_text="Rows the filter matched on the shadow before the sample.")
+    batches = BackfillBatchSerializer(many=True)
+    sampled_rows = serializers.IntegerField()
+    sampled_wal_bytes = serializers.IntegerField()
+    covers_all_rows = serializers.BooleanField(help_text="True when the sample did every matching row of the shadow.")
+    shadow_batches = serializers.IntegerField()
+    shadow_total_ms = serializers.FloatField(help_text="The whole backfill on the shadow's rows, pauses included.")
+    parity = ParityCheckSerializer(required=False, help_text="Present when the step has a parity check.")
+    target_lock_ms = serializers.IntegerField(help_text="The project's target lock time per batch.")
+    recommended_batch_size = serializers.IntegerField(allow_null=True)
+    recommendation = serializers.CharField()
+    at_production = BackfillAtScaleSerializer(required=False, help_text="Present when table stats allow an estimate.")
+    estimate_basis = serializers.CharField()
+
+
 class DryRunReportSerializer(serializers.Serializer):
     report_version = serializers.IntegerField(help_text="The report contract's version; reports stored without one read as 1.")
     engine = serializers.CharField()
@@ -442,3 +513,4 @@ class DryRunReportSerializer(serializers.Serializer):
     schema_drift = SchemaDriftSerializer(
         required=False, help_text="Present when the project has a schema snapshot: the drifted objects the change touches."
     )
+    backfills = BackfillTimingSerializer(many=True, required=False, help_text="Present when the change has Backfill steps.")

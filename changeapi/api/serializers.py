@@ -82,6 +82,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "engine_version",
             "required_approvals",
             "lock_timeout_ms",
+            "backfill_target_lock_ms",
             "current_baseline_version",
             "intake_settings",
             "drift_check_interval_minutes",
@@ -92,6 +93,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "required_approvals": {"min_value": 1, "max_value": 20},
             "engine_version": {"min_value": 9, "max_value": 99},
+            "backfill_target_lock_ms": {"min_value": 1, "max_value": 600_000},
         }
 
 
@@ -108,9 +110,17 @@ class ProjectUpdateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["name", "required_approvals", "lock_timeout_ms", "intake_settings", "drift_check_interval_minutes"]
+        fields = [
+            "name",
+            "required_approvals",
+            "lock_timeout_ms",
+            "backfill_target_lock_ms",
+            "intake_settings",
+            "drift_check_interval_minutes",
+        ]
         extra_kwargs = {
             "required_approvals": {"min_value": 1, "max_value": 20},
+            "backfill_target_lock_ms": {"min_value": 1, "max_value": 600_000},
             "drift_check_interval_minutes": {
                 "min_value": DRIFT_CHECK_MIN_MINUTES,
                 "max_value": DRIFT_CHECK_MAX_MINUTES,

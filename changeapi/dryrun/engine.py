@@ -23,7 +23,15 @@ from django.db.migrations.state import ProjectState
 
 from changeapi.caches import BoundedCache
 from changeapi.dryrun.apply import OperationStates, apply_migration, is_data_step
-from changeapi.dryrun.contract import MigrationEntry, MigrationOperation, ReportError, SeededDataFailure, StatementTrace
+from changeapi.dryrun.backfill import DEFAULT_SAMPLE_BATCHES, sample_backfill
+from changeapi.dryrun.contract import (
+    BackfillTiming,
+    MigrationEntry,
+    MigrationOperation,
+    ReportError,
+    SeededDataFailure,
+    StatementTrace,
+)
 from changeapi.dryrun.seeded_failures import (
     ProductionColumns,
     RowCondition,
@@ -45,6 +53,7 @@ from changeapi.dryrun.tracing import (
     take_transaction_start,
 )
 from changeapi.dryrun.warm_up import plan_tables, warm_tables
+from changeapi.intake.backfill import Backfill
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.history import plan_state
 from changeapi.shadow.watchdog import breach_of
@@ -344,6 +353,8 @@ class PlanRun:
     total_ms: float
     # Per migration of the plan that completed, the states around each of its operations.
     states: list[list[OperationStates]] = field(default_factory=list)
+    # The Backfill steps sampled after their migrations committed, in plan order.
+    backfills: tuple[BackfillTiming, ...] = ()
 
 
 def apply_plan_traced(
@@ -354,8 +365,13 @@ def apply_plan_traced(
     on_progress: ProgressCallback | None = None,
     seeded_tables: Collection[str] = (),
     production: ProductionColumns | None = None,
+    backfill_sample_batches: int = DEFAULT_SAMPLE_BATCHES,
 ) -> PlanRun:
     """Apply `plan` on top of `state`, recording every statement; stop at the first error.
+
+    After a migration that ends with Backfill steps commits, each is sampled on the clone
+    (`dryrun.backfill`, up to `backfill_sample_batches` batches); the sample's time is kept out
+    of the migrations' timeline, since production runs the backfill apart from the deploy.
 
     A failing statement rolls back its migration's transaction as Django's executor would;
     the error (message and SQLSTATE) is returned, not raised, so it lands in the report.
@@ -385,6 +401,7 @@ def apply_plan_traced(
     migrations: list[MigrationEntry] = []
     states: list[list[OperationStates]] = []
     error: ReportError | None = None
+    backfills: list[BackfillTiming] = []
 
     def advance() -> None:
         nonlocal done
@@ -430,6 +447,9 @@ def apply_plan_traced(
             break
         migrations.append(_migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
         states.append(steps)
+        error = _sample_backfills(connection, migration, state, trace, backfills, backfill_sample_batches)
+        if error is not None:
+            break
     raw.remove_notice_handler(notice)
     return PlanRun(
         statements=tuple(trace.statements),
@@ -438,7 +458,49 @@ def apply_plan_traced(
         error=error,
         total_ms=round(trace.now_ms(), 3),
         states=states,
+        backfills=tuple(backfills),
     )
+
+
+def _sample_backfills(
+    connection: BaseDatabaseWrapper,
+    migration: PlannedMigration,
+    state: ProjectState,
+    trace: Trace,
+    into: list[BackfillTiming],
+    sample_batches: int,
+) -> ReportError | None:
+    """Sample the migration's Backfill steps (they end it: the intake refuses anything after one)
+    on the committed clone; a failing batch is the run's error, as it would stop production's."""
+    label = f"{migration.app_label}.{migration.name}"
+    for index, operation in enumerate(migration.operations):
+        if not isinstance(operation, Backfill):
+            continue
+        started = time.perf_counter()
+        try:
+            into.append(
+                sample_backfill(
+                    connection, operation, state=state, migration=label, operation_index=index, sample_batches=sample_batches
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure belongs in the report
+            message = _error_message(exc)
+            breach = breach_of(str(connection.settings_dict["USER"]))
+            if breach is not None:
+                message = f"{breach}: {message}"
+            elif _connection_lost(connection, exc):
+                message = f"the shadow server became unavailable during the dry-run: {message}"
+            return ReportError(
+                message=f"{operation.describe()} failed on the shadow: {message}",
+                sqlstate=sqlstate_of(exc),
+                statement_index=None,
+                migration=label,
+                operation_index=index,
+            )
+        finally:
+            # The sample is reported on its own: the migrations' clock does not see it.
+            trace.started += time.perf_counter() - started
+    return None
 
 
 def _migration_entry(migration: PlannedMigration, started_ms: float, finished_ms: float) -> MigrationEntry:
@@ -452,13 +514,21 @@ def _migration_entry(migration: PlannedMigration, started_ms: float, finished_ms
                 type=type(op).__name__,
                 description=op.describe(),
                 executed=not is_data_step(op),
-                note="data migration step: recorded for review, not executed" if is_data_step(op) else "",
+                note=_operation_note(op),
             )
             for i, op in enumerate(migration.operations)
         ),
         started_ms=started_ms,
         finished_ms=finished_ms,
     )
+
+
+def _operation_note(operation: Any) -> str:
+    if is_data_step(operation):
+        return "data migration step: recorded for review, not executed"
+    if isinstance(operation, Backfill):
+        return "backfill step: a sample of its batches ran on the clone after this migration committed (see backfills)"
+    return ""
 
 
 # Connection exceptions, and the server shutting down, crashing or not accepting connections.

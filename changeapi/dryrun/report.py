@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from changeapi.dryrun.analysis import rules_backfill, rules_compat, rules_integrity, rules_locking
+from changeapi.dryrun.analysis.backfill import DEFAULT_TARGET_LOCK_MS, estimate_backfill
 from changeapi.dryrun.analysis.classify import classify_statement
 from changeapi.dryrun.analysis.estimate import estimate_statement, model_summary
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
@@ -69,8 +70,12 @@ def build_report(
     profile: ProductionProfile | None = None,
     facts: TemplateFacts | None = None,
     reversibility: Sequence[Reversibility] = (),
+    backfill_target_lock_ms: int = DEFAULT_TARGET_LOCK_MS,
 ) -> Report:
-    """The report stored on the dry-run (through `to_json`) and served by the API."""
+    """The report stored on the dry-run (through `to_json`) and served by the API.
+
+    `backfill_target_lock_ms` is the project's target for one backfill batch's lock time.
+    """
     facts = facts or TemplateFacts()
     statements, new_relations = analyse_statements(run.statements, profile=profile, facts=facts)
     timeline = production_timeline(statements)
@@ -125,4 +130,8 @@ def build_report(
         lock_queue=queue,
         reversibility=reversibility,
         findings=findings,
+        backfills=tuple(
+            estimate_backfill(timing, profile=profile, facts=facts, target_lock_ms=backfill_target_lock_ms)
+            for timing in run.backfills
+        ),
     )

@@ -15,6 +15,8 @@ import psycopg
 from changeapi.caches import BoundedCache
 from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patterns, explain_patterns
 from changeapi.dryrun.access_patterns.explain import PatternsSnapshot
+from changeapi.dryrun.analysis.backfill import DEFAULT_TARGET_LOCK_MS
+from changeapi.dryrun.backfill import DEFAULT_SAMPLE_BATCHES
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import Report, StatementTrace
@@ -117,6 +119,8 @@ def dry_run_execute(
     on_clone: Callable[[str], None] | None = None,
     drop_clone: bool = True,
     access_patterns: list[AccessPattern] | None = None,
+    backfill_sample_batches: int = DEFAULT_SAMPLE_BATCHES,
+    backfill_target_lock_ms: int = DEFAULT_TARGET_LOCK_MS,
 ) -> Report:
     """Clone the template, apply `change` traced, reverse it, drop the clone; return the report.
 
@@ -128,7 +132,9 @@ def dry_run_execute(
     report, not an exception. After a successful run the change is reversed on the same
     clone, from the states the forwards run rendered, which yields the backwards SQL for the
     schema the change actually left. Each of `access_patterns` is explained before and after
-    the change (never run), for the report's `access_patterns` block and findings.
+    the change (never run), for the report's `access_patterns` block and findings. Each
+    Backfill step is sampled in up to `backfill_sample_batches` batches and its batch size
+    recommended for `backfill_target_lock_ms` (the project's target lock time per batch).
     """
     facts = facts_read(server, template) if profile is not None and profile.has_sizes else TemplateFacts()
     started_at = dt.datetime.now(dt.UTC)
@@ -146,6 +152,7 @@ def dry_run_execute(
             on_progress=on_progress,
             seeded_tables={table for table, sizes in facts.seeded.items() if sizes.get("rows")},
             production=profile.seed_columns() if profile else None,
+            backfill_sample_batches=backfill_sample_batches,
         )
         patterns_after = (
             None
@@ -163,6 +170,12 @@ def dry_run_execute(
         finished_at=dt.datetime.now(dt.UTC).isoformat(),
     )
     report = build_report(
-        run=run, facts_of_run=facts_of_run, plan=change, profile=profile, facts=facts, reversibility=reversibility
+        run=run,
+        facts_of_run=facts_of_run,
+        plan=change,
+        profile=profile,
+        facts=facts,
+        reversibility=reversibility,
+        backfill_target_lock_ms=backfill_target_lock_ms,
     )
     return attach_access_patterns(report, patterns=access_patterns, before=patterns_before, after=patterns_after, profile=profile)

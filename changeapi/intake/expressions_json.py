@@ -101,6 +101,19 @@ def build_condition(spec: Any, pointer: str) -> Q:
     return Q(**lookups)
 
 
+def condition_text(condition: Q) -> str:
+    """A condition as its lookups read, `cents__isnull=True AND total__gte=0`, for reports."""
+    parts = []
+    for child in condition.children:
+        if isinstance(child, Q):
+            parts.append(f"({condition_text(child)})")
+        else:
+            lookup, value = child  # type: ignore[misc]  # a Q's leaves are (lookup, value) pairs
+            parts.append(f"{lookup}={value!r}")
+    text = f" {condition.connector} ".join(parts)
+    return f"NOT ({text})" if condition.negated else text
+
+
 def build_expression(spec: Any, pointer: str, *, field_reader: Callable[[Any, str], Any], depth: int = 0) -> Any:
     """A Django expression from its JSON form; a JSON value that is not an object is a `Value`.
 

@@ -19,6 +19,7 @@ from django.db.migrations.state import ProjectState
 
 from changeapi.intake.backfill import Backfill
 from changeapi.intake.errors import IntakeError, IntakeErrors, IntakeLimitExceeded, Location, Problem
+from changeapi.intake.expressions_json import condition_text
 from changeapi.intake.names import is_app_label, is_migration_name
 from changeapi.intake.operations_json import check_plan_against_state, parse_migration_documents
 from changeapi.intake.plan import Plan
@@ -286,10 +287,10 @@ def _describe_operation(operation: Any) -> dict[str, Any]:
         described["backfill"] = {
             "model": operation.model,
             "assignments": {name: repr(expression) for name, expression in operation.assignments.items()},
-            "filter": repr(operation.filter) if operation.filter is not None else None,
+            "filter": condition_text(operation.filter) if operation.filter is not None else None,
             "batch_size": operation.batch_size,
             "order_by": operation.order_by,
             "pause_ms": operation.pause_ms,
-            "parity": repr(operation.parity) if operation.parity is not None else None,
+            "parity": condition_text(operation.parity) if operation.parity is not None else None,
         }
     return described

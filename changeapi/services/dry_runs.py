@@ -274,6 +274,8 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
             # row keeps it live, so the reaper drops it if this worker dies in between.
             drop_clone=False,
             access_patterns=access_patterns_for_dry_run(project=dry_run.revision.change_request.project),
+            backfill_sample_batches=settings.SCHEMAGATE_BACKFILL_SAMPLE_BATCHES,
+            backfill_target_lock_ms=dry_run.revision.change_request.project.backfill_target_lock_ms,
         )
     if guard.fired and report.error is not None:
         limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS

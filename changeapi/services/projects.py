@@ -22,6 +22,7 @@ def project_create(
     engine_version: int = 15,
     required_approvals: int = 1,
     lock_timeout_ms: int = 3000,
+    backfill_target_lock_ms: int = 200,
     context: AuditContext,
 ) -> Project:
     """Create a project; its creator manages it and holds every permission on it."""
@@ -36,6 +37,7 @@ def project_create(
                 engine_version=engine_version,
                 required_approvals=required_approvals,
                 lock_timeout_ms=lock_timeout_ms,
+                backfill_target_lock_ms=backfill_target_lock_ms,
                 created_by=creator,
             )
     except IntegrityError as exc:
@@ -52,7 +54,14 @@ def project_create(
 
 
 # The settings a project's managers may change after creation (slug and engine are fixed).
-PROJECT_SETTINGS = ("name", "required_approvals", "lock_timeout_ms", "intake_settings", "drift_check_interval_minutes")
+PROJECT_SETTINGS = (
+    "name",
+    "required_approvals",
+    "lock_timeout_ms",
+    "backfill_target_lock_ms",
+    "intake_settings",
+    "drift_check_interval_minutes",
+)
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from changeapi.dryrun.contract.analysis import (
     SeededTable,
     TableBlocking,
 )
+from changeapi.dryrun.contract.backfill import BackfillAtScale, BackfillBatch, BackfillTiming, ParityCheck
 from changeapi.dryrun.contract.codec import ReportFormatError, report_from_json, to_json
 from changeapi.dryrun.contract.drift import DriftWarning, SchemaDrift
 from changeapi.dryrun.contract.fields import JsonValue
@@ -50,6 +51,9 @@ __all__ = [
     "REPORT_VERSION",
     "AccessPatternVerdict",
     "AccessPatterns",
+    "BackfillAtScale",
+    "BackfillBatch",
+    "BackfillTiming",
     "CalibrationSize",
     "ClassExponent",
     "DriftWarning",
@@ -64,6 +68,7 @@ __all__ = [
     "LockSpan",
     "MigrationEntry",
     "MigrationOperation",
+    "ParityCheck",
     "PatternPlan",
     "PatternTableSize",
     "PlanFailure",

@@ -13,8 +13,9 @@ from changeapi.dryrun.contract.analysis import (
     Reversibility,
     TableBlocking,
 )
+from changeapi.dryrun.contract.backfill import BackfillTiming
 from changeapi.dryrun.contract.drift import SchemaDrift
-from changeapi.dryrun.contract.fields import ABSENT_WHEN_NONE
+from changeapi.dryrun.contract.fields import ABSENT_WHEN_EMPTY, ABSENT_WHEN_NONE
 from changeapi.dryrun.contract.patterns import AccessPatterns
 from changeapi.dryrun.contract.statements import MigrationEntry, ReportError, StatementTrace, TransactionEntry
 
@@ -65,6 +66,8 @@ class Report:
     findings: tuple[Finding, ...] = ()
     access_patterns: AccessPatterns | None = field(default=None, metadata=ABSENT_WHEN_NONE)
     schema_drift: SchemaDrift | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    # Additive: reports without Backfill steps (and those stored before them) have no key.
+    backfills: tuple[BackfillTiming, ...] = field(default=(), metadata=ABSENT_WHEN_EMPTY)
 
     def statement(self, index: int | None) -> StatementTrace | None:
         """The statement at `index`, if the report has it."""

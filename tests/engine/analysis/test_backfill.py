@@ -1,0 +1,164 @@
+"""A Backfill step timed on a seeded clone: sampled batches cut on the ordering key, each with its
+rows, time, locks and WAL; the whole backfill at production size; a recommended batch size; the
+parity check's count after the sample."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from django.db import models
+from django.db.migrations import operations as ops
+from django.db.models import F, Q, Value
+
+from changeapi.dryrun.analysis.backfill import estimate_backfill
+from changeapi.dryrun.contract import report_from_json
+from changeapi.dryrun.profile import ProductionProfile, TableFigures
+from changeapi.dryrun.template_facts import TemplateFacts
+from changeapi.intake.backfill import Backfill
+from tests.engine.analysis.conftest import plan_of
+
+ADD_CENTS = ops.AddField("order", "cents", models.BigIntegerField(null=True))
+BATCH = 200
+PAUSE_MS = 50
+
+# 2,000 orders seeded on the shadow; 20,000 in production.
+PROFILE = ProductionProfile(
+    {
+        "shop_order": TableFigures(rows=20_000, total_bytes=20_000 * 160),
+        "shop_customer": TableFigures(rows=200, total_bytes=32_000),
+    },
+    seed_max_rows=2_000,
+)
+
+
+def cents_backfill(**changes: Any) -> Backfill:
+    members: dict[str, Any] = {
+        "model": "shop.Order",
+        "assignments": {"cents": F("total") * 100},
+        "filter": Q(cents__isnull=True),
+        "batch_size": BATCH,
+        "pause_ms": PAUSE_MS,
+        "parity": Q(cents__isnull=True),
+        **changes,
+    }
+    return Backfill(**members)
+
+
+@pytest.fixture(scope="module")
+def report(dry_run) -> dict[str, Any]:
+    return dry_run(plan_of([ADD_CENTS, cents_backfill()]), profile=PROFILE)
+
+
+@pytest.fixture(scope="module")
+def timing(report) -> dict[str, Any]:
+    assert report["status"] == "succeeded", report.get("error")
+    (only,) = report["backfills"]
+    return only
+
+
+def test_each_sampled_batch_reports_its_rows_time_and_wal_bytes(timing):
+    assert len(timing["batches"]) == 5
+    for batch in timing["batches"]:
+        assert batch["rows"] == batch["rows_locked"] == BATCH
+        assert 0 < batch["lock_ms"] <= batch["duration_ms"]
+        assert batch["wal_bytes"] > 0
+
+
+def test_each_batch_holds_a_row_exclusive_lock_on_its_table_only(timing):
+    locks = {(lock["relation"], lock["mode"]) for lock in timing["batches"][0]["locks"]}
+
+    assert ("shop_order", "RowExclusiveLock") in locks
+    assert all(mode in ("RowExclusiveLock", "AccessShareLock") for _, mode in locks)
+
+
+def test_batches_follow_one_another_on_the_ordering_key(timing):
+    batches = timing["batches"]
+
+    assert batches[0]["after_key"] is None
+    assert [b["after_key"] for b in batches[1:]] == [b["to_key"] for b in batches[:-1]]
+    assert timing["key_column"] == "id"
+
+
+def test_one_batch_is_a_keyset_update_with_the_filter(timing):
+    sql = timing["sql"]
+
+    assert sql.startswith('UPDATE "shop_order" SET "cents" = ("shop_order"."total" * 100)')
+    assert '"shop_order"."id" <= ' in sql
+    assert '"shop_order"."cents" IS NULL' in sql
+
+
+def test_the_whole_backfill_at_production_size_is_its_batches_work_and_pauses(timing):
+    scale = timing["at_production"]
+
+    assert scale["rows"] == 20_000
+    assert scale["batches"] == math.ceil(20_000 / BATCH)
+    assert scale["pauses_ms"] == PAUSE_MS * (scale["batches"] - 1)
+    assert scale["total_ms"] == pytest.approx(scale["work_ms"] + scale["pauses_ms"])
+    assert scale["low_ms"] < scale["total_ms"] < scale["high_ms"]
+    assert scale["range_factor"] >= 1.5
+
+
+def test_the_shadow_alone_would_take_its_batches_at_the_sampled_rate(timing):
+    assert timing["rows_matched"] == timing["rows_total"] == 2_000
+    assert timing["shadow_batches"] == 10
+    assert timing["covers_all_rows"] is False
+
+
+def test_the_parity_check_counts_the_rows_left_after_the_sample(timing):
+    parity = timing["parity"]
+
+    assert parity["condition"] == "cents__isnull=True"
+    assert parity["before"] == 2_000
+    assert parity["after"] == 2_000 - 5 * BATCH
+    assert parity["in_sampled_range"] == 0
+    assert parity["holds_in_sampled_range"] is True
+
+
+def test_a_lower_target_lock_time_recommends_smaller_batches(report):
+    (sampled,) = report_from_json(report).backfills
+    facts = TemplateFacts()
+
+    tight = estimate_backfill(sampled, profile=PROFILE, facts=facts, target_lock_ms=20)
+    loose = estimate_backfill(sampled, profile=PROFILE, facts=facts, target_lock_ms=2_000)
+
+    assert tight.recommended_batch_size is not None and loose.recommended_batch_size is not None
+    assert 1 <= tight.recommended_batch_size < loose.recommended_batch_size
+    assert tight.target_lock_ms == 20
+
+
+def test_the_recommended_batch_size_is_stated_for_the_projects_target(timing):
+    assert timing["target_lock_ms"] == 200
+    assert timing["recommended_batch_size"] >= 1
+    assert "under 200 ms" in timing["recommendation"]
+
+
+def test_assignments_that_leave_the_parity_check_unmet_are_flagged(dry_run):
+    report = dry_run(
+        plan_of([ADD_CENTS, cents_backfill(assignments={"cents": Value(None, models.BigIntegerField())})]), profile=PROFILE
+    )
+
+    parity = report["backfills"][0]["parity"]
+    assert parity["in_sampled_range"] == 5 * BATCH
+    assert parity["holds_in_sampled_range"] is False
+
+
+def test_a_batch_failing_on_the_shadow_fails_the_dry_run_naming_the_step(dry_run):
+    report = dry_run(plan_of([ADD_CENTS, cents_backfill(assignments={"cents": F("total") / 0})]), profile=PROFILE)
+
+    assert report["status"] == "failed"
+    assert report["error"]["sqlstate"] == "22012"
+    assert report["error"]["message"].startswith("Backfill shop.Order")
+    assert report["error"]["operation_index"] == 1
+    assert "backfills" not in report
+
+
+def test_migrations_after_a_backfill_apply_on_the_sampled_clone(dry_run):
+    later = [ops.AlterField("order", "cents", models.BigIntegerField(null=True, db_index=True))]
+
+    report = dry_run(plan_of([ADD_CENTS, cents_backfill()], later), profile=PROFILE)
+
+    assert report["status"] == "succeeded", report.get("error")
+    assert [m["name"] for m in report["migrations"]] == ["0002_step", "0003_step"]
+    assert report["backfills"][0]["migration"] == "shop.0002_step"
