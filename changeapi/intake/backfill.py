@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist, FieldError
+from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
@@ -160,6 +160,15 @@ def ordering_field(operation: Backfill, model: type[models.Model]) -> models.Fie
     return model._meta.get_field(operation.order_by)  # type: ignore[return-value]
 
 
+# What Django raises building a query from lookups and expressions it cannot resolve, or from a
+# lookup value its field cannot take (a date field's ValidationError).
+_UNRESOLVABLE = (FieldError, FieldDoesNotExist, ValidationError, ValueError, TypeError, LookupError)
+
+
+def _reason(exc: Exception) -> str:
+    return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
 def check_backfill(operation: Backfill, state: ProjectState, pointer: str) -> None:
     """Refuse, located, what the models say cannot run: an unknown model or field, a key that
     is not unique and non-null (batches would skip or repeat rows), a lookup or expression
@@ -192,12 +201,12 @@ def check_backfill(operation: Backfill, state: ProjectState, pointer: str) -> No
         try:
             resolved = expression.resolve_expression(query, allow_joins=False, for_save=True)
             getattr(resolved, "_output_field_or_none", None)
-        except (FieldError, FieldDoesNotExist, ValueError, TypeError, LookupError) as exc:
-            raise refusal(f"cannot set {name}: {exc}", here) from None
+        except _UNRESOLVABLE as exc:
+            raise refusal(f"cannot set {name}: {_reason(exc)}", here) from None
     for member_name, condition in (("filter", operation.filter), ("parity", operation.parity)):
         if condition is None:
             continue
         try:
             model._base_manager.filter(condition)
-        except (FieldError, FieldDoesNotExist, ValueError, TypeError, LookupError) as exc:
-            raise refusal(f"{member_name}: {exc}", f"{pointer}/{member_name}") from None
+        except _UNRESOLVABLE as exc:
+            raise refusal(f"{member_name}: {_reason(exc)}", f"{pointer}/{member_name}") from None

@@ -93,3 +93,13 @@ def test_a_backfill_is_stored_as_a_step_reviewers_can_read(project_with_baseline
     assert described["backfill"]["batch_size"] == 500
     assert described["backfill"]["pause_ms"] == 50
     assert "F(total)" in described["backfill"]["assignments"]["cents"]
+
+
+def test_a_filter_value_its_field_cannot_take_is_refused_at_the_filter(project_with_baseline):
+    add_day = {"op": "AddField", "model_name": "order", "name": "day", "field": {"type": "DateField", "null": True}}
+    step = {"op": "Backfill", "model": "Order", "assignments": {"day": "2026-01-01"}, "filter": {"day__lt": "not a date"}}
+
+    response = submit(project_with_baseline["api"], add_day, step)
+
+    assert refused_at(response) == "/operations/0/operations/1/filter"
+    assert "invalid date format" in response.json()["detail"]
