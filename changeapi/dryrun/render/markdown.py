@@ -224,6 +224,42 @@ def _queue(report: Report) -> list[str]:
     return lines + [""]
 
 
+def _bytes(count: int) -> str:
+    return f"{count / 2**20:,.1f} MiB" if count >= 2**20 else f"{count / 1024:,.1f} KiB"
+
+
+def _backfills(report: Report) -> list[str]:
+    """Each Backfill step: its sampled batches, the whole backfill, the recommendation, parity."""
+    lines: list[str] = []
+    for b in report.backfills:
+        locks = [batch.lock_ms for batch in b.batches]
+        lines += [
+            f"#### Backfill of {b.model} (`{b.migration}`, batches of {b.batch_size:,} by {b.key_column})",
+            "",
+            f"Sampled {_count(len(b.batches), 'batch')} ({b.sampled_rows:,} of {b.rows_matched:,} matching rows on the shadow): "
+            + (f"locks held {_seconds(min(locks))}–{_seconds(max(locks))} per batch, " if locks else "")
+            + f"{_bytes(b.sampled_wal_bytes)} of WAL.",
+        ]
+        scale = b.at_production
+        if scale is not None:
+            lines.append(
+                f"At production size: {scale.rows:,} rows in {scale.batches:,} batches, about {_seconds(scale.total_ms)} "
+                f"({_seconds(scale.low_ms)}–{_seconds(scale.high_ms)}; pauses {_seconds(scale.pauses_ms)}), "
+                f"each batch locking its rows about {_seconds(scale.batch_ms)} (up to {_seconds(scale.batch_high_ms)})."
+            )
+        else:
+            lines.append(f"On the shadow's rows: about {_seconds(b.shadow_total_ms)}; {b.estimate_basis}.")
+        lines.append(f"Recommended: {_cell(b.recommendation, 400)}.")
+        if b.parity is not None:
+            verdict = "holds" if b.parity.holds_in_sampled_range else f"**fails**: {b.parity.in_sampled_range:,} rows left"
+            lines.append(
+                f"Parity (`{_cell(b.parity.condition)}`): {b.parity.before:,} → {b.parity.after:,} rows; "
+                f"in the sampled range it {verdict}."
+            )
+        lines.append("")
+    return lines
+
+
 def _reversibility(report: Report) -> list[str]:
     if not report.reversibility:
         return []
@@ -304,6 +340,16 @@ def report_markdown(report: Report, *, public_url: str) -> str:
             "",
         ]
     lines += _findings(report, public_url)
-    for part in (_schema_drift, _seeded_failures, _access_patterns, _statements, _tables, _queue, _reversibility, _model):
+    for part in (
+        _schema_drift,
+        _seeded_failures,
+        _access_patterns,
+        _statements,
+        _tables,
+        _backfills,
+        _queue,
+        _reversibility,
+        _model,
+    ):
         lines += part(report)
     return "\n".join(lines).rstrip() + "\n"

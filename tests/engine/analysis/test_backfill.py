@@ -15,6 +15,7 @@ from django.db.models import F, Q, Value
 from changeapi.dryrun.analysis.backfill import estimate_backfill
 from changeapi.dryrun.contract import report_from_json
 from changeapi.dryrun.profile import ProductionProfile, TableFigures
+from changeapi.dryrun.render.markdown import report_markdown
 from changeapi.dryrun.template_facts import TemplateFacts
 from changeapi.intake.backfill import Backfill
 from tests.engine.analysis.conftest import plan_of
@@ -162,3 +163,11 @@ def test_migrations_after_a_backfill_apply_on_the_sampled_clone(dry_run):
     assert report["status"] == "succeeded", report.get("error")
     assert [m["name"] for m in report["migrations"]] == ["0002_step", "0003_step"]
     assert report["backfills"][0]["migration"] == "shop.0002_step"
+
+
+def test_the_markdown_report_shows_the_backfill_and_its_recommendation(report):
+    text = report_markdown(report_from_json(report), public_url="https://schemagate.example")
+
+    assert "#### Backfill of shop.Order (`shop.0002_step`, batches of 200 by id)" in text
+    assert "At production size: 20,000 rows in 100 batches" in text
+    assert "in the sampled range it holds" in text
