@@ -13,7 +13,7 @@ from django.db.migrations import operations as ops
 from django.db.models import F, Q, Value
 
 from changeapi.dryrun.analysis.backfill import estimate_backfill
-from changeapi.dryrun.contract import report_from_json
+from changeapi.dryrun.contract import BackfillBatch, BackfillTiming, report_from_json
 from changeapi.dryrun.profile import ProductionProfile, TableFigures
 from changeapi.dryrun.render.markdown import report_markdown
 from changeapi.dryrun.template_facts import TemplateFacts
@@ -171,3 +171,63 @@ def test_the_markdown_report_shows_the_backfill_and_its_recommendation(report):
     assert "#### Backfill of shop.Order (`shop.0002_step`, batches of 200 by id)" in text
     assert "At production size: 20,000 rows in 100 batches" in text
     assert "in the sampled range it holds" in text
+
+
+def test_a_sample_that_reaches_every_matching_row_brings_the_parity_check_to_zero(dry_run):
+    report = dry_run(plan_of([ADD_CENTS, cents_backfill(batch_size=1_000)]), profile=PROFILE)
+
+    timing = report["backfills"][0]
+    assert [batch["rows"] for batch in timing["batches"]] == [1_000, 1_000]
+    assert timing["covers_all_rows"] is True
+    assert timing["parity"]["after"] == 0
+
+
+def _sampled(**changes: Any) -> BackfillTiming:
+    batch = BackfillBatch(
+        index=0, after_key=None, to_key="200", rows=200, rows_locked=200, duration_ms=12.0, lock_ms=10.0, wal_bytes=40_000
+    )
+    figures: dict[str, Any] = {
+        "migration": "shop.0002_step",
+        "operation_index": 1,
+        "model": "shop.Order",
+        "table": "shop_order",
+        "key_column": "id",
+        "batch_size": 200,
+        "pause_ms": 0,
+        "sql": "UPDATE ...",
+        "rows_total": 2_000,
+        "rows_matched": 1_000,
+        "batches": (batch,),
+        "sampled_rows": 200,
+        "sampled_wal_bytes": 40_000,
+        "covers_all_rows": False,
+        "shadow_batches": 5,
+        "shadow_total_ms": 60.0,
+        **changes,
+    }
+    return BackfillTiming(**figures)
+
+
+def test_without_table_stats_a_backfill_is_not_estimated_at_production_size_and_says_so():
+    estimated = estimate_backfill(_sampled(), profile=None, facts=TemplateFacts())
+
+    assert estimated.at_production is None
+    assert estimated.estimate_basis == "not estimated: no table stats uploaded"
+    assert "on the shadow's rows" in estimated.recommendation
+
+
+def test_production_rows_are_taken_at_the_share_of_the_shadows_rows_the_filter_matched():
+    estimated = estimate_backfill(_sampled(), profile=PROFILE, facts=TemplateFacts())
+
+    assert estimated.at_production is not None
+    assert estimated.at_production.rows == 10_000
+    assert estimated.at_production.batches == 50
+
+
+def test_a_sample_that_set_no_rows_recommends_no_batch_size():
+    empty = BackfillBatch(index=0, after_key=None, to_key="1", rows=0, rows_locked=0, duration_ms=1.0, lock_ms=0.5, wal_bytes=0)
+
+    estimated = estimate_backfill(_sampled(batches=(empty,), rows_matched=0), profile=PROFILE, facts=TemplateFacts())
+
+    assert estimated.recommended_batch_size is None
+    assert estimated.at_production is None
