@@ -468,7 +468,9 @@ class BackfillTimingSerializer(serializers.Serializer):
     key_column = serializers.CharField(help_text="The ordering key batches are cut on.")
     batch_size = serializers.IntegerField()
     pause_ms = serializers.IntegerField()
-    sql = serializers.CharField(help_text="The first batch's UPDATE as it ran.")
+    sql = serializers.CharField(
+        help_text="One batch's UPDATE as it ran: the second, with both keyset bounds, when there was one."
+    )
     rows_total = serializers.IntegerField(help_text="The table's rows on the shadow.")
     rows_matched = serializers.IntegerField(help_text="Rows the filter matched on the shadow before the sample.")
     batches = BackfillBatchSerializer(many=True)

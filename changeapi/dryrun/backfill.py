@@ -123,7 +123,8 @@ def sample_backfill(
             exhausted = True
             break
         sql, params = update_statement(window.filter(**{f"{key}__lte": upper}), operation.assignments)
-        shown = shown or _display(connection, sql, params)
+        if not shown or index == 1:
+            shown = _display(connection, sql, params)  # the second batch has both bounds of the keyset
         wal_before = _one(raw, "SELECT pg_current_wal_insert_lsn()::text")
         with transaction.atomic(using=connection.alias):
             update_started = time.perf_counter()

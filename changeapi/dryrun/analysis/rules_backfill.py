@@ -54,6 +54,8 @@ def _batched_alternative(table: str, batched_sql: str) -> SaferAlternative:
             " below): each batch is a short transaction, so row locks are brief and replicas keep up.",
             "Make it idempotent (the WHERE skips rows already done), so it can be stopped and resumed.",
             "Add constraints that need the data (NOT NULL, CHECK) in a later migration, once it has finished.",
+            "Or declare it as a Backfill step of the operations form (docs/backfills.md): the dry-run then times a"
+            " sample of its batches and says how long the whole backfill takes and which batch size keeps locks short.",
         ),
         example=batched_backfill_example(table, batched_sql),
     )

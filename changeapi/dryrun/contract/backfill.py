@@ -84,7 +84,7 @@ class BackfillTiming:
     """One Backfill step of the change, sampled on the clone right after its migration committed.
 
     What it says of the step (`table`, `key_column`, `batch_size`, `pause_ms`, `sql` of one
-    batch) is what a later run of the backfill needs to repeat it; `rows_total` and
+    batch: the second, which has both bounds of the keyset, when the sample had one) is what a later run of the backfill needs to repeat it; `rows_total` and
     `rows_matched` are the shadow's table and the rows the filter matched before the sample;
     `shadow_total_ms` the whole backfill on the shadow's rows at the sampled rate.
     `recommended_batch_size` keeps one batch's lock time at production size (upper bound)
