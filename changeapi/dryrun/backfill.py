@@ -2,8 +2,11 @@
 
 Right after the step's migration committed (in production the backfill runs off the deploy path,
 between that migration and the next), up to `sample_batches` batches run, each in a transaction of
-its own: the upper key of the next batch by keyset pagination on the ordering key, then one
-`UPDATE ... WHERE key > last AND key <= upper AND <filter>`. Both are built by Django's ORM and
+its own: the upper key of the next `batch_size` keys by keyset pagination on the ordering key, then
+one `UPDATE ... WHERE key > last AND key <= upper AND <filter>`. The upper key is found on the key
+alone, an index range whatever the filter: with the filter in it, the planner may scan the whole
+table for every batch (a column just added has no statistics), and the backfill grows with the
+square of the table. Both are built by Django's ORM and
 compiler from the model as the migration state renders it, so values travel as parameters and are
 never pasted into SQL. What is measured per batch: time, rows, relation locks, WAL bytes.
 The figures go into the report raw; `analysis.backfill` scales them to production size.
@@ -116,12 +119,13 @@ def sample_backfill(
     exhausted = False
     for index in range(max(sample_batches, 1)):
         started = time.perf_counter()
-        window = matching if last is None else matching.filter(**{f"{key}__gt": last})
-        boundary = list(window.order_by(key).values_list(key, flat=True)[operation.batch_size - 1 : operation.batch_size])
-        upper = boundary[0] if boundary else window.aggregate(upper=Max(key))["upper"]
+        keys = manager.all() if last is None else manager.filter(**{f"{key}__gt": last})
+        boundary = list(keys.order_by(key).values_list(key, flat=True)[operation.batch_size - 1 : operation.batch_size])
+        upper = boundary[0] if boundary else keys.aggregate(upper=Max(key))["upper"]
         if upper is None:
             exhausted = True
             break
+        window = matching if last is None else matching.filter(**{f"{key}__gt": last})
         sql, params = update_statement(window.filter(**{f"{key}__lte": upper}), operation.assignments)
         if not shown or index == 1:
             shown = _display(connection, sql, params)  # the second batch has both bounds of the keyset
@@ -137,11 +141,14 @@ def sample_backfill(
         ended = time.perf_counter()
         wal_bytes = int(_one(raw, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s::pg_lsn)::bigint", (wal_before,)))
         reading_locks = committing - updated
+        # A full batch spans batch_size keys by construction; the last one is counted (not timed).
+        spanned = operation.batch_size if boundary else keys.filter(**{f"{key}__lte": upper}).count()
         batches.append(
             BackfillBatch(
                 index=index,
                 after_key=None if last is None else str(last),
                 to_key=str(upper),
+                keys=spanned,
                 rows=rows,
                 rows_locked=rows,
                 duration_ms=round((ended - started - reading_locks) * 1000, 3),
@@ -156,7 +163,7 @@ def sample_backfill(
             break
 
     sampled_rows = sum(batch.rows for batch in batches)
-    shadow_batches = math.ceil(rows_matched / operation.batch_size) if rows_matched else 0
+    shadow_batches = math.ceil(rows_total / operation.batch_size)
     batch_ms = statistics.median(batch.duration_ms for batch in batches) if batches else 0.0
     parity = None
     if operation.parity is not None:
@@ -183,7 +190,8 @@ def sample_backfill(
         batches=tuple(batches),
         sampled_rows=sampled_rows,
         sampled_wal_bytes=sum(batch.wal_bytes for batch in batches),
-        covers_all_rows=exhausted or sampled_rows >= rows_matched,
+        sampled_keys=sum(batch.keys for batch in batches),
+        covers_all_rows=exhausted,
         shadow_batches=shadow_batches,
         shadow_total_ms=round(shadow_batches * batch_ms + max(shadow_batches - 1, 0) * operation.pause_ms, 3),
         parity=parity,

@@ -1,11 +1,12 @@
 """Scale a Backfill step's sampled batches to production size and recommend a batch size.
 
-One batch does the same work at any table size (its rows, found through the ordering key's
-index); what grows is the number of batches. So the whole backfill is the sampled batches' time
-scaled by the backfill class's linear law from the rows sampled to the rows production's filter
-matches, with the same deviation, range and jitter as every other estimate (`estimate.py`,
-docs/estimates.md), plus the pauses between batches, which are exact. The rows production's
-filter matches are not known: they are taken at the share of the shadow's rows it matched.
+One batch does the same work at any table size (a range of `batch_size` keys through the
+ordering key's index, and the rows of it the filter matches); what grows is the number of
+batches. So the whole backfill is the sampled batches' time scaled by the backfill class's linear
+law from the keys sampled to production's rows, with the same deviation, range and jitter as
+every other estimate (`estimate.py`, docs/estimates.md), plus the pauses between batches, which
+are exact. Which of production's rows the filter matches is not known: they are taken to match at
+the shadow's share, spread as on the shadow.
 
 The recommended batch size keeps one batch's lock time at production size under the project's
 target by the estimate's upper bound, since the upper bound is the one to plan a lock by.
@@ -44,8 +45,8 @@ def estimate_backfill(
 ) -> BackfillTiming:
     """`timing` with its recommendation and, given table stats, its estimate at production size."""
     timing = dataclasses.replace(timing, target_lock_ms=target_lock_ms)
-    worked = [batch for batch in timing.batches if batch.rows > 0]
-    if not worked:
+    worked = [batch for batch in timing.batches if batch.keys > 0]
+    if not worked or timing.rows_matched == 0:
         return dataclasses.replace(
             timing,
             recommendation="the sample set no rows (the filter matched none on the shadow): nothing to recommend",
@@ -57,25 +58,25 @@ def estimate_backfill(
     noise = max(fitted.noise if fitted else DEFAULT_NOISE, calibration.noise if calibration else DEFAULT_NOISE)
     residual = fitted.residual if fitted else UNFITTED_RESIDUAL
     lock_ms = statistics.median(batch.lock_ms for batch in worked)
-    batch_rows = statistics.median(batch.rows for batch in worked)
+    batch_keys = statistics.median(batch.keys for batch in worked)
     fixed = min(calibration.fixed_ms(WORK_CLASS) if calibration else 0.0, lock_ms * 0.9)
-    per_row = (lock_ms - fixed) / batch_rows
+    per_key = (lock_ms - fixed) / batch_keys
     width_ratio, at_production, basis = _at_production(timing, worked, profile, facts, fixed, jitter, noise, residual, fitted)
 
-    # One batch: the same rows at any size, so only the bytes per row and the doubt apply.
+    # One batch: the same keys at any size, so only the bytes per row and the doubt apply.
     one = growth_at_scale(
         law=LINEAR,
-        rows_shadow=batch_rows,
-        rows_prod=batch_rows,
+        rows_shadow=batch_keys,
+        rows_prod=batch_keys,
         width_ratio=width_ratio,
         deviation=0.0,
         residual=0.0,
         noise=noise,
     )
-    row_ms = per_row * one.width_scale
+    key_ms = per_key * one.width_scale
     budget = (target_lock_ms - jitter) / one.range_factor - fixed
-    recommended = _round_down(budget / row_ms) if budget > 0 and row_ms > 0 else 1
-    declared_ms = fixed + row_ms * timing.batch_size
+    recommended = _round_down(budget / key_ms) if budget > 0 and key_ms > 0 else 1
+    declared_ms = fixed + key_ms * timing.batch_size
     declared_high = declared_ms * one.range_factor + jitter
     where = "at production size" if at_production is not None else "on the shadow's rows (no production figures)"
     recommendation = (
@@ -129,12 +130,12 @@ def _at_production(
     )
     share = timing.rows_matched / timing.rows_total
     rows = round(figures.rows * share)
-    batches = math.ceil(rows / timing.batch_size) if rows else 0
-    sampled_rows = sum(batch.rows for batch in worked)
+    batches = math.ceil(figures.rows / timing.batch_size)
+    sampled_keys = sum(batch.keys for batch in worked)
     growth = growth_at_scale(
         law=LINEAR,
-        rows_shadow=sampled_rows,
-        rows_prod=max(rows, 1),
+        rows_shadow=sampled_keys,
+        rows_prod=max(figures.rows, 1),
         width_ratio=width_ratio,
         deviation=fitted.deviation if fitted else 0.0,
         residual=residual,
@@ -142,13 +143,13 @@ def _at_production(
     )
     sampled_ms = sum(batch.duration_ms for batch in worked)
     variable = max(sampled_ms - fixed * len(worked), 0.0)
-    work = fixed * batches + variable * growth.factor * growth.width_scale if rows else 0.0
+    work = fixed * batches + variable * growth.factor * growth.width_scale
     pauses = float(timing.pause_ms * max(batches - 1, 0))
-    low = max(work / growth.range_factor - jitter, 0.0) if rows else 0.0
-    high = work * growth.range_factor + jitter if rows else 0.0
+    low = max(work / growth.range_factor - jitter, 0.0)
+    high = work * growth.range_factor + jitter
     basis = (
-        f"{WORK_CLASS}: linear in rows x{growth.rows_scale:.3g} from {len(worked)} sampled batch(es) of {sampled_rows:,} rows; "
-        f"production's matching rows taken at the shadow's share ({share:.1%}) of {figures.rows:,}"
+        f"{WORK_CLASS}: linear in rows x{growth.rows_scale:.3g} from {len(worked)} sampled batch(es) spanning "
+        f"{sampled_keys:,} keys; production's {figures.rows:,} rows taken to match at the shadow's share ({share:.1%})"
         + ("" if fitted else " (uncalibrated: the law alone)")
     )
     return (

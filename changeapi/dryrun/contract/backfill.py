@@ -18,7 +18,8 @@ from changeapi.dryrun.contract.statements import Lock
 class BackfillBatch:
     """One batch as it ran on the clone, in a transaction of its own.
 
-    `duration_ms` is the whole batch (finding its upper key, the UPDATE, the commit);
+    A batch spans `keys` keys of the ordering key (`batch_size`, fewer for the last); `rows` of
+    them matched the filter and were set. `duration_ms` is the whole batch (finding its upper key, the UPDATE, the commit);
     `lock_ms` the UPDATE until its commit, the time its rows stay locked. PostgreSQL keeps row
     locks in the rows, not in `pg_locks`: `rows_locked` is the rows the UPDATE changed, each
     locked until the commit; `locks` the relation locks the transaction held.
@@ -29,6 +30,7 @@ class BackfillBatch:
     index: int
     after_key: str | None  # exclusive lower bound; None for the first batch
     to_key: str  # inclusive upper bound
+    keys: int
     rows: int
     rows_locked: int
     duration_ms: float
@@ -57,7 +59,8 @@ class BackfillAtScale:
     """The whole backfill at production size, from the sample and the project's table stats.
 
     `rows` is production's rows times the share of the shadow's rows the filter matched;
-    `batches` those rows over the batch size. `batch_ms` is one batch's lock time at production
+    `batches` production's rows over the batch size (a batch spans `batch_size` keys, matched or
+    not). `batch_ms` is one batch's lock time at production
     size; `total_ms` all batches' work plus the pauses between them, with the range of the same
     model as every other estimate (docs/estimates.md); pauses are exact and not widened.
     """
@@ -86,7 +89,8 @@ class BackfillTiming:
     What it says of the step (`table`, `key_column`, `batch_size`, `pause_ms`, `sql` of one
     batch: the second, which has both bounds of the keyset, when the sample had one) is what a later run of the backfill needs to repeat it; `rows_total` and
     `rows_matched` are the shadow's table and the rows the filter matched before the sample;
-    `shadow_total_ms` the whole backfill on the shadow's rows at the sampled rate.
+    `sampled_keys` the keys the sampled batches spanned; `shadow_total_ms` the whole backfill on
+    the shadow's rows at the sampled rate.
     `recommended_batch_size` keeps one batch's lock time at production size (upper bound)
     under `target_lock_ms`, the project's setting; None when the sample set no rows.
     """
@@ -104,6 +108,7 @@ class BackfillTiming:
     batches: tuple[BackfillBatch, ...]
     sampled_rows: int
     sampled_wal_bytes: int
+    sampled_keys: int
     covers_all_rows: bool
     shadow_batches: int
     shadow_total_ms: float

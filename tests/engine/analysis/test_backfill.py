@@ -62,7 +62,7 @@ def timing(report) -> dict[str, Any]:
 def test_each_sampled_batch_reports_its_rows_time_and_wal_bytes(timing):
     assert len(timing["batches"]) == 5
     for batch in timing["batches"]:
-        assert batch["rows"] == batch["rows_locked"] == BATCH
+        assert batch["keys"] == batch["rows"] == batch["rows_locked"] == BATCH
         assert 0 < batch["lock_ms"] <= batch["duration_ms"]
         assert batch["wal_bytes"] > 0
 
@@ -184,7 +184,15 @@ def test_a_sample_that_reaches_every_matching_row_brings_the_parity_check_to_zer
 
 def _sampled(**changes: Any) -> BackfillTiming:
     batch = BackfillBatch(
-        index=0, after_key=None, to_key="200", rows=200, rows_locked=200, duration_ms=12.0, lock_ms=10.0, wal_bytes=40_000
+        index=0,
+        after_key=None,
+        to_key="200",
+        keys=200,
+        rows=200,
+        rows_locked=200,
+        duration_ms=12.0,
+        lock_ms=10.0,
+        wal_bytes=40_000,
     )
     figures: dict[str, Any] = {
         "migration": "shop.0002_step",
@@ -200,6 +208,7 @@ def _sampled(**changes: Any) -> BackfillTiming:
         "batches": (batch,),
         "sampled_rows": 200,
         "sampled_wal_bytes": 40_000,
+        "sampled_keys": 200,
         "covers_all_rows": False,
         "shadow_batches": 5,
         "shadow_total_ms": 60.0,
@@ -221,13 +230,23 @@ def test_production_rows_are_taken_at_the_share_of_the_shadows_rows_the_filter_m
 
     assert estimated.at_production is not None
     assert estimated.at_production.rows == 10_000
-    assert estimated.at_production.batches == 50
+    assert estimated.at_production.batches == 100  # every key is walked, 200 at a time
 
 
 def test_a_sample_that_set_no_rows_recommends_no_batch_size():
-    empty = BackfillBatch(index=0, after_key=None, to_key="1", rows=0, rows_locked=0, duration_ms=1.0, lock_ms=0.5, wal_bytes=0)
+    empty = BackfillBatch(
+        index=0, after_key=None, to_key="1", keys=1, rows=0, rows_locked=0, duration_ms=1.0, lock_ms=0.5, wal_bytes=0
+    )
 
     estimated = estimate_backfill(_sampled(batches=(empty,), rows_matched=0), profile=PROFILE, facts=TemplateFacts())
 
     assert estimated.recommended_batch_size is None
     assert estimated.at_production is None
+
+
+def test_a_batch_spans_its_keys_and_sets_only_the_rows_of_them_the_filter_matches(dry_run):
+    report = dry_run(plan_of([ADD_CENTS, cents_backfill(filter=Q(cents__isnull=True, id__lte=300))]), profile=PROFILE)
+
+    batches = report["backfills"][0]["batches"]
+    assert [batch["keys"] for batch in batches] == [BATCH] * 5
+    assert [batch["rows"] for batch in batches] == [200, 100, 0, 0, 0]
