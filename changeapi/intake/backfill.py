@@ -124,7 +124,7 @@ def read_backfill(doc: dict[str, Any], pointer: str, app_label: str, *, field_re
         if not IDENTIFIER.match(name):
             raise refusal(f"field name must be a Python identifier, got {name!r:.60}", f"{here}/{name[:60]}")
         assignments[name] = build_expression(value, f"{here}/{name}", field_reader=field_reader)
-    order_by = optional(doc, "order_by", typed_identifier, pointer)
+    order_by = optional(doc, "order_by", _field_name, pointer)
     return Backfill(
         model=_model_label(member(doc, "model", pointer), f"{pointer}/model", app_label),
         assignments=assignments,
@@ -136,7 +136,7 @@ def read_backfill(doc: dict[str, Any], pointer: str, app_label: str, *, field_re
     )
 
 
-def typed_identifier(value: Any, pointer: str) -> str:
+def _field_name(value: Any, pointer: str) -> str:
     if not isinstance(value, str) or not IDENTIFIER.match(value):
         raise refusal(f"expected a field name, got {value!r:.60}", pointer)
     return value
