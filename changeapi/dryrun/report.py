@@ -83,6 +83,10 @@ def build_report(
     blocking = table_blocking(spans)
     queue = lock_queue_risk(blocking, profile)
     reversibility = tuple(reversibility)
+    backfills = tuple(
+        estimate_backfill(timing, profile=profile, facts=facts, target_lock_ms=backfill_target_lock_ms)
+        for timing in run.backfills
+    )
     context = AnalysisContext(
         statements=statements,
         migrations=run.migrations,
@@ -94,6 +98,7 @@ def build_report(
         profile=profile,
         new_relations=new_relations,
         held=held_by_statement(statements),
+        backfills=backfills,
     )
     findings = run_rules(context, rules_locking.RULES + rules_compat.RULES + rules_backfill.RULES + rules_integrity.RULES)
     estimated = all(s.estimate is not None and s.estimate.estimated_ms is not None for s in statements)
@@ -130,8 +135,5 @@ def build_report(
         lock_queue=queue,
         reversibility=reversibility,
         findings=findings,
-        backfills=tuple(
-            estimate_backfill(timing, profile=profile, facts=facts, target_lock_ms=backfill_target_lock_ms)
-            for timing in run.backfills
-        ),
+        backfills=backfills,
     )

@@ -15,6 +15,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.writer import OperationWriter
 
 from changeapi.dryrun.contract import (
+    BackfillTiming,
     Estimate,
     Finding,
     FindingCounts,
@@ -60,6 +61,8 @@ CATALOG: dict[str, Rule] = {
         Rule("SG302", "irreversible-migration", "Migration cannot be reversed"),
         Rule("SG303", "volatile-default", "Default evaluated per row, or once for all rows"),
         Rule("SG304", "unbatched-data-change", "Rows changed in one statement instead of in batches"),
+        Rule("SG305", "backfill-batch-over-target", "Backfill batches hold their row locks past the project's target"),
+        Rule("SG306", "backfill-parity-unmet", "Backfill leaves rows its parity check counts"),
         Rule("SG401", "access-pattern-regressed", "A key query's plan gets worse, or the query fails"),
         Rule("SG402", "index-unused-by-access-patterns", "New index that no access pattern uses"),
         Rule("SG403", "foreign-key-without-index", "New foreign key without a supporting index"),
@@ -131,6 +134,8 @@ class AnalysisContext:
     new_relations: set[str] = field(default_factory=set)
     # Per statement (by position), the strongest lock on each existing table while it ran.
     held: Sequence[tuple[HeldLock, ...]] = ()
+    # The Backfill steps as sampled and estimated.
+    backfills: Sequence[BackfillTiming] = ()
 
     def operation(self, migration: str, index: int | None) -> Operation | None:
         if self.plan is None or index is None:

@@ -1,9 +1,11 @@
-"""Rules about data changes inside migrations: SG304.
+"""Rules about data changes: SG304 to SG306.
 
 An UPDATE or DELETE over a whole existing table in one statement holds its row locks, and in
 an atomic migration every schema lock taken before it, until it ends, and writes all its WAL
 at once; replicas lag behind it. The classic case is a backfill in `RunSQL`. `RunPython` is
-never run by the dry-run, so what it does is unknown: it is reported as such.
+never run by the dry-run, so what it does is unknown: it is reported as such. A declared
+Backfill step is batched, and timed: its batches may still hold their row locks longer than the
+project allows (SG305), or its assignments may never satisfy its own parity check (SG306).
 """
 
 from __future__ import annotations
@@ -113,4 +115,74 @@ def unbatched_data_change(ctx: AnalysisContext) -> list[Finding]:
     return findings
 
 
-RULES: list[RuleFunction] = [unbatched_data_change]
+def _step(ctx: AnalysisContext, migration: str, index: int) -> str:
+    operation = ctx.operation(migration, index)
+    return operation.describe() if operation is not None else f"The backfill step {index} of {migration}"
+
+
+def backfill_batch_over_target(ctx: AnalysisContext) -> list[Finding]:
+    """SG305: at production size one batch of the declared size may hold its row locks past the
+    project's target (by the estimate's upper bound, the one to plan a lock by)."""
+    findings = []
+    for b in ctx.backfills:
+        scale = b.at_production
+        if scale is None or scale.batch_high_ms <= b.target_lock_ms or b.recommended_batch_size is None:
+            continue
+        findings.append(
+            finding(
+                "SG305",
+                severity="high" if scale.batch_high_ms > 5 * b.target_lock_ms else "medium",
+                message=f"{_step(ctx, b.migration, b.operation_index)}: at production size one batch of "
+                f"{b.batch_size:,} rows holds its row locks about {scale.batch_ms:,.0f} ms, up to "
+                f"{scale.batch_high_ms:,.0f} ms, past the project's target of {b.target_lock_ms:,} ms; every "
+                "writer of those rows waits that long.",
+                safer_alternative=SaferAlternative(
+                    summary=f"Use batches of {b.recommended_batch_size:,} row{'' if b.recommended_batch_size == 1 else 's'}.",
+                    steps=(
+                        f"Set the step's batch_size to {b.recommended_batch_size:,}: {b.recommendation}.",
+                        "Keep a pause between batches if replicas or autovacuum need to keep up "
+                        f"(the whole backfill then takes {scale.batches:,} batches).",
+                    ),
+                    example=f'{{"op": "Backfill", "model": "{b.model}", "batch_size": {b.recommended_batch_size}, ...}}',
+                ),
+                migration=b.migration,
+                operation_index=b.operation_index,
+                table=b.table,
+            )
+        )
+    return findings
+
+
+def backfill_parity_unmet(ctx: AnalysisContext) -> list[Finding]:
+    """SG306: among the keys the sample covered, the parity check still counts rows: the
+    assignments (or the filter) leave rows it counts, so the backfill never reaches zero."""
+    findings = []
+    for b in ctx.backfills:
+        if b.parity is None or b.parity.holds_in_sampled_range:
+            continue
+        findings.append(
+            finding(
+                "SG306",
+                severity="high",
+                message=f"{_step(ctx, b.migration, b.operation_index)}: after its sampled batches the parity check "
+                f"`{b.parity.condition}` still counts {b.parity.in_sampled_range:,} rows among the keys they covered "
+                f"(up to {b.batches[-1].to_key if b.batches else '?'}): the backfill would never bring it to zero, "
+                "and nothing that waits for parity could follow it.",
+                safer_alternative=SaferAlternative(
+                    summary="Make the assignments set every row the parity check counts.",
+                    steps=(
+                        "Check that each assigned expression yields a value the parity check accepts (a Coalesce "
+                        "over a nullable source column still yields NULL when every argument is NULL).",
+                        "Check that the filter selects every row the parity check counts: rows outside the filter are never set.",
+                    ),
+                    example="",
+                ),
+                migration=b.migration,
+                operation_index=b.operation_index,
+                table=b.table,
+            )
+        )
+    return findings
+
+
+RULES: list[RuleFunction] = [unbatched_data_change, backfill_batch_over_target, backfill_parity_unmet]

@@ -83,13 +83,16 @@ DryRun = Callable[..., dict[str, Any]]
 
 @pytest.fixture(scope="session")
 def dry_run(shadow_server: ShadowServer, templates_made: set[str], django_db_blocker: Any) -> DryRun:
-    """dry_run(change_plan, profile=None, baseline=shop_baseline()) -> the report, as JSON.
+    """dry_run(change_plan, profile=None, baseline=shop_baseline(), **options) -> the report, as JSON;
+    `options` go to `dry_run_execute` (e.g. backfill_target_lock_ms).
 
     The engine talks to the shadow server only, never to the service's database, so the
     test needs no database of its own: the blocker is lifted for the shadow connections.
     """
 
-    def run(change: Plan, *, profile: ProductionProfile | None = None, baseline: list[Operation] | None = None) -> dict[str, Any]:
+    def run(
+        change: Plan, *, profile: ProductionProfile | None = None, baseline: list[Operation] | None = None, **options: Any
+    ) -> dict[str, Any]:
         base = plan_of(baseline if baseline is not None else shop_baseline())
         digest = hashlib.sha256(repr([op.deconstruct() for op in base.migrations[0].operations]).encode()).hexdigest()
         name = seeded_template_name(f"{settings.SHADOW_DATABASE_PREFIX}tpl_t{digest[:16]}", profile)
@@ -103,6 +106,7 @@ def dry_run(shadow_server: ShadowServer, templates_made: set[str], django_db_blo
                 baseline=base,
                 change=plan_of(*[m.operations for m in change.migrations], atomic=[m.atomic for m in change.migrations], start=2),
                 profile=profile,
+                **options,
             )
         return to_json(report)
 

@@ -18,7 +18,7 @@ from changeapi.dryrun.profile import ProductionProfile, TableFigures
 from changeapi.dryrun.render.markdown import report_markdown
 from changeapi.dryrun.template_facts import TemplateFacts
 from changeapi.intake.backfill import Backfill
-from tests.engine.analysis.conftest import plan_of
+from tests.engine.analysis.conftest import codes, finding, plan_of
 
 ADD_CENTS = ops.AddField("order", "cents", models.BigIntegerField(null=True))
 BATCH = 200
@@ -135,14 +135,43 @@ def test_the_recommended_batch_size_is_stated_for_the_projects_target(timing):
     assert "under 200 ms" in timing["recommendation"]
 
 
-def test_assignments_that_leave_the_parity_check_unmet_are_flagged(dry_run):
-    report = dry_run(
+@pytest.fixture(scope="module")
+def unmet(dry_run) -> dict[str, Any]:
+    """A backfill whose assignments leave every row its parity check counts."""
+    return dry_run(
         plan_of([ADD_CENTS, cents_backfill(assignments={"cents": Value(None, models.BigIntegerField())})]), profile=PROFILE
     )
 
-    parity = report["backfills"][0]["parity"]
+
+def test_assignments_that_leave_the_parity_check_unmet_are_counted_in_the_sampled_range(unmet):
+    parity = unmet["backfills"][0]["parity"]
+
     assert parity["in_sampled_range"] == 5 * BATCH
     assert parity["holds_in_sampled_range"] is False
+
+
+def test_assignments_that_leave_the_parity_check_unmet_are_a_high_finding(unmet):
+    found = finding(unmet, "SG306")
+
+    assert found["severity"] == "high"
+    assert found["migration"] == "shop.0002_step" and found["operation_index"] == 1
+    assert "still counts 1,000 rows" in found["message"]
+
+
+def test_a_backfill_whose_parity_holds_has_no_parity_finding(report):
+    assert "SG306" not in codes(report)
+
+
+def test_batches_holding_locks_past_the_target_are_a_finding_with_the_recommended_size(dry_run):
+    report = dry_run(plan_of([ADD_CENTS, cents_backfill(batch_size=2_000)]), profile=PROFILE, backfill_target_lock_ms=1)
+
+    found = finding(report, "SG305")
+    assert "past the project's target of 1 ms" in found["message"]
+    assert found["safer_alternative"]["summary"] == "Use batches of 1 row."
+
+
+def test_batches_within_the_target_have_no_batch_finding(report):
+    assert "SG305" not in codes(report)
 
 
 def test_a_batch_failing_on_the_shadow_fails_the_dry_run_naming_the_step(dry_run):
