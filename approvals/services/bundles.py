@@ -167,7 +167,12 @@ def bundle_build(
             server,
             baseline,
             lambda name: dry_run_execute(
-                server=server, template=baseline.template_name, clone_name=name, baseline=base, change=plan
+                server=server,
+                template=baseline.template_name,
+                clone_name=name,
+                baseline=base,
+                change=plan,
+                backfill_target_lock_ms=project.backfill_target_lock_ms,
             ),
         )
         if report.error is not None:
