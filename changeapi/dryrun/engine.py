@@ -425,12 +425,7 @@ def apply_plan_traced(
                 steps=steps,
             )
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 - every failure belongs in the report
-            message = _error_message(exc)
-            breach = breach_of(str(connection.settings_dict["USER"]))
-            if breach is not None:
-                message = f"{breach}: {message}"
-            elif _connection_lost(connection, exc):
-                message = f"the shadow server became unavailable during the dry-run: {message}"
+            message = _failure_message(connection, exc)
             last = trace.statements[-1] if trace.statements else None
             failed_index = None
             if last is not None and last.locks is None:
@@ -484,12 +479,7 @@ def _sample_backfills(
                 )
             )
         except Exception as exc:  # noqa: BLE001 - every failure belongs in the report
-            message = _error_message(exc)
-            breach = breach_of(str(connection.settings_dict["USER"]))
-            if breach is not None:
-                message = f"{breach}: {message}"
-            elif _connection_lost(connection, exc):
-                message = f"the shadow server became unavailable during the dry-run: {message}"
+            message = _failure_message(connection, exc)
             return ReportError(
                 message=f"{operation.describe()} failed on the shadow: {message}",
                 sqlstate=sqlstate_of(exc),
@@ -543,6 +533,18 @@ def _connection_lost(connection: BaseDatabaseWrapper, exc: BaseException) -> boo
         return True
     raw = connection.connection
     return raw is None or bool(raw.closed) or raw.info.transaction_status == psycopg.pq.TransactionStatus.UNKNOWN
+
+
+def _failure_message(connection: BaseDatabaseWrapper, exc: BaseException) -> str:
+    """What the report says of a failure: the database's error, prefixed by the limit the
+    watchdog enforced or by the server's going away when either is the cause."""
+    message = _error_message(exc)
+    breach = breach_of(str(connection.settings_dict["USER"]))
+    if breach is not None:
+        return f"{breach}: {message}"
+    if _connection_lost(connection, exc):
+        return f"the shadow server became unavailable during the dry-run: {message}"
+    return message
 
 
 def _error_message(exc: BaseException) -> str:
