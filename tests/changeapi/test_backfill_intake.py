@@ -103,3 +103,30 @@ def test_a_filter_value_its_field_cannot_take_is_refused_at_the_filter(project_w
 
     assert refused_at(response) == "/operations/0/operations/1/filter"
     assert "invalid date format" in response.json()["detail"]
+
+
+HOSTILE = [
+    {"assignments": {"cents": {"Coalesce": {"F": "total"}}}},
+    {"assignments": {"cents": {"F": "total", "Value": 1}}},
+    {"assignments": {"cents": {"Case": {"when": [{"condition": {"total__in": 5}, "then": 1}]}}}},
+    {"assignments": {"cents": {"Case": {"when": [{"then": 1}]}}}},
+    {"assignments": {"cents": {"Cast": {"expression": 1, "output_field": {"type": "ForeignKey"}}}}},
+    {"assignments": {"cents": {"Left": [{"F": "total"}]}}},
+    {"assignments": {"cents": {"+": [{"F": "total"}, {"Now": []}, 1]}}},
+    {"assignments": {"cents": {"F": "total__year__gt"}}},
+    {"assignments": {"cents": 1}, "filter": {"total__range": "x"}},
+    {"assignments": {"cents": 1}, "filter": {"customer__email__regex": {"F": 1}}},
+    {"assignments": {"cents": 1}, "order_by": "customer"},
+    {"assignments": {"cents": 1}, "model": "shop.order.x"},
+    {"assignments": {"customer": {"Value": {"id": 1}}}},
+    {"assignments": {"cents": 1}, "extra": True},
+]
+
+
+@pytest.mark.parametrize("members", HOSTILE)
+def test_a_hostile_backfill_document_is_answered_without_a_server_error(project_with_baseline, members):
+    response = submit(project_with_baseline["api"], ADD_CENTS, backfill(**members))
+
+    assert response.status_code in (202, 400), response.content
+    if response.status_code == 400:
+        assert response["Content-Type"] == "application/problem+json"
