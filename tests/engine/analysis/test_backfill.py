@@ -18,7 +18,7 @@ from changeapi.dryrun.profile import ProductionProfile, TableFigures
 from changeapi.dryrun.render.markdown import report_markdown
 from changeapi.dryrun.template_facts import TemplateFacts
 from changeapi.intake.backfill import Backfill
-from tests.engine.analysis.conftest import codes, finding, plan_of
+from tests.engine.analysis.conftest import codes, finding, plan_of, statement
 
 ADD_CENTS = ops.AddField("order", "cents", models.BigIntegerField(null=True))
 BATCH = 200
@@ -279,3 +279,13 @@ def test_a_batch_spans_its_keys_and_sets_only_the_rows_of_them_the_filter_matche
     batches = report["backfills"][0]["batches"]
     assert [batch["keys"] for batch in batches] == [BATCH] * 5
     assert [batch["rows"] for batch in batches] == [200, 100, 0, 0, 0]
+
+
+def test_a_not_null_after_the_backfill_applies_on_rows_the_sample_did_not_reach(dry_run):
+    contract = [ops.AlterField("order", "cents", models.BigIntegerField())]
+
+    report = dry_run(plan_of([ADD_CENTS, cents_backfill()], contract), profile=PROFILE)
+
+    assert report["status"] == "succeeded", report.get("error")
+    not_null = statement(report, 'ALTER COLUMN "cents" SET NOT NULL')
+    assert not_null["seeded_failures"][0]["kind"] == "null_values"
