@@ -109,7 +109,12 @@ def _baseline_record(
     extra: dict[str, Any] | None = None,
 ) -> Baseline:
     plan = parse_submission(
-        form=form, source=source, baseline=None, base_state=None, project_settings=project.intake_settings
+        form=form,
+        source=source,
+        baseline=None,
+        base_state=None,
+        engine=project.engine,
+        project_settings=project.intake_settings,
     ).plan
     Project.objects.select_for_update().get(pk=project.pk)
     version = (project.baselines.aggregate(v=Max("version"))["v"] or 0) + 1
