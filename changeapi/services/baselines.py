@@ -23,7 +23,7 @@ from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision
 from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.shadows import shadow_chores_run, spares_replenish
 from changeapi.services.transitions import change_request_move
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_postgresql_server
 from changeapi.types import User
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         return baseline
     project = baseline.project
     try:
-        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
         built = template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
     except ShadowServerUnavailable as exc:
         return _baseline_failed(baseline, str(exc))
