@@ -15,6 +15,8 @@ def shadow_servers_check(app_configs: Any = None, **kwargs: Any) -> list[checks.
     not by the first dry-run of a project of that engine."""
     found: list[checks.CheckMessage] = []
     for position, value in enumerate(settings.SHADOW_SERVERS):
+        if not value.strip():
+            continue
         try:
             shadow_server(value)
         except ShadowServerMisconfigured as exc:

@@ -204,8 +204,9 @@ def shadow_server(value: str) -> AnyShadowServer:
 
 
 def shadow_servers() -> list[AnyShadowServer]:
-    """Every configured shadow server, of every engine, in the order of SHADOW_SERVERS."""
-    return [shadow_server(value) for value in settings.SHADOW_SERVERS]
+    """Every configured shadow server, of every engine, in the order of SHADOW_SERVERS (an
+    empty entry, as a trailing comma leaves, names none)."""
+    return [shadow_server(value) for value in settings.SHADOW_SERVERS if value.strip()]
 
 
 def configured_servers() -> list[ShadowServer]:
