@@ -24,6 +24,12 @@ class FieldMappingSerializer(serializers.Serializer):
     base = serializers.CharField(help_text="Dotted path of the Django base field, e.g. 'django.db.models.DecimalField'.")
     kwargs = serializers.DictField(child=serializers.JSONField(), required=False)
     unknown_kwargs = serializers.ChoiceField(choices=["keep", "error"], required=False)
+    db_types = serializers.DictField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text="The custom class's column type by vendor where its db_type() differs from the base's, "
+        "e.g. {'mysql': 'bigint unsigned'}.",
+    )
 
 
 class OperationMappingSerializer(serializers.Serializer):

@@ -42,19 +42,27 @@ class FieldMapping:
 
     `kwargs` are defaults for the base (submitted keyword arguments win); submitted keyword
     arguments the base does not accept are kept for writing migration files but never reach
-    the base, unless `unknown_kwargs` is "error".
+    the base, unless `unknown_kwargs` is "error". `db_types` are the column types of the
+    custom class where its `db_type()` differs from the base's, by Django vendor ("mysql",
+    "sqlite", "postgresql"): a field that is `bigint unsigned` on MySQL makes that column there.
     """
 
     base: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     unknown_kwargs: str = "keep"
+    db_types: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_setting(cls, value: Mapping[str, Any]) -> FieldMapping:
+        db_types = value.get("db_types") or {}
+        vendors = ("postgresql", "mysql", "sqlite")
+        if not isinstance(db_types, Mapping) or not all(v in vendors and isinstance(t, str) and t for v, t in db_types.items()):
+            raise ValueError("'db_types' maps a vendor (mysql, sqlite, postgresql) to its column type, e.g. 'bigint unsigned'")
         return cls(
             base=str(value["base"]),
             kwargs=dict(value.get("kwargs") or {}),
             unknown_kwargs=str(value.get("unknown_kwargs", "keep")),
+            db_types={str(vendor): str(column) for vendor, column in db_types.items()},
         )
 
 
