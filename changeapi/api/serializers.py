@@ -95,7 +95,12 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
         extra_kwargs = {
             "required_approvals": {"min_value": 1, "max_value": 20},
-            "engine_version": {"min_value": 9, "max_value": 99},
+            "engine_version": {
+                "min_value": 1,
+                "max_value": 99,
+                "help_text": "Major version of the production database: PostgreSQL 9 to 99, MySQL 5 to 9 or "
+                "MariaDB 10 on, SQLite 3 (default: 15, 10 and 3).",
+            },
         }
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("engine", ["mysql", "sqlite"])
 def test_project_without_a_server_of_its_engine_fails_naming_the_engine_and_setting(client_for, settings, engine):
     api = client_for(UserFactory(username="owner"))
-    project = {"slug": "shop", "name": "Shop", "engine": engine, "engine_version": 10}
+    project = {"slug": "shop", "name": "Shop", "engine": engine, "engine_version": {"mysql": 10, "sqlite": 3}[engine]}
     assert api.post("/api/v1/projects/", project, format="json").status_code == 201
     before = {server.key: databases_with_prefix(server, settings.SHADOW_DATABASE_PREFIX) for server in configured_servers()}
 
@@ -128,3 +128,38 @@ def test_a_malformed_entry_fails_the_work_that_needs_a_server_not_the_request(cl
 
     assert response.status_code == 202
     assert shown["status"] == "failed" and "SHADOW_SERVERS" in shown["error"] and "hunter2" not in shown["error"]
+
+
+@pytest.mark.parametrize(("engine", "version"), [("sqlite", 3), ("mysql", 8), ("mysql", 11), ("postgresql", 17)])
+def test_a_project_names_the_major_version_its_engine_has(client_for, engine, version):
+    api = client_for(UserFactory(username="owner"))
+
+    response = api.post(
+        "/api/v1/projects/", {"slug": "shop", "name": "Shop", "engine": engine, "engine_version": version}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["engine_version"] == version
+
+
+@pytest.mark.parametrize(("engine", "version"), [("postgresql", 15), ("mysql", 10), ("sqlite", 3)])
+def test_a_project_that_names_no_version_gets_its_engines_default(client_for, engine, version):
+    api = client_for(UserFactory(username="owner"))
+
+    response = api.post("/api/v1/projects/", {"slug": "shop", "name": "Shop", "engine": engine}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["engine_version"] == version
+
+
+@pytest.mark.parametrize(("engine", "version"), [("sqlite", 15), ("mysql", 4), ("postgresql", 8)])
+def test_a_major_version_its_engine_never_had_is_refused_at_its_pointer(client_for, engine, version):
+    api = client_for(UserFactory(username="owner"))
+
+    response = api.post(
+        "/api/v1/projects/", {"slug": "shop", "name": "Shop", "engine": engine, "engine_version": version}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert [error["pointer"] for error in response.json()["errors"]] == ["/engine_version"]
