@@ -53,6 +53,14 @@ class MySqlShadowServer:
         return self._parts().port or 3306
 
     @property
+    def user(self) -> str:
+        return unquote(self._parts().username or "root")
+
+    @property
+    def password(self) -> str:
+        return unquote(self._parts().password or "")
+
+    @property
     def key(self) -> str:
         """A name for the server that is safe to store and show."""
         return f"mysql:{self.host}:{self.port}"
@@ -69,13 +77,12 @@ class MySqlShadowServer:
             raise ShadowServerUnavailable(
                 f"shadow server {self.key} needs the MySQL driver: install schemagate's `mysql` extra (mysqlclient)"
             ) from exc
-        parts = self._parts()
         try:
             connection = driver.connect(
                 host=self.host,
                 port=self.port,
-                user=unquote(parts.username or "root"),
-                password=unquote(parts.password or ""),
+                user=self.user,
+                password=self.password,
                 connect_timeout=int(settings.SHADOW_CONNECT_TIMEOUT_SECONDS),
             )
         except driver.Error as exc:

@@ -20,12 +20,11 @@ MARIADB = MySqlShadowServer(MARIADB_URL)
 
 def database_settings(name: str) -> dict[str, Any]:
     """Django's DATABASES entry for database `name` on the local MariaDB."""
-    parts = MARIADB._parts()
     return {
         "ENGINE": "django.db.backends.mysql",
         "NAME": name,
-        "USER": parts.username or "root",
-        "PASSWORD": parts.password or "",
+        "USER": MARIADB.user,
+        "PASSWORD": MARIADB.password,
         "HOST": MARIADB.host,
         "PORT": str(MARIADB.port),
     }
