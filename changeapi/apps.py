@@ -10,4 +10,9 @@ class ChangeapiConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI description of the Bearer scheme.
+        from django.core import checks
+
         from changeapi.api import authentication  # noqa: F401
+        from changeapi.checks import shadow_servers_check
+
+        checks.register(shadow_servers_check)

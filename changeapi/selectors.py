@@ -33,6 +33,7 @@ def _baseline_plan_cached(baseline_id: int, sha256: str) -> Plan:
         source=baseline.source,
         baseline=None,
         base_state=None,
+        engine=baseline.project.engine,
         project_settings=baseline.project.intake_settings,
     ).plan
 
@@ -63,6 +64,7 @@ def revision_plan(revision: Revision, baseline: Baseline | None = None) -> Plan:
         source=revision.source,
         baseline=baseline_plan(baseline),
         base_state=baseline_state(baseline),
+        engine=revision.change_request.project.engine,
         project_settings=revision.change_request.project.intake_settings,
         validate=False,
     ).plan

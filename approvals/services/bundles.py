@@ -36,7 +36,7 @@ from changeapi.selectors import baseline_plan, dry_run_report, latest_dry_run, l
 from changeapi.services.baselines import baseline_advance
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_postgresql_server
 from changeapi.types import User
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def bundle_build(
     bundled = renumber(entries, [(m.app_label, m.name) for m in base.migrations])
     plan = bundle_plan(bundled)
     try:
-        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
         if template_build(server=server, name=baseline.template_name, baseline=base):
             ShadowDatabase.objects.create(
                 server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline

@@ -24,6 +24,12 @@ class FieldMappingSerializer(serializers.Serializer):
     base = serializers.CharField(help_text="Dotted path of the Django base field, e.g. 'django.db.models.DecimalField'.")
     kwargs = serializers.DictField(child=serializers.JSONField(), required=False)
     unknown_kwargs = serializers.ChoiceField(choices=["keep", "error"], required=False)
+    db_types = serializers.DictField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text="The custom class's column type by vendor where its db_type() differs from the base's, "
+        "e.g. {'mysql': 'bigint unsigned'}.",
+    )
 
 
 class OperationMappingSerializer(serializers.Serializer):
@@ -92,7 +98,12 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "drift_check_interval_minutes", "drift_check_due_at"]
         extra_kwargs = {
             "required_approvals": {"min_value": 1, "max_value": 20},
-            "engine_version": {"min_value": 9, "max_value": 99},
+            "engine_version": {
+                "min_value": 1,
+                "max_value": 99,
+                "help_text": "Major version of the production database: PostgreSQL 9 to 99, MySQL 5 to 9 or "
+                "MariaDB 10 on, SQLite 3 (default: 15, 10 and 3).",
+            },
             "backfill_target_lock_ms": {"min_value": 1, "max_value": 600_000},
         }
 

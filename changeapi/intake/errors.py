@@ -85,17 +85,18 @@ class Problem:
 
 
 class IntakeErrors(IntakeError):
-    """Every refused file of one upload at once (up to a cap), so a user fixes them in one round.
+    """Every refusal of one upload at once (up to a cap), so a user fixes them in one round.
 
-    `total` counts all refusals, also those past the cap.
+    `total` counts all refusals, also those past the cap; `summary` says what they are when
+    they are not one per file (several uses of one name a project's engine cannot run).
     """
 
-    def __init__(self, problems: list[Problem], total: int) -> None:
+    def __init__(self, problems: list[Problem], total: int, *, summary: str | None = None) -> None:
         blocked = {label for problem in problems for label in problem.blocks}
         if total == 1 and problems:
             message = problems[0].message
         else:
-            message = f"{total} files cannot be read"
+            message = summary or f"{total} files cannot be read"
             if blocked:
                 message += f"; {len(blocked)} other migration{'s' if len(blocked) != 1 else ''} depend on them"
             message += f". The first: {problems[0].message}" if problems else "."

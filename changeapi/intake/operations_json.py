@@ -24,7 +24,8 @@ from django.db.migrations.state import ProjectState
 from django.utils import timezone
 
 from changeapi.intake.backfill import Backfill, check_backfill, read_backfill
-from changeapi.intake.errors import IntakeLimitExceeded, Location
+from changeapi.intake.engines import POSTGRESQL, postgresql_only_message, postgresql_only_path, runs_postgresql_only
+from changeapi.intake.errors import IntakeErrors, IntakeLimitExceeded, Location, Problem
 from changeapi.intake.expressions_json import build_condition
 from changeapi.intake.json_reader import (
     Reader,
@@ -462,6 +463,50 @@ def _backfills_last(ops: list[Operation], ops_doc: list[tuple[str, Any]]) -> Non
             )
 
 
+# The operations of the form that only PostgreSQL's schema editor runs, by their `op` name.
+POSTGRESQL_ONLY_OPERATIONS: dict[str, type[Operation]] = {
+    cls.__name__: cls
+    for cls in (
+        pg_operations.AddIndexConcurrently,
+        pg_operations.RemoveIndexConcurrently,
+        pg_operations.AddConstraintNotValid,
+        pg_operations.ValidateConstraint,
+    )
+}
+POSTGRESQL_ONLY_FIELDS: dict[str, type[models.Field]] = {
+    name: cls for name, cls in FIELD_TYPES.items() if postgresql_only_path(cls) is not None
+}
+
+
+def _postgresql_only_uses(documents: list[tuple[str, Any]], engine: str) -> list[Problem]:
+    """Each PostgreSQL-only operation or field type of documents already read, at its pointer."""
+    uses: list[Problem] = []
+
+    def use(name: str, cls: type, pointer: str) -> None:
+        path = postgresql_only_path(cls) or name
+        uses.append(Problem(postgresql_only_message(name, path, engine), Location(pointer=pointer), []))
+
+    def field_spec(spec: Any, pointer: str) -> None:
+        if not isinstance(spec, dict):
+            return
+        if spec.get("type") in POSTGRESQL_ONLY_FIELDS:
+            use(spec["type"], POSTGRESQL_ONLY_FIELDS[spec["type"]], f"{pointer}/type")
+        if "base_field" in spec:
+            field_spec(spec["base_field"], f"{pointer}/base_field")
+
+    for here, doc in documents:
+        for index, op_doc in enumerate(doc["operations"]):
+            at = f"{here}/operations/{index}"
+            if op_doc["op"] in POSTGRESQL_ONLY_OPERATIONS:
+                use(op_doc["op"], POSTGRESQL_ONLY_OPERATIONS[op_doc["op"]], f"{at}/op")
+            if "field" in op_doc:
+                field_spec(op_doc["field"], f"{at}/field")
+            for position, item in enumerate(op_doc.get("fields") or []):
+                if isinstance(item, dict):
+                    field_spec(item.get("field"), f"{at}/fields/{position}/field")
+    return uses
+
+
 def _next_number(leaf: str | None) -> int:
     if leaf:
         match = re.match(r"^(\d+)", leaf)
@@ -491,12 +536,16 @@ def parse_migration_documents(
     max_operations: int = 500,
     limit_setting: str = "SCHEMAGATE_MAX_OPERATIONS",
     pointer: str = "/operations",
+    engine: str = POSTGRESQL,
+    max_problems: int = 50,
 ) -> Plan:
     """Validate JSON migration documents into a Plan on top of a baseline.
 
     `leaves` are the baseline's last migration per app: new migrations depend on them and
     continue their numbering. With `base_state`, every operation is applied to the state so
     references to missing models or fields fail here, with their pointer, not in the dry-run.
+    For a project whose `engine` is not PostgreSQL, every PostgreSQL-only operation and field
+    type is refused at once (up to `max_problems` listed), each with its pointer.
     """
     migrations = elements(documents, pointer, non_empty=True, what="migrations")
     leaves = dict(leaves or {})
@@ -542,6 +591,11 @@ def parse_migration_documents(
             )
         )
         leaves[app_label] = name
+    if not runs_postgresql_only(engine):
+        uses = _postgresql_only_uses(migrations, engine)
+        if uses:
+            summary = f"{len(uses)} uses of PostgreSQL-only operations or field types"
+            raise IntakeErrors(uses[:max_problems], total=len(uses), summary=summary)
     plan = Plan(planned)
     if base_state is not None:
         check_plan_against_state(plan, base_state, pointer=pointer)

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.migrations.state import ProjectState
 
 from changeapi.intake.backfill import Backfill
+from changeapi.intake.engines import POSTGRESQL
 from changeapi.intake.errors import IntakeError, IntakeErrors, IntakeLimitExceeded, Location, Problem
 from changeapi.intake.expressions_json import condition_text
 from changeapi.intake.names import is_app_label, is_migration_name
@@ -45,8 +46,9 @@ class Intake:
     files: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def source_settings(project_settings: dict[str, Any] | None) -> SourceSettings:
-    """A project's intake settings (custom field map, references, setting values) as stored."""
+def source_settings(project_settings: dict[str, Any] | None, *, engine: str = POSTGRESQL) -> SourceSettings:
+    """A project's intake settings (custom field map, references, setting values) as stored,
+    for a project of `engine`."""
     data = project_settings or {}
     return SourceSettings.build(
         field_map=data.get("field_map") or {},
@@ -56,6 +58,7 @@ def source_settings(project_settings: dict[str, Any] | None) -> SourceSettings:
         default_auto_field=data.get("default_auto_field"),
         operation_map=data.get("operation_map") or {},
         installed_apps=data.get("installed_apps"),
+        engine=engine,
         limits=SourceLimits(
             max_bytes=settings.SCHEMAGATE_MAX_SOURCE_BYTES,
             max_depth=settings.SCHEMAGATE_MAX_AST_DEPTH,
@@ -63,6 +66,7 @@ def source_settings(project_settings: dict[str, Any] | None) -> SourceSettings:
             max_steps=settings.SCHEMAGATE_MAX_INTAKE_STEPS,
             max_call_depth=settings.SCHEMAGATE_MAX_INTAKE_CALL_DEPTH,
             max_cpu_seconds=settings.SCHEMAGATE_MAX_INTAKE_CPU_SECONDS,
+            max_problems=settings.SCHEMAGATE_MAX_REPORTED_PROBLEMS,
         ),
     )
 
@@ -174,9 +178,13 @@ def _refusals(refused: dict[tuple[str, str], IntakeError], read: list[MigrationF
             dependents.setdefault(tuple(dependency), set()).add(migration.key)  # type: ignore[arg-type]
         for later in migration.run_before:
             dependents.setdefault(migration.key, set()).add(tuple(later))  # type: ignore[arg-type]
-    problems = []
+    problems: list[Problem] = []
     cap = int(settings.SCHEMAGATE_MAX_REPORTED_PROBLEMS)
-    for key, error in sorted(refused.items())[:cap]:
+    total = 0
+    for key, error in sorted(refused.items()):
+        total += error.total if isinstance(error, IntakeErrors) else 1
+        if len(problems) >= cap:
+            continue
         blocked: set[tuple[str, str]] = set()
         pending = [key]
         while pending:
@@ -184,8 +192,12 @@ def _refusals(refused: dict[tuple[str, str], IntakeError], read: list[MigrationF
                 if dependent not in blocked and dependent not in refused:
                     blocked.add(dependent)
                     pending.append(dependent)
-        problems.append(Problem(error.message, error.location, sorted(f"{a}.{n}" for a, n in blocked)))
-    return IntakeErrors(problems, total=len(refused))
+        blocks = sorted(f"{a}.{n}" for a, n in blocked)
+        # A file refused for several uses (names its engine cannot run) lists each of them.
+        found = error.problems if isinstance(error, IntakeErrors) else [Problem(error.message, error.location, [])]
+        problems.extend(Problem(problem.message, problem.location, blocks) for problem in found)
+    summary = None if total == len(refused) else f"{total} refusals in {len(refused)} file{'s' if len(refused) != 1 else ''}"
+    return IntakeErrors(problems[:cap], total=total, summary=summary)
 
 
 def _models(source: Any, *, baseline: Plan | None, base_state: ProjectState, project_settings: SourceSettings) -> Intake:
@@ -224,15 +236,17 @@ def parse_submission(
     source: Any,
     baseline: Plan | None,
     base_state: ProjectState | None,
+    engine: str,
     project_settings: dict[str, Any] | None = None,
     validate: bool = True,
 ) -> Intake:
-    """Parse a submission of the given form on top of a baseline (None: it *is* the baseline).
+    """Parse a submission of the given form on top of a baseline (None: it *is* the baseline),
+    for a project of `engine`: names that engine cannot run are refused where they are used.
 
     With `validate`, operations-form changes are also applied to the baseline state, so a
     reference to a missing model or field fails here with its location.
     """
-    parsed_settings = source_settings(project_settings)
+    parsed_settings = source_settings(project_settings, engine=engine)
     if form == "operations":
         limit = "SCHEMAGATE_MAX_OPERATIONS" if baseline is not None else "SCHEMAGATE_MAX_BASELINE_OPERATIONS"
         plan = parse_migration_documents(
@@ -241,6 +255,8 @@ def parse_submission(
             leaves=baseline.leaf_names() if baseline else None,
             max_operations=int(getattr(settings, limit)),
             limit_setting=limit,
+            engine=engine,
+            max_problems=int(settings.SCHEMAGATE_MAX_REPORTED_PROBLEMS),
         )
         return Intake(plan=plan)
     if form == "migrations":

@@ -18,7 +18,7 @@ from changeapi.dryrun.session import shadow_session
 from changeapi.errors import DomainError, InvalidState, LimitExceeded
 from changeapi.models import AccessPattern, Project, ShadowDatabase
 from changeapi.selectors import baseline_plan
-from changeapi.shadow.servers import ShadowServerUnavailable, pick_server
+from changeapi.shadow.servers import ShadowServerUnavailable, pick_postgresql_server
 from changeapi.types import User
 
 DEFAULT_MAX_ACCESS_PATTERNS = 100
@@ -52,7 +52,7 @@ def access_pattern_check(*, project: Project, sql: str, params: dict[str, Any]) 
     if baseline is None:
         raise InvalidState("the project has no ready baseline yet: upload one before adding access patterns")
     try:
-        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
         if template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)):
             ShadowDatabase.objects.create(
                 server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline

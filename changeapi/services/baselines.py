@@ -23,7 +23,7 @@ from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision
 from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.shadows import shadow_chores_run, spares_replenish
 from changeapi.services.transitions import change_request_move
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_postgresql_server
 from changeapi.types import User
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,12 @@ def _baseline_record(
     extra: dict[str, Any] | None = None,
 ) -> Baseline:
     plan = parse_submission(
-        form=form, source=source, baseline=None, base_state=None, project_settings=project.intake_settings
+        form=form,
+        source=source,
+        baseline=None,
+        base_state=None,
+        engine=project.engine,
+        project_settings=project.intake_settings,
     ).plan
     Project.objects.select_for_update().get(pk=project.pk)
     version = (project.baselines.aggregate(v=Max("version"))["v"] or 0) + 1
@@ -169,7 +174,7 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         return baseline
     project = baseline.project
     try:
-        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
         built = template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
     except ShadowServerUnavailable as exc:
         return _baseline_failed(baseline, str(exc))

@@ -56,6 +56,7 @@ def _new_revision(
         source=source,
         baseline=baseline_plan(baseline),
         base_state=baseline_state(baseline),
+        engine=change_request.project.engine,
         project_settings=change_request.project.intake_settings,
     )
     revision = Revision.objects.create(

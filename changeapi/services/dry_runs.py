@@ -53,7 +53,7 @@ from changeapi.services.shadows import (
 from changeapi.services.table_stats import production_profile, seeded_template_for
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_postgresql_server
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     project = pending.revision.change_request.project
     owner = uuid.uuid4().hex
     try:
-        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
     except ShadowServerUnavailable as exc:
         return _fail_unclaimed(dry_run_id, str(exc))
     dry_run, server = _claim_on_some_server(dry_run_id, owner=owner, first=server)

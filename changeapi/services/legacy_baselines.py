@@ -26,7 +26,7 @@ from changeapi.intake.submission import parse_submission
 from changeapi.models import Baseline, DatabaseEngine, SchemaSnapshot, ShadowDatabase
 from changeapi.services.access_patterns import ShadowUnavailable
 from changeapi.services.baselines import baseline_create_from_snapshot
-from changeapi.shadow.servers import ShadowServerUnavailable, pick_server
+from changeapi.shadow.servers import ShadowServerUnavailable, pick_postgresql_server
 from changeapi.types import User
 
 
@@ -71,7 +71,7 @@ def legacy_baseline_create(*, snapshot: SchemaSnapshot, app_label: str, author: 
     if not catalog.tables:
         raise SnapshotNotDerivable("the snapshot lists no tables", errors=[{"detail": "no tables", "pointer": "/tables"}])
     try:
-        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
     except ShadowServerUnavailable as exc:
         raise ShadowUnavailable(str(exc)) from exc
     name = f"{settings.SHADOW_DATABASE_PREFIX}legacy_{uuid.uuid4().hex[:16]}"
@@ -86,7 +86,9 @@ def legacy_baseline_create(*, snapshot: SchemaSnapshot, app_label: str, author: 
         raise _shadow_failure(exc) from exc
     finally:
         ShadowDatabase.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
-    migration = _initial_migration(app_label=app_label, models_source=derived.source, intake_settings=project.intake_settings)
+    migration = _initial_migration(
+        app_label=app_label, models_source=derived.source, engine=project.engine, intake_settings=project.intake_settings
+    )
     with transaction.atomic():
         baseline = baseline_create_from_snapshot(
             project=project,
@@ -123,7 +125,9 @@ def _shadow_failure(exc: BaseException) -> DomainError:
     return SnapshotNotDerivable(f"the snapshot cannot be restored on the shadow: {message}")
 
 
-def _initial_migration(*, app_label: str, models_source: str, intake_settings: dict[str, object]) -> MigrationFileText:
+def _initial_migration(
+    *, app_label: str, models_source: str, engine: str, intake_settings: dict[str, object]
+) -> MigrationFileText:
     """The migration `makemigrations` would write for the models, read by the models intake
     form against an empty state (the models are never imported)."""
     path = f"{app_label}/models.py"
@@ -133,6 +137,7 @@ def _initial_migration(*, app_label: str, models_source: str, intake_settings: d
             source={"apps": [{"app_label": app_label, "content": models_source, "path": path}]},
             baseline=None,
             base_state=None,
+            engine=engine,
             project_settings=intake_settings,
         )
     except IntakeError as exc:

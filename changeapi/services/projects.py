@@ -11,6 +11,26 @@ from changeapi.permissions import PROJECT_PERMISSIONS, project_perms, project_pe
 from changeapi.services.drift_checks import drift_schedule_next
 from changeapi.types import User
 
+# The major versions a project of each engine may name: dry-runs go to a shadow server of that
+# version when one is configured, so a version no server can have is refused when it is given.
+# MySQL is 5 to 9 and MariaDB 10 on; SQLite has been 3 since 2004.
+ENGINE_VERSIONS: dict[str, range] = {
+    Project.Engine.POSTGRESQL: range(9, 100),
+    Project.Engine.MYSQL: range(5, 100),
+    Project.Engine.SQLITE: range(3, 4),
+}
+DEFAULT_ENGINE_VERSIONS: dict[str, int] = {Project.Engine.POSTGRESQL: 15, Project.Engine.MYSQL: 10, Project.Engine.SQLITE: 3}
+
+
+def _engine_version(engine: str, engine_version: int | None) -> int:
+    if engine_version is None:
+        return DEFAULT_ENGINE_VERSIONS.get(engine, 1)
+    allowed = ENGINE_VERSIONS.get(engine)
+    if allowed is not None and engine_version not in allowed:
+        detail = f"{engine} has no major version {engine_version}: between {allowed.start} and {allowed.stop - 1}"
+        raise DomainError(detail, errors=[{"pointer": "/engine_version", "detail": detail}])
+    return engine_version
+
 
 @transaction.atomic
 def project_create(
@@ -19,13 +39,18 @@ def project_create(
     slug: str,
     name: str,
     engine: str = Project.Engine.POSTGRESQL,
-    engine_version: int = 15,
+    engine_version: int | None = None,
     required_approvals: int = 1,
     lock_timeout_ms: int = 3000,
     backfill_target_lock_ms: int = 200,
     context: AuditContext,
 ) -> Project:
-    """Create a project; its creator manages it and holds every permission on it."""
+    """Create a project; its creator manages it and holds every permission on it.
+
+    `engine_version` is the production database's major version (default: PostgreSQL 15,
+    MariaDB 10, SQLite 3), within what that engine has had.
+    """
+    engine_version = _engine_version(engine, engine_version)
     if Project.objects.filter(slug=slug).exists():
         raise InvalidState(f"a project with slug {slug!r} already exists")
     try:

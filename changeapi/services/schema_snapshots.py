@@ -25,7 +25,7 @@ from changeapi.models import Baseline, Project, SchemaSnapshot, ShadowDatabase
 from changeapi.selectors import baseline_plan
 from changeapi.services.access_patterns import ShadowUnavailable
 from changeapi.shadow.catalog import template_catalog
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_server
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_postgresql_server
 from changeapi.types import User
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _catalog_on_clone(*, server: ShadowServer, template: str, baseline: Baseline
 def baseline_catalog(*, project: Project, baseline: Baseline) -> dict[str, Any]:
     """The catalog of the baseline's template (built first if this server lacks it)."""
     try:
-        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
         if template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)):
             ShadowDatabase.objects.create(
                 server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline

@@ -1,5 +1,11 @@
 """Shadow servers from settings: admin connections, the roles of shadow jobs, and server facts.
 
+SHADOW_SERVERS lists PostgreSQL admin URLs, MySQL/MariaDB admin URLs (`mysql://`, `mariadb://`)
+and SQLite directories (`sqlite:///dir`); each becomes a typed server value that says its
+engine (`engine_servers` has the other engines'). A project's work goes to a server of its
+engine. Only PostgreSQL servers can clone and dry-run yet: `configured_servers`, which the
+reaper, provisioning and template builds use, gives only those.
+
 Every shadow job (a dry-run, a template build, an access-pattern check, a bundle dry-run) runs
 as a role of its own, named after the job's database and dropped with it: it owns that
 database and nothing else, so one project's submitted SQL can neither see nor touch another's.
@@ -18,16 +24,39 @@ import hmac
 import random
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import environ
 import psycopg
 from django.conf import settings
 from psycopg import sql
 
+from changeapi.shadow.engine_servers import (
+    MYSQL_SCHEMES,
+    SQLITE_SCHEME,
+    MySqlShadowServer,
+    SqliteShadowServer,
+    mysql_server,
+    sqlite_server,
+)
+from changeapi.shadow.errors import ShadowServerMisconfigured, ShadowServerUnavailable, first_line
 
-class ShadowServerUnavailable(Exception):
-    """The shadow server cannot be reached or refuses work; the dry-run fails with this reason."""
+__all__ = [
+    "AnyShadowServer",
+    "ShadowServer",
+    "ShadowServerMisconfigured",
+    "ShadowServerUnavailable",
+    "configured_servers",
+    "first_line",
+    "pick_postgresql_server",
+    "pick_server",
+    "server_by_key",
+    "shadow_servers",
+]
+
+POSTGRESQL_SCHEMES = ("postgres", "postgresql", "pgsql", "psql")
+ENGINE_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB", "sqlite": "SQLite"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,7 @@ class ShadowServer:
     """A PostgreSQL server on which the service may create and drop databases."""
 
     url: str
+    engine: ClassVar[str] = "postgresql"
 
     @cached_property
     def _config(self) -> dict[str, Any]:
@@ -116,6 +146,13 @@ class ShadowServer:
         assert row is not None
         return int(row[0]) // 10000
 
+    def major_version(self) -> int:
+        """`server_version`, asked once per process (a server's major version does not change
+        under a running service; an upgrade restarts it)."""
+        if self.key not in _POSTGRESQL_VERSIONS:
+            _POSTGRESQL_VERSIONS[self.key] = self.server_version()
+        return _POSTGRESQL_VERSIONS[self.key]
+
     def ensure_owner_role(self, conn: psycopg.Connection) -> None:
         """Create or reset the owner role: no login, no privileges; it only owns objects.
 
@@ -139,15 +176,44 @@ class ShadowServer:
 
 
 _OWNER_ROLE_READY: set[str] = set()
+_POSTGRESQL_VERSIONS: dict[str, int] = {}
+
+AnyShadowServer = ShadowServer | MySqlShadowServer | SqliteShadowServer
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an error, for messages that name a server, not its URL."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+def shadow_server(value: str) -> AnyShadowServer:
+    """The typed server a SHADOW_SERVERS entry names, by its scheme.
+
+    A malformed entry is a configuration error (ShadowServerMisconfigured); its message never
+    repeats the entry, which may hold a password.
+    """
+    scheme = urlsplit(value).scheme.lower()
+    try:
+        if scheme in POSTGRESQL_SCHEMES:
+            return ShadowServer(value)
+        if scheme in MYSQL_SCHEMES:
+            return mysql_server(value)
+        if scheme == SQLITE_SCHEME:
+            return sqlite_server(value)
+    except ValueError as exc:
+        raise ShadowServerMisconfigured(f"SHADOW_SERVERS: {exc}") from None
+    known = ", ".join(f"{s}://" for s in (*POSTGRESQL_SCHEMES, *MYSQL_SCHEMES, SQLITE_SCHEME))
+    raise ShadowServerMisconfigured(
+        f"SHADOW_SERVERS: an entry of scheme {scheme or '(none)'!r} is not a shadow server; one of {known}"
+    )
+
+
+def shadow_servers() -> list[AnyShadowServer]:
+    """Every configured shadow server, of every engine, in the order of SHADOW_SERVERS (an
+    empty entry, as a trailing comma leaves, names none)."""
+    return [shadow_server(value) for value in settings.SHADOW_SERVERS if value.strip()]
 
 
 def configured_servers() -> list[ShadowServer]:
-    return [ShadowServer(url) for url in settings.SHADOW_SERVERS]
+    """The configured PostgreSQL servers: the ones the service clones, dry-runs, builds
+    templates on and reaps. Servers of other engines are left out until those engines can
+    dry-run, so no PostgreSQL routine is ever pointed at them."""
+    return [server for server in shadow_servers() if isinstance(server, ShadowServer)]
 
 
 def server_by_key(key: str) -> ShadowServer:
@@ -157,24 +223,30 @@ def server_by_key(key: str) -> ShadowServer:
     raise ShadowServerUnavailable(f"no shadow server {key!r} is configured")
 
 
-def pick_server(*, engine: str, engine_version: int) -> ShadowServer:
-    """The server a project's dry-runs go to: the least loaded configured PostgreSQL server.
+def pick_server(*, engine: str, engine_version: int) -> AnyShadowServer:
+    """The server a project's work goes to: one of its engine, of its major version if one is.
 
-    Load is the number of dry-run clones a server holds now, read from its catalog, so it
-    counts every worker on every host; ties are broken at random, so workers picking at the
-    same instant spread out. An unreachable server is passed over while another answers. The
-    report states the server version the dry-run actually ran on, so a mismatch with the
-    project's engine version is visible to reviewers.
+    Versions are read from the servers at first use, and only when there is a choice to make.
+    Among PostgreSQL servers of the version the least loaded is taken: load is the number of
+    dry-run clones a server holds now, read from its catalog, so it counts every worker on
+    every host; ties are broken at random, so workers picking at the same instant spread out.
+    An unreachable server is passed over while another answers. The report states the server
+    version the dry-run actually ran on, so a mismatch with the project's engine version is
+    visible to reviewers.
     """
-    if engine != "postgresql":
-        raise ShadowServerUnavailable(f"no shadow server for engine {engine!r} is configured (SHADOW_SERVERS)")
-    servers = configured_servers()
+    servers = [server for server in shadow_servers() if server.engine == engine]
     if not servers:
-        raise ShadowServerUnavailable("no shadow server is configured (SHADOW_SERVERS is empty)")
+        raise ShadowServerUnavailable(
+            f"no shadow server for engine {engine!r} ({ENGINE_NAMES.get(engine, engine)}) is configured (SHADOW_SERVERS)"
+        )
     if len(servers) == 1:
         return servers[0]
+    servers = _of_version(servers, engine_version)
+    postgresql = [server for server in servers if isinstance(server, ShadowServer)]
+    if len(postgresql) != len(servers):
+        return random.choice(servers)
     loads: dict[ShadowServer, int] = {}
-    for server in servers:
+    for server in postgresql:
         try:
             loads[server] = _clones_on(server)
         except (ShadowServerUnavailable, psycopg.Error):
@@ -183,6 +255,31 @@ def pick_server(*, engine: str, engine_version: int) -> ShadowServer:
         return servers[0]  # every server is down: the caller reports it on first contact
     lightest = min(loads.values())
     return random.choice([server for server, load in loads.items() if load == lightest])
+
+
+def pick_postgresql_server(*, engine: str, engine_version: int) -> ShadowServer:
+    """`pick_server`, for work only PostgreSQL servers can do yet (clones, template builds,
+    dry-runs): a project of another engine is told that its configured server cannot do it."""
+    server = pick_server(engine=engine, engine_version=engine_version)
+    if not isinstance(server, ShadowServer):
+        raise ShadowServerUnavailable(
+            f"shadow server {server.key} is configured for engine {engine!r} ({ENGINE_NAMES.get(engine, engine)}), "
+            "but Schemagate cannot build templates or dry-run on that engine yet"
+        )
+    return server
+
+
+def _of_version(servers: list[AnyShadowServer], engine_version: int) -> list[AnyShadowServer]:
+    """The servers of `engine_version`, or all of them when none is (or none answers)."""
+    matching = []
+    for server in servers:
+        try:
+            version = server.major_version()
+        except (ShadowServerUnavailable, psycopg.Error):
+            continue
+        if version == engine_version:
+            matching.append(server)
+    return matching or servers
 
 
 def _clones_on(server: ShadowServer) -> int:

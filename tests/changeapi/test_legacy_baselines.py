@@ -153,6 +153,7 @@ def test_the_derived_models_read_back_through_the_intake_yield_no_operations(leg
         source={"apps": [{"app_label": "legacy", "content": derived["models_source"]}]},
         baseline=baseline_plan(baseline),
         base_state=baseline_state(baseline),
+        engine=baseline.project.engine,
     )
 
     assert intake.files == {}

@@ -6,6 +6,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from changeapi.intake.engines import POSTGRESQL
+
 # A stand-in value for a referenced project function, returned if Django ever calls it (for
 # example to fill existing rows when a field with a callable default is added).
 NO_STAND_IN: Any = object()
@@ -30,6 +32,8 @@ class SourceLimits:
     max_steps: int = 1_000_000
     max_call_depth: int = 20
     max_cpu_seconds: float = 10.0
+    # Refusals of one file listed in one answer (the rest are counted).
+    max_problems: int = 50
 
 
 @dataclass(frozen=True)
@@ -38,19 +42,27 @@ class FieldMapping:
 
     `kwargs` are defaults for the base (submitted keyword arguments win); submitted keyword
     arguments the base does not accept are kept for writing migration files but never reach
-    the base, unless `unknown_kwargs` is "error".
+    the base, unless `unknown_kwargs` is "error". `db_types` are the column types of the
+    custom class where its `db_type()` differs from the base's, by Django vendor ("mysql",
+    "sqlite", "postgresql"): a field that is `bigint unsigned` on MySQL makes that column there.
     """
 
     base: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     unknown_kwargs: str = "keep"
+    db_types: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_setting(cls, value: Mapping[str, Any]) -> FieldMapping:
+        db_types = value.get("db_types") or {}
+        vendors = ("postgresql", "mysql", "sqlite")
+        if not isinstance(db_types, Mapping) or not all(v in vendors and isinstance(t, str) and t for v, t in db_types.items()):
+            raise ValueError("'db_types' maps a vendor (mysql, sqlite, postgresql) to its column type, e.g. 'bigint unsigned'")
         return cls(
             base=str(value["base"]),
             kwargs=dict(value.get("kwargs") or {}),
             unknown_kwargs=str(value.get("unknown_kwargs", "keep")),
+            db_types={str(vendor): str(column) for vendor, column in db_types.items()},
         )
 
 
@@ -103,6 +115,8 @@ class SourceSettings:
     - `operation_map`: dotted class path of a custom migration operation -> how it stands in.
     - `installed_apps`: the project's INSTALLED_APPS, for `apps.is_installed()` in files; when
       None, the apps whose migrations are submitted.
+    - `engine`: the project's database engine; PostgreSQL-only names (`django.contrib.postgres`)
+      are refused, each where it is used, for any other.
     """
 
     field_map: Mapping[str, FieldMapping] = field(default_factory=dict)
@@ -112,6 +126,7 @@ class SourceSettings:
     default_auto_field: str | None = None
     operation_map: Mapping[str, OperationMapping] = field(default_factory=dict)
     installed_apps: frozenset[str] | None = None
+    engine: str = POSTGRESQL
     limits: SourceLimits = field(default_factory=SourceLimits)
 
     @classmethod
@@ -125,6 +140,7 @@ class SourceSettings:
         default_auto_field: str | None = None,
         operation_map: Mapping[str, Mapping[str, Any] | OperationMapping] | None = None,
         installed_apps: Collection[str] | None = None,
+        engine: str = POSTGRESQL,
         limits: SourceLimits | None = None,
     ) -> SourceSettings:
         """Settings from plain data, as a project stores them (JSON-friendly shapes)."""
@@ -149,6 +165,7 @@ class SourceSettings:
                 for path, spec in (operation_map or {}).items()
             },
             installed_apps=None if installed_apps is None else frozenset(installed_apps),
+            engine=engine,
             limits=limits or SourceLimits(),
         )
 

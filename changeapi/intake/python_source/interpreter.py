@@ -23,7 +23,8 @@ from django.db.migrations.operations.models import CreateModel
 from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.models.expressions import Combinable
 
-from changeapi.intake.errors import IntakeBoundExceeded, IntakeBudgetExceeded, IntakeError, Location
+from changeapi.intake.engines import postgresql_only_message, postgresql_only_path, runs_postgresql_only
+from changeapi.intake.errors import IntakeBoundExceeded, IntakeBudgetExceeded, IntakeError, IntakeErrors, Location, Problem
 from changeapi.intake.sql_policy import RefusedSql, check_sql
 
 from . import allowlist
@@ -33,10 +34,12 @@ from .config import SourceSettings
 from .custom_operations import custom_operation
 from .data_steps import DataMigrationStep, SubmittedCode
 from .local_objects import (
+    DatabaseConnectionStandIn,
     LocalClass,
     LocalFunction,
     MigrationInstance,
     Poisoned,
+    SchemaEditorStandIn,
     Scope,
     SourcePath,
     function_closure,
@@ -131,6 +134,9 @@ class Interpreter:
         # called on them, keyed by identity.
         self.local_attributes: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.local_calls: dict[int, tuple[Any, Any]] = {}
+        # Uses of names the project's engine cannot run, refused together once the file is read.
+        self.engine_refusals: list[Problem] = []
+        self.engine_refusal_count = 0
 
     # -- errors and budget ----------------------------------------------------------------
 
@@ -176,8 +182,31 @@ class Interpreter:
     # -- names ----------------------------------------------------------------------------
 
     def run_module(self, tree: ast.Module) -> None:
-        """Read the file's module-level statements in order, as an import would run them."""
+        """Read the file's module-level statements in order, as an import would run them.
+
+        Uses of names the project's engine cannot run do not stop the reading: the file is read
+        to its end, so one answer lists every use, each where it is.
+        """
         self.runner.run_module(tree.body)
+        if self.engine_refusals:
+            raise IntakeErrors(
+                self.engine_refusals,
+                total=self.engine_refusal_count,
+                summary=f"{self.engine_refusal_count} uses of PostgreSQL-only names in {self.filename}",
+            )
+
+    def note_engine_use(self, value: Any, spelled: str, node: ast.AST) -> None:
+        """Refuse (once the file is read) a PostgreSQL-only class or function named here, unless
+        the project runs on PostgreSQL."""
+        if runs_postgresql_only(self.settings.engine):
+            return
+        path = postgresql_only_path(value)
+        if path is None:
+            return
+        self.engine_refusal_count += 1
+        if len(self.engine_refusals) < self.settings.limits.max_problems:
+            message = postgresql_only_message(spelled, path, self.settings.engine)
+            self.engine_refusals.append(Problem(message, self.location(node), []))
 
     def bind_import(self, node: ast.Import | ast.ImportFrom) -> None:
         """Read an import line as name bindings; nothing is imported."""
@@ -328,7 +357,10 @@ class Interpreter:
         if method is None:
             self.fail(f"{_describe(node)} is not supported in submitted source: it is never run.", node)
         try:
-            return method(node)
+            value = method(node)
+            if isinstance(node, (ast.Name, ast.Attribute)):
+                self.note_engine_use(value, _dotted(node), node)
+            return value
         except IntakeError:
             raise
         except RecursionError:
@@ -392,6 +424,12 @@ class Interpreter:
             if isinstance(found, Poisoned):
                 raise found.error
             return found
+        if isinstance(base, SchemaEditorStandIn) and node.attr == "connection":
+            return base.connection
+        if isinstance(base, DatabaseConnectionStandIn) and node.attr == "vendor":
+            return base.vendor
+        if isinstance(base, (SchemaEditorStandIn, DatabaseConnectionStandIn)):
+            self.fail(f"{_dotted(node)}: only schema_editor.connection.vendor can be read here.", node)
         if isinstance(base, SourcePath):
             return _path_attribute(self, base, node)
         if isinstance(base, ModelLabel) and node.attr == "_meta":
@@ -640,6 +678,7 @@ class Interpreter:
                 self.fail("get_user_model() takes no arguments.", node)
             return ModelLabel(self.settings.auth_user_model)
         if isinstance(callee, MappedFieldClass):
+            self.note_engine_use(callee.base, callee.path, node)
             klass = mapped_field_class(callee.path, callee.mapping, callee.base, self.location(node))
             return construct_mapped_field(klass, callee.mapping, callee.path, args, kwargs, self.location(node))
         if isinstance(callee, InertReference):

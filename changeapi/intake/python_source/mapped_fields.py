@@ -31,11 +31,11 @@ def accepted_kwargs(base: type[models.Field]) -> frozenset[str]:
     return frozenset(names)
 
 
-# One class per (path, base, defaults), so fields of the same custom class share a class.
-_CLASSES: dict[tuple[str, type, str], type] = {}
+# One class per (path, base, defaults, column types), so fields of the same custom class share a class.
+_CLASSES: dict[tuple[str, type, str, str], type] = {}
 
 
-def _stand_in_class(path: str, base: type[models.Field], defaults: dict[str, Any]) -> type:
+def _stand_in_class(path: str, base: type[models.Field], defaults: dict[str, Any], db_types: dict[str, str]) -> type:
     module, _, name = path.rpartition(".")
     accepted = accepted_kwargs(base)
 
@@ -55,6 +55,10 @@ def _stand_in_class(path: str, base: type[models.Field], defaults: dict[str, Any
         kwargs.update(self._mapped_extra)
         return field_name, path, list(args), kwargs
 
+    def db_type(self: Any, connection: Any) -> str | None:
+        # The custom class's own column type on this vendor, where it has one.
+        return db_types.get(connection.vendor) or base.db_type(self, connection)
+
     return type(
         name,
         (base,),
@@ -63,6 +67,7 @@ def _stand_in_class(path: str, base: type[models.Field], defaults: dict[str, Any
             "__qualname__": name,
             "__init__": __init__,
             "deconstruct": deconstruct,
+            "db_type": db_type,
             "mapped_from": path,
             "__doc__": f"Stand-in for {path}, stored as {base.__name__}.",
         },
@@ -76,9 +81,9 @@ def mapped_field_class(path: str, mapping: FieldMapping, base: Any, location: Lo
             f"The project's field_map maps {path} to {mapping.base}, which is not a Django model field class the service knows.",
             location,
         )
-    key = (path, base, repr(sorted(mapping.kwargs.items())))
+    key = (path, base, repr(sorted(mapping.kwargs.items())), repr(sorted(mapping.db_types.items())))
     if key not in _CLASSES:
-        _CLASSES[key] = _stand_in_class(path, base, dict(mapping.kwargs))
+        _CLASSES[key] = _stand_in_class(path, base, dict(mapping.kwargs), dict(mapping.db_types))
     return _CLASSES[key]
 
 

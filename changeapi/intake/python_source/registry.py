@@ -278,8 +278,8 @@ _FUNCTIONS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any], ast.AST]
 # -- custom model fields, as the Django field whose column they make -----------------------
 
 
-def _field(base: str, **kwargs: Any) -> FieldMapping:
-    return FieldMapping(base=f"django.db.models.{base}", kwargs=kwargs)
+def _field(base: str, *, db_types: dict[str, str] | None = None, **kwargs: Any) -> FieldMapping:
+    return FieldMapping(base=f"django.db.models.{base}", kwargs=kwargs, db_types=db_types or {})
 
 
 FIELDS: dict[str, FieldMapping] = {
@@ -309,7 +309,10 @@ FIELDS: dict[str, FieldMapping] = {
     "django_extensions.db.fields.ModificationDateTimeField": _field("DateTimeField", blank=True, editable=False),
     # django-post-office, django-push-notifications, django-picklefield
     "post_office.fields.CommaSeparatedEmailField": _field("TextField", blank=True),
-    "push_notifications.fields.HexIntegerField": _field("BigIntegerField"),
+    # Its db_type() is unsigned on MySQL and SQLite.
+    "push_notifications.fields.HexIntegerField": _field(
+        "BigIntegerField", db_types={"mysql": "bigint unsigned", "sqlite": "UNSIGNED BIG INT"}
+    ),
     "picklefield.fields.PickledObjectField": _field("TextField", editable=False),
     # django-timezone-field, django-countries, django-mptt, rich-text editors
     "timezone_field.fields.TimeZoneField": _field("CharField", max_length=63),

@@ -25,10 +25,37 @@ from tests.support.signals import receivers_restored
 
 HISTORY_APPS = list(dict.fromkeys([*INSTALLED_HISTORY_APPS, *THIRD_PARTY_HISTORY_APPS]))
 HISTORY_MIDDLEWARE = list(dict.fromkeys([*INSTALLED_HISTORY_MIDDLEWARE, *THIRD_PARTY_HISTORY_MIDDLEWARE]))
+# The app labels whose schema-changing migrations the SQL equality tests must cover.
+CONTRIB_APPS = {"auth", "contenttypes", "admin", "sessions", "sites"}
+THIRD_PARTY_APPS = {
+    "django_celery_beat",
+    "oauth2_provider",
+    "account",
+    "socialaccount",
+    "taggit",
+    "address",
+    "catalogue",
+    "order",
+    "cms",
+    "axes",
+    "otp_totp",
+    "waffle",
+    "constance",
+    "silk",
+    "post_office",
+    "django_q",
+    "token_blacklist",
+    "organizations",
+    "push_notifications",
+    "phonenumber",
+    "two_factor_webauthn",
+    "knox",
+}
 
 
-def history_intake_settings() -> SourceSettings:
-    """The settings of one project with all these apps, as its stored intake_settings give them."""
+def history_intake_settings(engine: str = "postgresql") -> SourceSettings:
+    """The settings of one project of `engine` with all these apps, as its stored
+    intake_settings give them."""
     third_party = source_settings(THIRD_PARTY_INTAKE_SETTINGS)
     installed = INSTALLED_HISTORY_SETTINGS
     return SourceSettings.build(
@@ -38,12 +65,14 @@ def history_intake_settings() -> SourceSettings:
         default_auto_field=third_party.default_auto_field,
         operation_map=third_party.operation_map,
         installed_apps=HISTORY_APPS,
+        engine=engine,
         limits=third_party.limits,
     )
 
 
-def history_files() -> list[MigrationFile]:
-    """Every migration file of the installed apps, read as text; no migration module is imported."""
+def history_files(engine: str = "postgresql") -> list[MigrationFile]:
+    """Every migration file of the installed apps, read as text for a project of `engine`; no
+    migration module is imported."""
     files = []
     with receivers_restored(), override_settings(MIDDLEWARE=HISTORY_MIDDLEWARE, SITE_ID=1, **THIRD_PARTY_DJANGO_SETTINGS):
         # Some apps read INSTALLED_APPS while their models are imported: set it before loading them.
@@ -53,7 +82,7 @@ def history_files() -> list[MigrationFile]:
             app_configs = [(config.label, config.name, Path(config.path)) for config in apps.get_app_configs()]
         finally:
             apps.unset_installed_apps()
-    intake_settings = history_intake_settings()
+    intake_settings = history_intake_settings(engine)
     for label, module, path in app_configs:
         listing = tuple(sorted(p.name for p in (path / "migrations").glob("*.py")))
         for file in sorted((path / "migrations").glob("[0-9]*.py")):

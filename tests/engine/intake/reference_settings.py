@@ -1,8 +1,9 @@
 """Test-only settings for a real `manage.py migrate` of installed apps, recording the SQL it runs.
 
-Used by test_sql_equality.py in a subprocess against a fresh, empty PostgreSQL database: the
-apps, middleware and database come from the environment (SQL_REFERENCE_APPS,
-SQL_REFERENCE_MIDDLEWARE, SQL_REFERENCE_DATABASE), SQL_REFERENCE_SETTINGS (a JSON object) adds
+Used by test_sql_equality.py (and test_sql_equality_mariadb.py) in a subprocess against a fresh,
+empty PostgreSQL (or MariaDB) database: the apps, middleware, database and its backend come
+from the environment (SQL_REFERENCE_APPS, SQL_REFERENCE_MIDDLEWARE, SQL_REFERENCE_DATABASE,
+SQL_REFERENCE_ENGINE, default PostgreSQL's), SQL_REFERENCE_SETTINGS (a JSON object) adds
 or overrides any other module-level setting the apps need (it is applied last, so it wins over
 the defaults here), and the `sql_capture` app below records
 every statement Django sends, with the migration being applied, whether the schema editor or a
@@ -24,7 +25,12 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 SITE_ID = 1
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", **json.loads(os.environ.get("SQL_REFERENCE_DATABASE", "{}"))}}
+DATABASES = {
+    "default": {
+        "ENGINE": os.environ.get("SQL_REFERENCE_ENGINE", "django.db.backends.postgresql"),
+        **json.loads(os.environ.get("SQL_REFERENCE_DATABASE", "{}")),
+    }
+}
 INSTALLED_APPS = [
     *filter(None, os.environ.get("SQL_REFERENCE_APPS", "").split(",")),
     "tests.engine.intake.reference_settings.SqlCaptureConfig",
@@ -75,21 +81,26 @@ class SqlCaptureConfig(AppConfig):
         RunPython.database_forwards = inside("data_step", RunPython.database_forwards)  # type: ignore[method-assign]
 
         def capture(execute: Any, sql: Any, params: Any, many: bool, call: dict[str, Any]) -> Any:
+            connection = call["connection"]
+            record = {
+                "migration": context["migration"],
+                "by_schema_editor": context["schema_editor"] > 0,
+                "in_data_step": context["data_step"] > 0,
+                "in_transaction": connection.in_atomic_block,
+            }
+            if connection.vendor != "postgresql":
+                # MySQLdb interpolates parameters itself: the text it sent is known once it ran.
+                result = execute(sql, params, many, call)
+                text = connection.ops.last_executed_query(call["cursor"].cursor, sql, params) if params else str(sql)
+                records.append({**record, "sql": text})
+                return result
             text = str(sql)
             if params:
                 try:
-                    text = str(call["connection"].ops.compose_sql(text, params))
+                    text = str(connection.ops.compose_sql(text, params))
                 except Exception:  # noqa: BLE001 - unbound parameters still show the statement
                     text = f"{text} -- params: {params!r}"
-            records.append(
-                {
-                    "migration": context["migration"],
-                    "sql": text,
-                    "by_schema_editor": context["schema_editor"] > 0,
-                    "in_data_step": context["data_step"] > 0,
-                    "in_transaction": call["connection"].in_atomic_block,
-                }
-            )
+            records.append({**record, "sql": text})
             return execute(sql, params, many, call)
 
         connections["default"].execute_wrappers.append(capture)

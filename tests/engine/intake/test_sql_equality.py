@@ -38,36 +38,10 @@ from changeapi.intake.plan import Plan
 from changeapi.intake.python_source.history import plan_history
 from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, configured_servers
-from tests.engine.intake.history_corpus import HISTORY_APPS, HISTORY_MIDDLEWARE, history_files
+from tests.engine.intake.history_corpus import CONTRIB_APPS, HISTORY_APPS, HISTORY_MIDDLEWARE, THIRD_PARTY_APPS, history_files
 from tests.engine.intake.third_party_apps import THIRD_PARTY_DJANGO_SETTINGS
 
 REPOSITORY = Path(__file__).resolve().parents[3]
-CONTRIB_APPS = {"auth", "contenttypes", "admin", "sessions", "sites"}
-THIRD_PARTY_APPS = {
-    "django_celery_beat",
-    "oauth2_provider",
-    "account",
-    "socialaccount",
-    "taggit",
-    "address",
-    "catalogue",
-    "order",
-    "cms",
-    "axes",
-    "otp_totp",
-    "waffle",
-    "constance",
-    "silk",
-    "post_office",
-    "django_q",
-    "token_blacklist",
-    "organizations",
-    "push_notifications",
-    "phonenumber",
-    "two_factor_webauthn",
-    "knox",
-}
-
 SqlByMigration = dict[str, list[str]]
 
 # A callable default such as `timezone.now` is evaluated when the column is added, so its
