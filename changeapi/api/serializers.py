@@ -86,9 +86,10 @@ class ProjectSerializer(serializers.ModelSerializer):
             "intake_settings",
             "drift_check_interval_minutes",
             "drift_check_due_at",
+            "dry_run_schema",
             "created_at",
         ]
-        read_only_fields = ["created_at", "drift_check_interval_minutes", "drift_check_due_at"]
+        read_only_fields = ["created_at", "drift_check_interval_minutes", "drift_check_due_at", "dry_run_schema"]
         extra_kwargs = {
             "required_approvals": {"min_value": 1, "max_value": 20},
             "engine_version": {"min_value": 9, "max_value": 99},
@@ -108,8 +109,19 @@ class ProjectUpdateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["name", "required_approvals", "lock_timeout_ms", "intake_settings", "drift_check_interval_minutes"]
+        fields = [
+            "name",
+            "required_approvals",
+            "lock_timeout_ms",
+            "intake_settings",
+            "drift_check_interval_minutes",
+            "dry_run_schema",
+        ]
         extra_kwargs = {
+            "dry_run_schema": {
+                "help_text": "What dry-runs start from (docs/drift.md): migrations, the replay of the baseline's "
+                "migrations; snapshot, the project's latest schema snapshot restored (as production is)."
+            },
             "required_approvals": {"min_value": 1, "max_value": 20},
             "drift_check_interval_minutes": {
                 "min_value": DRIFT_CHECK_MIN_MINUTES,

@@ -26,9 +26,11 @@ from django.utils import timezone
 
 from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
+from changeapi.dryrun.as_production import explain_missing_objects
 from changeapi.dryrun.contract import Report, to_json
+from changeapi.dryrun.engine import baseline_state
 from changeapi.dryrun.gc_pause import collect_now, collections_paused
-from changeapi.dryrun.run import dry_run_execute, template_build
+from changeapi.dryrun.run import dry_run_execute
 from changeapi.errors import InvalidState
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, dry_run_report_known, revision_plan
@@ -41,6 +43,7 @@ from changeapi.services.dry_run_guards import (
     claims_serialise,
     lease_duration,
 )
+from changeapi.services.dry_run_schemas import baseline_template_ensure, dry_run_template_choose
 from changeapi.services.schema_snapshots import dry_run_schema_drift
 from changeapi.services.shadows import (
     clone_discard,
@@ -50,7 +53,7 @@ from changeapi.services.shadows import (
     spare_taken,
     spares_replenish,
 )
-from changeapi.services.table_stats import production_profile, seeded_template_for
+from changeapi.services.table_stats import production_profile
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_server
@@ -242,14 +245,20 @@ def progress_writer(
 
 
 def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
+    """Dry-run the revision on a clone of the template its project's `dry_run_schema` picks.
+
+    On a snapshot's template the change is still made from the baseline's Django state, so a
+    failure on a table or column production lacks is said to be that; drift warnings compare
+    the snapshot with the baseline's own template either way.
+    """
     baseline = dry_run.baseline
+    project = dry_run.revision.change_request.project
     base = baseline_plan(baseline)
     change = revision_plan(dry_run.revision, baseline)
-    profile = production_profile(project=dry_run.revision.change_request.project)
-    template = seeded_template_for(baseline=baseline, profile=profile)
+    profile = production_profile(project=project)
     DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
-    if template_build(server=server, name=template, baseline=base, profile=profile):
-        ShadowDatabase.objects.create(server=server.key, name=template, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline)
+    chosen = dry_run_template_choose(project=project, baseline=baseline, base=base, profile=profile, server=server)
+    template = chosen.name
     spares = spare_names_for(template)
     clone = clone_name_for(dry_run.pk)
     # A reclaimed job reuses its clone's name (and registry row); the clone itself is recreated.
@@ -273,7 +282,7 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
             # Dropped once the report is recorded (`_after_run`); until then the registry
             # row keeps it live, so the reaper drops it if this worker dies in between.
             drop_clone=False,
-            access_patterns=access_patterns_for_dry_run(project=dry_run.revision.change_request.project),
+            access_patterns=access_patterns_for_dry_run(project=project),
         )
     if guard.fired and report.error is not None:
         limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS
@@ -282,13 +291,23 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
             f"and was stopped: {report.error.message}"
         )
         report = dataclasses.replace(report, error=dataclasses.replace(report.error, message=message))
+    if chosen.catalog is not None and chosen.snapshot is not None:
+        report = explain_missing_objects(
+            report, state=baseline_state(base), catalog=chosen.catalog, snapshot=f"schema snapshot {chosen.snapshot.pk}"
+        )
+    migrations_template = (
+        template
+        if chosen.catalog is None
+        else baseline_template_ensure(server=server, baseline=baseline, base=base, profile=None)
+    )
     drift = dry_run_schema_drift(
-        project=dry_run.revision.change_request.project,
+        project=project,
         baseline=baseline,
         server=server,
-        template=template,
+        template=migrations_template,
         statements=report.statements,
     )
+    report = dataclasses.replace(report, schema_source=chosen.source)
     if drift is not None:
         report = dataclasses.replace(report, schema_drift=drift)
     return template, report

@@ -52,7 +52,14 @@ def project_create(
 
 
 # The settings a project's managers may change after creation (slug and engine are fixed).
-PROJECT_SETTINGS = ("name", "required_approvals", "lock_timeout_ms", "intake_settings", "drift_check_interval_minutes")
+PROJECT_SETTINGS = (
+    "name",
+    "required_approvals",
+    "lock_timeout_ms",
+    "intake_settings",
+    "drift_check_interval_minutes",
+    "dry_run_schema",
+)
 
 
 @transaction.atomic
@@ -60,6 +67,8 @@ def project_settings_update(*, project: Project, changes: dict[str, object], con
     """Change a project's settings, audited with each changed field's value before and after.
 
     Setting a drift check schedule makes its first check due at once; clearing it stops them.
+    `dry_run_schema` takes effect from the next dry-run: reports made before keep saying which
+    schema they ran against.
 
     The row is locked for the change, so two managers' updates are applied one after the other
     and each audit event shows what that update really replaced.

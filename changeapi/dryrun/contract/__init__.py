@@ -18,7 +18,7 @@ from changeapi.dryrun.contract.analysis import (
     TableBlocking,
 )
 from changeapi.dryrun.contract.codec import ReportFormatError, report_from_json, to_json
-from changeapi.dryrun.contract.drift import DriftWarning, SchemaDrift
+from changeapi.dryrun.contract.drift import SCHEMA_MIGRATIONS, SCHEMA_SNAPSHOT, DriftWarning, SchemaDrift, SchemaSource
 from changeapi.dryrun.contract.fields import JsonValue
 from changeapi.dryrun.contract.patterns import (
     AccessPatterns,
@@ -48,6 +48,8 @@ from changeapi.dryrun.contract.statements import (
 
 __all__ = [
     "REPORT_VERSION",
+    "SCHEMA_MIGRATIONS",
+    "SCHEMA_SNAPSHOT",
     "AccessPatternVerdict",
     "AccessPatterns",
     "CalibrationSize",
@@ -77,6 +79,7 @@ __all__ = [
     "SaferAlternative",
     "Scan",
     "SchemaDrift",
+    "SchemaSource",
     "SeededDataFailure",
     "SeededTable",
     "StatementEvent",

@@ -13,7 +13,7 @@ from changeapi.dryrun.contract.analysis import (
     Reversibility,
     TableBlocking,
 )
-from changeapi.dryrun.contract.drift import SchemaDrift
+from changeapi.dryrun.contract.drift import SchemaDrift, SchemaSource
 from changeapi.dryrun.contract.fields import ABSENT_WHEN_NONE
 from changeapi.dryrun.contract.patterns import AccessPatterns
 from changeapi.dryrun.contract.statements import MigrationEntry, ReportError, StatementTrace, TransactionEntry
@@ -65,6 +65,7 @@ class Report:
     findings: tuple[Finding, ...] = ()
     access_patterns: AccessPatterns | None = field(default=None, metadata=ABSENT_WHEN_NONE)
     schema_drift: SchemaDrift | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    schema_source: SchemaSource | None = field(default=None, metadata=ABSENT_WHEN_NONE)
 
     def statement(self, index: int | None) -> StatementTrace | None:
         """The statement at `index`, if the report has it."""
