@@ -18,11 +18,10 @@ from changeapi.dryrun.access_patterns.explain import PatternsSnapshot
 from changeapi.dryrun.calibration import calibrate
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import Report, StatementTrace
-from changeapi.dryrun.drift import Catalog
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, baseline_state
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.report import RunFacts, build_report
-from changeapi.dryrun.restore import RestoreNote, restore_apply, restore_plan
+from changeapi.dryrun.restore import RestoreNote, RestorePlan, restore_apply
 from changeapi.dryrun.reversibility import reverse_plan
 from changeapi.dryrun.session import shadow_session
 from changeapi.dryrun.template_facts import TemplateFacts, facts_read, facts_write
@@ -51,18 +50,17 @@ def template_build(*, server: ShadowServer, name: str, baseline: Plan, profile: 
 
 
 def snapshot_template_build(
-    *, server: ShadowServer, name: str, catalog: Catalog, profile: ProductionProfile | None = None
+    *, server: ShadowServer, name: str, plan: RestorePlan, profile: ProductionProfile | None = None
 ) -> tuple[bool, tuple[RestoreNote, ...]]:
-    """Ensure a template holding production's schema as `catalog` says exists on `server`.
+    """Ensure a template holding production's schema, as a snapshot's `restore_plan` makes it,
+    exists on `server`; the plan checked the snapshot whole before any database is made.
 
-    The catalog is checked whole before any database is made (`restore_plan` raises
-    SnapshotNotRestorable at the first value it refuses), then restored as the build's own
-    role under the watchdog's limits, exactly as a legacy baseline's shadow is, and seeded
-    like a baseline's template. Returns whether this call built it, and what of the catalog
-    the shadow could not have (empty when the template was there already). Name it by the
-    snapshot's content and the profile's digest: its content depends on nothing else.
+    The plan runs as the build's own role under the watchdog's limits, exactly as a legacy
+    baseline's shadow is restored, and the template is seeded like a baseline's. Returns
+    whether this call built it, and what of the plan the shadow could not have (empty when
+    the template was there already). Name it by the snapshot's content and the profile's
+    digest: its content depends on nothing else.
     """
-    plan = restore_plan(catalog)
     notes: list[RestoreNote] = []
 
     def build(dbname: str) -> None:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from changeapi.caches import BoundedCache
 from changeapi.dryrun.contract import SCHEMA_MIGRATIONS, SCHEMA_SNAPSHOT, SchemaSource
 from changeapi.dryrun.drift import Catalog, catalog_from_json
 from changeapi.dryrun.profile import ProductionProfile, seeded_template_name
-from changeapi.dryrun.restore import SnapshotNotRestorable, restore_plan
+from changeapi.dryrun.restore import RestorePlan, SnapshotNotRestorable, restore_plan
 from changeapi.dryrun.run import snapshot_template_build, template_build
 from changeapi.intake.plan import Plan
 from changeapi.models import Baseline, DryRunSchema, Project, SchemaSnapshot, ShadowDatabase
@@ -76,12 +77,28 @@ def dry_run_template_choose(
     return DryRunTemplate(name=name, source=SchemaSource(schema=SCHEMA_MIGRATIONS, requested=requested, fallback=fallback))
 
 
+# A snapshot's catalog and restore plan, by content: parsing every type, default and
+# definition is done once per process, not on every dry-run of the same snapshot.
+_restorable: BoundedCache[str, tuple[Catalog, RestorePlan]] = BoundedCache(8)
+
+
+def _restorable_snapshot(snapshot: SchemaSnapshot) -> tuple[Catalog, RestorePlan]:
+    """The snapshot's catalog and the plan that restores it; SnapshotNotRestorable if it cannot be."""
+    cached = _restorable.get(snapshot.sha256)
+    if cached is not None:
+        return cached
+    catalog = catalog_from_json(snapshot.content)
+    value = (catalog, restore_plan(catalog))
+    _restorable.put(snapshot.sha256, value)
+    return value
+
+
 def _snapshot_template(
     *, snapshot: SchemaSnapshot, baseline: Baseline, profile: ProductionProfile, server: ShadowServer
 ) -> DryRunTemplate:
-    catalog = catalog_from_json(snapshot.content)
+    catalog, plan = _restorable_snapshot(snapshot)
     name = snapshot_template_name(snapshot=snapshot, profile=profile)
-    built, notes = snapshot_template_build(server=server, name=name, catalog=catalog, profile=profile)
+    built, notes = snapshot_template_build(server=server, name=name, plan=plan, profile=profile)
     if built:
         ShadowDatabase.objects.create(
             server=server.key, name=name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline, schema_snapshot=snapshot
@@ -90,7 +107,7 @@ def _snapshot_template(
             logger.info("template %s: %s %s not restored: %s", name, note.kind.value, note.name, note.detail)
     # What the snapshot holds that no shadow restores is known from the plan alone, so every
     # dry-run of the template lists the same, whether it built the template or not.
-    not_restored = tuple(f"{note.kind.value} {note.name}: {note.detail}" for note in restore_plan(catalog).notes)
+    not_restored = tuple(f"{note.kind.value} {note.name}: {note.detail}" for note in plan.notes)
     source = SchemaSource(
         schema=SCHEMA_SNAPSHOT,
         requested=SCHEMA_SNAPSHOT,

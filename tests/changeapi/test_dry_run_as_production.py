@@ -110,6 +110,26 @@ def test_a_snapshot_project_without_a_snapshot_falls_back_to_the_migrations_and_
     assert "Schema: as the migrations say (the baseline's migrations replayed); the project asks for its snapshot" in markdown
 
 
+def test_a_snapshot_the_shadow_cannot_restore_falls_back_to_the_migrations_naming_the_value(project_with_baseline):
+    api = project_with_baseline["api"]
+    with _production() as conn:
+        content = conn.execute(QUERY).fetchone()[0]
+    t = next(i for i, table in enumerate(content["tables"]) if table["name"] == "shop_order")
+    c = next(i for i, column in enumerate(content["tables"][t]["columns"]) if column["name"] == "total")
+    content["tables"][t]["columns"][c]["default"] = "0; DROP TABLE shop_customer"
+    assert api.post("/api/v1/projects/shop/schema-snapshots/", content, format="json").status_code == 201
+    _as_production(api)
+
+    dry_run = _dry_run(api, _submit(api))
+
+    assert dry_run["status"] == "succeeded", dry_run["error"]
+    source = dry_run["report"]["schema_source"]
+    assert (source["schema"], source["requested"]) == ("migrations", "snapshot")
+    snapshot = SchemaSnapshot.objects.get().pk
+    assert source["fallback"].startswith(f"schema snapshot {snapshot} cannot be restored on the shadow (")
+    assert source["fallback"].endswith(f"at /tables/{t}/columns/{c}/default)")
+
+
 def test_a_change_to_a_table_production_lacks_fails_naming_the_table(project_with_baseline):
     api = project_with_baseline["api"]
     _upload_snapshot(api, "DROP TABLE shop_order")
