@@ -9,7 +9,7 @@ import pytest
 
 from changeapi.models import AuditEvent, Project, SchemaSnapshot, ShadowDatabase
 from changeapi.services.dry_run_schemas import snapshot_template_name
-from changeapi.services.shadows import shadows_reap
+from changeapi.services.shadows import shadow_chores_wait, shadows_reap, spare_names_for
 from changeapi.services.table_stats import production_profile
 from changeapi.shadow import provision
 from changeapi.shadow.servers import configured_servers
@@ -165,6 +165,21 @@ def test_the_snapshot_template_is_built_once_and_registered_as_a_template(projec
     (row,) = ShadowDatabase.objects.filter(name=_snapshot_template(), dropped_at=None)
     assert (row.kind, row.schema_snapshot_id) == (ShadowDatabase.Kind.TEMPLATE, SchemaSnapshot.objects.get().pk)
     assert first["report"]["error"]["sqlstate"] == second["report"]["error"]["sqlstate"] == "42P07"
+
+
+def test_the_next_dry_run_on_the_snapshot_takes_a_spare_of_its_template(project_with_baseline):
+    api = project_with_baseline["api"]
+    _upload_snapshot(api, EXTRA_INDEX)
+    _as_production(api)
+    _dry_run(api, _submit(api))
+    shadow_chores_wait()
+    spare = spare_names_for(_snapshot_template())[0]
+    made = ShadowDatabase.objects.get(name=spare, dropped_at=None)
+
+    _dry_run(api, _submit(api))
+
+    made.refresh_from_db()
+    assert (made.kind, made.dropped_at is not None) == (ShadowDatabase.Kind.SPARE, True)
 
 
 def test_the_snapshot_template_is_seeded_like_a_baseline_template(project_with_baseline):
