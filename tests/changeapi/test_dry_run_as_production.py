@@ -263,3 +263,15 @@ def test_a_schema_that_is_neither_is_refused_at_its_field(client_for):
 
     assert response.status_code == 400
     assert [e["pointer"] for e in response.json()["errors"]] == ["/dry_run_schema"]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_project_of_another_engine_cannot_dry_run_on_a_snapshot(client_for):
+    api = client_for(UserFactory(username="owner"))
+    project = {"slug": "shop", "name": "Shop", "engine": "sqlite", "engine_version": 10}
+    assert api.post("/api/v1/projects/", project, format="json").status_code == 201, "created"
+
+    response = api.patch(PROJECT, {"dry_run_schema": "snapshot"}, format="json")
+
+    assert response.status_code == 409
+    assert Project.objects.get(slug="shop").dry_run_schema == "migrations"

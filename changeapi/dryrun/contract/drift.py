@@ -30,8 +30,9 @@ class DriftWarning:
 class SchemaDrift:
     """The project's latest schema snapshot against the baseline this dry-run started from.
 
-    The dry-run ran on the schema the migrations say; `touched` are the drifted objects its
-    statements use, where production may behave otherwise than the report shows.
+    `touched` are the drifted objects the statements use: where a dry-run on the schema the
+    migrations say may show otherwise than production will do (a dry-run on the snapshot met
+    production's objects already; see `SchemaSource`).
     """
 
     snapshot: int
