@@ -34,7 +34,6 @@ class DryRunTemplate:
 
     name: str
     source: SchemaSource
-    snapshot: SchemaSnapshot | None = None
     catalog: Catalog | None = None
 
 
@@ -116,4 +115,4 @@ def _snapshot_template(
         snapshot_uploaded_at=snapshot.created_at.isoformat(),
         not_restored=not_restored,
     )
-    return DryRunTemplate(name=name, source=source, snapshot=snapshot, catalog=catalog)
+    return DryRunTemplate(name=name, source=source, catalog=catalog)

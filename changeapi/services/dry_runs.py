@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -27,11 +27,12 @@ from django.utils import timezone
 from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.as_production import explain_missing_objects
-from changeapi.dryrun.contract import Report, to_json
+from changeapi.dryrun.contract import Report, SchemaDrift, StatementTrace, to_json
 from changeapi.dryrun.engine import baseline_state
 from changeapi.dryrun.gc_pause import collect_now, collections_paused
 from changeapi.dryrun.run import dry_run_execute
 from changeapi.errors import InvalidState
+from changeapi.intake.plan import Plan
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, dry_run_report_known, revision_plan
 from changeapi.services.access_patterns import access_patterns_for_dry_run
@@ -43,7 +44,7 @@ from changeapi.services.dry_run_guards import (
     claims_serialise,
     lease_duration,
 )
-from changeapi.services.dry_run_schemas import baseline_template_ensure, dry_run_template_choose
+from changeapi.services.dry_run_schemas import DryRunTemplate, baseline_template_ensure, dry_run_template_choose
 from changeapi.services.schema_snapshots import dry_run_schema_drift
 from changeapi.services.shadows import (
     clone_discard,
@@ -291,26 +292,35 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
             f"and was stopped: {report.error.message}"
         )
         report = dataclasses.replace(report, error=dataclasses.replace(report.error, message=message))
-    if chosen.catalog is not None and chosen.snapshot is not None:
+    if chosen.catalog is not None:
         report = explain_missing_objects(
-            report, state=baseline_state(base), catalog=chosen.catalog, snapshot=f"schema snapshot {chosen.snapshot.pk}"
+            report, state=baseline_state(base), catalog=chosen.catalog, snapshot=f"schema snapshot {chosen.source.snapshot}"
         )
-    migrations_template = (
-        template
-        if chosen.catalog is None
-        else baseline_template_ensure(server=server, baseline=baseline, base=base, profile=None)
-    )
-    drift = dry_run_schema_drift(
-        project=project,
-        baseline=baseline,
-        server=server,
-        template=migrations_template,
-        statements=report.statements,
-    )
+    drift = _drift_of_run(dry_run, server=server, chosen=chosen, base=base, statements=report.statements)
     report = dataclasses.replace(report, schema_source=chosen.source)
     if drift is not None:
         report = dataclasses.replace(report, schema_drift=drift)
     return template, report
+
+
+def _drift_of_run(
+    dry_run: DryRun, *, server: ShadowServer, chosen: DryRunTemplate, base: Plan, statements: Sequence[StatementTrace]
+) -> SchemaDrift | None:
+    """The drift warnings of a run: the latest snapshot against the baseline's own template
+    (the one the run cloned, unless it cloned the snapshot's). A shadow server failing here
+    leaves the report without them, as the comparison itself does."""
+    baseline = dry_run.baseline
+    try:
+        template = (
+            chosen.name
+            if chosen.catalog is None
+            else baseline_template_ensure(server=server, baseline=baseline, base=base, profile=None)
+        )
+    except (ShadowServerUnavailable, psycopg.Error) as exc:
+        logger.warning("dry-run %s: no drift check, the baseline's template could not be built: %s", dry_run.pk, exc)
+        return None
+    project = dry_run.revision.change_request.project
+    return dry_run_schema_drift(project=project, baseline=baseline, server=server, template=template, statements=statements)
 
 
 @transaction.atomic
