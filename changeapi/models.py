@@ -24,6 +24,13 @@ class DatabaseEngine(models.TextChoices):
 
 # A scheduled drift check at most every quarter of an hour (each costs a clone of the template
 # when a new snapshot or baseline arrived) and at least once a week.
+class DryRunSchema(models.TextChoices):
+    """The schema a project's dry-runs start from (docs/drift.md)."""
+
+    MIGRATIONS = "migrations", "As the migrations say"
+    SNAPSHOT = "snapshot", "As production is"
+
+
 DRIFT_CHECK_MIN_MINUTES = 15
 DRIFT_CHECK_MAX_MINUTES = 7 * 24 * 60
 
@@ -66,6 +73,12 @@ class Project(models.Model):
     drift_check_due_at = models.DateTimeField(
         null=True, blank=True, help_text="When the next scheduled drift check is due; null when there is no schedule."
     )
+    dry_run_schema = models.CharField(
+        max_length=16,
+        choices=DryRunSchema.choices,
+        default=DryRunSchema.MIGRATIONS,
+        help_text="What dry-runs start from: the replay of the baseline's migrations, or the latest schema snapshot restored.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -80,6 +93,7 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=_in_choices("engine", DatabaseEngine), name="project_engine_valid"),
             models.CheckConstraint(condition=Q(required_approvals__gte=1), name="project_required_approvals_positive"),
+            models.CheckConstraint(condition=_in_choices("dry_run_schema", DryRunSchema), name="project_dry_run_schema_valid"),
             models.CheckConstraint(condition=Q(engine_version__gte=1), name="project_engine_version_positive"),
             models.CheckConstraint(
                 condition=Q(drift_check_interval_minutes__isnull=True, drift_check_due_at__isnull=True)
@@ -356,6 +370,14 @@ class ShadowDatabase(models.Model):
     kind = models.CharField(max_length=16, choices=ShadowDatabaseKind.choices)
     dry_run = models.ForeignKey(DryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     baseline = models.ForeignKey(Baseline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    schema_snapshot = models.ForeignKey(
+        "SchemaSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="For a template restored from a schema snapshot: that snapshot.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     dropped_at = models.DateTimeField(null=True, blank=True)
 

@@ -310,6 +310,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
     "WebhookDeliveryStatus": "changeapi.models.WebhookDelivery.Status",
     "DriftCheckStatus": "changeapi.models.DriftCheck.Status",
+    "DryRunSchema": "changeapi.models.DryRunSchema",
     "IntegrationProvider": "changeapi.models.ExternalIdentity.Provider",
     "OperationMappingKind": "changeapi.intake.python_source.config.OperationMapping.KINDS",
     "TypeEnum": "changeapi.api.operation_schemas.FIELD_TYPE_CHOICES",

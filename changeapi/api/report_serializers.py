@@ -13,6 +13,7 @@ from changeapi.dryrun.access_patterns import VERDICTS
 from changeapi.dryrun.access_patterns.explain import SCAN_METHODS
 from changeapi.dryrun.analysis.classify import WORK_CLASSES
 from changeapi.dryrun.analysis.findings import CATALOG, SEVERITIES
+from changeapi.models import DryRunSchema
 
 LOCK_SOURCES = [("observed", "Read from pg_locks"), ("documented", "PostgreSQL's documented lock for the statement")]
 EVENT_KINDS = ["rewrite", "verify", "fk_validation", "index_build"]
@@ -489,6 +490,28 @@ class BackfillTimingSerializer(serializers.Serializer):
     estimate_basis = serializers.CharField()
 
 
+class SchemaSourceSerializer(serializers.Serializer):
+    """Which schema the dry-run's template had: the baseline's migrations replayed, or the latest snapshot restored."""
+
+    schema = serializers.ChoiceField(
+        choices=DryRunSchema.choices,
+        help_text="migrations: as the migrations say (the baseline replayed); snapshot: as production is "
+        "(the project's latest schema snapshot restored).",
+    )
+    requested = serializers.ChoiceField(choices=DryRunSchema.choices, help_text="The project's dry_run_schema.")
+    snapshot = serializers.IntegerField(required=False, help_text="The schema snapshot restored, when schema is snapshot.")
+    snapshot_sha256 = serializers.CharField(required=False)
+    snapshot_uploaded_at = serializers.DateTimeField(required=False)
+    fallback = serializers.CharField(
+        required=False, help_text="Why the snapshot the project asks for was not used (then schema is migrations)."
+    )
+    not_restored = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="What of the snapshot the shadow could not have (an extension's type or index method, ...).",
+    )
+
+
 class DryRunReportSerializer(serializers.Serializer):
     report_version = serializers.IntegerField(help_text="The report contract's version; reports stored without one read as 1.")
     engine = serializers.CharField()
@@ -518,3 +541,6 @@ class DryRunReportSerializer(serializers.Serializer):
         required=False, help_text="Present when the project has a schema snapshot: the drifted objects the change touches."
     )
     backfills = BackfillTimingSerializer(many=True, required=False, help_text="Present when the change has Backfill steps.")
+    schema_source = SchemaSourceSerializer(
+        required=False, help_text="Which schema the change ran against; absent from reports made before it was recorded."
+    )

@@ -93,9 +93,10 @@ class ProjectSerializer(serializers.ModelSerializer):
             "intake_settings",
             "drift_check_interval_minutes",
             "drift_check_due_at",
+            "dry_run_schema",
             "created_at",
         ]
-        read_only_fields = ["created_at", "drift_check_interval_minutes", "drift_check_due_at"]
+        read_only_fields = ["created_at", "drift_check_interval_minutes", "drift_check_due_at", "dry_run_schema"]
         extra_kwargs = {
             "required_approvals": {"min_value": 1, "max_value": 20},
             "engine_version": {
@@ -128,8 +129,13 @@ class ProjectUpdateSerializer(serializers.ModelSerializer):
             "backfill_target_lock_ms",
             "intake_settings",
             "drift_check_interval_minutes",
+            "dry_run_schema",
         ]
         extra_kwargs = {
+            "dry_run_schema": {
+                "help_text": "What dry-runs start from (docs/drift.md): migrations, the replay of the baseline's "
+                "migrations; snapshot, the project's latest schema snapshot restored (as production is)."
+            },
             "required_approvals": {"min_value": 1, "max_value": 20},
             "backfill_target_lock_ms": {"min_value": 1, "max_value": 600_000},
             "drift_check_interval_minutes": {

@@ -1,4 +1,4 @@
-"""Engine entry points: build a baseline's template, and dry-run a plan on a fresh clone.
+"""Engine entry points: build a template (a baseline's, or a snapshot's), and dry-run a plan on a fresh clone.
 
 Plain functions of (server, names, plans): callable from a Celery task, a test or a
 management command alike. The caller records which databases exist; these functions create
@@ -23,6 +23,7 @@ from changeapi.dryrun.contract import Report, StatementTrace
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, baseline_state
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.report import RunFacts, build_report
+from changeapi.dryrun.restore import RestoreNote, RestorePlan, restore_apply
 from changeapi.dryrun.reversibility import reverse_plan
 from changeapi.dryrun.session import shadow_session
 from changeapi.dryrun.template_facts import TemplateFacts, facts_read, facts_write
@@ -45,22 +46,50 @@ def template_build(*, server: ShadowServer, name: str, baseline: Plan, profile: 
     def build(dbname: str) -> None:
         with shadow_connection(server, dbname) as connection:
             apply_plan_untraced(connection, baseline)
-        if profile is None or not profile.has_sizes:
-            return
-        with psycopg.connect(**server.runner_conninfo(dbname), autocommit=True) as conn:  # type: ignore[arg-type]
-            conn.execute("SET statement_timeout = 0")  # seeding a large table is the point, not a runaway
-            seeded = seed_database(conn, profile.seed_rows(), profile.seed_columns())
-            facts = TemplateFacts(
-                seeded={t.table: {"rows": t.rows, "total_bytes": t.total_bytes} for t in seeded.tables},
-                seed_warnings=seeded.warnings,
-                seed_seconds=seeded.seconds,
-                seed_max_rows=profile.seed_max_rows,
-                calibration=calibrate(conn, seed_max_rows=profile.seed_max_rows),
-                seed_columns={t.table: {"stats": t.columns_from_stats, "defaults": t.columns_by_default} for t in seeded.tables},
-            )
-            facts_write(conn, dbname, facts)
+        _template_seed(server, dbname, profile)
 
     return provision.template_ensure(server, name, build)
+
+
+def snapshot_template_build(
+    *, server: ShadowServer, name: str, plan: RestorePlan, profile: ProductionProfile | None = None
+) -> tuple[bool, tuple[RestoreNote, ...]]:
+    """Ensure a template holding production's schema, as a snapshot's `restore_plan` makes it,
+    exists on `server`; the plan checked the snapshot whole before any database is made.
+
+    The plan runs as the build's own role under the watchdog's limits, exactly as a legacy
+    baseline's shadow is restored, and the template is seeded like a baseline's. Returns
+    whether this call built it, and what of the plan the shadow could not have (empty when
+    the template was there already). Name it by the snapshot's content and the profile's
+    digest: its content depends on nothing else.
+    """
+    notes: list[RestoreNote] = []
+
+    def build(dbname: str) -> None:
+        with shadow_connection(server, dbname) as connection:
+            notes.extend(restore_apply(connection.connection, plan))
+        _template_seed(server, dbname, profile)
+
+    return provision.template_ensure(server, name, build), tuple(notes)
+
+
+def _template_seed(server: ShadowServer, dbname: str, profile: ProductionProfile | None) -> None:
+    """Seed a template being built with rows per the profile's sizes, and calibrate the time
+    model on it; nothing without sizes."""
+    if profile is None or not profile.has_sizes:
+        return
+    with psycopg.connect(**server.runner_conninfo(dbname), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute("SET statement_timeout = 0")  # seeding a large table is the point, not a runaway
+        seeded = seed_database(conn, profile.seed_rows(), profile.seed_columns())
+        facts = TemplateFacts(
+            seeded={t.table: {"rows": t.rows, "total_bytes": t.total_bytes} for t in seeded.tables},
+            seed_warnings=seeded.warnings,
+            seed_seconds=seeded.seconds,
+            seed_max_rows=profile.seed_max_rows,
+            calibration=calibrate(conn, seed_max_rows=profile.seed_max_rows),
+            seed_columns={t.table: {"stats": t.columns_from_stats, "defaults": t.columns_by_default} for t in seeded.tables},
+        )
+        facts_write(conn, dbname, facts)
 
 
 # By server, template and patterns; a snapshot, or None when the patterns were None.

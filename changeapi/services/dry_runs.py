@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -26,10 +26,13 @@ from django.utils import timezone
 
 from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
-from changeapi.dryrun.contract import Report, to_json
+from changeapi.dryrun.as_production import explain_missing_objects
+from changeapi.dryrun.contract import Report, SchemaDrift, StatementTrace, to_json
+from changeapi.dryrun.engine import baseline_state
 from changeapi.dryrun.gc_pause import collect_now, collections_paused
-from changeapi.dryrun.run import dry_run_execute, template_build
+from changeapi.dryrun.run import dry_run_execute
 from changeapi.errors import InvalidState
+from changeapi.intake.plan import Plan
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, dry_run_report_known, revision_plan
 from changeapi.services.access_patterns import access_patterns_for_dry_run
@@ -41,6 +44,7 @@ from changeapi.services.dry_run_guards import (
     claims_serialise,
     lease_duration,
 )
+from changeapi.services.dry_run_schemas import DryRunTemplate, baseline_template_ensure, dry_run_template_choose
 from changeapi.services.schema_snapshots import dry_run_schema_drift
 from changeapi.services.shadows import (
     clone_discard,
@@ -50,7 +54,7 @@ from changeapi.services.shadows import (
     spare_taken,
     spares_replenish,
 )
-from changeapi.services.table_stats import production_profile, seeded_template_for
+from changeapi.services.table_stats import production_profile
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_postgresql_server
@@ -242,14 +246,20 @@ def progress_writer(
 
 
 def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
+    """Dry-run the revision on a clone of the template its project's `dry_run_schema` picks.
+
+    On a snapshot's template the change is still made from the baseline's Django state, so a
+    failure on a table or column production lacks is said to be that; drift warnings compare
+    the snapshot with the baseline's own template either way.
+    """
     baseline = dry_run.baseline
+    project = dry_run.revision.change_request.project
     base = baseline_plan(baseline)
     change = revision_plan(dry_run.revision, baseline)
-    profile = production_profile(project=dry_run.revision.change_request.project)
-    template = seeded_template_for(baseline=baseline, profile=profile)
+    profile = production_profile(project=project)
     DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
-    if template_build(server=server, name=template, baseline=base, profile=profile):
-        ShadowDatabase.objects.create(server=server.key, name=template, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline)
+    chosen = dry_run_template_choose(project=project, baseline=baseline, base=base, profile=profile, server=server)
+    template = chosen.name
     spares = spare_names_for(template)
     clone = clone_name_for(dry_run.pk)
     # A reclaimed job reuses its clone's name (and registry row); the clone itself is recreated.
@@ -273,9 +283,9 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
             # Dropped once the report is recorded (`_after_run`); until then the registry
             # row keeps it live, so the reaper drops it if this worker dies in between.
             drop_clone=False,
-            access_patterns=access_patterns_for_dry_run(project=dry_run.revision.change_request.project),
+            access_patterns=access_patterns_for_dry_run(project=project),
             backfill_sample_batches=settings.SCHEMAGATE_BACKFILL_SAMPLE_BATCHES,
-            backfill_target_lock_ms=dry_run.revision.change_request.project.backfill_target_lock_ms,
+            backfill_target_lock_ms=project.backfill_target_lock_ms,
         )
     if guard.fired and report.error is not None:
         limit = settings.SCHEMAGATE_DRY_RUN_WALL_SECONDS
@@ -284,16 +294,35 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
             f"and was stopped: {report.error.message}"
         )
         report = dataclasses.replace(report, error=dataclasses.replace(report.error, message=message))
-    drift = dry_run_schema_drift(
-        project=dry_run.revision.change_request.project,
-        baseline=baseline,
-        server=server,
-        template=template,
-        statements=report.statements,
-    )
+    if chosen.catalog is not None:
+        report = explain_missing_objects(
+            report, state=baseline_state(base), catalog=chosen.catalog, snapshot=f"schema snapshot {chosen.source.snapshot}"
+        )
+    drift = _drift_of_run(dry_run, server=server, chosen=chosen, base=base, statements=report.statements)
+    report = dataclasses.replace(report, schema_source=chosen.source)
     if drift is not None:
         report = dataclasses.replace(report, schema_drift=drift)
     return template, report
+
+
+def _drift_of_run(
+    dry_run: DryRun, *, server: ShadowServer, chosen: DryRunTemplate, base: Plan, statements: Sequence[StatementTrace]
+) -> SchemaDrift | None:
+    """The drift warnings of a run: the latest snapshot against the baseline's own template
+    (the one the run cloned, unless it cloned the snapshot's). A shadow server failing here
+    leaves the report without them, as the comparison itself does."""
+    baseline = dry_run.baseline
+    try:
+        template = (
+            chosen.name
+            if chosen.catalog is None
+            else baseline_template_ensure(server=server, baseline=baseline, base=base, profile=None)
+        )
+    except (ShadowServerUnavailable, psycopg.Error) as exc:
+        logger.warning("dry-run %s: no drift check, the baseline's template could not be built: %s", dry_run.pk, exc)
+        return None
+    project = dry_run.revision.change_request.project
+    return dry_run_schema_drift(project=project, baseline=baseline, server=server, template=template, statements=statements)
 
 
 @transaction.atomic

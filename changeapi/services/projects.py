@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState
-from changeapi.models import Project
+from changeapi.models import DatabaseEngine, DryRunSchema, Project
 from changeapi.permissions import PROJECT_PERMISSIONS, project_perms, project_perms_set
 from changeapi.services.drift_checks import drift_schedule_next
 from changeapi.types import User
@@ -86,6 +86,7 @@ PROJECT_SETTINGS = (
     "backfill_target_lock_ms",
     "intake_settings",
     "drift_check_interval_minutes",
+    "dry_run_schema",
 )
 
 
@@ -94,6 +95,8 @@ def project_settings_update(*, project: Project, changes: dict[str, object], con
     """Change a project's settings, audited with each changed field's value before and after.
 
     Setting a drift check schedule makes its first check due at once; clearing it stops them.
+    `dry_run_schema` takes effect from the next dry-run: reports made before keep saying which
+    schema they ran against.
 
     The row is locked for the change, so two managers' updates are applied one after the other
     and each audit event shows what that update really replaced.
@@ -102,6 +105,8 @@ def project_settings_update(*, project: Project, changes: dict[str, object], con
     if unknown:
         raise DomainError(f"not a project setting: {', '.join(sorted(unknown))}")
     locked = Project.objects.select_for_update().get(pk=project.pk)
+    if changes.get("dry_run_schema") == DryRunSchema.SNAPSHOT and locked.engine != DatabaseEngine.POSTGRESQL:
+        raise InvalidState(f"schema snapshots are restored on PostgreSQL only; project {locked.slug} is {locked.engine}")
     changed = {name: value for name, value in changes.items() if getattr(locked, name) != value}
     if not changed:
         return locked

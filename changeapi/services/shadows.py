@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from changeapi.models import Baseline, DryRun, Project, ShadowDatabase
+from changeapi.models import Baseline, DryRun, DryRunSchema, Project, SchemaSnapshot, ShadowDatabase
 from changeapi.shadow import provision
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers
 
@@ -99,9 +99,17 @@ def retired_name_for(clone: str) -> str:
 
 
 def _template_in_use(row: ShadowDatabase) -> bool:
-    """Templates of current baselines, and of baselines with pending jobs, are kept."""
+    """Templates of current baselines, and of baselines with pending jobs, are kept; a
+    snapshot's template while it is the latest snapshot of a project that dry-runs "as
+    production is", or while jobs of its baseline are pending."""
+    if row.schema_snapshot_id is not None and _snapshot_in_use(row.schema_snapshot_id):
+        return True
     if row.baseline_id is None:
         return False
+    if row.schema_snapshot_id is not None:
+        return DryRun.objects.filter(
+            baseline_id=row.baseline_id, status__in=[DryRun.Status.QUEUED, DryRun.Status.RUNNING]
+        ).exists()
     baseline = Baseline.objects.filter(pk=row.baseline_id).first()
     if baseline is None:
         return False
@@ -109,6 +117,16 @@ def _template_in_use(row: ShadowDatabase) -> bool:
     if Project.objects.filter(current_baseline__in=same_content).exists():
         return True
     return DryRun.objects.filter(baseline__in=same_content, status__in=[DryRun.Status.QUEUED, DryRun.Status.RUNNING]).exists()
+
+
+def _snapshot_in_use(snapshot_id: int) -> bool:
+    """Whether a project dry-running "as production is" has a latest snapshot of this content."""
+    sha256 = SchemaSnapshot.objects.filter(pk=snapshot_id).values_list("sha256", flat=True).first()
+    if sha256 is None:
+        return False
+    latest = SchemaSnapshot.objects.filter(project=OuterRef("pk")).order_by("-id").values("sha256")[:1]
+    projects = Project.objects.filter(dry_run_schema=DryRunSchema.SNAPSHOT).annotate(latest=Subquery(latest))
+    return projects.filter(latest=sha256).exists()
 
 
 def shadows_reap_server(server: ShadowServer) -> ReapResult:

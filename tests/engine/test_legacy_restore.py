@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from changeapi.dryrun.drift import Catalog, Column, Constraint, Index, Sequence, Table, catalog_from_json, drift_compare
-from changeapi.dryrun.legacy.restore import SnapshotNotRestorable, restore_apply, restore_plan
+from changeapi.dryrun.restore import SnapshotNotRestorable, restore_apply, restore_plan
 from changeapi.dryrun.session import shadow_session
 from changeapi.shadow.catalog import catalog_read
 from changeapi.shadow.servers import configured_servers

@@ -19,7 +19,7 @@ from changeapi.dryrun.contract.analysis import (
 )
 from changeapi.dryrun.contract.backfill import BackfillAtScale, BackfillBatch, BackfillTiming, ParityCheck
 from changeapi.dryrun.contract.codec import ReportFormatError, report_from_json, to_json
-from changeapi.dryrun.contract.drift import DriftWarning, SchemaDrift
+from changeapi.dryrun.contract.drift import SCHEMA_MIGRATIONS, SCHEMA_SNAPSHOT, DriftWarning, SchemaDrift, SchemaSource
 from changeapi.dryrun.contract.fields import JsonValue
 from changeapi.dryrun.contract.patterns import (
     AccessPatterns,
@@ -49,6 +49,8 @@ from changeapi.dryrun.contract.statements import (
 
 __all__ = [
     "REPORT_VERSION",
+    "SCHEMA_MIGRATIONS",
+    "SCHEMA_SNAPSHOT",
     "AccessPatternVerdict",
     "AccessPatterns",
     "BackfillAtScale",
@@ -82,6 +84,7 @@ __all__ = [
     "SaferAlternative",
     "Scan",
     "SchemaDrift",
+    "SchemaSource",
     "SeededDataFailure",
     "SeededTable",
     "StatementEvent",

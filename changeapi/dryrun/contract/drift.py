@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from changeapi.dryrun.contract.fields import ABSENT_WHEN_EMPTY, ABSENT_WHEN_NONE
+
+SCHEMA_MIGRATIONS = "migrations"
+"""The template is the replay of the baseline's migrations ("as the migrations say")."""
+SCHEMA_SNAPSHOT = "snapshot"
+"""The template is the latest schema snapshot restored ("as production is")."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,8 +30,9 @@ class DriftWarning:
 class SchemaDrift:
     """The project's latest schema snapshot against the baseline this dry-run started from.
 
-    The dry-run ran on the schema the migrations say; `touched` are the drifted objects its
-    statements use, where production may behave otherwise than the report shows.
+    `touched` are the drifted objects the statements use: where a dry-run on the schema the
+    migrations say may show otherwise than production will do (a dry-run on the snapshot met
+    production's objects already; see `SchemaSource`).
     """
 
     snapshot: int
@@ -32,3 +40,22 @@ class SchemaDrift:
     baseline_version: int
     drifted_objects: int
     touched: tuple[DriftWarning, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchemaSource:
+    """Which schema the dry-run's template had, and which one the project asked for.
+
+    `schema` is "migrations" (the replay of the baseline's migrations) or "snapshot" (the
+    project's latest schema snapshot, restored); the Django state the change was applied to is
+    the baseline's either way. When the project asked for the snapshot and none could be used,
+    `schema` is "migrations" and `fallback` says why.
+    """
+
+    schema: str
+    requested: str
+    snapshot: int | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    snapshot_sha256: str | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    snapshot_uploaded_at: str | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    fallback: str | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    not_restored: tuple[str, ...] = field(default=(), metadata=ABSENT_WHEN_EMPTY)

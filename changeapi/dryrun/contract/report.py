@@ -14,7 +14,7 @@ from changeapi.dryrun.contract.analysis import (
     TableBlocking,
 )
 from changeapi.dryrun.contract.backfill import BackfillTiming
-from changeapi.dryrun.contract.drift import SchemaDrift
+from changeapi.dryrun.contract.drift import SchemaDrift, SchemaSource
 from changeapi.dryrun.contract.fields import ABSENT_WHEN_EMPTY, ABSENT_WHEN_NONE
 from changeapi.dryrun.contract.patterns import AccessPatterns
 from changeapi.dryrun.contract.statements import MigrationEntry, ReportError, StatementTrace, TransactionEntry
@@ -68,6 +68,7 @@ class Report:
     schema_drift: SchemaDrift | None = field(default=None, metadata=ABSENT_WHEN_NONE)
     # Additive: reports without Backfill steps (and those stored before them) have no key.
     backfills: tuple[BackfillTiming, ...] = field(default=(), metadata=ABSENT_WHEN_EMPTY)
+    schema_source: SchemaSource | None = field(default=None, metadata=ABSENT_WHEN_NONE)
 
     def statement(self, index: int | None) -> StatementTrace | None:
         """The statement at `index`, if the report has it."""

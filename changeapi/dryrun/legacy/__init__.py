@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from changeapi.dryrun.drift import Catalog
 from changeapi.dryrun.legacy.inspection import RecordingInspection, models_inspect, names_django_can_use
-from changeapi.dryrun.legacy.restore import RestoreNote, SnapshotNotRestorable, foreign_key_facts, restore_apply, restore_plan
+from changeapi.dryrun.restore import RestoreNote, SnapshotNotRestorable, foreign_key_facts, restore_apply, restore_plan
 from changeapi.dryrun.session import shadow_session
 from changeapi.shadow.servers import ShadowServer
 

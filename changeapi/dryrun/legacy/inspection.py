@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.commands import inspectdb
 
 from changeapi.dryrun.drift import Catalog
-from changeapi.dryrun.legacy.restore import SnapshotNotRestorable
+from changeapi.dryrun.restore import SnapshotNotRestorable
 
 # inspectdb marks every model unmanaged; a baseline's models are managed, so that Django's
 # migrations make and change their tables (see `review_points`).

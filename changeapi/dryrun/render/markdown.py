@@ -8,7 +8,7 @@ comment is read in another repository, where a relative `docs/...` link goes now
 from __future__ import annotations
 
 from changeapi.dryrun.analysis.held import held_by_statement
-from changeapi.dryrun.contract import Estimate, PatternPlan, PlanFailure, Report
+from changeapi.dryrun.contract import SCHEMA_SNAPSHOT, Estimate, PatternPlan, PlanFailure, Report, SchemaSource
 
 SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low", "info": "🔵 info"}
 
@@ -69,6 +69,19 @@ def _findings(report: Report, public_url: str) -> list[str]:
             lines += ["", f"```{fence}", alternative.example.rstrip(), "```"]
         lines += ["", "</details>", ""]
     return lines
+
+
+def _schema_source(source: SchemaSource) -> str:
+    """One line: which schema the change ran against, and why not the one asked for."""
+    if source.schema == SCHEMA_SNAPSHOT:
+        line = f"Schema: as production is (schema snapshot {source.snapshot}, uploaded {source.snapshot_uploaded_at})"
+        if source.not_restored:
+            line += f"; {_count(len(source.not_restored), 'object')} of it not restored on the shadow"
+        return line
+    line = "Schema: as the migrations say (the baseline's migrations replayed)"
+    if source.fallback:
+        line += f"; the project asks for its snapshot, but {_cell(source.fallback, 200)}"
+    return line
 
 
 def _schema_drift(report: Report) -> list[str]:
@@ -333,6 +346,8 @@ def report_markdown(report: Report, *, public_url: str) -> str:
         f"PostgreSQL {report.server_version} on {report.server}",
         "",
     ]
+    if report.schema_source is not None:
+        lines += [_schema_source(report.schema_source), ""]
     error = report.error
     if error is not None:
         lines += [
