@@ -192,6 +192,8 @@ SCHEMAGATE_MAX_MIGRATIONS = env.int("SCHEMAGATE_MAX_MIGRATIONS", default=2000)
 # A baseline is a whole history: its own, much larger bound.
 SCHEMAGATE_MAX_BASELINE_OPERATIONS = env.int("SCHEMAGATE_MAX_BASELINE_OPERATIONS", default=100_000)
 SCHEMAGATE_MAX_SOURCE_BYTES = env.int("SCHEMAGATE_MAX_SOURCE_BYTES", default=1_000_000)
+# Statements of an uploaded pg_dump --schema-only script (a few per table, index and constraint).
+SCHEMAGATE_MAX_DUMP_STATEMENTS = env.int("SCHEMAGATE_MAX_DUMP_STATEMENTS", default=100_000)
 # Nesting of any JSON body (arrays and objects); measured before the body is parsed.
 SCHEMAGATE_MAX_JSON_DEPTH = env.int("SCHEMAGATE_MAX_JSON_DEPTH", default=64)
 SCHEMAGATE_MAX_AST_DEPTH = env.int("SCHEMAGATE_MAX_AST_DEPTH", default=100)

@@ -26,6 +26,7 @@ from changeapi.intake.names import is_app_label
 from changeapi.models import SchemaSnapshot
 from changeapi.permissions import MANAGE
 from changeapi.services.legacy_baselines import legacy_baseline_create
+from changeapi.services.schema_dumps import schema_dump_catalog
 from changeapi.services.schema_snapshots import schema_snapshot_drift, schema_snapshot_upload
 
 NAME_CHARS = 63  # PostgreSQL's identifiers hold at most 63 bytes
@@ -38,6 +39,8 @@ MAX_EXTENSIONS = 500
 MAX_DEFINITION_CHARS = 20_000
 DRIFT_ERRORS = {**ERRORS, 503: PROBLEM}
 LEGACY_ERRORS = {**ERRORS, 422: PROBLEM, 503: PROBLEM}
+DUMP_ERRORS = {**ERRORS, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM}
+MAX_DUMP_CHARS = 20_000_000
 # Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"], so other `type` enums keep their names.
 CONSTRAINT_TYPES = ("primary_key", "unique", "foreign_key", "check", "exclusion")
 IDENTITY_KINDS = ("always", "by_default")
@@ -179,6 +182,27 @@ class SchemaSnapshotDetailSerializer(SchemaSnapshotSerializer):
         read_only_fields = fields
 
 
+class SchemaDumpUploadSerializer(serializers.Serializer):
+    dump = serializers.CharField(
+        max_length=MAX_DUMP_CHARS,
+        trim_whitespace=False,
+        help_text="The output of `pg_dump --schema-only` of production's database, as it is (plain format).",
+    )
+
+
+class SkippedStatementSerializer(serializers.Serializer):
+    what = serializers.CharField(help_text="What the statement makes, which the snapshot leaves out.")
+    line = serializers.IntegerField(help_text="Its first line in the dump.")
+
+
+class SchemaDumpSnapshotSerializer(SchemaSnapshotDetailSerializer):
+    skipped = SkippedStatementSerializer(many=True, read_only=True)
+
+    class Meta(SchemaSnapshotDetailSerializer.Meta):
+        fields = [*SchemaSnapshotDetailSerializer.Meta.fields, "skipped"]
+        read_only_fields = fields
+
+
 class DriftSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[k.value for k in DriftKind])
     status = serializers.ChoiceField(choices=[s.value for s in DriftStatus])
@@ -245,7 +269,7 @@ class LegacyBaselineSerializer(serializers.Serializer):
 class SchemaSnapshotViewSet(ProjectScopedViewSet):
     """Production's schema per project, uploaded from the catalog query, and its drift."""
 
-    write_permissions = {"create": MANAGE, "legacy_baseline": MANAGE}
+    write_permissions = {"create": MANAGE, "legacy_baseline": MANAGE, "from_dump": MANAGE}
 
     queryset = SchemaSnapshot.objects.select_related("project", "created_by")
     serializer_class = SchemaSnapshotSerializer
@@ -278,6 +302,36 @@ class SchemaSnapshotViewSet(ProjectScopedViewSet):
         )
         return Response(
             SchemaSnapshotDetailSerializer(snapshot).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/api/v1/projects/{project.slug}/schema-snapshots/{snapshot.pk}/"},
+        )
+
+    @extend_schema(
+        operation_id="projects_schema_snapshots_from_dump",
+        tags=["schema-snapshots"],
+        request=SchemaDumpUploadSerializer,
+        responses={201: SchemaDumpSnapshotSerializer, **DUMP_ERRORS},
+        description="Upload production's schema as a `pg_dump --schema-only` script instead of the catalog query's "
+        "output. The script is read by PostgreSQL's parser, restored (statement by statement, each written again "
+        "from its parse tree) on a fresh shadow database as a role of its own, and read back with the catalog "
+        "query; that catalog is stored as the snapshot. Ownership, grants, comments and settings are skipped; "
+        "functions, triggers, views, extensions and other schemas are skipped and listed in `skipped`; anything "
+        "else (data, roles, DO blocks) is a 422 naming its line.",
+    )
+    def from_dump(self, request: Request, slug: str) -> Response:
+        project = self.visible_project(slug)
+        self.require_write(project)
+        upload = SchemaDumpUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        restored = schema_dump_catalog(project=project, dump=upload.validated_data["dump"])
+        serializer = SchemaSnapshotUploadSerializer(data=restored.content)
+        serializer.is_valid(raise_exception=True)
+        snapshot = schema_snapshot_upload(
+            project=project, content=serializer.validated_data, author=acting_user(request), context=audit_context(request)
+        )
+        body = SchemaSnapshotDetailSerializer(snapshot).data
+        return Response(
+            {**body, "skipped": SkippedStatementSerializer(restored.skipped, many=True).data},
             status=status.HTTP_201_CREATED,
             headers={"Location": f"/api/v1/projects/{project.slug}/schema-snapshots/{snapshot.pk}/"},
         )

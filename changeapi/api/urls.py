@@ -72,6 +72,11 @@ schema_snapshots = [
         name="project-schema-snapshots",
     ),
     path(
+        "projects/<slug:slug>/schema-snapshots/from-dump/",
+        SchemaSnapshotViewSet.as_view({"post": "from_dump"}),
+        name="project-schema-snapshots-from-dump",
+    ),
+    path(
         "projects/<slug:slug>/schema-snapshots/<int:pk>/",
         SchemaSnapshotViewSet.as_view({"get": "retrieve"}),
         name="project-schema-snapshot",
