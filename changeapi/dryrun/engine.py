@@ -400,9 +400,9 @@ def apply_plan_traced(
                 migration=f"{migration.app_label}.{migration.name}",
                 operation_index=trace.operation_index,
             )
-            migrations.append(_migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
+            migrations.append(migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
             break
-        migrations.append(_migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
+        migrations.append(migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
         states.append(steps)
     raw.remove_notice_handler(notice)
     return PlanRun(
@@ -415,7 +415,7 @@ def apply_plan_traced(
     )
 
 
-def _migration_entry(migration: PlannedMigration, started_ms: float, finished_ms: float) -> MigrationEntry:
+def migration_entry(migration: PlannedMigration, started_ms: float, finished_ms: float) -> MigrationEntry:
     return MigrationEntry(
         app_label=migration.app_label,
         name=migration.name,

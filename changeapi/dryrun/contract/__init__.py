@@ -33,11 +33,13 @@ from changeapi.dryrun.contract.patterns import (
 )
 from changeapi.dryrun.contract.report import REPORT_VERSION, Report, Summary
 from changeapi.dryrun.contract.statements import (
+    DdlRefusal,
     Estimate,
     HeldLock,
     Lock,
     MigrationEntry,
     MigrationOperation,
+    OnlineDdl,
     ReportError,
     Scan,
     SeededDataFailure,
@@ -52,6 +54,7 @@ __all__ = [
     "AccessPatterns",
     "CalibrationSize",
     "ClassExponent",
+    "DdlRefusal",
     "DriftWarning",
     "Estimate",
     "EstimationModel",
@@ -64,6 +67,7 @@ __all__ = [
     "LockSpan",
     "MigrationEntry",
     "MigrationOperation",
+    "OnlineDdl",
     "PatternPlan",
     "PatternTableSize",
     "PlanFailure",

@@ -1,0 +1,134 @@
+"""What MariaDB itself says about each statement of a change, on a clone with 200,000 orders:
+the algorithm and lock it accepts (asked with ALGORITHM= and LOCK= on a scratch copy), whether
+the table was rebuilt (a new InnoDB table id), what the statement blocks, and that DDL
+commits on its own."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.conf import settings
+from django.db import models
+from django.db.migrations import operations as ops
+from django.db.migrations.operations.base import Operation
+
+from changeapi.dryrun.contract import OnlineDdl, Report, StatementTrace, report_from_json, to_json
+from changeapi.dryrun.mysql_run import dry_run_execute_mysql
+from changeapi.shadow.engine_servers import MySqlShadowServer
+from tests.engine.mariadb.conftest import TemplateFactory, plan_of, shop_baseline
+
+pytestmark = pytest.mark.slow
+
+ORDERS = 200_000
+
+
+@pytest.fixture
+def dry_run(mariadb: MySqlShadowServer, shop_template: TemplateFactory):
+    template = shop_template(orders=ORDERS, customers=20_000)
+
+    def run(*operations: Operation) -> Report:
+        return dry_run_execute_mysql(
+            server=mariadb,
+            template=template.name,
+            clone_name=f"{settings.SHADOW_DATABASE_PREFIX}t_dr_{uuid.uuid4().hex[:8]}",
+            baseline=plan_of(shop_baseline()),
+            change=plan_of(list(operations), start=2),
+        )
+
+    return run
+
+
+def _alter(report: Report) -> tuple[StatementTrace, OnlineDdl]:
+    assert report.error is None, report.error
+    [statement] = [s for s in report.statements if s.online_ddl is not None]
+    assert statement.online_ddl is not None
+    return statement, statement.online_ddl
+
+
+def test_adding_a_nullable_column_is_instant_and_blocks_nothing(dry_run):
+    report = dry_run(ops.AddField("order", "coupon", models.CharField(max_length=20, null=True)))
+    statement, ddl = _alter(report)
+    assert statement.sql == "ALTER TABLE `shop_order` ADD COLUMN `coupon` varchar(20) NULL"
+    assert (ddl.algorithm, ddl.lock, ddl.refusals) == ("INSTANT", "NONE", ())
+    assert (ddl.blocks_reads, ddl.blocks_writes, ddl.rebuilt) == (False, False, False)
+    assert statement.commits_on_its_own and not statement.transactional
+    assert report.engine == "mariadb" and "MariaDB" in report.server_version
+
+
+def test_adding_an_index_is_built_in_place_without_blocking_writes(dry_run):
+    report = dry_run(ops.AddIndex("order", models.Index(fields=["total"], name="order_total_idx")))
+    statement, ddl = _alter(report)
+    assert statement.sql.startswith("CREATE INDEX `order_total_idx` ON `shop_order`")
+    # NOCOPY is MariaDB's in-place without a table copy; INSTANT is refused with its reason.
+    assert (ddl.algorithm, ddl.lock) == ("NOCOPY", "NONE")
+    assert [(r.clause, r.code) for r in ddl.refusals] == [("ALGORITHM=INSTANT", 1846)]
+    assert "ADD INDEX" in ddl.refusals[0].message
+    assert (ddl.blocks_reads, ddl.blocks_writes, ddl.rebuilt) == (False, False, False)
+
+
+def test_int_to_bigint_copies_the_table_and_blocks_writes(dry_run):
+    report = dry_run(ops.AlterField("order", "total", models.BigIntegerField()))
+    statement, ddl = _alter(report)
+    assert statement.sql == "ALTER TABLE `shop_order` MODIFY `total` bigint NOT NULL"
+    assert (ddl.algorithm, ddl.lock) == ("COPY", "SHARED")
+    assert [r.clause for r in ddl.refusals] == ["ALGORITHM=INSTANT", "ALGORITHM=NOCOPY", "ALGORITHM=INPLACE", "LOCK=NONE"]
+    assert all("Cannot change column type" in r.message for r in ddl.refusals)
+    assert (ddl.blocks_reads, ddl.blocks_writes) == (False, True)
+    assert ddl.rebuilt and ddl.table_id_after != ddl.table_id_before
+    assert ddl.rows_copied == ORDERS
+    assert report.summary.rewrites == ("shop_order",)
+    assert statement.locks is not None and statement.locks[0].mode == "LOCK=SHARED"
+
+
+def test_widening_a_varchar_within_its_length_byte_is_instant(dry_run):
+    # 20 and 60 characters of utf8mb4 are at most 80 and 240 bytes: one length byte either way.
+    report = dry_run(ops.AlterField("order", "code", models.CharField(max_length=60)))
+    _, ddl = _alter(report)
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt) == ("INSTANT", "NONE", False)
+
+
+def test_widening_a_varchar_from_one_length_byte_to_two_copies_the_table(dry_run):
+    # varchar(20) utf8mb4 is at most 80 bytes, stored with one length byte whatever it grows to:
+    # widening it to 40 (160 bytes) is instant. From 160 bytes, values past 127 bytes already take
+    # two length bytes, and 100 characters (400 bytes) changes the format: the table is copied.
+    report = dry_run(
+        ops.AlterField("order", "code", models.CharField(max_length=40)),
+        ops.AlterField("order", "code", models.CharField(max_length=100)),
+    )
+    assert report.error is None
+    first, second = (s.online_ddl for s in report.statements)
+    assert first is not None and second is not None
+    assert (first.algorithm, first.rebuilt) == ("INSTANT", False)
+    assert (second.algorithm, second.lock, second.rebuilt, second.rows_copied) == ("COPY", "SHARED", True, ORDERS)
+    assert (second.blocks_reads, second.blocks_writes) == (False, True)
+
+
+def test_renaming_a_column_is_instant(dry_run):
+    report = dry_run(ops.RenameField("order", "note", "remark"))
+    statement, ddl = _alter(report)
+    assert statement.sql == "ALTER TABLE `shop_order` RENAME COLUMN `note` TO `remark`"
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt) == ("INSTANT", "NONE", False)
+
+
+def test_dropping_an_unindexed_column_is_instant(dry_run):
+    report = dry_run(ops.RemoveField("order", "note"))
+    statement, ddl = _alter(report)
+    assert statement.sql == "ALTER TABLE `shop_order` DROP COLUMN `note`"
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt, ddl.blocks_writes) == ("INSTANT", "NONE", False, False)
+
+
+def test_a_migration_failing_half_way_says_its_earlier_ddl_stays_applied(dry_run):
+    report = dry_run(
+        ops.AddField("order", "coupon", models.CharField(max_length=20, null=True)),
+        ops.AddField("order", "coupon2", models.IntegerField(unique=True, default=1)),
+    )
+    assert report.status == "failed" and report.error is not None
+    assert "Duplicate entry" in report.error.message
+    assert "committed on their own and stay applied" in report.error.message
+    assert report.statements[0].error is None and report.statements[-1].error is not None
+
+
+def test_the_mariadb_report_reads_back_from_its_json(dry_run):
+    report = dry_run(ops.AlterField("order", "total", models.BigIntegerField()))
+    assert report_from_json(to_json(report)) == report
