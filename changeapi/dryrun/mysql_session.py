@@ -28,6 +28,7 @@ from changeapi.shadow.mysql_databases import (
     database_exists,
     job_user_create,
     job_user_drop,
+    named_lock,
     spare_claim,
 )
 from changeapi.shadow.mysql_seed import SeededTable, seed_database
@@ -51,22 +52,23 @@ def template_build(
     The baseline is applied by Django's MySQL schema editor (the SQL `migrate` runs) as the
     template's own job user, with no statement cap, as seeding a large table is the point; the
     user is dropped afterwards, so nothing can connect to the template but the admin. A failed
-    build leaves no template behind.
+    build leaves no template behind; concurrent builds of one template take turns (a named lock).
     """
-    if database_exists(server, name):
-        return MySqlTemplate(name=name, built=False)
-    started = time.perf_counter()
-    database_create(server, name)
-    try:
-        user = job_user_create(server, name, statement_seconds=None)
-        with mysql_connection(server, user) as connection:
-            apply_plan_untraced(connection, baseline)
-            with connection.cursor() as cursor:
-                seeded = seed_database(cursor.cursor, name, rows or {}, default_rows=default_rows)
-        job_user_drop(server, name)
-    except BaseException:
-        database_drop(server, name)
-        raise
+    with named_lock(server, f"schemagate-template:{name}"):
+        if database_exists(server, name):
+            return MySqlTemplate(name=name, built=False)
+        started = time.perf_counter()
+        database_create(server, name)
+        try:
+            user = job_user_create(server, name, statement_seconds=None)
+            with mysql_connection(server, user) as connection:
+                apply_plan_untraced(connection, baseline)
+                with connection.cursor() as cursor:
+                    seeded = seed_database(cursor.cursor, name, rows or {}, default_rows=default_rows)
+            job_user_drop(server, name)
+        except BaseException:
+            database_drop(server, name)
+            raise
     return MySqlTemplate(name=name, built=True, seeded=tuple(seeded), build_seconds=round(time.perf_counter() - started, 3))
 
 

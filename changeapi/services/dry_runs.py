@@ -28,6 +28,8 @@ from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.contract import Report, to_json
 from changeapi.dryrun.gc_pause import collect_now, collections_paused
+from changeapi.dryrun.mysql_run import dry_run_execute_mysql
+from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.errors import InvalidState
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
@@ -53,7 +55,19 @@ from changeapi.services.shadows import (
 from changeapi.services.table_stats import production_profile, seeded_template_for
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_postgresql_server
+from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
+from changeapi.shadow.mysql_databases import spares_ensure, spares_ready
+from changeapi.shadow.servers import (
+    AnyShadowServer,
+    ShadowServer,
+    ShadowServerUnavailable,
+    engine_not_supported,
+    pick_server,
+    shadow_servers,
+)
+
+DryRunServer = ShadowServer | MySqlShadowServer
+"""A server dry-runs can run on: PostgreSQL, and MySQL/MariaDB."""
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +90,7 @@ def dry_run_queue(*, revision: Revision, context: AuditContext) -> DryRun:
     return dry_run
 
 
-def _claim(dry_run_id: int, *, owner: str, server: ShadowServer) -> DryRun | None:
+def _claim(dry_run_id: int, *, owner: str, server: DryRunServer) -> DryRun | None:
     """Take a queued job (or one whose lease expired) if the limits allow; None if not ours to run."""
     now = timezone.now()
     with transaction.atomic():
@@ -157,7 +171,7 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     project = pending.revision.change_request.project
     owner = uuid.uuid4().hex
     try:
-        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
+        server = _dry_run_server(pick_server(engine=project.engine, engine_version=project.engine_version))
     except ShadowServerUnavailable as exc:
         return _fail_unclaimed(dry_run_id, str(exc))
     dry_run, server = _claim_on_some_server(dry_run_id, owner=owner, first=server)
@@ -184,12 +198,20 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     return finished
 
 
-def _claim_on_some_server(dry_run_id: int, *, owner: str, first: ShadowServer) -> tuple[DryRun | None, ShadowServer]:
-    """Claim the job on `first`, or on another configured server when `first` is at its limit.
+def _dry_run_server(server: AnyShadowServer) -> DryRunServer:
+    """The picked server, if dry-runs can run on its engine (SQLite ones cannot yet)."""
+    if isinstance(server, SqliteShadowServer):
+        raise engine_not_supported(server)
+    return server
+
+
+def _claim_on_some_server(dry_run_id: int, *, owner: str, first: DryRunServer) -> tuple[DryRun | None, DryRunServer]:
+    """Claim the job on `first`, or on another server of its engine when `first` is at its limit.
 
     Raises the last ShadowServerBusy when every server is busy, for the task to retry later.
     """
-    others = [s for s in configured_servers() if s != first]
+    others = [s for s in shadow_servers() if isinstance(s, ShadowServer | MySqlShadowServer) and s.engine == first.engine]
+    others = [s for s in others if s != first]
     busy: ShadowServerBusy | None = None
     for server in [first, *others]:
         try:
@@ -202,9 +224,16 @@ def _claim_on_some_server(dry_run_id: int, *, owner: str, first: ShadowServer) -
     raise busy
 
 
-def _after_run(dry_run: DryRun, server: ShadowServer, template: str | None) -> None:
+def _after_run(dry_run: DryRun, server: DryRunServer, template: str | None) -> None:
     """With the report recorded: move the used clone aside now, then (as chores, off the
-    client's path) make the template's next spare and drop the used clone."""
+    client's path) make the template's next spare and drop the used clone.
+
+    On MySQL/MariaDB the engine has dropped the clone already; the chore copies the next spare.
+    """
+    if isinstance(server, MySqlShadowServer):
+        if template is not None:
+            shadow_chores_run(f"dr_{dry_run.pk}", lambda: spares_ensure(server, template, count=settings.SHADOW_SPARE_CLONES))
+        return
     clone = clone_name_for(dry_run.pk)
     try:
         retired = clone_retire(server=server, clone=clone, dry_run_id=dry_run.pk)
@@ -240,7 +269,9 @@ def progress_writer(
     return progress
 
 
-def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
+def _execute(dry_run: DryRun, server: DryRunServer) -> tuple[str, Report]:
+    if isinstance(server, MySqlShadowServer):
+        return _execute_mysql(dry_run, server)
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
     change = revision_plan(dry_run.revision, baseline)
@@ -290,6 +321,34 @@ def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
     )
     if drift is not None:
         report = dataclasses.replace(report, schema_drift=drift)
+    return template, report
+
+
+def _execute_mysql(dry_run: DryRun, server: MySqlShadowServer) -> tuple[str, Report]:
+    """A MySQL/MariaDB project's dry-run: the template built (and registered) once, a ready
+    spare taken or the template copied, the change traced, the clone dropped by the engine.
+
+    The wall-clock guard and the schema drift check are PostgreSQL's; here each statement is
+    capped by the job user's MAX_STATEMENT_TIME.
+    """
+    baseline = dry_run.baseline
+    base = baseline_plan(baseline)
+    change = revision_plan(dry_run.revision, baseline)
+    profile = production_profile(project=dry_run.revision.change_request.project)
+    template = seeded_template_for(baseline=baseline, profile=profile)
+    DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
+    built = mysql_template_build(server=server, name=template, baseline=base, rows=profile.seed_rows())
+    if built.built:
+        ShadowDatabase.objects.create(server=server.key, name=template, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline)
+    report = dry_run_execute_mysql(
+        server=server,
+        template=template,
+        clone_name=clone_name_for(dry_run.pk),
+        baseline=base,
+        change=change,
+        on_progress=progress_writer(dry_run.pk),
+        spares=spares_ready(server, template),
+    )
     return template, report
 
 

@@ -110,6 +110,21 @@ def server_errors() -> type[Exception]:
     return error
 
 
+@contextmanager
+def named_lock(server: MySqlShadowServer, name: str, *, timeout_seconds: int = 600) -> Iterator[None]:
+    """Hold the server's named lock `name` (GET_LOCK) for the block: one builder at a time."""
+    connection = server.admin_connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT GET_LOCK(%s, %s)", [name[:64], timeout_seconds])
+        row = cursor.fetchone()
+        if not row or row[0] != 1:
+            raise TimeoutError(f"could not take the lock {name!r} on {server.key} within {timeout_seconds} s")
+        yield
+    finally:
+        connection.close()  # releases the lock with the session
+
+
 def database_exists(server: MySqlShadowServer, name: str) -> bool:
     with admin_cursor(server) as cursor:
         cursor.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", [name])

@@ -121,7 +121,8 @@ def seed_database(cursor: Any, database: str, rows: dict[str, int], *, default_r
     """Fill every table of `database` with `rows[table]` rows (else `default_rows`), parents first.
 
     Foreign key checks are off for the session (a self-reference points at its own row), but
-    every reference is to a row that exists, so a later ALTER that checks keys finds them valid.
+    every reference is to a row that exists, so a later ALTER that checks keys finds them valid;
+    a referenced table given no rows gets one, so the tables referring to it can have theirs.
     """
     cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
     tables = base_tables(cursor, database)
@@ -131,20 +132,25 @@ def seed_database(cursor: Any, database: str, rows: dict[str, int], *, default_r
         if key.referenced_table != key.table:
             edges.setdefault(key.table, set()).add(key.referenced_table)
     references = {(key.table, column): key.referenced_table for key in keys for column in key.columns}
+    order = _parents_first(tables, edges)
+    counts = {table: rows.get(table, default_rows) for table in order}
+    # A table with rows needs rows to reference: a parent left without any gets one.
+    for table in reversed(order):
+        for parent in edges.get(table, ()):
+            if counts[table] > 0 and counts.get(parent, 0) <= 0:
+                counts[parent] = 1
     seeded: list[SeededTable] = []
-    counts: dict[str, int] = {}
-    for table in _parents_first(tables, edges):
-        count = rows.get(table, default_rows)
-        counts[table] = count
+    for table in order:
+        count = counts[table]
         if count <= 0:
             continue
         started = time.perf_counter()
         columns = [c for c in _columns(cursor, database, table) if not c.generated]
         expressions = []
         for column in columns:
-            parent = references.get((table, column.name))
-            if parent is not None:
-                parent_rows = counts.get(parent, rows.get(parent, default_rows))
+            referenced = references.get((table, column.name))
+            if referenced is not None:
+                parent_rows = counts.get(referenced, 0)
                 if parent_rows <= 0:
                     expressions.append("NULL")
                     continue

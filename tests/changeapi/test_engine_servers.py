@@ -88,10 +88,10 @@ def test_among_servers_of_its_engine_a_project_is_given_one_of_its_major_version
     assert picks == {"mysql:127.0.0.1:3306"}
 
 
-def test_a_project_whose_server_cannot_dry_run_yet_is_told_so_and_nothing_is_built(client_for, settings):
-    settings.SHADOW_SERVERS = [*settings.SHADOW_SERVERS, MARIADB]
+def test_a_project_whose_server_cannot_dry_run_yet_is_told_so_and_nothing_is_built(client_for, settings, tmp_path):
+    settings.SHADOW_SERVERS = [*settings.SHADOW_SERVERS, f"sqlite://{tmp_path}"]
     api = client_for(UserFactory(username="owner"))
-    project = {"slug": "shop", "name": "Shop", "engine": "mysql", "engine_version": 10}
+    project = {"slug": "shop", "name": "Shop", "engine": "sqlite", "engine_version": 3}
     assert api.post("/api/v1/projects/", project, format="json").status_code == 201
     before = {server.key: databases_with_prefix(server, settings.SHADOW_DATABASE_PREFIX) for server in configured_servers()}
 
@@ -99,7 +99,7 @@ def test_a_project_whose_server_cannot_dry_run_yet_is_told_so_and_nothing_is_bui
     shown = api.get(f"/api/v1/baselines/{baseline['id']}/").json()
 
     assert shown["status"] == "failed"
-    assert "mysql:127.0.0.1:3306" in shown["error"] and "cannot build templates or dry-run" in shown["error"]
+    assert f"sqlite:{tmp_path}" in shown["error"] and "cannot build templates or dry-run" in shown["error"]
     after = {server.key: databases_with_prefix(server, settings.SHADOW_DATABASE_PREFIX) for server in configured_servers()}
     assert after == before
 
