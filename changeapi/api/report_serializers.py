@@ -125,6 +125,12 @@ class OnlineDdlSerializer(serializers.Serializer):
     table_id_after = serializers.IntegerField(allow_null=True)
     rebuilt = serializers.BooleanField(allow_null=True, help_text="The InnoDB table id changed: the table was rebuilt.")
     rows_copied = serializers.IntegerField(allow_null=True, help_text="Rows the server passed through a copy (Records: N).")
+    observed_blocks_reads = serializers.BooleanField(
+        allow_null=True, help_text="A read from another session waited while it ran; null when it was over too soon to observe."
+    )
+    observed_blocks_writes = serializers.BooleanField(
+        allow_null=True, help_text="A write from another session waited while it ran; null when it was over too soon to observe."
+    )
 
 
 class StatementSerializer(serializers.Serializer):

@@ -52,6 +52,7 @@ def dry_run_execute_mysql(
                 flavor=flavor,
                 probe_cursor=probe.cursor(),
                 admin_cursor=admin.cursor(),
+                connect=lambda: raw_connection(server, session.user),
                 on_progress=on_progress,
             )
         finally:

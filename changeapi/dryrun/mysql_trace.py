@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from django.db.migrations.state import ProjectState
 from changeapi.dryrun.apply import apply_migration
 from changeapi.dryrun.contract import Lock, MigrationEntry, OnlineDdl, ReportError, StatementTrace
 from changeapi.dryrun.engine import ProgressCallback, migration_entry
+from changeapi.dryrun.mysql_blocking import BlockingObserver
 from changeapi.dryrun.mysql_ddl import DdlAnswer, ddl_ask, ddl_target, rows_copied, table_id
 from changeapi.intake.plan import Plan
 
@@ -49,6 +52,7 @@ class _Tracer:
     flavor: str
     probe_cursor: Any
     admin_cursor: Any
+    connect: Callable[[], Any]
     started: float = field(default_factory=time.perf_counter)
     migration: str = ""
     operation_index: int | None = None
@@ -114,8 +118,11 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                 notices=(),
                 commits_on_its_own=commits,
             )
+            observer = BlockingObserver(tracer.connect, target.table) if target is not None else None
+            watching: AbstractContextManager[object] = observer if observer is not None else nullcontext()
             try:
-                super().execute(sql, params)
+                with watching:
+                    super().execute(sql, params)
             except DatabaseError as exc:
                 duration = round((time.perf_counter() - started) * 1000, 3)
                 tracer.run.statements.append(dataclasses.replace(running, duration_ms=duration, error=str(exc)))
@@ -138,6 +145,8 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                     table_id_after=after,
                     rebuilt=None if before is None or after is None else before != after,
                     rows_copied=copied,
+                    observed_blocks_reads=observer.result.reads if observer else None,
+                    observed_blocks_writes=observer.result.writes if observer else None,
                 )
             tracer.run.statements.append(
                 dataclasses.replace(
@@ -161,12 +170,14 @@ def apply_plan_traced_mysql(
     flavor: str,
     probe_cursor: Any,
     admin_cursor: Any,
+    connect: Callable[[], Any],
     on_progress: ProgressCallback | None = None,
 ) -> MySqlPlanRun:
     """Apply `plan` on the clone behind `connection`, each statement asked about, run and timed.
 
     A database error stops the run (the report's error); what ran before it stays applied,
-    as it would in production.
+    as it would in production. `connect` opens another session of the job's user, for the
+    probes that observe what a running statement blocks.
     """
     run = MySqlPlanRun()
     tracer = _Tracer(
@@ -175,6 +186,7 @@ def apply_plan_traced_mysql(
         flavor=flavor,
         probe_cursor=probe_cursor,
         admin_cursor=admin_cursor,
+        connect=connect,
     )
     editor = tracing_editor_class(connection.SchemaEditorClass, tracer)
     state = state.clone()

@@ -137,6 +137,8 @@ class OnlineDdl:
     briefly at its start and end, which queues behind any open transaction on the table.
     `rebuilt` is a new InnoDB table id after the statement ran as Django runs it, and
     `rows_copied` the rows the server reported passing through the copy (`Records: N`).
+    `observed_blocks_*` are what a read and a write from other sessions met while it ran
+    (`mysql_blocking`): None when it was over too soon to observe.
     """
 
     table: str
@@ -150,6 +152,8 @@ class OnlineDdl:
     table_id_after: int | None = None
     rebuilt: bool | None = None
     rows_copied: int | None = None
+    observed_blocks_reads: bool | None = None
+    observed_blocks_writes: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -132,3 +132,12 @@ def test_a_migration_failing_half_way_says_its_earlier_ddl_stays_applied(dry_run
 def test_the_mariadb_report_reads_back_from_its_json(dry_run):
     report = dry_run(ops.AlterField("order", "total", models.BigIntegerField()))
     assert report_from_json(to_json(report)) == report
+
+
+def test_a_read_and_a_write_from_other_sessions_meet_what_the_server_said(dry_run):
+    # The copy of 200,000 rows takes long enough to be watched: a read goes on, a write waits.
+    copy = _alter(dry_run(ops.AlterField("order", "total", models.BigIntegerField())))[1]
+    assert (copy.observed_blocks_reads, copy.observed_blocks_writes) == (False, True)
+    # The index build lets both go on (when it lasts long enough to be watched at all).
+    build = _alter(dry_run(ops.AddIndex("order", models.Index(fields=["total"], name="order_total_idx"))))[1]
+    assert build.observed_blocks_reads in (False, None) and build.observed_blocks_writes in (False, None)
