@@ -3,7 +3,8 @@
 As for PostgreSQL (`dryrun.connection`), Django's schema editor needs a real `DatabaseWrapper`
 registered under an alias while it runs. The session's `lock_wait_timeout` is set as it
 connects, so an ALTER queued behind a metadata lock fails instead of waiting MySQL's default
-of a year; the statement time limit is on the user itself (`shadow.mysql_databases`).
+of a year; the statement time limit is the user's default (`shadow.mysql_databases`), enforced
+from the admin side by `shadow.mysql_watchdog`.
 """
 
 from __future__ import annotations

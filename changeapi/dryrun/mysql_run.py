@@ -8,6 +8,7 @@ yet (lock spans over time, production estimates, findings, reversal) stays empty
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ from changeapi.dryrun.mysql_session import mysql_session
 from changeapi.dryrun.mysql_trace import MySqlPlanRun, apply_plan_traced_mysql
 from changeapi.intake.plan import Plan
 from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow.mysql_watchdog import mysql_breach_of
 
 
 def dry_run_execute_mysql(
@@ -58,6 +60,9 @@ def dry_run_execute_mysql(
         finally:
             probe.close()
             admin.close()
+    breach = mysql_breach_of(session.user.name)
+    if breach is not None and run.error is not None:
+        run.error = dataclasses.replace(run.error, message=f"{breach}, and was stopped: {run.error.message}")
     return mysql_report(
         run=run,
         engine=flavor,

@@ -32,6 +32,7 @@ from changeapi.shadow.mysql_databases import (
     spare_claim,
 )
 from changeapi.shadow.mysql_seed import SeededTable, seed_database
+from changeapi.shadow.mysql_watchdog import mysql_watchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,9 @@ def mysql_session(
     """Take a ready spare of `template` (one of `spares`) or copy it as `name`; connect as the job.
 
     A taken spare keeps its own name (these servers cannot rename a database), so the session's
-    `name` is the database it runs on. The clone and its user are dropped whatever happens,
-    unless `drop` is False.
+    `name` is the database it runs on. While it is open, the watchdog enforces the job's
+    limits from the admin side. The clone and its user are dropped whatever happens, unless
+    `drop` is False.
     """
     started = time.perf_counter()
     spare = spare_claim(server, spares) if spares else None
@@ -107,7 +109,7 @@ def mysql_session(
     try:
         user = job_user_create(server, database, statement_seconds=statement_seconds())
         clone_ms = round((time.perf_counter() - started) * 1000, 3)
-        with mysql_connection(server, user) as connection:
+        with mysql_watchdog(server, user.name), mysql_connection(server, user) as connection:
             yield MySqlSession(connection=connection, user=user, name=database, spare=spare or "", clone_ms=clone_ms, copy=copy)
     finally:
         if drop:

@@ -7,8 +7,9 @@ That costs time in proportion to the seed rows, so spares are copied ahead of th
 that take them; a spare is claimed by dropping its marker table, which only one session can do.
 
 Every job runs as a user of its own, granted privileges on its one database and dropped with
-it; its statement time is capped on the user itself (`MAX_STATEMENT_TIME`), from the admin
-side, so a session cannot lift it by changing its own settings.
+it; its statement time is capped on the user itself (`MAX_STATEMENT_TIME`), which is only the
+session's default (a session may SET it back to 0), so `mysql_watchdog` enforces the limit
+from the admin side too.
 """
 
 from __future__ import annotations

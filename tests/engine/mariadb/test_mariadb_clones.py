@@ -4,10 +4,14 @@ can reach only its clone."""
 
 from __future__ import annotations
 
+import time
+
 import MySQLdb
 import pytest
 from django.conf import settings
+from django.db.migrations import operations as ops
 
+from changeapi.dryrun.mysql_run import dry_run_execute_mysql
 from changeapi.dryrun.mysql_session import mysql_session
 from changeapi.shadow.engine_servers import MySqlShadowServer
 from changeapi.shadow.mysql_databases import (
@@ -19,7 +23,7 @@ from changeapi.shadow.mysql_databases import (
     spares_ensure,
     spares_ready,
 )
-from tests.engine.mariadb.conftest import TemplateFactory
+from tests.engine.mariadb.conftest import TemplateFactory, plan_of, shop_baseline
 
 
 def _count(server: MySqlShadowServer, database: str, table: str) -> int:
@@ -96,3 +100,24 @@ def test_a_dropped_job_user_cannot_connect_again(mariadb: MySqlShadowServer, sho
         user = session.user
     with pytest.raises(MySQLdb.OperationalError):
         MySQLdb.connect(host=mariadb.host, port=mariadb.port, user=user.name, password=user.password)
+
+
+def test_a_job_that_lifts_its_own_statement_cap_is_stopped_from_the_admin_side(
+    mariadb: MySqlShadowServer, shop_template: TemplateFactory, settings
+):
+    settings.SHADOW_STATEMENT_TIMEOUT_MS = 1000
+    template = shop_template()
+    change = plan_of(
+        [ops.RunSQL("SET SESSION max_statement_time = 0"), ops.RunSQL("SELECT SLEEP(20) FROM shop_customer LIMIT 1")], start=2
+    )
+    started = time.monotonic()
+    report = dry_run_execute_mysql(
+        server=mariadb,
+        template=template.name,
+        clone_name=f"{settings.SHADOW_DATABASE_PREFIX}t_clone_sleep",
+        baseline=plan_of(shop_baseline()),
+        change=change,
+    )
+    assert time.monotonic() - started < 10
+    assert report.status == "failed" and report.error is not None
+    assert report.error.message.startswith("a statement ran past SHADOW_STATEMENT_TIMEOUT_MS (1000 ms), and was stopped")
