@@ -46,6 +46,7 @@ from changeapi.services.dry_run_guards import (
 from changeapi.services.schema_snapshots import dry_run_schema_drift
 from changeapi.services.shadows import (
     clone_discard,
+    clone_name_for,
     clone_retire,
     shadow_chores_run,
     spare_names_for,
@@ -153,10 +154,6 @@ def _set_change_request_status(dry_run: DryRun, status: str) -> None:
         context=SYSTEM,
         after={"dry_run": dry_run.pk},
     )
-
-
-def clone_name_for(dry_run_id: int) -> str:
-    return f"{settings.SHADOW_DATABASE_PREFIX}dr_{dry_run_id}"
 
 
 def dry_run_perform(*, dry_run_id: int) -> DryRun | None:

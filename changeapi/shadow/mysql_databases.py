@@ -300,6 +300,23 @@ def spare_claim(server: MySqlShadowServer, spares: Sequence[str]) -> str | None:
     return None
 
 
+def orphaned_job_users(server: MySqlShadowServer, prefix: str) -> list[str]:
+    """Job users (named `<prefix>j…`) whose database is gone: a worker died between the drops."""
+    with admin_cursor(server) as cursor:
+        cursor.execute(
+            "SELECT DISTINCT d.User FROM mysql.db d LEFT JOIN information_schema.SCHEMATA s ON s.SCHEMA_NAME = d.Db "
+            "WHERE d.User LIKE %s AND s.SCHEMA_NAME IS NULL",
+            [f"{prefix}j".replace("_", "\\_") + "%"],
+        )
+        return [str(row[0]) for row in cursor.fetchall()]
+
+
+def job_users_drop(server: MySqlShadowServer, users: Sequence[str]) -> None:
+    with admin_cursor(server) as cursor:
+        for user in users:
+            cursor.execute(f"DROP USER IF EXISTS {literal(cursor.connection, user)}@'%'")
+
+
 def databases_named(server: MySqlShadowServer, prefix: str) -> list[str]:
     """Databases whose names start with `prefix` (for tests and the reaper)."""
     with admin_cursor(server) as cursor:

@@ -55,12 +55,12 @@ def test_shadow_servers_of_every_engine_are_typed_values_that_name_their_engine(
     assert servers[3] == SqliteShadowServer(tmp_path)
 
 
-def test_only_postgresql_servers_are_given_to_provisioning_templates_and_the_reaper(settings, tmp_path):
+def test_only_postgresql_servers_are_given_to_postgresql_provisioning_and_mariadb_is_reaped_by_its_own(settings, tmp_path):
     postgresql = settings.SHADOW_SERVERS[0]
     settings.SHADOW_SERVERS = [MARIADB, postgresql, f"sqlite://{tmp_path}"]
 
     assert configured_servers() == [ShadowServer(postgresql)]
-    assert [result.server for result in shadows_reap()] == [ShadowServer(postgresql).key]
+    assert [result.server for result in shadows_reap()] == [ShadowServer(postgresql).key, MySqlShadowServer(MARIADB).key]
 
 
 def test_the_major_version_and_flavor_of_a_mariadb_server_are_read_from_the_server(settings):

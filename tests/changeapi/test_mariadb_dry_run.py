@@ -10,8 +10,16 @@ import pytest
 
 from changeapi.dryrun.contract import report_from_json
 from changeapi.models import ChangeRequest, ShadowDatabase
-from changeapi.services.shadows import shadow_chores_wait
-from changeapi.shadow.mysql_databases import database_drop, databases_named
+from changeapi.services.shadows import shadow_chores_wait, shadows_reap
+from changeapi.shadow.mysql_databases import (
+    admin_cursor,
+    database_create,
+    database_drop,
+    database_exists,
+    databases_named,
+    job_user_create,
+    job_user_name,
+)
 from tests.conftest import SHOP_BASELINE
 from tests.factories import UserFactory
 from tests.support.mariadb import MARIADB, MARIADB_URL
@@ -68,3 +76,26 @@ def test_a_mysql_projects_change_request_dry_runs_on_mariadb_end_to_end(mysql_sh
     assert alter.online_ddl.rows_copied == 5_000  # the clone was seeded from the uploaded stats
     assert dry_run["report"]["statements"][1]["commits_on_its_own"] is True
     assert ShadowDatabase.objects.filter(server=MARIADB.key, kind=ShadowDatabase.Kind.TEMPLATE).count() == 2
+
+
+def test_the_reaper_drops_a_dead_workers_mariadb_clone_and_user_and_nothing_unregistered(mysql_shop, settings):
+    orphan = f"{settings.SHADOW_DATABASE_PREFIX}dr_999999"
+    building = f"{settings.SHADOW_DATABASE_PREFIX}tpl_being_built"
+    for name in (orphan, building):
+        database_create(MARIADB, name)
+    job_user_create(MARIADB, orphan, statement_seconds=1)
+    # The worker "died" after dropping the clone's database but not its user.
+    gone = f"{settings.SHADOW_DATABASE_PREFIX}dr_999998"
+    database_create(MARIADB, gone)
+    job_user_create(MARIADB, gone, statement_seconds=1)
+    with admin_cursor(MARIADB) as cursor:
+        cursor.execute(f"DROP DATABASE `{gone}`")
+
+    [result] = [r for r in shadows_reap() if r.server == MARIADB.key]
+
+    assert orphan in result.dropped and building in result.kept
+    assert not database_exists(MARIADB, orphan) and database_exists(MARIADB, building)
+    assert job_user_name(gone) in result.dropped_roles
+    with admin_cursor(MARIADB) as cursor:
+        cursor.execute("SELECT count(*) FROM mysql.user WHERE user IN (%s, %s)", [job_user_name(orphan), job_user_name(gone)])
+        assert cursor.fetchone()[0] == 0
