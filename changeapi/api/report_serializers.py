@@ -131,6 +131,8 @@ class OnlineDdlSerializer(serializers.Serializer):
     observed_blocks_writes = serializers.BooleanField(
         allow_null=True, help_text="A write from another session waited while it ran; null when it was over too soon to observe."
     )
+    observed_read_wait_ms = serializers.FloatField(allow_null=True, help_text="The longest a read from another session waited.")
+    observed_write_wait_ms = serializers.FloatField(allow_null=True, help_text="The longest a write from another session waited.")
 
 
 class StatementSerializer(serializers.Serializer):

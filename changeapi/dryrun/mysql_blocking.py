@@ -65,8 +65,12 @@ class _Probe:
 
 @dataclass(frozen=True, slots=True)
 class ObservedBlocking:
+    """Whether a read and a write were blocked, and the longest each waited (None: not observed)."""
+
     reads: bool | None
     writes: bool | None
+    read_wait_ms: float | None = None
+    write_wait_ms: float | None = None
 
 
 class BlockingObserver:
@@ -100,7 +104,10 @@ class BlockingObserver:
         for probe in self._probes:
             probe.connection.close()
         read, write = (self._blocked(p) for p in self._probes)
-        self.result = ObservedBlocking(reads=read, writes=write)
+        read_ms, write_ms = (
+            None if b is None else round(p.longest_wait * 1000, 3) for p, b in zip(self._probes, (read, write), strict=True)
+        )
+        self.result = ObservedBlocking(reads=read, writes=write, read_wait_ms=read_ms, write_wait_ms=write_ms)
 
     def _blocked(self, probe: _Probe) -> bool | None:
         assert self._ended is not None

@@ -25,6 +25,7 @@ NOT_SUPPORTED = {1845, 1846, 1847}
 """ER_ALTER_OPERATION_NOT_SUPPORTED, …_REASON, …_REASON_… : the clause, not the statement, is refused."""
 
 _IDENTIFIER = r"`(?:[^`]|``)+`"
+_DROPS_FOREIGN_KEY = re.compile(r"\bDROP\s+FOREIGN\s+KEY\b", re.IGNORECASE)
 _ALTER = re.compile(rf"^\s*ALTER\s+TABLE\s+(?P<table>{_IDENTIFIER})", re.IGNORECASE)
 _INDEX = re.compile(
     rf"^\s*(?:CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?|DROP\s+)INDEX\s+{_IDENTIFIER}\s+ON\s+(?P<table>{_IDENTIFIER})",
@@ -120,6 +121,13 @@ def ddl_ask(cursor: Any, target: DdlTarget, params: Any, *, flavor: str) -> DdlA
     `cursor` is a driver cursor of the job's own user on the clone, in autocommit. The
     statement's own parameters (rarely any in DDL) are passed as Django would.
     """
+    if _DROPS_FOREIGN_KEY.search(target.sql):
+        return DdlAnswer(
+            algorithm=None,
+            lock=None,
+            refusals=(),
+            probe_error="not asked: a copy of the table (CREATE TABLE … LIKE) has none of its foreign keys to drop",
+        )
     errors = server_errors()
     refusals: list[DdlRefusal] = []
     scratch = _Scratch(cursor, target.table)

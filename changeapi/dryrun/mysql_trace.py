@@ -96,6 +96,8 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
     class MySqlTracingSchemaEditor(base):  # type: ignore[valid-type,misc]
         def execute(self, sql: Any, params: Any = ()) -> None:
             text = str(sql)
+            # As Django's collected SQL shows it: parameters quoted into the statement.
+            shown = text % tuple(map(self.quote_value, params)) if params else text
             index = len(tracer.run.statements)
             target = ddl_target(text)
             answer = ddl_ask(tracer.probe_cursor, target, params, flavor=tracer.flavor) if target is not None else None
@@ -108,7 +110,7 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                 index=index,
                 migration=tracer.migration,
                 operation_index=tracer.operation_index,
-                sql=text,
+                sql=shown,
                 command=_command(text),
                 target_tables=(target.table,) if target else (),
                 transactional=transactional,
@@ -147,6 +149,8 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                     rows_copied=copied,
                     observed_blocks_reads=observer.result.reads if observer else None,
                     observed_blocks_writes=observer.result.writes if observer else None,
+                    observed_read_wait_ms=observer.result.read_wait_ms if observer else None,
+                    observed_write_wait_ms=observer.result.write_wait_ms if observer else None,
                 )
             tracer.run.statements.append(
                 dataclasses.replace(

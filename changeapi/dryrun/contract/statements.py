@@ -138,7 +138,9 @@ class OnlineDdl:
     `rebuilt` is a new InnoDB table id after the statement ran as Django runs it, and
     `rows_copied` the rows the server reported passing through the copy (`Records: N`).
     `observed_blocks_*` are what a read and a write from other sessions met while it ran
-    (`mysql_blocking`): None when it was over too soon to observe.
+    (`mysql_blocking`: blocked when one waited a quarter of the statement's time or more), and
+    `observed_*_wait_ms` the longest each waited: None when it was over too soon to observe.
+    A rebuild that allows LOCK=NONE can still stop both for a while as it starts and commits.
     """
 
     table: str
@@ -154,6 +156,8 @@ class OnlineDdl:
     rows_copied: int | None = None
     observed_blocks_reads: bool | None = None
     observed_blocks_writes: bool | None = None
+    observed_read_wait_ms: float | None = None
+    observed_write_wait_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

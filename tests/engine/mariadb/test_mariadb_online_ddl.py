@@ -141,3 +141,22 @@ def test_a_read_and_a_write_from_other_sessions_meet_what_the_server_said(dry_ru
     # The index build lets both go on (when it lasts long enough to be watched at all).
     build = _alter(dry_run(ops.AddIndex("order", models.Index(fields=["total"], name="order_total_idx"))))[1]
     assert build.observed_blocks_reads in (False, None) and build.observed_blocks_writes in (False, None)
+
+
+def test_adding_a_column_with_a_default_is_instant_and_shows_the_default_as_run(dry_run):
+    report = dry_run(ops.AddField("order", "status", models.CharField(max_length=10, default="new")))
+    assert report.error is None
+    add, drop_default = report.statements
+    assert add.sql == "ALTER TABLE `shop_order` ADD COLUMN `status` varchar(10) DEFAULT 'new' NOT NULL"
+    assert add.online_ddl is not None and (add.online_ddl.algorithm, add.online_ddl.rebuilt) == ("INSTANT", False)
+    assert drop_default.sql == "ALTER TABLE `shop_order` ALTER COLUMN `status` DROP DEFAULT"
+
+
+def test_a_foreign_key_drop_is_not_asked_of_a_copy_that_has_none_and_says_so(dry_run):
+    report = dry_run(ops.RemoveField("order", "customer"))
+    assert report.error is None
+    drop_key, drop_column = report.statements
+    assert drop_key.online_ddl is not None and drop_key.online_ddl.algorithm is None
+    assert drop_key.online_ddl.probe_error is not None and "foreign keys" in drop_key.online_ddl.probe_error
+    # An indexed column (the key's index) is not dropped instantly: MariaDB drops it in place.
+    assert drop_column.online_ddl is not None and drop_column.online_ddl.algorithm == "NOCOPY"
