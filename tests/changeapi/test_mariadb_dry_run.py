@@ -76,6 +76,10 @@ def test_a_mysql_projects_change_request_dry_runs_on_mariadb_end_to_end(mysql_sh
     assert alter.online_ddl.rows_copied == 5_000  # the clone was seeded from the uploaded stats
     assert dry_run["report"]["statements"][1]["commits_on_its_own"] is True
     assert ShadowDatabase.objects.filter(server=MARIADB.key, kind=ShadowDatabase.Kind.TEMPLATE).count() == 2
+    markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
+    assert f"MariaDB {report.server_version} on {MARIADB.key}" in markdown
+    assert "ALGORITHM=COPY, LOCK=SHARED, rebuilt (5,000 rows copied), blocks writes; commits on its own" in markdown
+    assert api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.svg").status_code == 200
 
 
 def test_the_reaper_drops_a_dead_workers_mariadb_clone_and_user_and_nothing_unregistered(mysql_shop, settings):
