@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.migrations.writer import MigrationWriter
 from django.db.models import Max
@@ -25,6 +26,7 @@ from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.shadows import shadow_chores_run, spares_replenish
 from changeapi.services.transitions import change_request_move
 from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow.mysql_databases import spares_ensure
 from changeapi.shadow.servers import (
     ENGINE_NAMES,
     ShadowServer,
@@ -199,6 +201,12 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         dry_runs_rerun_stale(project=project)
     if isinstance(server, ShadowServer):
         _templates_everywhere(baseline, first=server)
+    else:
+        mysql_server = server
+        shadow_chores_run(
+            f"tpl_{baseline.pk}",
+            lambda: spares_ensure(mysql_server, baseline.template_name, count=settings.SHADOW_SPARE_CLONES),
+        )
     return baseline
 
 
