@@ -160,3 +160,57 @@ def test_a_foreign_key_drop_is_not_asked_of_a_copy_that_has_none_and_says_so(dry
     assert drop_key.online_ddl.probe_error is not None and "foreign keys" in drop_key.online_ddl.probe_error
     # An indexed column (the key's index) is not dropped instantly: MariaDB drops it in place.
     assert drop_column.online_ddl is not None and drop_column.online_ddl.algorithm == "NOCOPY"
+
+
+def test_narrowing_a_varchar_copies_the_table(dry_run):
+    _, ddl = _alter(dry_run(ops.AlterField("order", "code", models.CharField(max_length=10))))
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt, ddl.rows_copied) == ("COPY", "SHARED", True, ORDERS)
+
+
+def test_not_null_with_a_default_updates_then_rebuilds_in_place_without_a_lock(dry_run):
+    report = dry_run(ops.AlterField("order", "note", models.TextField(default="")))
+    assert report.error is None
+    update, modify = report.statements
+    assert update.sql == "UPDATE `shop_order` SET `note` = '' WHERE `note` IS NULL"
+    assert update.online_ddl is None and not update.commits_on_its_own
+    assert modify.online_ddl is not None
+    assert (modify.online_ddl.algorithm, modify.online_ddl.lock) == ("INPLACE", "NONE")
+    # Rebuilt in place: a new table id, but no row passed through a copy.
+    assert (modify.online_ddl.rebuilt, modify.online_ddl.rows_copied) == (True, 0)
+
+
+def test_a_check_constraint_copies_the_table_to_check_every_row(dry_run):
+    check = models.CheckConstraint(condition=models.Q(total__gte=0), name="total_gte_0")
+    _, ddl = _alter(dry_run(ops.AddConstraint("order", check)))
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt, ddl.blocks_writes) == ("COPY", "SHARED", True, True)
+
+
+def test_a_unique_constraint_is_built_in_place_without_blocking_writes(dry_run):
+    _, ddl = _alter(dry_run(ops.AlterField("order", "code", models.CharField(max_length=20, unique=True))))
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt, ddl.blocks_writes) == ("NOCOPY", "NONE", False, False)
+
+
+def test_a_foreign_key_column_is_added_with_its_constraint_by_a_copy(dry_run):
+    field = models.ForeignKey("shop.Customer", models.CASCADE, null=True, related_name="+")
+    statement, ddl = _alter(dry_run(ops.AddField("order", "referrer", field)))
+    assert "ADD COLUMN `referrer_id` bigint NULL" in statement.sql and "FOREIGN KEY" in statement.sql
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt, ddl.rows_copied, ddl.blocks_writes) == ("COPY", "SHARED", True, ORDERS, True)
+
+
+def test_a_column_then_its_index_is_instant_then_built_in_place(dry_run):
+    report = dry_run(
+        ops.AddField("order", "ref", models.IntegerField(null=True)),
+        ops.AddIndex("order", models.Index(fields=["ref"], name="order_ref_idx")),
+    )
+    assert report.error is None
+    add, index = (s.online_ddl for s in report.statements)
+    assert add is not None and index is not None
+    assert (add.algorithm, index.algorithm, index.lock) == ("INSTANT", "NOCOPY", "NONE")
+
+
+def test_dropping_a_table_commits_on_its_own_and_is_not_asked_about(dry_run):
+    report = dry_run(ops.DeleteModel("order"))
+    assert report.error is None
+    [drop] = report.statements
+    assert drop.sql == "DROP TABLE `shop_order` CASCADE"
+    assert drop.commits_on_its_own and drop.online_ddl is None
