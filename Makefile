@@ -101,7 +101,7 @@ openapi-check: $(VENV)/.installed-test
 # In parallel processes (pytest-xdist); tests/conftest.py gives each its own databases.
 PYTEST_WORKERS ?= 3
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/e2e
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/e2e --durations=25
 
 # A client generated from openapi.yaml runs the whole flow; schemathesis fuzzes a gunicorn on the schema.
 e2e: $(VENV)/.installed-test

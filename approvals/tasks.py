@@ -11,9 +11,10 @@ from typing import Any
 
 from celery import shared_task
 
-from approvals.integrations.github import github_delivery_process, github_dry_run_report
+from approvals.integrations.github import github_bundle_verification_report, github_delivery_process, github_dry_run_report
 from approvals.integrations.github_client import GitHubError
 from approvals.integrations.slack import slack_approval_message_post, slack_interaction_process, slack_nonces_purge
+from approvals.models import ReleaseBundle
 from approvals.services.verification import bundles_verify_pending
 from changeapi.audit import AuditContext
 from changeapi.models import DryRun, SchemaSnapshot
@@ -31,9 +32,15 @@ def slack_interaction_task(payload: dict[str, Any]) -> str:
     return slack_interaction_process(payload=payload)
 
 
+VERIFICATION_EVENTS = ("bundle.verified", "bundle.verification_failed")
+
+
 @shared_task
 def integrations_react_task(event: str, subject_type: str, subject_id: int) -> None:
     """What GitHub and Slack show about an event: a check run, an approval message."""
+    if event in VERIFICATION_EVENTS and subject_type == "approvals.releasebundle":
+        _bundle_verification_react(subject_id)
+        return
     if event != "dry_run.finished" or subject_type != "changeapi.dryrun":
         return
     dry_run = DryRun.objects.select_related("revision__change_request__project").filter(pk=subject_id).first()
@@ -44,6 +51,16 @@ def integrations_react_task(event: str, subject_type: str, subject_id: int) -> N
     except GitHubError as exc:
         logger.warning("dry-run %s: check run not reported: %s", dry_run.pk, exc)
     slack_approval_message_post(dry_run=dry_run)
+
+
+def _bundle_verification_react(bundle_id: int) -> None:
+    bundle = ReleaseBundle.objects.select_related("project").defer("archive").filter(pk=bundle_id).first()
+    if bundle is None:
+        return
+    try:
+        github_bundle_verification_report(bundle=bundle)
+    except GitHubError as exc:
+        logger.warning("bundle %s: verification check run not reported: %s", bundle.pk, exc)
 
 
 @shared_task

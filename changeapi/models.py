@@ -22,6 +22,12 @@ class DatabaseEngine(models.TextChoices):
     SQLITE = "sqlite", "SQLite"
 
 
+# A scheduled drift check at most every quarter of an hour (each costs a clone of the template
+# when a new snapshot or baseline arrived) and at least once a week.
+DRIFT_CHECK_MIN_MINUTES = 15
+DRIFT_CHECK_MAX_MINUTES = 7 * 24 * 60
+
+
 class Project(models.Model):
     """One target database reviewed by one team.
 
@@ -47,6 +53,14 @@ class Project(models.Model):
         "setting_values, auth_user_model, default_auto_field.",
     )
     current_baseline = models.ForeignKey("Baseline", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    drift_check_interval_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How often the latest schema snapshot is compared with the current baseline; null: never on a schedule.",
+    )
+    drift_check_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the next scheduled drift check is due; null when there is no schedule."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -62,6 +76,15 @@ class Project(models.Model):
             models.CheckConstraint(condition=_in_choices("engine", DatabaseEngine), name="project_engine_valid"),
             models.CheckConstraint(condition=Q(required_approvals__gte=1), name="project_required_approvals_positive"),
             models.CheckConstraint(condition=Q(engine_version__gte=1), name="project_engine_version_positive"),
+            models.CheckConstraint(
+                condition=Q(drift_check_interval_minutes__isnull=True, drift_check_due_at__isnull=True)
+                | Q(
+                    drift_check_interval_minutes__gte=DRIFT_CHECK_MIN_MINUTES,
+                    drift_check_interval_minutes__lte=DRIFT_CHECK_MAX_MINUTES,
+                    drift_check_due_at__isnull=False,
+                ),
+                name="project_drift_schedule_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -82,6 +105,18 @@ class BaselineStatus(models.TextChoices):
     BUILDING = "building", "Building"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+
+
+class BaselineManager(models.Manager["Baseline"]):
+    """Baselines without their submitted source unless it is asked for.
+
+    The source of a real history is hundreds of migration files (a third of a megabyte of
+    JSON for 400), and almost nothing reads it: the baseline's plan is read from it once per
+    process and cached. `baseline.source` still loads it, with one query, when it is read.
+    """
+
+    def get_queryset(self) -> models.QuerySet[Baseline]:
+        return super().get_queryset().defer("source")
 
 
 class Baseline(models.Model):
@@ -105,7 +140,11 @@ class Baseline(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = BaselineManager()
+
     class Meta:
+        # Also the manager behind `dry_run.baseline` and other related lookups.
+        base_manager_name = "objects"
         ordering = ["project_id", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["project", "version"], name="baseline_version_unique"),
@@ -655,6 +694,52 @@ class SchemaSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.slug} schema snapshot {self.pk}"
+
+
+class DriftCheckStatus(models.TextChoices):
+    CLEAN = "clean", "Clean"
+    DRIFTED = "drifted", "Drifted"
+
+
+class DriftCheck(models.Model):
+    """One scheduled comparison of a project's latest schema snapshot with its current baseline.
+
+    A CI job uploads snapshots; the project's schedule (`drift_check_interval_minutes`) compares
+    the newest with the baseline and keeps the outcome, so drift that appears between two
+    change requests is noticed without anyone asking. The same snapshot against the same
+    baseline always gives the same answer, so that pair is checked once (a unique constraint):
+    a schedule without new uploads does no work, and a check delivered twice adds nothing.
+    `fingerprint` names the set of drifted objects, so an event goes out only when drift
+    appears, changes or goes away. Written only by `schema_drift_check`.
+    """
+
+    Status = DriftCheckStatus
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="drift_checks")
+    snapshot = models.ForeignKey(SchemaSnapshot, on_delete=models.CASCADE, related_name="drift_checks")
+    baseline = models.ForeignKey(Baseline, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=DriftCheckStatus.choices)
+    drifted_objects = models.PositiveIntegerField()
+    counts = models.JSONField(help_text="Drifted objects per severity: high, medium, low, info.")
+    items = models.JSONField(default=list, blank=True, help_text="The drift report's items, as GET .../drift/ shows them.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the drifted objects and what differs in each.")
+    changed = models.BooleanField(help_text="Whether the drifted objects differ from the project's previous check.")
+    checked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "baseline"], name="drift_check_once_per_snapshot_and_baseline"),
+            models.CheckConstraint(condition=_in_choices("status", DriftCheckStatus), name="drift_check_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status=DriftCheckStatus.CLEAN, drifted_objects=0)
+                | Q(status=DriftCheckStatus.DRIFTED, drifted_objects__gt=0),
+                name="drift_check_status_matches_objects",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} drift check {self.pk} of snapshot {self.snapshot_id}"
 
 
 # --- Access patterns: the team's key queries, explained before and after every change -------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from changeapi.services.baselines import baseline_build
+from changeapi.services.drift_checks import drift_checks_due, schema_drift_check
 from changeapi.services.dry_run_guards import ShadowServerBusy
 from changeapi.services.dry_runs import dry_run_fail_for_retries, dry_run_perform, dry_runs_reclaim
 from changeapi.services.shadows import shadows_reap
@@ -39,6 +40,22 @@ def dry_runs_reclaim_task() -> list[int]:
 @shared_task
 def shadows_reap_task() -> list[dict[str, object]]:
     return [result.__dict__ for result in shadows_reap()]
+
+
+@shared_task
+def drift_checks_due_task() -> list[int]:
+    """Beat (`check-schema-drift`): start the drift check of every project whose schedule is due."""
+    due = drift_checks_due()
+    for project_id in due:
+        drift_check_task.delay(project_id)
+    return due
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def drift_check_task(project_id: int) -> int | None:
+    """Idempotent: a snapshot and baseline pair is checked once, so redelivery finds it done."""
+    check = schema_drift_check(project_id=project_id)
+    return check.pk if check is not None else None
 
 
 # The integrations' tasks live in their own module; importing it here registers them with workers.

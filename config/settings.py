@@ -151,6 +151,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     "reclaim-dry-runs": {"task": "changeapi.tasks.dry_runs_reclaim_task", "schedule": 30.0},
     "reap-shadow-databases": {"task": "changeapi.tasks.shadows_reap_task", "schedule": 300.0},
+    # Each project's own schedule (drift_check_interval_minutes) says when its check is due.
+    "check-schema-drift": {"task": "changeapi.tasks.drift_checks_due_task", "schedule": 60.0},
 }
 
 # Shadow servers: admin URLs of servers the service may create and drop databases on.
@@ -305,6 +307,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
     "WebhookDeliveryStatus": "changeapi.models.WebhookDelivery.Status",
+    "DriftCheckStatus": "changeapi.models.DriftCheck.Status",
     "IntegrationProvider": "changeapi.models.ExternalIdentity.Provider",
     "OperationMappingKind": "changeapi.intake.python_source.config.OperationMapping.KINDS",
     "TypeEnum": "changeapi.api.operation_schemas.FIELD_TYPE_CHOICES",

@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from approvals.api import integrations, views
+from changeapi.api.renderers import MarkdownRenderer
 
 router = SimpleRouter()
 router.register("bundles", views.ReleaseBundleViewSet, basename="bundle")
@@ -23,6 +24,12 @@ urlpatterns = [
     ),
     path("signing-key/", views.SigningKeyView.as_view(), name="signing-key"),
     path("bundles/verify/", views.BundleVerifyView.as_view(), name="bundle-verify"),
+    # A file: no trailing slash, so the name keeps its suffix (as a dry-run's report.md does).
+    path(
+        "bundles/<int:pk>/verification.md",
+        views.ReleaseBundleViewSet.as_view({"get": "verification_markdown"}, renderer_classes=[MarkdownRenderer]),
+        name="bundle-verification-md",
+    ),
     path(
         "projects/<slug:slug>/integrations/github/",
         integrations.GitHubIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),

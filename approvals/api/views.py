@@ -35,6 +35,7 @@ from approvals.api.serializers import (
 )
 from approvals.bundles.signing import public_key_pem
 from approvals.bundles.verify import bundle_verify
+from approvals.integrations.verification_markdown import bundle_verification_markdown
 from approvals.models import ApprovalPolicy, ReleaseBundle, Review
 from approvals.policies import approval_status
 from approvals.services.bundles import bundle_mark_applied, bundle_seal
@@ -290,7 +291,9 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
         serializer = BundleVerifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         bundle = (
-            ReleaseBundle.objects.select_related("project", "advanced_baseline").defer("archive").get(pk=self.get_object().pk)
+            ReleaseBundle.objects.select_related("project", "advanced_baseline")
+            .defer("archive", "advanced_baseline__source")
+            .get(pk=self.get_object().pk)
         )
         snapshot = SchemaSnapshot.objects.filter(project=bundle.project, pk=serializer.validated_data["snapshot"]).first()
         if snapshot is None:
@@ -300,6 +303,17 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
             )
         bundle_verify_schema(bundle=bundle, snapshot=snapshot, actor=acting_user(request), context=audit_context(request))
         return Response(ReleaseBundleSerializer(self.get_queryset().get(pk=bundle.pk)).data)
+
+    @extend_schema(
+        operation_id="bundles_verification_markdown",
+        tags=["bundles"],
+        responses={(200, "text/markdown"): OpenApiTypes.STR, **ERRORS},
+        description="The bundle's post-deploy verification as Markdown (the summary of its GitHub check run): "
+        "verified, the objects production has otherwise, or not verified yet.",
+    )
+    def verification_markdown(self, request: Request, pk: str) -> HttpResponse:
+        text = bundle_verification_markdown(bundle=self.get_object(), public_url=settings.SCHEMAGATE_PUBLIC_URL)
+        return HttpResponse(text, content_type="text/markdown; charset=utf-8")
 
 
 class AuditEventFilter(django_filters.FilterSet):

@@ -1,5 +1,5 @@
 """GitHub: pull requests with migration files become change requests, comments decide them,
-and dry-run results go back as check runs.
+and dry-run results and post-deploy verifications go back as check runs.
 
 A webhook delivery is verified (HMAC over the raw body), stored under its X-GitHub-Delivery
 id (a redelivery is answered, not processed again) and processed by a task, so GitHub gets its
@@ -19,7 +19,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.integrations.github_client import GitHubError, github_client
+from approvals.integrations.github_client import VERIFICATION_CHECK_RUN_NAME, GitHubError, github_client
+from approvals.integrations.verification_markdown import bundle_verification_markdown
+from approvals.models import BundleVerification, ReleaseBundle
 from approvals.services.reviews import review_decide
 from changeapi import dispatch
 from changeapi.audit import AuditContext, audit_record
@@ -338,7 +340,8 @@ def github_dry_run_report(*, dry_run: DryRun) -> bool:
     integration = GitHubIntegration.objects.filter(project_id=link.project_id).first()
     if integration is None:
         return False
-    blocking = blocking_findings(dry_run_report(dry_run=dry_run))
+    report = dry_run_report(dry_run=dry_run)
+    blocking = blocking_findings(report)
     failed = dry_run.status != DryRun.Status.SUCCEEDED or bool(blocking)
     if dry_run.status != DryRun.Status.SUCCEEDED:
         title = "The dry-run failed"
@@ -346,6 +349,12 @@ def github_dry_run_report(*, dry_run: DryRun) -> bool:
         title = f"{len(blocking)} high-severity finding(s)"
     else:
         title = "No high-severity findings"
+    drift = report.schema_drift if report is not None else None
+    if drift is not None and drift.touched:
+        # Seen in the pull request's list of checks without opening it: the dry-run ran on the
+        # schema the migrations say, and production differs on objects this change uses.
+        count = len(drift.touched)
+        title += f"; production has drifted on {count} {'object' if count == 1 else 'objects'} it touches"
     github_client(integration).check_run_create(
         link.repository,
         head_sha=link.head_sha,
@@ -355,3 +364,42 @@ def github_dry_run_report(*, dry_run: DryRun) -> bool:
         url=f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/dry-runs/{dry_run.pk}/",
     )
     return True
+
+
+def github_bundle_verification_report(*, bundle: ReleaseBundle) -> int:
+    """Report a bundle's post-deploy verification as a check run ("Schemagate verification") on
+    the pull request of each of its change requests that came from GitHub; returns how many.
+
+    Each verification is a new check run on the pull request's head, so a failed one checked
+    again (a new snapshot, or POST /bundles/{id}/verify/) shows its latest outcome on GitHub.
+    """
+    verification = BundleVerification.objects.filter(bundle=bundle).select_related("verified_by").first()
+    integration = GitHubIntegration.objects.filter(project_id=bundle.project_id).first()
+    if verification is None or integration is None:
+        return 0
+    links = PullRequestLink.objects.filter(
+        project_id=bundle.project_id, change_request_id__in=bundle.items.values("change_request_id")
+    ).order_by("number")
+    if not links:
+        return 0
+    bundle.verification = verification
+    verified = verification.status == BundleVerification.Status.VERIFIED
+    count = len(verification.differences)
+    title = (
+        f"Bundle {bundle.number} verified in production"
+        if verified
+        else f"Bundle {bundle.number}: production differs in {count} {'object' if count == 1 else 'objects'}"
+    )
+    summary = bundle_verification_markdown(bundle=bundle, public_url=settings.SCHEMAGATE_PUBLIC_URL)
+    client = github_client(integration)
+    for link in links:
+        client.check_run_create(
+            link.repository,
+            head_sha=link.head_sha,
+            conclusion="success" if verified else "failure",
+            title=title,
+            summary=summary,
+            url=f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/bundles/{bundle.pk}/",
+            name=VERIFICATION_CHECK_RUN_NAME,
+        )
+    return len(links)

@@ -22,6 +22,7 @@ from changeapi.integrations.http import HttpResult, OutboundError, http_send
 from changeapi.models import GitHubIntegration
 
 CHECK_RUN_NAME = "Schemagate dry-run"
+VERIFICATION_CHECK_RUN_NAME = "Schemagate verification"
 MAX_FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request
 
 
@@ -106,12 +107,22 @@ class GitHubClient:
         )
         return result.body.decode("utf-8")
 
-    def check_run_create(self, repository: str, *, head_sha: str, conclusion: str, title: str, summary: str, url: str) -> None:
+    def check_run_create(
+        self,
+        repository: str,
+        *,
+        head_sha: str,
+        conclusion: str,
+        title: str,
+        summary: str,
+        url: str,
+        name: str = CHECK_RUN_NAME,
+    ) -> None:
         self.call(
             "POST",
             f"/repos/{repository}/check-runs",
             json_body={
-                "name": CHECK_RUN_NAME,
+                "name": name,
                 "head_sha": head_sha,
                 "status": "completed",
                 "conclusion": conclusion,

@@ -231,7 +231,7 @@ def bundle_seal(*, project: Project, change_requests: list[ChangeRequest], actor
     for cr in change_requests:
         if cr.project_id != project.pk:
             raise DomainError(f"change request #{cr.number} belongs to another project")
-    project = Project.objects.select_related("current_baseline").get(pk=project.pk)
+    project = Project.objects.select_related("current_baseline").defer("current_baseline__source").get(pk=project.pk)
     baseline = _baseline_settled(project)
     fresh = ChangeRequest.objects.select_related("author").in_bulk([cr.pk for cr in change_requests])
     prepared = [_releasable(fresh[cr.pk], project) for cr in change_requests]
@@ -258,7 +258,12 @@ def _seal(
     context: AuditContext,
 ) -> ReleaseBundle:
     """Write the bundle if nothing it was built from moved while it was being built."""
-    project = Project.objects.select_for_update(of=("self",)).select_related("current_baseline").get(pk=project.pk)
+    project = (
+        Project.objects.select_for_update(of=("self",))
+        .select_related("current_baseline")
+        .defer("current_baseline__source")
+        .get(pk=project.pk)
+    )
     if project.current_baseline_id != baseline.pk or _baseline_settled(project).pk != baseline.pk:
         raise InvalidState("the baseline moved while the bundle was being built: seal it again")
     if project.bundles.filter(number=number).exists():

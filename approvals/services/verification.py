@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals.models import BundleVerification, ReleaseBundle
@@ -101,19 +102,24 @@ def _record(
 
 
 def bundles_verify_pending(*, snapshot: SchemaSnapshot, context: AuditContext) -> list[BundleVerification]:
-    """Verify, against a newly uploaded snapshot, the project's bundles applied before it and
-    not verified yet: the first snapshot after a deploy is the one that shows its outcome.
+    """Verify, against a newly uploaded snapshot, the project's bundles applied before it that
+    are not verified yet or whose verification failed: the first snapshot after a deploy is the
+    one that shows its outcome, and one after production was fixed is the re-check.
 
-    Acts as the uploader, who must hold release_bundle; otherwise the bundles wait for an
-    explicit verification. A bundle that cannot be verified now (no shadow server, say) is
-    logged and left for an explicit verification rather than failing the upload's task.
+    A bundle already compared with this snapshot or a later one is left as it is, so a repeated
+    delivery, or a late one overtaken by a newer upload, changes nothing. Acts as the uploader,
+    who must hold release_bundle; otherwise the bundles wait for an explicit verification. A
+    bundle that cannot be verified now (no shadow server, say) is logged and left for an
+    explicit verification rather than failing the upload's task.
     """
     if not has_project_perm(snapshot.created_by, snapshot.project, RELEASE):
         return []
     pending = (
-        ReleaseBundle.objects.filter(project=snapshot.project, applied_at__lte=snapshot.created_at, verification__isnull=True)
+        ReleaseBundle.objects.filter(project=snapshot.project, applied_at__lte=snapshot.created_at)
+        .filter(Q(verification__isnull=True) | Q(verification__status=BundleVerification.Status.FAILED))
+        .exclude(verification__snapshot_id__gte=snapshot.pk)
         .select_related("project", "advanced_baseline")
-        .defer("archive")
+        .defer("archive", "advanced_baseline__source")
         .order_by("number")
     )
     verified = []

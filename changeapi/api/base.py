@@ -85,7 +85,13 @@ class ProjectScopedViewSet(viewsets.GenericViewSet):
 
     def visible_project(self, slug: str) -> Project:
         """A project by slug, or 404 when it does not exist or the user cannot see it."""
-        project = projects_with_perm(self.request.user, VIEW).filter(slug=slug).select_related("current_baseline").first()
+        project = (
+            projects_with_perm(self.request.user, VIEW)
+            .filter(slug=slug)
+            .select_related("current_baseline")
+            .defer("current_baseline__source")
+            .first()
+        )
         if project is None:
             raise Http404
         return project

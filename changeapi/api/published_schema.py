@@ -149,7 +149,10 @@ def _located(error: ValidationError) -> dict[str, str]:
     if error.validator == "required" and isinstance(instance, dict):
         missing = [name for name in error.validator_value if name not in instance]
         if missing:
-            return {"pointer": json_pointer([*path, missing[0]]), "detail": "this field is required"}
+            # One error per missing property, each saying which in its message ("'tables' is a
+            # required property"): located at its own property, not all at the first.
+            named = next((name for name in missing if error.message.startswith(repr(name))), missing[0])
+            return {"pointer": json_pointer([*path, named]), "detail": "this field is required"}
     discriminator = error.schema.get("discriminator") if isinstance(error.schema, dict) else None
     if error.validator in ("oneOf", "anyOf") and discriminator and isinstance(instance, dict):
         name = discriminator["propertyName"]
@@ -191,7 +194,8 @@ def _body_errors(validator: Validator, document: Any) -> list[dict[str, str]]:
     if not found:
         return []
     first = best_match(found)
-    return [_located(e) for e in [first, *(e for e in found if e is not first)]]
+    located = [_located(e) for e in [first, *(e for e in found if e is not first)]]
+    return [error for i, error in enumerate(located) if error not in located[:i]]
 
 
 def request_violations(request: HttpRequest) -> list[dict[str, str]]:

@@ -18,10 +18,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from changeapi.api.base import ProjectScopedViewSet, acting_user, audit_context
+from changeapi.api.serializers import BaselineSerializer
 from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.dryrun.drift import DriftKind, DriftStatus, Severity
+from changeapi.dryrun.legacy import ReviewKind
+from changeapi.intake.names import is_app_label
 from changeapi.models import SchemaSnapshot
 from changeapi.permissions import MANAGE
+from changeapi.services.legacy_baselines import legacy_baseline_create
 from changeapi.services.schema_snapshots import schema_snapshot_drift, schema_snapshot_upload
 
 NAME_CHARS = 63  # PostgreSQL's identifiers hold at most 63 bytes
@@ -33,6 +37,7 @@ MAX_SEQUENCES = 10_000
 MAX_EXTENSIONS = 500
 MAX_DEFINITION_CHARS = 20_000
 DRIFT_ERRORS = {**ERRORS, 503: PROBLEM}
+LEGACY_ERRORS = {**ERRORS, 422: PROBLEM, 503: PROBLEM}
 # Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"], so other `type` enums keep their names.
 CONSTRAINT_TYPES = ("primary_key", "unique", "foreign_key", "check", "exclusion")
 IDENTITY_KINDS = ("always", "by_default")
@@ -203,10 +208,44 @@ class DriftReportSerializer(serializers.Serializer):
     items = DriftSerializer(many=True)
 
 
+class LegacyBaselineCreateSerializer(serializers.Serializer):
+    app_label = serializers.CharField(
+        required=False, default="legacy", max_length=100, help_text="The Django app the derived models belong to."
+    )
+
+    def validate_app_label(self, value: str) -> str:
+        if not is_app_label(value):
+            raise serializers.ValidationError("an app label is a Python identifier that is not a keyword")
+        return value
+
+
+class ReviewPointSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[k.value for k in ReviewKind])
+    table = serializers.CharField()
+    model = serializers.CharField(allow_null=True, help_text="The model inspectdb named for the table.")
+    column = serializers.CharField(allow_null=True)
+    detail = serializers.CharField(help_text="What to check, and what the baseline assumed.")
+
+
+class MigrationFileTextSerializer(serializers.Serializer):
+    app_label = serializers.CharField()
+    name = serializers.CharField()
+    path = serializers.CharField()
+    content = serializers.CharField(help_text="The migration as makemigrations writes it (without its header).")
+
+
+class LegacyBaselineSerializer(serializers.Serializer):
+    baseline = BaselineSerializer()
+    app_label = serializers.CharField()
+    models_source = serializers.CharField(help_text="inspectdb's models.py for the snapshot, managed models.")
+    migration = MigrationFileTextSerializer()
+    review_points = ReviewPointSerializer(many=True)
+
+
 class SchemaSnapshotViewSet(ProjectScopedViewSet):
     """Production's schema per project, uploaded from the catalog query, and its drift."""
 
-    write_permissions = {"create": MANAGE}
+    write_permissions = {"create": MANAGE, "legacy_baseline": MANAGE}
 
     queryset = SchemaSnapshot.objects.select_related("project", "created_by")
     serializer_class = SchemaSnapshotSerializer
@@ -265,3 +304,40 @@ class SchemaSnapshotViewSet(ProjectScopedViewSet):
         baseline, report = schema_snapshot_drift(snapshot=snapshot)
         body = {"snapshot": snapshot.pk, "baseline_version": baseline.version, **report.as_dict()}
         return Response(DriftReportSerializer(body).data)
+
+    @extend_schema(
+        operation_id="projects_schema_snapshots_legacy_baseline",
+        tags=["schema-snapshots"],
+        request=LegacyBaselineCreateSerializer,
+        responses={202: LegacyBaselineSerializer, **LEGACY_ERRORS},
+        description="A baseline from the snapshot alone, for a database that never had Django migrations: the "
+        "snapshot is restored on a fresh shadow database, Django's inspectdb derives models there, and their "
+        "initial migration (as makemigrations writes it) becomes the project's next baseline, whose template is "
+        "built in the background. Returns the models source, the migration and the review points a person must "
+        "check. A 422 locates a snapshot value that cannot be restored or used by Django.",
+    )
+    def legacy_baseline(self, request: Request, slug: str, pk: str) -> Response:
+        project = self.visible_project(slug)
+        snapshot = get_object_or_404(self.get_queryset(), project=project, pk=pk)
+        self.require_write(project)
+        serializer = LegacyBaselineCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        legacy = legacy_baseline_create(
+            snapshot=snapshot,
+            app_label=serializer.validated_data["app_label"],
+            author=acting_user(request),
+            context=audit_context(request),
+        )
+        legacy.baseline.refresh_from_db()
+        body = {
+            "baseline": legacy.baseline,
+            "app_label": legacy.app_label,
+            "models_source": legacy.models_source,
+            "migration": legacy.migration,
+            "review_points": legacy.review_points,
+        }
+        return Response(
+            LegacyBaselineSerializer(body).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/baselines/{legacy.baseline.pk}/"},
+        )

@@ -15,7 +15,7 @@ from changeapi.api.report_serializers import DryRunReportSerializer
 from changeapi.dryrun.contract import JsonValue, to_json
 from changeapi.intake.python_source.config import OperationMapping
 from changeapi.intake.submission import source_settings
-from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision
+from changeapi.models import DRIFT_CHECK_MAX_MINUTES, DRIFT_CHECK_MIN_MINUTES, Baseline, ChangeRequest, DryRun, Project, Revision
 from changeapi.permissions import PROJECT_PERMISSIONS
 from changeapi.selectors import dry_run_report
 
@@ -90,9 +90,11 @@ class ProjectSerializer(serializers.ModelSerializer):
             "lock_timeout_ms",
             "current_baseline_version",
             "intake_settings",
+            "drift_check_interval_minutes",
+            "drift_check_due_at",
             "created_at",
         ]
-        read_only_fields = ["created_at"]
+        read_only_fields = ["created_at", "drift_check_interval_minutes", "drift_check_due_at"]
         extra_kwargs = {
             "required_approvals": {"min_value": 1, "max_value": 20},
             "engine_version": {
@@ -117,8 +119,16 @@ class ProjectUpdateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["name", "required_approvals", "lock_timeout_ms", "intake_settings"]
-        extra_kwargs = {"required_approvals": {"min_value": 1, "max_value": 20}}
+        fields = ["name", "required_approvals", "lock_timeout_ms", "intake_settings", "drift_check_interval_minutes"]
+        extra_kwargs = {
+            "required_approvals": {"min_value": 1, "max_value": 20},
+            "drift_check_interval_minutes": {
+                "min_value": DRIFT_CHECK_MIN_MINUTES,
+                "max_value": DRIFT_CHECK_MAX_MINUTES,
+                "help_text": "Compare the latest schema snapshot with the current baseline this often "
+                "(docs/drift.md); null stops the schedule.",
+            },
+        }
 
 
 class MemberSerializer(serializers.Serializer):

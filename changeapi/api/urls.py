@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from changeapi.api import integrations, views
 from changeapi.api.access_patterns import AccessPatternViewSet
 from changeapi.api.api_keys import ApiKeyViewSet
+from changeapi.api.drift_checks import DriftCheckViewSet
 from changeapi.api.renderers import MarkdownRenderer, PNGRenderer, SVGRenderer
 from changeapi.api.schema_snapshots import SchemaSnapshotViewSet
 from changeapi.api.stats import TableStatsViewSet
@@ -75,7 +76,16 @@ schema_snapshots = [
         SchemaSnapshotViewSet.as_view({"get": "retrieve"}),
         name="project-schema-snapshot",
     ),
+    path(
+        "projects/<slug:slug>/schema-snapshots/<int:pk>/legacy-baseline/",
+        SchemaSnapshotViewSet.as_view({"post": "legacy_baseline"}),
+        name="project-schema-snapshot-legacy-baseline",
+    ),
     path("schema-snapshots/<int:pk>/drift/", SchemaSnapshotViewSet.as_view({"get": "drift"}), name="schema-snapshot-drift"),
+    path("projects/<slug:slug>/drift-checks/", DriftCheckViewSet.as_view({"get": "list"}), name="project-drift-checks"),
+    path(
+        "projects/<slug:slug>/drift-checks/<int:pk>/", DriftCheckViewSet.as_view({"get": "retrieve"}), name="project-drift-check"
+    ),
 ]
 
 # The renderings are files: no trailing slash, so `report.md`, `report.svg` and `report.png` keep their suffix.

@@ -60,7 +60,7 @@ ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM}
 )
 class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
     write_permissions = {"create": ANY_USER, "partial_update": MANAGE, "set_member": MANAGE, "create_baseline": MANAGE}
-    queryset = Project.objects.select_related("current_baseline").order_by("-id")
+    queryset = Project.objects.select_related("current_baseline").defer("current_baseline__source").order_by("-id")
     serializer_class = ProjectSerializer
     lookup_field = "slug"
     project_path = "pk"
@@ -180,6 +180,7 @@ class ChangeRequestFilter(django_filters.FilterSet):
 def _change_request_queryset() -> Any:
     revisions = (
         Revision.objects.select_related("baseline")
+        .defer("baseline__source")
         .prefetch_related(Prefetch("dry_runs", queryset=DryRun.objects.only("id", "revision_id")))
         .order_by("number")
     )
@@ -236,7 +237,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
     @action(detail=True, methods=["get"], url_path="revisions", pagination_class=None)
     def revisions(self, request: Request, pk: str) -> Response:
         change_request = self.get_object()
-        revisions = change_request.revisions.select_related("baseline").order_by("number")
+        revisions = change_request.revisions.select_related("baseline").defer("baseline__source").order_by("number")
         return Response(RevisionSerializer(revisions, many=True).data)
 
     @extend_schema(
@@ -301,7 +302,7 @@ class ChangeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
     ),
 )
 class RevisionViewSet(mixins.RetrieveModelMixin, ProjectScopedViewSet):
-    queryset = Revision.objects.select_related("baseline", "change_request")
+    queryset = Revision.objects.select_related("baseline", "change_request").defer("baseline__source")
     serializer_class = RevisionSerializer
     project_path = "change_request__project"
 

@@ -42,7 +42,10 @@ def operation_states(migration: PlannedMigration, state_before: ProjectState) ->
     """The states around each operation, as `Migration.unapply` computes them (its phase 1);
     `state_before` is left as it was."""
     state = state_before.clone()
-    return [step_forwards(operation, migration.app_label, state) for operation in migration.operations]
+    steps: list[OperationStates] = []
+    for operation in migration.operations:
+        steps.append(step_forwards(operation, migration.app_label, state, steps[-1] if steps else None))
+    return steps
 
 
 def _database_step(
@@ -91,11 +94,12 @@ def apply_migration(
     those states are kept for the reversal, which then needs no state_forwards of its own.
     """
     editor_class = editor_class or connection.SchemaEditorClass
+    previous: OperationStates | None = None
     with editor_class(connection, atomic=migration.atomic) as schema_editor:
         for index, operation in enumerate(migration.operations):
             if at_operation is not None:
                 at_operation(index)
-            step = step_forwards(operation, migration.app_label, state)
+            step = previous = step_forwards(operation, migration.app_label, state, previous)
             if not is_data_step(operation):
                 _database_step(schema_editor, migration, step, backwards=False)
             if steps is not None:

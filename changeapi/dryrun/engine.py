@@ -35,7 +35,16 @@ from changeapi.dryrun.seeded_failures import (
     sqlstate_of,
 )
 from changeapi.dryrun.sql_forms import StatementForm, statement_form
-from changeapi.dryrun.tracing import Snapshot, describe_change, documented_locks, notice_events, take_delta, take_snapshot
+from changeapi.dryrun.tracing import (
+    Snapshot,
+    describe_change,
+    documented_locks,
+    notice_events,
+    take_delta,
+    take_snapshot,
+    take_transaction_start,
+)
+from changeapi.dryrun.warm_up import plan_tables, warm_tables
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.history import plan_state
 from changeapi.shadow.watchdog import breach_of
@@ -75,6 +84,21 @@ class _RunningStatement:
     transactional: bool
     transaction: int | None
     started_ms: float
+    ended_ms: float | None = None
+
+    def timed(self, execute: Callable[[], None], now_ms: Callable[[], float]) -> Callable[[], None]:
+        """`execute`, with the statement's start and end taken right around it: its time is the
+        server's work, not the parsing, savepoints and catalog reads the tracer does around it."""
+
+        def run() -> None:
+            self.started_ms = round(now_ms(), 3)
+            self.ended_ms = None
+            try:
+                execute()
+            finally:
+                self.ended_ms = round(now_ms(), 3)
+
+        return run
 
     def trace(self, *, duration_ms: float, notices: tuple[str, ...]) -> StatementTrace:
         """The statement as it leaves the tracer when it did not complete (no locks read)."""
@@ -169,11 +193,14 @@ class _Tracer:
 
     def _before(self, raw: Any, in_transaction: bool) -> Snapshot:
         """The catalogs before a statement: the previous statement's after when it ran in the
-        same open transaction (nothing untraced changes them in between), else one full read."""
+        same open transaction (nothing untraced changes them in between); at the start of a
+        later transaction, its relations with the new transaction's counters; else one full read."""
         known = self.known
         if in_transaction:
             if known is not None and known.transaction is not None and self.trace.open_transaction is not None:
                 return known
+            if known is not None:
+                return take_transaction_start(raw, known)
             return take_snapshot(raw, with_locks=True, assign_transaction=True)
         if known is not None and known.transaction is None:
             return known
@@ -185,7 +212,6 @@ class _Tracer:
         before = self._before(raw, in_transaction)
         txn = self._transaction_id()
         self.trace.notices.clear()
-        started = self.trace.now_ms()
         display = display_sql(self.connection, sql_text, params)
         running = _RunningStatement(
             index=len(self.trace.statements),
@@ -195,21 +221,21 @@ class _Tracer:
             form=statement_form(display),
             transactional=in_transaction,
             transaction=txn,
-            started_ms=round(started, 3),
+            started_ms=round(self.trace.now_ms(), 3),
         )
         conditions = row_conditions(display) if in_transaction and self.trace.seeded_tables else []
         self.trace.note_writes(display)
         seeded: tuple[SeededDataFailure, ...] = ()
+        timed_execute = running.timed(execute, self.trace.now_ms)
         try:
             if conditions:
-                seeded, before = self._run_guarded(raw, running, conditions, execute, before)
+                seeded, before = self._run_guarded(raw, running, conditions, timed_execute, before)
             else:
-                execute()
+                timed_execute()
         finally:
             # Appended whatever happens next: a failed statement is reported without locks.
-            ended = running.trace(
-                duration_ms=round(self.trace.now_ms() - running.started_ms, 3), notices=tuple(self.trace.notices)
-            )
+            ended_ms = running.ended_ms if running.ended_ms is not None else round(self.trace.now_ms(), 3)
+            ended = running.trace(duration_ms=round(ended_ms - running.started_ms, 3), notices=tuple(self.trace.notices))
             self.trace.statements.append(dataclasses.replace(ended, seeded_failures=seeded))
         ended = self.trace.statements[-1]
         after = take_delta(raw, before) if in_transaction else _autocommit_after(raw)
@@ -260,7 +286,6 @@ class _Tracer:
                 raise
             before = take_snapshot(raw, with_locks=True, assign_transaction=True)
             self.trace.notices.clear()
-            running.started_ms = round(self.trace.now_ms(), 3)
             try:
                 execute()
             except Exception:  # noqa: BLE001 - a second failure is the schema's: the first error is the one to report
@@ -353,6 +378,7 @@ def apply_plan_traced(
     with connection.cursor() as cursor:
         # PostgreSQL says at debug1 what it does: rewriting, verifying, building indexes.
         cursor.execute("SET client_min_messages = debug1")
+    warm_tables(connection, plan_tables(plan, state, max_name_length=connection.ops.max_name_length()))
 
     total = plan.operation_count
     done = 0

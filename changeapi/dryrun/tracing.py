@@ -83,7 +83,16 @@ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
-_SCANS = "SELECT json_agg(json_build_array(relid::bigint, seq_scan)) FROM pg_stat_xact_user_tables WHERE seq_scan > 0"
+# The transaction's sequential scans of every user table so far: pg_stat_xact_user_tables'
+# seq_scan, without the view's dozen other counters per table.
+_SCANS = """
+SELECT json_agg(json_build_array(s.relid, s.seq_scan)) FROM (
+  SELECT c.oid::bigint AS relid, pg_stat_get_xact_numscans(c.oid) AS seq_scan
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 't', 'm', 'p')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+) s WHERE s.seq_scan > 0
+"""
 
 # The same counters after a statement, for the tables the transaction has locked only: a scan
 # takes at least ACCESS SHARE on its table, held to the end of the transaction, so a table not
@@ -168,6 +177,29 @@ def take_snapshot(raw_connection: Any, *, with_locks: bool, assign_transaction: 
     )
     return Snapshot(
         relations=_relations(relations),
+        seq_scans={relid: count for relid, count in scans or ()},
+        locks={(oid, mode) for oid, mode in locks or ()},
+        transaction=transaction,
+    )
+
+
+_TRANSACTION_START_SQL = f"""
+SELECT pg_current_xact_id()::text, NULL, ({_SCANS}),
+  (SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) {_SESSION_LOCKS})
+"""
+
+
+def take_transaction_start(raw_connection: Any, known: Snapshot) -> Snapshot:
+    """The first snapshot of a transaction that begins after `known` was read, in one round trip.
+
+    Ending a transaction changes no catalog row, and nothing untraced changes them between two
+    migrations, so the relations are `known`'s; reading every relation of the schema again was
+    the dearest read of a migration. The transaction id, its locks and the scan counters (whose
+    pending counts may include earlier transactions') are read afresh.
+    """
+    transaction, _relations_unread, scans, locks = _read(raw_connection, _TRANSACTION_START_SQL)
+    return Snapshot(
+        relations=dict(known.relations),
         seq_scans={relid: count for relid, count in scans or ()},
         locks={(oid, mode) for oid, mode in locks or ()},
         transaction=transaction,

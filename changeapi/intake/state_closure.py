@@ -175,24 +175,37 @@ class Step:
     operation: Operation
     before: ProjectState
     after: ProjectState
+    # The models `after` holds, when it is a closure: the next step's `before`, when it is the
+    # same closure of the same state, is `after` itself (rendered once, not twice).
+    after_models: Closure | None = None
 
 
-def step_forwards(operation: Operation, app_label: str, state: ProjectState) -> Step:
+def step_forwards(operation: Operation, app_label: str, state: ProjectState, previous: Step | None = None) -> Step:
     """Apply the operation's state change to `state` (in place) and return the states around it.
 
     Each side is the closure of the operation's models in the state of that side, so a
     model an operation creates appears only after it and a deleted one only before it.
-    Unknown operations get whole copies of the state.
+    Unknown operations get whole copies of the state. `previous` is the step just taken on
+    `state`: when this operation's models before it are the closure `previous.after` holds,
+    that state is this one's `before`, as Django's executor hands one operation's state on
+    to the next, and its rendering serves both.
     """
     named = database_models(operation, app_label)
     if named is None:
         before = state.clone()
         operation.state_forwards(app_label, state)
         return Step(operation, before, state.clone())
-    before = partial_state(state, closure(state, named)) if named else ProjectState(real_apps=state.real_apps)
+    if not named:
+        operation.state_forwards(app_label, state)
+        return Step(operation, ProjectState(real_apps=state.real_apps), ProjectState(real_apps=state.real_apps))
+    models_before = closure(state, named)
+    if previous is not None and previous.after_models == models_before:
+        before = previous.after
+    else:
+        before = partial_state(state, models_before)
     operation.state_forwards(app_label, state)
-    after = partial_state(state, closure(state, named)) if named else ProjectState(real_apps=state.real_apps)
-    return Step(operation, before, after)
+    models_after = closure(state, named)
+    return Step(operation, before, partial_state(state, models_after), models_after)
 
 
 def render_changed(state: ProjectState, operations: Iterable[tuple[str, Operation]]) -> None:

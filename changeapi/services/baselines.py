@@ -55,6 +55,27 @@ def baseline_create(*, project: Project, author: User, form: str, source: Any, c
 
 
 @transaction.atomic
+def baseline_create_from_snapshot(
+    *, project: Project, author: User, files: list[dict[str, str]], snapshot_id: int, review_points: int, context: AuditContext
+) -> Baseline:
+    """Record a baseline derived from a schema snapshot: its initial migration `files`, as a
+    migrations-form history, so bundles advance it like any uploaded history.
+
+    Audited as `baseline.created_from_snapshot`, naming the snapshot and how many review
+    points the derivation left.
+    """
+    return _baseline_record(
+        project=project,
+        author=author,
+        form="migrations",
+        source={"files": files},
+        context=context,
+        action="baseline.created_from_snapshot",
+        extra={"snapshot": snapshot_id, "review_points": review_points},
+    )
+
+
+@transaction.atomic
 def baseline_advance(
     *,
     project: Project,

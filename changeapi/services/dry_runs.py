@@ -99,6 +99,7 @@ def _claim(dry_run_id: int, *, owner: str, server: DryRunServer) -> DryRun | Non
         dry_run = (
             DryRun.objects.select_for_update()
             .select_related("revision__change_request__project", "baseline")
+            .defer("baseline__source")
             .filter(pk=dry_run_id)
             .filter(Q(status=DryRun.Status.QUEUED) | Q(status=DryRun.Status.RUNNING, lease_expires_at__lt=now))
             .first()

@@ -8,6 +8,7 @@ from changeapi.audit import AuditContext, audit_record
 from changeapi.errors import DomainError, InvalidState
 from changeapi.models import Project
 from changeapi.permissions import PROJECT_PERMISSIONS, project_perms, project_perms_set
+from changeapi.services.drift_checks import drift_schedule_next
 from changeapi.types import User
 
 # The major versions a project of each engine may name: dry-runs go to a shadow server of that
@@ -76,12 +77,14 @@ def project_create(
 
 
 # The settings a project's managers may change after creation (slug and engine are fixed).
-PROJECT_SETTINGS = ("name", "required_approvals", "lock_timeout_ms", "intake_settings")
+PROJECT_SETTINGS = ("name", "required_approvals", "lock_timeout_ms", "intake_settings", "drift_check_interval_minutes")
 
 
 @transaction.atomic
 def project_settings_update(*, project: Project, changes: dict[str, object], context: AuditContext) -> Project:
     """Change a project's settings, audited with each changed field's value before and after.
+
+    Setting a drift check schedule makes its first check due at once; clearing it stops them.
 
     The row is locked for the change, so two managers' updates are applied one after the other
     and each audit event shows what that update really replaced.
@@ -96,7 +99,11 @@ def project_settings_update(*, project: Project, changes: dict[str, object], con
     before = {name: getattr(locked, name) for name in changed}
     for name, value in changed.items():
         setattr(locked, name, value)
-    locked.save(update_fields=list(changed))
+    fields = list(changed)
+    if "drift_check_interval_minutes" in changed:
+        locked.drift_check_due_at = drift_schedule_next(minutes=locked.drift_check_interval_minutes)
+        fields.append("drift_check_due_at")
+    locked.save(update_fields=fields)
     audit_record(context=context, action="project.updated", target=locked, project=locked, before=before, after=changed)
     return locked
 

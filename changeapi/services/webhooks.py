@@ -29,7 +29,16 @@ from changeapi.errors import DomainError
 from changeapi.integrations.http import OutboundError, http_send
 from changeapi.integrations.signatures import webhook_secret_new, webhook_signature
 from changeapi.integrations.ssrf import UnsafeDestination, destination_resolve
-from changeapi.models import ChangeRequest, DryRun, Project, Revision, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from changeapi.models import (
+    ChangeRequest,
+    DriftCheck,
+    DryRun,
+    Project,
+    Revision,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from changeapi.selectors import dry_run_report
 from changeapi.types import User
 
@@ -41,6 +50,8 @@ EVENT_TYPES = (
     "bundle.sealed",
     "bundle.verified",
     "bundle.verification_failed",
+    "schema_drift.detected",
+    "schema_drift.resolved",
 )
 EXCERPT_CHARS = 1000
 
@@ -116,8 +127,22 @@ def _verification_data(bundle: Any) -> dict[str, Any]:
     }
 
 
+def _drift_check_data(check: DriftCheck) -> dict[str, Any]:
+    """A scheduled drift check: what was compared, and the drifted objects (the first 100)."""
+    return {
+        "id": check.pk,
+        "status": check.status,
+        "snapshot": check.snapshot_id,
+        "baseline_version": check.baseline.version,
+        "drifted_objects": check.drifted_objects,
+        "counts": check.counts,
+        "items": [{k: d[k] for k in ("kind", "status", "severity", "name", "table", "consequence")} for d in check.items[:100]],
+        "url": f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/projects/{check.project.slug}/drift-checks/{check.pk}/",
+    }
+
+
 def event_data(subject: models.Model) -> dict[str, Any]:
-    """The `data` of an event about a change request, revision, dry-run, review or bundle."""
+    """The `data` of an event about a change request, revision, dry-run, review, bundle or drift check."""
     if isinstance(subject, ChangeRequest):
         return {"change_request": _change_request_data(subject)}
     if isinstance(subject, Revision):
@@ -138,6 +163,8 @@ def event_data(subject: models.Model) -> dict[str, Any]:
                 "url": f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/dry-runs/{subject.pk}/",
             },
         }
+    if isinstance(subject, DriftCheck):
+        return {"drift_check": _drift_check_data(subject)}
     label = subject._meta.label_lower
     if label == "approvals.review":
         review: Any = subject

@@ -23,12 +23,14 @@ dry-run that arrives to a ready spare costs. Beside it, in the same run:
 
 Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/sg_bench SHADOW_DATABASE_PREFIX=sgbench_ \
      .venv/bin/python -m tests.bench.bench_dry_run [--runs 5] [--replays 1] [--no-worker]
+(BENCH_BROKER_URL names another Redis database for the worker than db 10.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from typing import Any
 
@@ -50,7 +52,7 @@ from tests.bench.support import (
     use_broker,
 )
 
-BROKER = "redis://127.0.0.1:6379/10"
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/10")
 
 
 def _api_for_owner() -> Any:

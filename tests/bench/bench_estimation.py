@@ -5,9 +5,9 @@ realistic column statistics (an all-NULL note, a five-valued status, a timestamp
 order, unique codes ...); its real size is what the team would upload as table stats. A
 template seeded with the default cap (SCHEMAGATE_SEED_MAX_ROWS) from the same statistics then
 dry-runs the same changes and estimates their time at that size. Per change (all of its
-statements together) the benchmark prints the measured time, the estimate and its range, and
-at the end the share of estimates within a factor of 2 and the share of ranges that hold the
-measured time. It prints; it does not fail on figures (a shared machine times noisily).
+statements together) the benchmark prints the measured time (the median of three runs when it
+is under 50 ms), the estimate and its range, and at the end the share of estimates within a
+factor of 2 and the share of ranges that hold the measured time. It prints; it does not fail on figures (a shared machine times noisily).
 
 Run: DATABASE_URL=... SHADOW_DATABASE_PREFIX=... .venv/bin/pytest tests/bench/bench_estimation.py -s
 (about ten minutes, most of it seeding and timing the 1,000,000-row template).
@@ -16,6 +16,7 @@ Run: DATABASE_URL=... SHADOW_DATABASE_PREFIX=... .venv/bin/pytest tests/bench/be
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from typing import Any
 
@@ -36,6 +37,7 @@ from tests.engine.analysis.conftest import plan_of
 # BENCH_ROWS=20000,50000 for a quick look; the acceptance figures are at the defaults.
 PRODUCTION_SIZES = tuple(int(n) for n in os.environ.get("BENCH_ROWS", "200000,1000000").split(","))
 CUSTOMERS = 20_000
+SHORT_CHANGE_MS = 50.0
 
 ORDER_COLUMNS = {
     "total": ColumnFigures(null_frac=0.0, avg_width=4, n_distinct=5_000, correlation=0.01),
@@ -140,6 +142,16 @@ def _totals(report: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _measured(server: ShadowServer, template: str, change: list[Any], profile: ProductionProfile) -> float:
+    """The change's time at production size: one run, or the median of three for a change of a
+    few milliseconds, whose one timing is as much the machine's jitter as the change's work."""
+    first = _totals(_run(server, template, change, profile))["measured_ms"]
+    if first >= SHORT_CHANGE_MS:
+        return first
+    again = [_totals(_run(server, template, change, profile))["measured_ms"] for _ in range(2)]
+    return statistics.median([first, *again])
+
+
 def _build(server: ShadowServer, prefix: str, profile: ProductionProfile, made: list[str]) -> str:
     name = seeded_template_name(prefix, profile)
     started = time.perf_counter()
@@ -177,7 +189,7 @@ def test_estimates_from_the_default_seed_against_production_size(django_db_block
                     f"{facts.seeded['shop_order']['total_bytes'] / 2**20:,.1f} MiB"
                 )
                 for label, change in CHANGES.items():
-                    measured = _totals(_run(server, production_template, change, production))["measured_ms"]
+                    measured = _measured(server, production_template, change, production)
                     estimated = _run(server, seeded_template, change, uploaded)
                     classes = ",".join(
                         sorted({s["estimate"]["work_class"] for s in estimated["statements"] if s.get("estimate")})

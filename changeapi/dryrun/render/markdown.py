@@ -307,6 +307,9 @@ def report_markdown(report: Report, *, public_url: str) -> str:
     ]
     if summary.estimated_total_ms is not None:
         facts.append(f"about {_seconds(summary.estimated_total_ms)} at production size")
+    if report.schema_drift is not None and report.schema_drift.touched:
+        # At a glance: the section below says which objects, and what production may do instead.
+        facts.append(f"⚠️ touches {_count(len(report.schema_drift.touched), 'object')} production has otherwise")
     lines = [
         headline,
         "",

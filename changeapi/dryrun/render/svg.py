@@ -4,8 +4,10 @@ what each lock blocks.
 Drawn on the production timeline when the report has estimates (so a reviewer sees how long a
 table would really be blocked), otherwise on the shadow's measured one. Everything a reader
 needs is drawn as text (statement numbers, relations, modes, held times, the legend), so a
-PNG of it in a pull request comment says as much as the SVG with its hover titles. A pure
-function of the report; the output is a standalone SVG document.
+PNG of it in a pull request comment says as much as the SVG with its hover titles. Where
+production has drifted from the migrations on an object the change touches, its lane carries a
+warning sign and a note under the axis says what drifted. A pure function of the report; the
+output is a standalone SVG document.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape
 
-from changeapi.dryrun.contract import Report
+from changeapi.dryrun.contract import DriftWarning, Report
 from changeapi.dryrun.render.timeline_layout import (
     SEVERITY_ORDER,
     Bar,
@@ -47,6 +49,9 @@ LEGEND = (
     ("none", "blocks nothing Django's queries do (only DDL, VACUUM)"),
     ("new", "created by this change: no one else sees it yet"),
 )
+DRIFT_COLOUR = "#b45309"
+MAX_DRIFT_NOTES = 6
+"""Drifted objects listed under the timeline; the Markdown report lists every one."""
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -65,15 +70,33 @@ def _fit(text: str, width: float, size: float) -> str:
     return text if len(text) <= room else text[: max(room - 1, 1)] + "…"
 
 
-def _lane_label(lane: Lane, y: float) -> list[str]:
+def _lane_drift(lane: Lane, warnings: tuple[DriftWarning, ...]) -> list[DriftWarning]:
+    """The drifted objects a lane's relation stands for: on a table's lane, those of the table
+    (its columns, constraints, the table itself); on an index's lane, that index."""
+    if lane.is_table:
+        return [w for w in warnings if w.table == lane.table or (w.kind == "table" and w.name == lane.table)]
+    return [w for w in warnings if w.kind == "index" and w.name == lane.relation]
+
+
+def _drift_marker(drifted: list[DriftWarning], y: float) -> str:
+    """A warning sign at the right of the lane's label; its title names what drifted."""
+    what = "; ".join(f"{w.kind} {w.name} is {w.status.replace('_', ' ')} in production" for w in drifted)
+    return (
+        f'<text class="drift" x="{PLOT_LEFT - 8}" y="{y + 14}" font-size="12" font-weight="bold" text-anchor="end" '
+        f'fill="{DRIFT_COLOUR}">⚠<title>{_text("Production has drifted: " + what)}</title></text>'
+    )
+
+
+def _lane_label(lane: Lane, y: float, drifted: list[DriftWarning]) -> list[str]:
     indent = 0 if lane.is_table else 14
     name = lane.relation if lane.is_table else f"{lane.relation_kind} {lane.relation}"
-    shown = _fit(name, PLOT_LEFT - 20 - indent, 12)
+    shown = _fit(name, PLOT_LEFT - 20 - indent - (14 if drifted else 0), 12)
     weight = ' font-weight="bold"' if lane.is_table else ""
-    return [
+    parts = [
         f'<text class="relation" x="{10 + indent}" y="{y + 14}"{weight}>{_text(shown)}<title>{_text(name)}</title></text>',
         f'<text x="{10 + indent}" y="{y + 27}" font-size="10" fill="#444444">{_text(mode_name(lane.mode))}</text>',
     ]
+    return [*parts, _drift_marker(drifted, y)] if drifted else parts
 
 
 def _bar(bar: Bar, y: float) -> list[str]:
@@ -140,7 +163,7 @@ def _columns(layout: TimelineLayout, axis_y: float) -> list[str]:
     ]
 
 
-def _lanes(layout: TimelineLayout) -> list[str]:
+def _lanes(layout: TimelineLayout, warnings: tuple[DriftWarning, ...]) -> list[str]:
     parts = []
     previous_table = None
     for number, lane in enumerate(layout.lanes):
@@ -152,7 +175,7 @@ def _lanes(layout: TimelineLayout) -> list[str]:
             f'<g class="lane" data-relation="{_text(lane.relation)}" data-mode="{_text(lane.mode)}" '
             f'data-top="{y}" data-bottom="{y + LANE_HEIGHT}">'
         )
-        parts.extend(_lane_label(lane, y))
+        parts.extend(_lane_label(lane, y, _lane_drift(lane, warnings)))
         for bar in (bar for bar in layout.bars if bar.lane == number):
             parts.extend(_bar(bar, y))
         parts.append("</g>")
@@ -178,6 +201,39 @@ def _axis(layout: TimelineLayout, axis_y: float) -> list[str]:
     return parts
 
 
+def _drift_notes(report: Report, y: float) -> tuple[list[str], float]:
+    """Under the axis, the drifted objects the change touches: production may lock, fail or
+    take longer on them than this timeline shows, which a reader of the picture alone must see."""
+    drift = report.schema_drift
+    if drift is None or not drift.touched:
+        return [], y
+    count = len(drift.touched)
+    heading = (
+        f"⚠ Production has drifted: this change touches {count} drifted "
+        f"{'object' if count == 1 else 'objects'} (schema snapshot {drift.snapshot}, baseline v{drift.baseline_version})"
+    )
+    parts = [
+        f'<text class="drift-note" x="10" y="{y}" font-size="11" font-weight="bold" fill="{DRIFT_COLOUR}">'
+        f"{_text(_fit(heading, WIDTH - 20, 11))}</text>"
+    ]
+    for w in drift.touched[:MAX_DRIFT_NOTES]:
+        y += 16
+        statements = ", ".join(f"#{index + 1}" for index in w.statement_indexes)
+        noun = "statement" if len(w.statement_indexes) == 1 else "statements"
+        line = f"{w.severity}: {w.kind} {w.name} ({w.status.replace('_', ' ')}), {noun} {statements}: {w.consequence}"
+        parts.append(
+            f'<text class="drift-note" x="24" y="{y}" font-size="11" fill="#444444">{_text(_fit(line, WIDTH - 34, 11))}'
+            f"<title>{_text(line)}</title></text>"
+        )
+    if count > MAX_DRIFT_NOTES:
+        y += 16
+        parts.append(
+            f'<text class="drift-note" x="24" y="{y}" font-size="11" fill="#444444">'
+            f"{count - MAX_DRIFT_NOTES} more in the report</text>"
+        )
+    return parts, y + 22
+
+
 def report_svg(report: Report) -> str:
     """A standalone SVG of the report's lock spans."""
     layout = timeline_layout(report, left=PLOT_LEFT, width=PLOT_RIGHT - PLOT_LEFT)
@@ -190,7 +246,8 @@ def report_svg(report: Report) -> str:
         body.append(f'<text x="{PLOT_LEFT}" y="{TOP + 20}">No statements ran.</text>')
     elif not layout.lanes:
         body.append(f'<text x="{PLOT_LEFT}" y="{TOP + 20}">No locks were taken: nothing waited on this change.</text>')
-    body.extend(_lanes(layout))
+    warnings = report.schema_drift.touched if report.schema_drift is not None else ()
+    body.extend(_lanes(layout, warnings))
     body.extend(_axis(layout, axis_y))
     y = axis_y + 42
     if layout.hidden_lanes:
@@ -200,6 +257,8 @@ def report_svg(report: Report) -> str:
             "the report lists every lock.</text>"
         )
         y += 22
+    notes, y = _drift_notes(report, y)
+    body.extend(notes)
     legend, y = _legend(y)
     body.extend(legend)
     height = int(y + 16)

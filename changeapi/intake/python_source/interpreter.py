@@ -34,10 +34,12 @@ from .config import SourceSettings
 from .custom_operations import custom_operation
 from .data_steps import DataMigrationStep, SubmittedCode
 from .local_objects import (
+    DatabaseConnectionStandIn,
     LocalClass,
     LocalFunction,
     MigrationInstance,
     Poisoned,
+    SchemaEditorStandIn,
     Scope,
     SourcePath,
     function_closure,
@@ -422,6 +424,12 @@ class Interpreter:
             if isinstance(found, Poisoned):
                 raise found.error
             return found
+        if isinstance(base, SchemaEditorStandIn) and node.attr == "connection":
+            return base.connection
+        if isinstance(base, DatabaseConnectionStandIn) and node.attr == "vendor":
+            return base.vendor
+        if isinstance(base, (SchemaEditorStandIn, DatabaseConnectionStandIn)):
+            self.fail(f"{_dotted(node)}: only schema_editor.connection.vendor can be read here.", node)
         if isinstance(base, SourcePath):
             return _path_attribute(self, base, node)
         if isinstance(base, ModelLabel) and node.attr == "_meta":

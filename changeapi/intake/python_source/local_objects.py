@@ -114,6 +114,22 @@ class MigrationInstance:
 
 
 @dataclass(frozen=True)
+class DatabaseConnectionStandIn:
+    """`schema_editor.connection` inside an interpreted `Migration.apply()`: only its `vendor`
+    can be read, the Django vendor of the project's engine ("postgresql", "mysql", "sqlite")."""
+
+    vendor: str
+
+
+@dataclass(frozen=True)
+class SchemaEditorStandIn:
+    """`schema_editor` inside an interpreted `Migration.apply()`: real files branch on
+    `schema_editor.connection.vendor` to choose their operations; nothing else can be read."""
+
+    connection: DatabaseConnectionStandIn
+
+
+@dataclass(frozen=True)
 class SourcePath:
     """`__file__` of a submitted migration and paths derived from it; `listing` is what
     `os.listdir` of its directory gives: the app's migration files as submitted."""

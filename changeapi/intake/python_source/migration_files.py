@@ -14,14 +14,22 @@ from django.db import migrations
 from django.db.migrations.operations.base import Operation
 
 from changeapi.caches import BoundedCache
-from changeapi.intake.errors import IntakeError, Location
+from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded, Location
 from changeapi.intake.plan import PlannedMigration
 
 from .config import SourceSettings
 from .interpreter import Interpreter
-from .local_objects import LocalClass, LocalFunction, MigrationInstance, Poisoned
+from .local_objects import (
+    DatabaseConnectionStandIn,
+    LocalClass,
+    LocalFunction,
+    MigrationInstance,
+    Poisoned,
+    SchemaEditorStandIn,
+)
 from .parsing import parse_source
 from .references import InertCall, InertReference
+from .statements import SuperApplyReached
 
 _MIGRATION_ATTRIBUTES = ("dependencies", "operations", "atomic", "initial", "replaces", "run_before")
 # Methods of Migration that Django calls; a file overriding one changes what migrate does.
@@ -168,6 +176,8 @@ class _MigrationReader:
         self.attributes: dict[str, Any] | None = None
         self.locations: dict[str, Location] = {}
         self.notes: list[str] = []
+        # Whether `Migration.apply()` was interpreted up to its super().apply().
+        self.apply_read = False
 
     def read_class(self, node: ast.ClassDef) -> Any:
         interpreter = self.interpreter
@@ -194,6 +204,9 @@ class _MigrationReader:
                 f"class Migration defines __init__() (line {initializer.defined_at.line}); the service interpreted it "
                 "on the submitted files."
             )
+        applied = names.get("apply")
+        if isinstance(applied, LocalFunction):
+            names = self._run_apply(applied, names)
         self.attributes = {}
         for attribute in _MIGRATION_ATTRIBUTES:
             if attribute in names:
@@ -202,6 +215,13 @@ class _MigrationReader:
                     raise value.error
                 self.attributes[attribute] = _checked(interpreter, attribute, value, self.locations)
         for method in _RUN_METHODS:
+            if method == "apply" and self.apply_read:
+                self.notes.append(
+                    f"class Migration defines apply() (line {names[method].defined_at.line}); the service interpreted "
+                    f"it for this project's engine (schema_editor.connection.vendor == "
+                    f"{self.interpreter.settings.engine!r}) up to its super().apply(), and reads the operations it leaves."
+                )
+                continue
             if isinstance(names.get(method), LocalFunction):
                 # Real files override these to adapt to a database's past (a table that may
                 # already exist, a vendor); on the shadow, cloned from the baseline, Django's
@@ -211,6 +231,32 @@ class _MigrationReader:
                     f"reads the migration from its attributes, as Django's default {method}() would run it."
                 )
         return LocalClass(name="Migration", path="Migration", bases=(base,), attributes=names, defined_at=self.locations["class"])
+
+    def _run_apply(self, applied: LocalFunction, names: dict[str, Any]) -> dict[str, Any]:
+        """The class's names once `Migration.apply()` has run for the project's engine, as
+        Django runs it before its own apply: real files choose their operations by
+        `schema_editor.connection.vendor` there.
+
+        Read on a copy of the names, and kept only when the method reaches `super().apply()`
+        having read nothing but the vendor; anything else (a method that introspects the
+        database, or applies nothing) leaves the migration as its attributes say, with a note.
+        """
+        runner = self.interpreter.runner
+        attempt = dict(names)
+        editor = SchemaEditorStandIn(DatabaseConnectionStandIn(vendor=self.interpreter.settings.engine))
+        runner.in_migration_apply = True
+        try:
+            runner.call(applied, [MigrationInstance(attempt), None, editor, False], {}, applied.node)
+        except SuperApplyReached:
+            self.apply_read = True
+            return attempt
+        except (IntakeLimitExceeded, IntakeBoundExceeded):
+            raise
+        except IntakeError:
+            return names
+        finally:
+            runner.in_migration_apply = False
+        return names
 
     def _run_initializer(self, initializer: LocalFunction, names: dict[str, Any], node: ast.ClassDef) -> None:
         """Interpret `Migration.__init__` on the class's names, as Django instantiates it."""

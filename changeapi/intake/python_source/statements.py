@@ -33,6 +33,11 @@ class _Break(Exception):  # noqa: N818
     pass
 
 
+class SuperApplyReached(Exception):  # noqa: N818 - control flow, not an error
+    """An interpreted `Migration.apply()` reached `super().apply(...)`: Django's own apply runs
+    from here, with the operations the method left on the migration."""
+
+
 class _Continue(Exception):  # noqa: N818
     pass
 
@@ -56,6 +61,7 @@ class StatementRunner:
         self.module_class_reader: ClassReader | None = None
         self.refuse_decorators = False
         self.in_migration_init = False
+        self.in_migration_apply = False
         self.depth = 0
 
     # -- blocks ---------------------------------------------------------------------------
@@ -78,7 +84,7 @@ class StatementRunner:
                 self.interpreter.fail(f"{what} is not supported in submitted source: it is never run.", statement)
             try:
                 method(statement)
-            except (IntakeError, _Return, _Break, _Continue):
+            except (IntakeError, _Return, _Break, _Continue, SuperApplyReached):
                 raise
             except RecursionError:
                 self.interpreter.fail("The code is nested too deeply.", statement)
@@ -93,8 +99,10 @@ class StatementRunner:
     def _exec_Expr(self, node: ast.Expr) -> None:
         if is_docstring(node):
             return
-        if self.in_migration_init and _is_super_init(node.value):
+        if self.in_migration_init and _is_super_call(node.value, "__init__"):
             return  # Django's own Migration.__init__, which the reader stands for
+        if self.in_migration_apply and _is_super_call(node.value, "apply"):
+            raise SuperApplyReached
         self.interpreter.refuse_forbidden(node.value)
         self.interpreter.evaluate(node.value)
 
@@ -250,6 +258,8 @@ class StatementRunner:
         raise _Continue
 
     def _exec_Return(self, node: ast.Return) -> None:
+        if self.in_migration_apply and node.value is not None and _is_super_call(node.value, "apply"):
+            raise SuperApplyReached
         if node.value is not None:
             self.interpreter.refuse_forbidden(node.value)
         raise _Return(None if node.value is None else self.interpreter.evaluate(node.value))
@@ -399,12 +409,13 @@ class StatementRunner:
             names[parameter.arg] = interpreter.evaluate(defaults[parameter.arg])
 
 
-def _is_super_init(node: ast.expr) -> bool:
-    """`super().__init__(...)`: the call a Migration.__init__ override makes first."""
+def _is_super_call(node: ast.expr, method: str) -> bool:
+    """`super().<method>(...)`: the call a Migration.__init__ override makes first, and the one
+    a Migration.apply override ends with."""
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "__init__"
+        and node.func.attr == method
         and isinstance(node.func.value, ast.Call)
         and isinstance(node.func.value.func, ast.Name)
         and node.func.value.func.id == "super"

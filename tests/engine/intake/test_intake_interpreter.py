@@ -243,6 +243,41 @@ def test_methods_django_would_call_on_the_migration_are_noted_for_reviewers() ->
     assert any("apply()" in note for note in read(source).migration.notes)
 
 
+VENDOR_APPLY = """
+
+def add_code(unique):
+    return migrations.AddField('order', 'code', models.CharField(max_length=20, unique=unique))
+
+
+class Migration(migrations.Migration):
+    operations = [add_code(True)]
+
+    def apply(self, project_state, schema_editor, collect_sql=False):
+        if schema_editor.connection.vendor == 'mysql':
+            self.operations = [add_code(False)]
+        return super().apply(project_state, schema_editor, collect_sql)
+"""
+
+
+@pytest.mark.parametrize(("engine", "unique"), [("postgresql", True), ("mysql", False), ("sqlite", True)])
+def test_an_apply_that_chooses_operations_by_vendor_is_read_for_the_projects_engine(engine: str, unique: bool) -> None:
+    migration = read(VENDOR_APPLY, SourceSettings.build(engine=engine)).migration
+
+    assert [op.field.unique for op in migration.operations] == [unique]
+    assert any(f"vendor == {engine!r}" in note for note in migration.notes)
+
+
+def test_an_apply_that_reads_more_of_the_database_than_its_vendor_is_read_from_the_attributes() -> None:
+    introspecting = VENDOR_APPLY.replace(
+        "if schema_editor.connection.vendor == 'mysql':", "if schema_editor.connection.introspection.table_names():"
+    )
+
+    migration = read(introspecting, SourceSettings.build(engine="mysql")).migration
+
+    assert [op.field.unique for op in migration.operations] == [True]
+    assert any("reads the migration from its attributes" in note for note in migration.notes)
+
+
 # -- the registry of well-known helpers ----------------------------------------------------
 
 

@@ -43,17 +43,6 @@ REPOSITORY = Path(__file__).resolve().parents[3]
 
 SqlByMigration = dict[str, list[str]]
 
-# Where the service's SQL is not yet Django's on MariaDB, each for a stated reason; the test
-# fails when another migration differs, and when one of these stops differing (remove it here).
-# - two_factor_webauthn's 0001 overrides Migration.apply() to create public_key without UNIQUE
-#   when `schema_editor.connection.vendor == 'mysql'`, and its 0002 overrides unapply() to
-#   match. The service reads a migration from its attributes and does not interpret apply()
-#   (it notes the override for reviewers), so on MariaDB it creates the unique index that 0002
-#   then drops.
-KNOWN_DIFFERENCES = {
-    "two_factor_webauthn.0001_initial",
-    "two_factor_webauthn.0002_alter_webauthndevice_public_key",
-}
 
 # A callable default such as `timezone.now` is evaluated when the column is added, so its
 # literal is the time of each run; so is a random key (django_otp.util.random_hex). Only those
@@ -183,7 +172,7 @@ def test_every_schema_changing_migration_runs_the_sql_django_migrate_runs_on_mar
         for label in sorted(set(expected) | set(actual))
         if expected.get(label) != actual.get(label)
     }
-    assert set(differing) == KNOWN_DIFFERENCES, differing
+    assert differing == {}
 
 
 def test_the_compared_migrations_span_contrib_and_third_party_apps(runs: tuple[Recorded, Recorded]) -> None:

@@ -75,6 +75,26 @@ def test_the_states_of_a_step_do_not_change_with_later_operations():
     assert "size" in step.after.models[("shop", "leaf1")].fields
 
 
+def test_the_next_operation_on_the_same_models_starts_from_the_state_the_last_one_ended_with():
+    state = _hub_schema()
+    first = step_forwards(ops.AddField("leaf1", "size", models.IntegerField(default=0)), "shop", state)
+
+    second = step_forwards(ops.AlterField("leaf1", "size", models.BigIntegerField(default=0)), "shop", state, first)
+
+    assert second.before is first.after
+    assert "size" in second.before.models[("shop", "leaf1")].fields
+
+
+def test_an_operation_on_other_models_gets_its_own_state_before_it():
+    state = _hub_schema()
+    first = step_forwards(ops.AddField("leaf1", "size", models.IntegerField(default=0)), "shop", state)
+
+    second = step_forwards(ops.AddField("leaf2", "size", models.IntegerField(default=0)), "shop", state, first)
+
+    assert second.before is not first.after
+    assert set(second.before.models) == {("shop", "leaf2"), ("shop", "hub")}
+
+
 def test_an_operation_of_unknown_reach_gets_whole_states():
     state = _hub_schema()
     both = ops.SeparateDatabaseAndState(state_operations=[ops.AddField("leaf2", "x", models.IntegerField(default=1))])
