@@ -160,7 +160,9 @@ class StatementSerializer(serializers.Serializer):
     concurrently = serializers.BooleanField(required=False)
     events = StatementEventSerializer(many=True, required=False)
     locks_source = serializers.CharField(
-        required=False, help_text="observed (pg_locks, in a transaction) or documented (outside one: PostgreSQL's documentation)."
+        required=False,
+        help_text="observed (pg_locks, in a transaction), documented (outside one: PostgreSQL's documentation) or "
+        "server (MySQL/MariaDB: the weakest LOCK= the server accepted for the statement).",
     )
     volatile_default_columns = serializers.ListField(child=serializers.CharField(), required=False)
     work_class = serializers.ChoiceField(choices=WORK_CLASSES, required=False)
