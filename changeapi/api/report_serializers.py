@@ -103,6 +103,39 @@ class SeededDataFailureSerializer(serializers.Serializer):
     production_check = serializers.CharField(help_text="Read-only SQL for production: a count above 0 means it fails there.")
 
 
+class DdlRefusalSerializer(serializers.Serializer):
+    clause = serializers.CharField(help_text="The clause refused, e.g. ALGORITHM=INSTANT or LOCK=NONE.")
+    code = serializers.IntegerField(help_text="The server's error number (1845, 1846 or 1847).")
+    message = serializers.CharField(help_text="The server's message, with its reason.")
+
+
+class OnlineDdlSerializer(serializers.Serializer):
+    table = serializers.CharField()
+    algorithm = serializers.CharField(
+        allow_null=True, help_text="The most efficient ALGORITHM the server accepted: INSTANT, NOCOPY, INPLACE or COPY."
+    )
+    lock = serializers.CharField(allow_null=True, help_text="The weakest LOCK the server accepted: NONE, SHARED or EXCLUSIVE.")
+    refusals = DdlRefusalSerializer(many=True)
+    probe_error = serializers.CharField(
+        required=False,
+        help_text="Why the statement could not be tried on a copy of its table; then algorithm or lock may be null.",
+    )
+    blocks_reads = serializers.BooleanField(allow_null=True)
+    blocks_writes = serializers.BooleanField(allow_null=True)
+    table_id_before = serializers.IntegerField(allow_null=True)
+    table_id_after = serializers.IntegerField(allow_null=True)
+    rebuilt = serializers.BooleanField(allow_null=True, help_text="The InnoDB table id changed: the table was rebuilt.")
+    rows_copied = serializers.IntegerField(allow_null=True, help_text="Rows the server passed through a copy (Records: N).")
+    observed_blocks_reads = serializers.BooleanField(
+        allow_null=True, help_text="A read from another session waited while it ran; null when it was over too soon to observe."
+    )
+    observed_blocks_writes = serializers.BooleanField(
+        allow_null=True, help_text="A write from another session waited while it ran; null when it was over too soon to observe."
+    )
+    observed_read_wait_ms = serializers.FloatField(allow_null=True, help_text="The longest a read from another session waited.")
+    observed_write_wait_ms = serializers.FloatField(allow_null=True, help_text="The longest a write from another session waited.")
+
+
 class StatementSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     migration = serializers.CharField()
@@ -128,7 +161,9 @@ class StatementSerializer(serializers.Serializer):
     concurrently = serializers.BooleanField(required=False)
     events = StatementEventSerializer(many=True, required=False)
     locks_source = serializers.CharField(
-        required=False, help_text="observed (pg_locks, in a transaction) or documented (outside one: PostgreSQL's documentation)."
+        required=False,
+        help_text="observed (pg_locks, in a transaction), documented (outside one: PostgreSQL's documentation) or "
+        "server (MySQL/MariaDB: the weakest LOCK= the server accepted for the statement).",
     )
     volatile_default_columns = serializers.ListField(child=serializers.CharField(), required=False)
     work_class = serializers.ChoiceField(choices=WORK_CLASSES, required=False)
@@ -136,6 +171,10 @@ class StatementSerializer(serializers.Serializer):
     evidence = serializers.CharField(required=False)
     estimate = StatementEstimateSerializer(required=False)
     seeded_failures = SeededDataFailureSerializer(many=True, required=False)
+    commits_on_its_own = serializers.BooleanField(
+        required=False, help_text="Present (true) on MySQL/MariaDB DDL: not transactional, it committed on its own."
+    )
+    online_ddl = OnlineDdlSerializer(required=False, help_text="MySQL/MariaDB: how the server runs this DDL statement.")
 
 
 class ReportOperationSerializer(serializers.Serializer):

@@ -438,9 +438,9 @@ def apply_plan_traced(
                 migration=f"{migration.app_label}.{migration.name}",
                 operation_index=trace.operation_index,
             )
-            migrations.append(_migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
+            migrations.append(migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
             break
-        migrations.append(_migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
+        migrations.append(migration_entry(migration, started_ms, round(trace.now_ms(), 3)))
         states.append(steps)
         error = _sample_backfills(connection, migration, state, trace, backfills, backfill_sample_batches)
         if error is not None:
@@ -493,7 +493,7 @@ def _sample_backfills(
     return None
 
 
-def _migration_entry(migration: PlannedMigration, started_ms: float, finished_ms: float) -> MigrationEntry:
+def migration_entry(migration: PlannedMigration, started_ms: float, finished_ms: float) -> MigrationEntry:
     return MigrationEntry(
         app_label=migration.app_label,
         name=migration.name,

@@ -8,12 +8,14 @@ import json
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.migrations.writer import MigrationWriter
 from django.db.models import Max
 
 from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
+from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import template_build
 from changeapi.errors import InvalidState
 from changeapi.intake.plan import Plan
@@ -23,7 +25,16 @@ from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision
 from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.shadows import shadow_chores_run, spares_replenish
 from changeapi.services.transitions import change_request_move
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_postgresql_server
+from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow.mysql_databases import spares_ensure
+from changeapi.shadow.servers import (
+    ENGINE_NAMES,
+    ShadowServer,
+    ShadowServerUnavailable,
+    configured_servers,
+    engine_not_supported,
+    pick_server,
+)
 from changeapi.types import User
 
 logger = logging.getLogger(__name__)
@@ -174,12 +185,17 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         return baseline
     project = baseline.project
     try:
-        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
-        built = template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
+        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        if isinstance(server, MySqlShadowServer):
+            built = mysql_template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)).built
+        elif isinstance(server, ShadowServer):
+            built = template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
+        else:
+            raise engine_not_supported(server)
     except ShadowServerUnavailable as exc:
         return _baseline_failed(baseline, str(exc))
     except Exception as exc:  # noqa: BLE001 - a baseline that does not apply is a user-facing failure
-        return _baseline_failed(baseline, f"the baseline does not apply on PostgreSQL: {exc}")
+        return _baseline_failed(baseline, f"the baseline does not apply on {ENGINE_NAMES[project.engine]}: {exc}")
     with transaction.atomic():
         if built:
             ShadowDatabase.objects.create(
@@ -204,7 +220,14 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         )
     if project.current_baseline_id == baseline.pk:
         dry_runs_rerun_stale(project=project)
-    _templates_everywhere(baseline, first=server)
+    if isinstance(server, ShadowServer):
+        _templates_everywhere(baseline, first=server)
+    else:
+        mysql_server = server
+        shadow_chores_run(
+            f"tpl_{baseline.pk}",
+            lambda: spares_ensure(mysql_server, baseline.template_name, count=settings.SHADOW_SPARE_CLONES),
+        )
     return baseline
 
 

@@ -30,6 +30,8 @@ from changeapi.dryrun.as_production import explain_missing_objects
 from changeapi.dryrun.contract import Report, SchemaDrift, StatementTrace, to_json
 from changeapi.dryrun.engine import baseline_state
 from changeapi.dryrun.gc_pause import collect_now, collections_paused
+from changeapi.dryrun.mysql_run import dry_run_execute_mysql
+from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import dry_run_execute
 from changeapi.errors import InvalidState
 from changeapi.intake.plan import Plan
@@ -48,16 +50,29 @@ from changeapi.services.dry_run_schemas import DryRunTemplate, baseline_template
 from changeapi.services.schema_snapshots import dry_run_schema_drift
 from changeapi.services.shadows import (
     clone_discard,
+    clone_name_for,
     clone_retire,
     shadow_chores_run,
     spare_names_for,
     spare_taken,
     spares_replenish,
 )
-from changeapi.services.table_stats import production_profile
+from changeapi.services.table_stats import production_profile, seeded_template_for
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, pick_postgresql_server
+from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
+from changeapi.shadow.mysql_databases import spares_ensure, spares_ready
+from changeapi.shadow.servers import (
+    AnyShadowServer,
+    ShadowServer,
+    ShadowServerUnavailable,
+    engine_not_supported,
+    pick_server,
+    shadow_servers,
+)
+
+DryRunServer = ShadowServer | MySqlShadowServer
+"""A server dry-runs can run on: PostgreSQL, and MySQL/MariaDB."""
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +95,7 @@ def dry_run_queue(*, revision: Revision, context: AuditContext) -> DryRun:
     return dry_run
 
 
-def _claim(dry_run_id: int, *, owner: str, server: ShadowServer) -> DryRun | None:
+def _claim(dry_run_id: int, *, owner: str, server: DryRunServer) -> DryRun | None:
     """Take a queued job (or one whose lease expired) if the limits allow; None if not ours to run."""
     now = timezone.now()
     with transaction.atomic():
@@ -146,10 +161,6 @@ def _set_change_request_status(dry_run: DryRun, status: str) -> None:
     )
 
 
-def clone_name_for(dry_run_id: int) -> str:
-    return f"{settings.SHADOW_DATABASE_PREFIX}dr_{dry_run_id}"
-
-
 def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     """Run a dry-run job to completion and record its report exactly once.
 
@@ -162,7 +173,7 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     project = pending.revision.change_request.project
     owner = uuid.uuid4().hex
     try:
-        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
+        server = _dry_run_server(pick_server(engine=project.engine, engine_version=project.engine_version))
     except ShadowServerUnavailable as exc:
         return _fail_unclaimed(dry_run_id, str(exc))
     dry_run, server = _claim_on_some_server(dry_run_id, owner=owner, first=server)
@@ -189,12 +200,20 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     return finished
 
 
-def _claim_on_some_server(dry_run_id: int, *, owner: str, first: ShadowServer) -> tuple[DryRun | None, ShadowServer]:
-    """Claim the job on `first`, or on another configured server when `first` is at its limit.
+def _dry_run_server(server: AnyShadowServer) -> DryRunServer:
+    """The picked server, if dry-runs can run on its engine (SQLite ones cannot yet)."""
+    if isinstance(server, SqliteShadowServer):
+        raise engine_not_supported(server)
+    return server
+
+
+def _claim_on_some_server(dry_run_id: int, *, owner: str, first: DryRunServer) -> tuple[DryRun | None, DryRunServer]:
+    """Claim the job on `first`, or on another server of its engine when `first` is at its limit.
 
     Raises the last ShadowServerBusy when every server is busy, for the task to retry later.
     """
-    others = [s for s in configured_servers() if s != first]
+    others = [s for s in shadow_servers() if isinstance(s, ShadowServer | MySqlShadowServer) and s.engine == first.engine]
+    others = [s for s in others if s != first]
     busy: ShadowServerBusy | None = None
     for server in [first, *others]:
         try:
@@ -207,9 +226,16 @@ def _claim_on_some_server(dry_run_id: int, *, owner: str, first: ShadowServer) -
     raise busy
 
 
-def _after_run(dry_run: DryRun, server: ShadowServer, template: str | None) -> None:
+def _after_run(dry_run: DryRun, server: DryRunServer, template: str | None) -> None:
     """With the report recorded: move the used clone aside now, then (as chores, off the
-    client's path) make the template's next spare and drop the used clone."""
+    client's path) make the template's next spare and drop the used clone.
+
+    On MySQL/MariaDB the engine has dropped the clone already; the chore copies the next spare.
+    """
+    if isinstance(server, MySqlShadowServer):
+        if template is not None:
+            shadow_chores_run(f"dr_{dry_run.pk}", lambda: spares_ensure(server, template, count=settings.SHADOW_SPARE_CLONES))
+        return
     clone = clone_name_for(dry_run.pk)
     try:
         retired = clone_retire(server=server, clone=clone, dry_run_id=dry_run.pk)
@@ -245,13 +271,15 @@ def progress_writer(
     return progress
 
 
-def _execute(dry_run: DryRun, server: ShadowServer) -> tuple[str, Report]:
+def _execute(dry_run: DryRun, server: DryRunServer) -> tuple[str, Report]:
     """Dry-run the revision on a clone of the template its project's `dry_run_schema` picks.
 
     On a snapshot's template the change is still made from the baseline's Django state, so a
     failure on a table or column production lacks is said to be that; drift warnings compare
     the snapshot with the baseline's own template either way.
     """
+    if isinstance(server, MySqlShadowServer):
+        return _execute_mysql(dry_run, server)
     baseline = dry_run.baseline
     project = dry_run.revision.change_request.project
     base = baseline_plan(baseline)
@@ -323,6 +351,34 @@ def _drift_of_run(
         return None
     project = dry_run.revision.change_request.project
     return dry_run_schema_drift(project=project, baseline=baseline, server=server, template=template, statements=statements)
+
+
+def _execute_mysql(dry_run: DryRun, server: MySqlShadowServer) -> tuple[str, Report]:
+    """A MySQL/MariaDB project's dry-run: the template built (and registered) once, a ready
+    spare taken or the template copied, the change traced, the clone dropped by the engine.
+
+    The wall-clock guard and the schema drift check are PostgreSQL's; here each statement is
+    capped by the job user's MAX_STATEMENT_TIME.
+    """
+    baseline = dry_run.baseline
+    base = baseline_plan(baseline)
+    change = revision_plan(dry_run.revision, baseline)
+    profile = production_profile(project=dry_run.revision.change_request.project)
+    template = seeded_template_for(baseline=baseline, profile=profile)
+    DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
+    built = mysql_template_build(server=server, name=template, baseline=base, rows=profile.seed_rows())
+    if built.built:
+        ShadowDatabase.objects.create(server=server.key, name=template, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline)
+    report = dry_run_execute_mysql(
+        server=server,
+        template=template,
+        clone_name=clone_name_for(dry_run.pk),
+        baseline=base,
+        change=change,
+        on_progress=progress_writer(dry_run.pk),
+        spares=spares_ready(server, template),
+    )
+    return template, report
 
 
 @transaction.atomic

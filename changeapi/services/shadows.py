@@ -23,7 +23,9 @@ from django.utils import timezone
 
 from changeapi.models import Baseline, DryRun, DryRunSchema, Project, SchemaSnapshot, ShadowDatabase
 from changeapi.shadow import provision
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers
+from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow.mysql_databases import database_drop, databases_named, job_users_drop, orphaned_job_users, spare_prefix
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, shadow_servers
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +178,52 @@ def shadows_reap_server(server: ShadowServer) -> ReapResult:
     return result
 
 
+def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
+    """Reap a MySQL/MariaDB server: registered templates no longer in use, the clones of dry-runs
+    that are not running (a worker died before dropping its clone), spares of templates that
+    are gone, and job users whose database is gone. Databases of the prefix that are neither
+    (a template being built) are left alone."""
+    prefix = settings.SHADOW_DATABASE_PREFIX
+    result = ReapResult(server=server.key, dropped=[], kept=[])
+    try:
+        names = databases_named(server, prefix)
+        templates = {
+            row.name: row
+            for row in ShadowDatabase.objects.filter(server=server.key, kind=ShadowDatabase.Kind.TEMPLATE, dropped_at=None)
+        }
+        kept_templates = {name for name, row in templates.items() if name in names and _template_in_use(row)}
+        running = {clone_name_for(pk) for pk in DryRun.objects.filter(status=DryRun.Status.RUNNING).values_list("pk", flat=True)}
+        for name in names:
+            if name in templates:
+                drop = name not in kept_templates
+            elif name.startswith(f"{prefix}dr_"):
+                drop = name not in running
+            elif name.startswith(f"{prefix}sp_"):
+                drop = not any(name.startswith(spare_prefix(template)) for template in kept_templates)
+            else:
+                drop = False
+            if not drop:
+                result.kept.append(name)
+                continue
+            database_drop(server, name)
+            ShadowDatabase.objects.filter(server=server.key, name=name, dropped_at=None).update(dropped_at=timezone.now())
+            result.dropped.append(name)
+        result.dropped_roles = orphaned_job_users(server, prefix)
+        job_users_drop(server, result.dropped_roles)
+    except ShadowServerUnavailable as exc:
+        result.error = str(exc)
+    return result
+
+
+def clone_name_for(dry_run_id: int) -> str:
+    """The clone of a dry-run: its database, whichever engine."""
+    return f"{settings.SHADOW_DATABASE_PREFIX}dr_{dry_run_id}"
+
+
 def shadows_reap() -> list[ReapResult]:
-    """Reap every configured shadow server."""
-    return [shadows_reap_server(server) for server in configured_servers()]
+    """Reap every configured shadow server (SQLite directories hold nothing to reap yet)."""
+    results = [shadows_reap_server(server) for server in configured_servers()]
+    return results + [shadows_reap_mysql_server(s) for s in shadow_servers() if isinstance(s, MySqlShadowServer)]
 
 
 @dataclass

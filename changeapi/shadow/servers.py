@@ -48,6 +48,7 @@ __all__ = [
     "ShadowServerMisconfigured",
     "ShadowServerUnavailable",
     "configured_servers",
+    "engine_not_supported",
     "first_line",
     "pick_postgresql_server",
     "pick_server",
@@ -262,11 +263,16 @@ def pick_postgresql_server(*, engine: str, engine_version: int) -> ShadowServer:
     dry-runs): a project of another engine is told that its configured server cannot do it."""
     server = pick_server(engine=engine, engine_version=engine_version)
     if not isinstance(server, ShadowServer):
-        raise ShadowServerUnavailable(
-            f"shadow server {server.key} is configured for engine {engine!r} ({ENGINE_NAMES.get(engine, engine)}), "
-            "but Schemagate cannot build templates or dry-run on that engine yet"
-        )
+        raise engine_not_supported(server)
     return server
+
+
+def engine_not_supported(server: AnyShadowServer) -> ShadowServerUnavailable:
+    """The error for work sent to a server whose engine cannot do it yet."""
+    return ShadowServerUnavailable(
+        f"shadow server {server.key} is configured for engine {server.engine!r} ({ENGINE_NAMES.get(server.engine, server.engine)}), "
+        "but Schemagate cannot build templates or dry-run on that engine yet"
+    )
 
 
 def _of_version(servers: list[AnyShadowServer], engine_version: int) -> list[AnyShadowServer]:

@@ -55,12 +55,12 @@ def test_shadow_servers_of_every_engine_are_typed_values_that_name_their_engine(
     assert servers[3] == SqliteShadowServer(tmp_path)
 
 
-def test_only_postgresql_servers_are_given_to_provisioning_templates_and_the_reaper(settings, tmp_path):
+def test_only_postgresql_servers_are_given_to_postgresql_provisioning_and_mariadb_is_reaped_by_its_own(settings, tmp_path):
     postgresql = settings.SHADOW_SERVERS[0]
     settings.SHADOW_SERVERS = [MARIADB, postgresql, f"sqlite://{tmp_path}"]
 
     assert configured_servers() == [ShadowServer(postgresql)]
-    assert [result.server for result in shadows_reap()] == [ShadowServer(postgresql).key]
+    assert [result.server for result in shadows_reap()] == [ShadowServer(postgresql).key, MySqlShadowServer(MARIADB).key]
 
 
 def test_the_major_version_and_flavor_of_a_mariadb_server_are_read_from_the_server(settings):
@@ -88,10 +88,10 @@ def test_among_servers_of_its_engine_a_project_is_given_one_of_its_major_version
     assert picks == {"mysql:127.0.0.1:3306"}
 
 
-def test_a_project_whose_server_cannot_dry_run_yet_is_told_so_and_nothing_is_built(client_for, settings):
-    settings.SHADOW_SERVERS = [*settings.SHADOW_SERVERS, MARIADB]
+def test_a_project_whose_server_cannot_dry_run_yet_is_told_so_and_nothing_is_built(client_for, settings, tmp_path):
+    settings.SHADOW_SERVERS = [*settings.SHADOW_SERVERS, f"sqlite://{tmp_path}"]
     api = client_for(UserFactory(username="owner"))
-    project = {"slug": "shop", "name": "Shop", "engine": "mysql", "engine_version": 10}
+    project = {"slug": "shop", "name": "Shop", "engine": "sqlite", "engine_version": 3}
     assert api.post("/api/v1/projects/", project, format="json").status_code == 201
     before = {server.key: databases_with_prefix(server, settings.SHADOW_DATABASE_PREFIX) for server in configured_servers()}
 
@@ -99,7 +99,7 @@ def test_a_project_whose_server_cannot_dry_run_yet_is_told_so_and_nothing_is_bui
     shown = api.get(f"/api/v1/baselines/{baseline['id']}/").json()
 
     assert shown["status"] == "failed"
-    assert "mysql:127.0.0.1:3306" in shown["error"] and "cannot build templates or dry-run" in shown["error"]
+    assert f"sqlite:{tmp_path}" in shown["error"] and "cannot build templates or dry-run" in shown["error"]
     after = {server.key: databases_with_prefix(server, settings.SHADOW_DATABASE_PREFIX) for server in configured_servers()}
     assert after == before
 

@@ -34,11 +34,13 @@ from changeapi.dryrun.contract.patterns import (
 )
 from changeapi.dryrun.contract.report import REPORT_VERSION, Report, Summary
 from changeapi.dryrun.contract.statements import (
+    DdlRefusal,
     Estimate,
     HeldLock,
     Lock,
     MigrationEntry,
     MigrationOperation,
+    OnlineDdl,
     ReportError,
     Scan,
     SeededDataFailure,
@@ -58,6 +60,7 @@ __all__ = [
     "BackfillTiming",
     "CalibrationSize",
     "ClassExponent",
+    "DdlRefusal",
     "DriftWarning",
     "Estimate",
     "EstimationModel",
@@ -71,6 +74,7 @@ __all__ = [
     "MigrationEntry",
     "MigrationOperation",
     "ParityCheck",
+    "OnlineDdl",
     "PatternPlan",
     "PatternTableSize",
     "PlanFailure",

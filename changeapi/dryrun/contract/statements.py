@@ -117,6 +117,50 @@ class SeededDataFailure:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DdlRefusal:
+    """A clause the server refused for the statement (MySQL/MariaDB errors 1845-1847), and why."""
+
+    clause: str  # e.g. ALGORITHM=INSTANT, LOCK=NONE
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnlineDdl:
+    """MySQL/MariaDB: how the server runs one DDL statement, asked of the server itself.
+
+    `algorithm` is the most efficient of INSTANT, NOCOPY (MariaDB), INPLACE, COPY and `lock`
+    the weakest of NONE, SHARED, EXCLUSIVE that the server accepted for the statement, each
+    tried on an empty copy of the table (None when it accepted none, or the statement could
+    not be tried: `probe_error` says why). `blocks_reads`/`blocks_writes` follow from that
+    lock for the statement's duration; every ALTER also takes an exclusive metadata lock
+    briefly at its start and end, which queues behind any open transaction on the table.
+    `rebuilt` is a new InnoDB table id after the statement ran as Django runs it, and
+    `rows_copied` the rows the server reported passing through the copy (`Records: N`).
+    `observed_blocks_*` are what a read and a write from other sessions met while it ran
+    (`mysql_blocking`: blocked when one waited a quarter of the statement's time or more), and
+    `observed_*_wait_ms` the longest each waited: None when it was over too soon to observe.
+    A rebuild that allows LOCK=NONE can still stop both for a while as it starts and commits.
+    """
+
+    table: str
+    algorithm: str | None
+    lock: str | None
+    refusals: tuple[DdlRefusal, ...] = ()
+    probe_error: str | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    blocks_reads: bool | None = None
+    blocks_writes: bool | None = None
+    table_id_before: int | None = None
+    table_id_after: int | None = None
+    rebuilt: bool | None = None
+    rows_copied: int | None = None
+    observed_blocks_reads: bool | None = None
+    observed_blocks_writes: bool | None = None
+    observed_read_wait_ms: float | None = None
+    observed_write_wait_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatementTrace:
     """One statement as it ran on the shadow, what it did, and its estimate.
 
@@ -152,6 +196,10 @@ class StatementTrace:
     evidence: str = ""
     estimate: Estimate | None = field(default=None, metadata=ABSENT_WHEN_NONE)
     seeded_failures: tuple[SeededDataFailure, ...] = field(default=(), metadata=ABSENT_WHEN_EMPTY)
+    # MySQL/MariaDB: DDL is not transactional there; each such statement commits on its own
+    # (and commits whatever the session had open), so a failure later leaves it applied.
+    commits_on_its_own: bool = field(default=False, metadata=ABSENT_WHEN_FALSE)
+    online_ddl: OnlineDdl | None = field(default=None, metadata=ABSENT_WHEN_NONE)
 
     @property
     def end_ms(self) -> float:

@@ -8,7 +8,7 @@ comment is read in another repository, where a relative `docs/...` link goes now
 from __future__ import annotations
 
 from changeapi.dryrun.analysis.held import held_by_statement
-from changeapi.dryrun.contract import SCHEMA_SNAPSHOT, Estimate, PatternPlan, PlanFailure, Report, SchemaSource
+from changeapi.dryrun.contract import SCHEMA_SNAPSHOT, Estimate, OnlineDdl, PatternPlan, PlanFailure, Report, SchemaSource
 
 SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low", "info": "🔵 info"}
 
@@ -180,6 +180,25 @@ def _access_patterns(report: Report) -> list[str]:
     return lines
 
 
+ENGINE_LABELS = {"postgresql": "PostgreSQL", "mariadb": "MariaDB", "mysql": "MySQL"}
+
+
+def _online_ddl(ddl: OnlineDdl | None) -> str:
+    """MySQL/MariaDB: what the server allows for the statement, and what running it did."""
+    if ddl is None:
+        return ""
+    if ddl.algorithm is None and ddl.lock is None:
+        return f"not asked: {ddl.probe_error}" if ddl.probe_error else ""
+    parts = [f"ALGORITHM={ddl.algorithm}" if ddl.algorithm else "", f"LOCK={ddl.lock}" if ddl.lock else ""]
+    if ddl.rebuilt:
+        parts.append(f"rebuilt ({ddl.rows_copied:,} rows copied)" if ddl.rows_copied else "rebuilt")
+    if ddl.blocks_reads:
+        parts.append("blocks reads and writes")
+    elif ddl.blocks_writes:
+        parts.append("blocks writes")
+    return ", ".join(p for p in parts if p)
+
+
 def _statements(report: Report) -> list[str]:
     lines = [
         "#### Statements",
@@ -191,7 +210,9 @@ def _statements(report: Report) -> list[str]:
         held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in held_locks)
         if s.locks_source == "documented" and held:
             held += " (documented)"
-        work = (s.work_class or "").replace("_", " ")
+        work = (s.work_class or "").replace("_", " ") or _online_ddl(s.online_ddl)
+        if s.commits_on_its_own:
+            work = f"{work}; commits on its own" if work else "commits on its own"
         lines.append(
             f"| {s.index + 1} | `{_cell(s.sql)}` | {work} | {_cell(held, 120)} | {_cell(_timing(s.duration_ms, s.estimate), 200)} |"
         )
@@ -343,7 +364,7 @@ def report_markdown(report: Report, *, public_url: str) -> str:
         "",
         " · ".join(facts),
         "",
-        f"PostgreSQL {report.server_version} on {report.server}",
+        f"{ENGINE_LABELS.get(report.engine, report.engine)} {report.server_version} on {report.server}",
         "",
     ]
     if report.schema_source is not None:
@@ -351,7 +372,8 @@ def report_markdown(report: Report, *, public_url: str) -> str:
     error = report.error
     if error is not None:
         lines += [
-            f"> **Failed**{_failed_at(error.statement_index)}: `{_cell(error.message, 300)}` ({error.sqlstate})",
+            f"> **Failed**{_failed_at(error.statement_index)}: `{_cell(error.message, 300)}`"
+            + (f" ({error.sqlstate})" if error.sqlstate else ""),
             "",
         ]
     lines += _findings(report, public_url)

@@ -1,0 +1,112 @@
+"""Engine entry point for MySQL/MariaDB: dry-run a plan on a clone of the baseline's template.
+
+The same typed `Report` as PostgreSQL's `run.dry_run_execute`, with what this engine says:
+per statement the algorithm and lock the server allows, whether the table was rebuilt, what
+the statement blocks and that it committed on its own. What the engine does not measure here
+yet (lock spans over time, production estimates, findings, reversal) stays empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+from changeapi.dryrun.contract import Report, Summary
+from changeapi.dryrun.engine import ProgressCallback, baseline_state
+from changeapi.dryrun.mysql_connection import raw_connection
+from changeapi.dryrun.mysql_session import mysql_session
+from changeapi.dryrun.mysql_trace import MySqlPlanRun, apply_plan_traced_mysql
+from changeapi.intake.plan import Plan
+from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow.mysql_watchdog import mysql_breach_of
+
+
+def dry_run_execute_mysql(
+    *,
+    server: MySqlShadowServer,
+    template: str,
+    clone_name: str,
+    baseline: Plan,
+    change: Plan,
+    on_progress: ProgressCallback | None = None,
+    spares: Sequence[str] = (),
+    drop_clone: bool = True,
+) -> Report:
+    """Take a spare of (or copy) the template, apply `change` traced, drop the clone; the report.
+
+    A database error in the change is a failed report, not an exception; the report's
+    `shadow_database` is the database the run used (a claimed spare keeps its name).
+    """
+    started_at = dt.datetime.now(dt.UTC)
+    flavor = server.flavor()
+    with mysql_session(server, template=template, name=clone_name, spares=spares, drop=drop_clone) as session:
+        with session.connection.cursor() as cursor:
+            cursor.execute("SELECT VERSION()")
+            server_version = str(cursor.fetchone()[0])
+        probe = raw_connection(server, session.user)
+        admin = server.admin_connect()
+        try:
+            run = apply_plan_traced_mysql(
+                session.connection,
+                change,
+                baseline_state(baseline),
+                flavor=flavor,
+                probe_cursor=probe.cursor(),
+                admin_cursor=admin.cursor(),
+                connect=lambda: raw_connection(server, session.user),
+                on_progress=on_progress,
+            )
+        finally:
+            probe.close()
+            admin.close()
+    breach = mysql_breach_of(session.user.name)
+    if breach is not None and run.error is not None:
+        run.error = dataclasses.replace(run.error, message=f"{breach}, and was stopped: {run.error.message}")
+    return mysql_report(
+        run=run,
+        engine=flavor,
+        server=server.key,
+        server_version=server_version,
+        shadow_database=session.name,
+        clone_ms=session.clone_ms,
+        started_at=started_at.isoformat(),
+    )
+
+
+def mysql_report(
+    *,
+    run: MySqlPlanRun,
+    engine: str,
+    server: str,
+    server_version: str,
+    shadow_database: str,
+    clone_ms: float,
+    started_at: str,
+) -> Report:
+    """The report of a MySQL/MariaDB run: its statements as traced, and their summary."""
+    statements = tuple(run.statements)
+    return Report(
+        engine=engine,
+        server=server,
+        server_version=server_version,
+        shadow_database=shadow_database,
+        clone_ms=clone_ms,
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC).isoformat(),
+        status="failed" if run.error else "succeeded",
+        error=run.error,
+        total_ms=run.total_ms,
+        summary=Summary(
+            migrations=len(run.migrations),
+            operations=sum(len(m.operations) for m in run.migrations),
+            statements=len(statements),
+            rewrites=tuple(sorted({t for s in statements for t in s.rewrites})),
+            tables_scanned=(),
+            data_steps_not_executed=sum(1 for m in run.migrations for op in m.operations if not op.executed),
+        ),
+        migrations=tuple(run.migrations),
+        statements=statements,
+        lock_spans=(),
+        tables=(),
+    )
