@@ -43,7 +43,8 @@ def test_project_settings_changed_in_the_admin_are_audited(admin_client_for_shop
     project = Project.objects.get(slug="shop")
 
     response = admin_client_for_shop.post(
-        f"/admin/changeapi/project/{project.pk}/change/", {"name": "Shop", "required_approvals": 2, "lock_timeout_ms": 3000}
+        f"/admin/changeapi/project/{project.pk}/change/",
+        {"name": "Shop", "required_approvals": 2, "lock_timeout_ms": 3000, "backfill_target_lock_ms": 200},
     )
 
     assert response.status_code == 302, response.content
