@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Protocol
 
 from django.db.migrations.operations import RunPython
@@ -21,13 +22,18 @@ from django.db.migrations.serializer import BaseSerializer
 from django.db.migrations.writer import MigrationWriter
 
 from approvals.bundles.phases import phased_plan
+from approvals.bundles.shipped import schemagate_backfill
 from approvals.bundles.signing import sign
 from changeapi.dryrun.apply import is_data_step
 from changeapi.dryrun.contract import Report, StatementTrace
+from changeapi.intake.backfill import Backfill
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.data_steps import SubmittedCode
 
 FORMAT = "schemagate-bundle/1"
+
+# The module a bundle with a Backfill step ships at its root, for its migration files to import.
+BACKFILL_HELPER = "schemagate_backfill.py"
 
 # Parts of a dry-run summary that do not depend on timing, so they can enter the manifest.
 SUMMARY_KEYS = ("migrations", "operations", "statements", "rewrites", "tables_scanned", "data_steps_not_executed")
@@ -162,8 +168,32 @@ class _SubmittedCodeSerializer(BaseSerializer):
 MigrationWriter.register_serializer(SubmittedCode, _SubmittedCodeSerializer)
 
 
+class _ShippedBackfill(schemagate_backfill.Backfill):
+    """The bundle's own `schemagate_backfill.Backfill`, as MigrationWriter names a class: by its
+    module and the name `deconstruct()` gives, so the file imports the module the bundle ships."""
+
+
+_ShippedBackfill.__module__ = "schemagate_backfill"
+
+
+def backfill_helper() -> bytes:
+    """The helper module's text, shipped as it is in the service: the same bytes in every bundle."""
+    return resources.files(schemagate_backfill.__package__ or "").joinpath(BACKFILL_HELPER).read_bytes()
+
+
 def _as_written(operation: Operation) -> Operation:
-    """A submitted data step is written as the plain `migrations.RunPython` it was."""
+    """A submitted data step is written as the plain `migrations.RunPython` it was; a Backfill as
+    the shipped helper's step, which a project can import."""
+    if isinstance(operation, Backfill):
+        return _ShippedBackfill(
+            model=operation.model,
+            assignments=operation.assignments,
+            filter=operation.filter,
+            batch_size=operation.batch_size,
+            order_by=operation.order_by,
+            pause_ms=operation.pause_ms,
+            parity=operation.parity,
+        )
     if isinstance(operation, RunPython) and type(operation) is not RunPython:
         return RunPython(
             operation.code,
@@ -392,6 +422,9 @@ def bundle_files(
         )
         rollback_order.append(path)
         migration_paths[step.label]["rollback_sql"] = path
+    backfills = _backfill_steps(bundled)
+    if backfills:
+        files[BACKFILL_HELPER] = backfill_helper()
     phases = phased_plan(bundled=bundled, combined_report=combined_report)
     if phases is not None:
         files["PHASES.md"] = phases.markdown(paths=migration_paths).encode()
@@ -441,6 +474,7 @@ def bundle_files(
             "data_not_restored": not_restored,
         },
         "data_steps": data_steps,
+        **({"backfills": backfills} if backfills else {}),
         "phases": phases.as_manifest() if phases is not None else None,
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
@@ -448,6 +482,22 @@ def bundle_files(
     files["manifest.json"] = manifest_bytes
     files["manifest.json.sig"] = sign(manifest_bytes)
     return files
+
+
+def _backfill_steps(bundled: list[BundledMigration]) -> list[dict[str, Any]]:
+    """The Backfill steps of the bundle, in apply order: what runs after their migration commits."""
+    return [
+        {
+            "migration": item.label,
+            "operation_index": index,
+            "model": operation.model,
+            "description": operation.describe(),
+            "helper": BACKFILL_HELPER,
+        }
+        for item in bundled
+        for index, operation in enumerate(item.migration.operations)
+        if isinstance(operation, Backfill)
+    ]
 
 
 def _unique_entries(bundled: list[BundledMigration]) -> list[BundleEntry]:

@@ -1,0 +1,98 @@
+"""A bundle with a Backfill step: its migration files name the step by the helper module the
+bundle ships, the helper is listed and signed like every file, and the bytes stay reproducible."""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+import pytest
+
+from approvals.bundles.contents import BACKFILL_HELPER, backfill_helper
+from approvals.bundles.verify import bundle_verify
+from approvals.models import ReleaseBundle
+from approvals.services.bundles import bundle_rebuild
+from tests.approvals.bundling import ADD_NOTE_AGAIN, Release, archive_files, repack
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ADD_CENTS_AND_BACKFILL: list[dict[str, Any]] = [
+    {
+        "app_label": "shop",
+        "operations": [
+            {"op": "AddField", "model_name": "order", "name": "cents", "field": {"type": "BigIntegerField", "null": True}},
+            {
+                "op": "Backfill",
+                "model": "shop.Order",
+                "assignments": {"cents": {"*": [{"F": "total"}, 100]}},
+                "filter": {"cents__isnull": True},
+                "batch_size": 500,
+                "pause_ms": 5,
+                "parity": {"cents__isnull": True},
+            },
+        ],
+    }
+]
+
+
+@pytest.fixture
+def release(project_with_baseline, client_for):  # noqa: ANN001, ANN201
+    return Release(project_with_baseline, client_for)
+
+
+def test_a_bundles_migration_file_imports_the_backfill_step_from_the_helper_it_ships(release):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL))
+
+    files = archive_files(archive)
+    migration = files["migrations/shop/0002_order_cents_backfill_order.py"].decode()
+    assert "import schemagate_backfill\n" in migration
+    assert "schemagate_backfill.Backfill(" in migration
+    assert "changeapi" not in migration
+    assert files[BACKFILL_HELPER] == backfill_helper()
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["backfills"] == [
+        {
+            "migration": "shop.0002_order_cents_backfill_order",
+            "operation_index": 1,
+            "model": "shop.Order",
+            "description": "Backfill shop.Order: set cents in batches of 500 by primary key",
+            "helper": BACKFILL_HELPER,
+        }
+    ]
+
+
+def test_the_helper_is_signed_with_the_bundle_and_a_changed_helper_fails_verification(release, client_for):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL))
+    key = client_for(None).get("/api/v1/signing-key/").json()["public_key_pem"]
+    files = archive_files(archive)
+
+    assert bundle_verify(archive, public_key_pem=key).valid
+    files[BACKFILL_HELPER] += b"\nimport os\n"
+    result = bundle_verify(repack(files), public_key_pem=key)
+    assert not result.valid
+    assert [problem["file"] for problem in result.problems] == [BACKFILL_HELPER]
+
+
+def test_a_bundle_with_a_backfill_rebuilds_to_the_same_bytes(release):
+    sealed, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL), release.approved(ADD_NOTE_AGAIN))
+
+    rebuilt = bundle_rebuild(bundle=ReleaseBundle.objects.get(pk=sealed["id"]))
+
+    assert rebuilt.archive == archive
+
+
+def test_a_bundle_without_a_backfill_ships_no_helper(release):
+    _, archive = release.sealed(release.approved(ADD_NOTE_AGAIN))
+
+    files = archive_files(archive)
+    assert BACKFILL_HELPER not in files
+    assert "backfills" not in json.loads(files["manifest.json"])
+
+
+def test_the_helper_imports_nothing_but_django_and_the_standard_library():
+    tree = ast.parse(backfill_helper())
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+
+    assert {module.split(".")[0] for module in modules if module} <= {"__future__", "django", "time", "typing", "datetime"}
