@@ -8,12 +8,17 @@ import json
 from typing import Any
 
 import pytest
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.writer import OperationWriter
 
 from approvals.bundles.contents import BACKFILL_HELPER, backfill_helper
 from approvals.bundles.verify import bundle_verify
 from approvals.models import ReleaseBundle
 from approvals.services.bundles import bundle_rebuild
-from tests.approvals.bundling import ADD_NOTE_AGAIN, Release, archive_files, repack
+from changeapi.intake.operations_json import parse_migration_documents
+from changeapi.intake.python_source import parse_migration_file
+from changeapi.models import Baseline, Project
+from tests.approvals.bundling import ADD_NOTE_AGAIN, FLAG_WITH_DATA_STEP_FILE, Release, archive_files, repack
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,3 +101,35 @@ def test_the_helper_imports_nothing_but_django_and_the_standard_library():
     modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
 
     assert {module.split(".")[0] for module in modules if module} <= {"__future__", "django", "time", "typing", "datetime"}
+
+
+def written(operation: Operation) -> str:
+    """An operation as Django writes it into a migration file: equal text, the same step."""
+    return OperationWriter(operation).serialize()[0]
+
+
+def test_a_released_backfill_reads_back_through_the_migration_files_intake_as_the_same_step(release):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL))
+    name = "0002_order_cents_backfill_order"
+    source = archive_files(archive)[f"migrations/shop/{name}.py"].decode()
+
+    read = parse_migration_file(app_label="shop", name=name, source=source, filename=f"shop/migrations/{name}.py")
+
+    submitted = parse_migration_documents(ADD_CENTS_AND_BACKFILL, leaves={"shop": "0001_initial"}).migrations[0]
+    assert [type(op) for op in read.operations] == [type(op) for op in submitted.operations]
+    assert [written(op) for op in read.operations] == [written(op) for op in submitted.operations]
+    assert read.dependencies == [("shop", "0001_initial")]
+
+
+def test_a_migration_files_baseline_advanced_by_a_bundle_with_a_backfill_builds_and_takes_new_changes(release):
+    first = release.approved(ADD_CENTS_AND_BACKFILL)
+    second = release.approved(FLAG_WITH_DATA_STEP_FILE, form="migration_files")
+
+    release.sealed(first, second)
+
+    baseline = Project.objects.select_related("current_baseline").get(slug="shop").current_baseline
+    assert (baseline.version, baseline.form, baseline.status) == (2, "migrations", Baseline.Status.READY)
+    assert "shop/migrations/0002_order_cents_backfill_order.py" in [f["path"] for f in baseline.source["files"]]
+    later = release.submit(ADD_NOTE_AGAIN)
+    dry_run = release.api.get(f"/api/v1/dry-runs/{later['latest_dry_run']}/").json()
+    assert dry_run["status"] == "succeeded", dry_run
