@@ -422,9 +422,13 @@ def bundle_files(
         )
         rollback_order.append(path)
         migration_paths[step.label]["rollback_sql"] = path
-    backfills = _backfill_steps(bundled)
+    backfills = _backfill_steps(bundled, bundle_number=bundle_number)
     if backfills:
         files[BACKFILL_HELPER] = backfill_helper()
+    for backfill in backfills:
+        files[backfill["command_file"]] = backfill_command_file(
+            backfill, project_slug=project["slug"], bundle_number=bundle_number
+        )
     phases = phased_plan(bundled=bundled, combined_report=combined_report)
     if phases is not None:
         files["PHASES.md"] = phases.markdown(paths=migration_paths).encode()
@@ -484,20 +488,45 @@ def bundle_files(
     return files
 
 
-def _backfill_steps(bundled: list[BundledMigration]) -> list[dict[str, Any]]:
-    """The Backfill steps of the bundle, in apply order: what runs after their migration commits."""
-    return [
-        {
-            "migration": item.label,
-            "operation_index": index,
-            "model": operation.model,
-            "description": operation.describe(),
-            "helper": BACKFILL_HELPER,
-        }
-        for item in bundled
-        for index, operation in enumerate(item.migration.operations)
-        if isinstance(operation, Backfill)
-    ]
+def _backfill_steps(bundled: list[BundledMigration], *, bundle_number: int) -> list[dict[str, Any]]:
+    """The Backfill steps of the bundle, in apply order: what runs after their migration commits,
+    each by its own generated command (`schemagate_backfill_<bundle>_<n>`)."""
+    steps: list[dict[str, Any]] = []
+    for item in bundled:
+        for index, operation in enumerate(item.migration.operations):
+            if isinstance(operation, Backfill):
+                command = f"schemagate_backfill_{bundle_number}_{len(steps) + 1}"
+                steps.append(
+                    {
+                        "migration": item.label,
+                        "operation_index": index,
+                        "model": operation.model,
+                        "description": operation.describe(),
+                        "helper": BACKFILL_HELPER,
+                        "command": command,
+                        "command_file": f"management/commands/{command}.py",
+                        "change_request": item.entry.number,
+                    }
+                )
+    return steps
+
+
+def backfill_command_file(step: dict[str, Any], *, project_slug: str, bundle_number: int) -> bytes:
+    """The management command of one Backfill step: a subclass of the helper's `BackfillCommand`
+    naming the step by its migration and operation index, which is where the command reads it."""
+    app_label, name = step["migration"].split(".", 1)
+    return (
+        f"# Release bundle {bundle_number} of {project_slug}: change request #{step['change_request']}, "
+        f"{step['migration']}, operation {step['operation_index']}.\n"
+        f'"""{step["description"]}.\n\n'
+        f"Run after {step['migration']} is applied: `python manage.py {step['command']}` (resumable; see\n"
+        '`--help` and schemagate_backfill.py)."""\n\n'
+        "from schemagate_backfill import BackfillCommand\n\n\n"
+        "class Command(BackfillCommand):\n"
+        f"    help = {step['description'] + ', resumably.'!r}\n"
+        f"    migration = ({app_label!r}, {name!r})\n"
+        f"    operation_index = {step['operation_index']}\n"
+    ).encode()
 
 
 def _unique_entries(bundled: list[BundledMigration]) -> list[BundleEntry]:

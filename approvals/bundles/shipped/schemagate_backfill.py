@@ -1,18 +1,29 @@
-"""Schemagate's declarative Backfill step, as a release bundle's migration files name it.
+"""Schemagate's declarative Backfill step, as a release bundle's migration files name it, and
+the resumable runner of its batches that the bundle's generated management commands call.
 
 Shipped in every release bundle that has a Backfill step: put this file on the project's import
 path (beside manage.py). It depends on Django only. Applying a migration that holds the step
 (`migrate`) does nothing for it: the backfill runs after the migration commits, off the deploy
-path, in keyset batches.
+path, in keyset batches, each committed with its checkpoint in the table
+`schemagate_backfill_checkpoint`, so a run stopped at any point resumes after the last batch done.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
+from django.db.models import Max, Model
+from django.utils import timezone
 
 DEFAULT_BATCH_SIZE = 1000
+CHECKPOINT_TABLE = "schemagate_backfill_checkpoint"
 
 
 class Backfill(Operation):
@@ -83,3 +94,220 @@ class Backfill(Operation):
     @property
     def migration_name_fragment(self) -> str:
         return f"backfill_{self.model.partition('.')[2].lower()}"
+
+
+@dataclass
+class Checkpoint:
+    """How far one step got: the last key of the last committed batch (exclusive start of the next,
+    None before the first), batches and rows done, and, once no key is left, the parity count."""
+
+    step: str
+    last_key: str | None
+    batches: int
+    rows: int
+    finished: bool
+    parity_remaining: int | None
+
+
+class BackfillRun:
+    """One Backfill step of an applied migration, run in keyset batches against the project's own
+    database through Django's ORM, on the model as the migration's state renders it.
+
+    Each batch is one transaction: it locks the step's checkpoint row, takes the next range of
+    `batch_size` keys after the checkpoint (found on the ordering key alone), updates the rows of
+    it the step's filter matches, and moves the checkpoint to the range's last key before it
+    commits. A batch is thus done exactly once, whether the run is stopped, killed or started
+    twice at the same time; a killed batch rolls back with its checkpoint and is done again.
+    """
+
+    def __init__(
+        self,
+        *,
+        migration: tuple[str, str],
+        operation_index: int,
+        using: str = DEFAULT_DB_ALIAS,
+        write: Callable[[str], Any] = print,
+    ) -> None:
+        self.migration = migration
+        self.operation_index = operation_index
+        self.using = using
+        self.write = write
+        self.step_name = f"{migration[0]}.{migration[1]}:{operation_index}"
+        self.connection = connections[using]
+        self.table = self.connection.ops.quote_name(CHECKPOINT_TABLE)
+        self.step, self.model = self._load()
+        key = self.model._meta.pk if self.step.order_by is None else self.model._meta.get_field(self.step.order_by)
+        self.key_field: Any = key
+        self.key = key.name
+
+    def _load(self) -> tuple[Backfill, type[Model]]:
+        loader = MigrationLoader(self.connection)
+        if self.migration not in loader.graph.nodes:
+            raise CommandError(f"No migration {'.'.join(self.migration)}: copy the bundle's migration files first.")
+        if self.migration not in loader.applied_migrations:
+            raise CommandError(f"Apply {'.'.join(self.migration)} first: the backfill runs after its migration commits.")
+        operations = loader.graph.nodes[self.migration].operations
+        step = operations[self.operation_index] if self.operation_index < len(operations) else None
+        if not isinstance(step, Backfill):
+            raise CommandError(f"Operation {self.operation_index} of {'.'.join(self.migration)} is not a Backfill step.")
+        state = loader.project_state(self.migration, at_end=True)
+        return step, state.apps.get_model(step.model)
+
+    # -- the checkpoint -------------------------------------------------------------------
+
+    def _ensure_checkpoint(self) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (step varchar(255) PRIMARY KEY, last_key text NULL, "
+                "batches bigint NOT NULL, rows_done bigint NOT NULL, finished boolean NOT NULL, "
+                "parity_remaining bigint NULL, updated_at timestamp with time zone NOT NULL)"
+            )
+            cursor.execute(
+                f"INSERT INTO {self.table} (step, last_key, batches, rows_done, finished, updated_at) "
+                "VALUES (%s, NULL, 0, 0, %s, %s) ON CONFLICT (step) DO NOTHING",
+                [self.step_name, False, timezone.now()],
+            )
+
+    def checkpoint(self, *, lock: bool = False) -> Checkpoint:
+        """The step's checkpoint; with `lock`, held until the transaction ends (inside one, after
+        an unlocked read made sure the row exists)."""
+        if not lock:
+            self._ensure_checkpoint()
+        for_update = " FOR UPDATE" if lock and self.connection.features.has_select_for_update else ""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT last_key, batches, rows_done, finished, parity_remaining FROM {self.table} WHERE step = %s" + for_update,
+                [self.step_name],
+            )
+            last_key, batches, rows, finished, parity = cursor.fetchone()
+        return Checkpoint(self.step_name, last_key, int(batches), int(rows), bool(finished), parity)
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET last_key = %s, batches = %s, rows_done = %s, finished = %s, "
+                "parity_remaining = %s, updated_at = %s WHERE step = %s",
+                [
+                    checkpoint.last_key,
+                    checkpoint.batches,
+                    checkpoint.rows,
+                    checkpoint.finished,
+                    checkpoint.parity_remaining,
+                    timezone.now(),
+                    self.step_name,
+                ],
+            )
+
+    def reset(self) -> None:
+        """Forget the checkpoint: the next run starts again from the first key."""
+        self._ensure_checkpoint()
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {self.table} WHERE step = %s", [self.step_name])
+
+    # -- the batches ----------------------------------------------------------------------
+
+    def _rows(self) -> Any:
+        return self.model._base_manager.using(self.using)
+
+    def _after(self, last: Any) -> Any:
+        rows = self._rows()
+        return rows if last is None else rows.filter(**{f"{self.key}__gt": last})
+
+    def _upper(self, last: Any) -> Any:
+        """The last key of the next batch: the `batch_size`-th key after `last`, else the largest."""
+        keys = self._after(last).order_by(self.key).values_list(self.key, flat=True)
+        found = list(keys[self.step.batch_size - 1 : self.step.batch_size])
+        if found:
+            return found[0]
+        return self._after(last).aggregate(upper=Max(self.key))["upper"]
+
+    def parity(self) -> int | None:
+        """The rows the step's parity check still counts (None: the step has no check)."""
+        return None if self.step.parity is None else self._rows().filter(self.step.parity).count()
+
+    def run(self, *, max_batches: int | None = None) -> Checkpoint:
+        """Run batches from the checkpoint until no key is left (or `max_batches` of them)."""
+        started, done = time.monotonic(), 0
+        checkpoint = self.checkpoint()
+        if checkpoint.finished:
+            self.write(f"{self.step_name}: already finished ({checkpoint.rows:,} rows in {checkpoint.batches:,} batches).")
+            return checkpoint
+        if checkpoint.last_key is not None:
+            self.write(f"{self.step_name}: resuming after key {checkpoint.last_key} ({checkpoint.batches:,} batches done).")
+        while max_batches is None or done < max_batches:
+            if done and self.step.pause_ms:
+                time.sleep(self.step.pause_ms / 1000)
+            batch_started = time.monotonic()
+            with transaction.atomic(using=self.using):
+                checkpoint = self.checkpoint(lock=True)
+                if checkpoint.finished:
+                    break
+                last = None if checkpoint.last_key is None else self.key_field.to_python(checkpoint.last_key)
+                upper = self._upper(last)
+                if upper is None:
+                    checkpoint.finished, checkpoint.parity_remaining = True, self.parity()
+                    self._save(checkpoint)
+                    break
+                rows = self._after(last).filter(**{f"{self.key}__lte": upper})
+                if self.step.filter is not None:
+                    rows = rows.filter(self.step.filter)
+                changed = rows.update(**self.step.assignments)
+                checkpoint.last_key, checkpoint.batches, checkpoint.rows = (
+                    str(upper),
+                    checkpoint.batches + 1,
+                    checkpoint.rows + changed,
+                )
+                self._save(checkpoint)
+            done += 1
+            elapsed = time.monotonic() - started
+            self.write(
+                f"{self.step_name}: batch {checkpoint.batches:,} up to key {upper}: {changed:,} rows in "
+                f"{(time.monotonic() - batch_started) * 1000:.0f} ms; {checkpoint.rows:,} rows in all, "
+                f"{done / elapsed if elapsed else 0:.1f} batches/s this run"
+            )
+        if checkpoint.finished:
+            parity = "" if checkpoint.parity_remaining is None else f"; parity check counts {checkpoint.parity_remaining:,}"
+            self.write(f"{self.step_name}: finished, {checkpoint.rows:,} rows in {checkpoint.batches:,} batches{parity}.")
+        else:
+            self.write(f"{self.step_name}: stopped after {done:,} batches; run again to resume after key {checkpoint.last_key}.")
+        return checkpoint
+
+
+class BackfillCommand(BaseCommand):
+    """A bundle's generated command for one Backfill step: `migration` and `operation_index` name
+    it; run, resumed, inspected (`--status`) or used as the contract phase's preflight
+    (`--check-parity`, which fails until the backfill finished and its parity check counts zero)."""
+
+    migration: tuple[str, str]
+    operation_index: int
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="The database to backfill.")
+        parser.add_argument("--max-batches", type=int, default=None, help="Stop after this many batches; run again to resume.")
+        parser.add_argument("--status", action="store_true", help="Print the checkpoint and the parity count; change nothing.")
+        parser.add_argument(
+            "--check-parity", action="store_true", help="Fail unless the backfill finished and its parity check counts zero."
+        )
+        parser.add_argument(
+            "--reset", action="store_true", help="Forget the checkpoint, so the next run starts from the first key."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run = BackfillRun(
+            migration=self.migration, operation_index=self.operation_index, using=options["database"], write=self.stdout.write
+        )
+        if options["reset"]:
+            run.reset()
+            self.stdout.write(f"{run.step_name}: checkpoint forgotten.")
+        elif options["status"] or options["check_parity"]:
+            checkpoint, parity = run.checkpoint(), run.parity()
+            state = "finished" if checkpoint.finished else f"after key {checkpoint.last_key}"
+            counted = "no parity check" if parity is None else f"parity check counts {parity:,}"
+            self.stdout.write(f"{run.step_name}: {state}, {checkpoint.rows:,} rows in {checkpoint.batches:,} batches; {counted}.")
+            if options["check_parity"] and not (checkpoint.finished and not parity):
+                raise CommandError(f"{run.step_name}: the backfill has not reached parity; the contract phase must wait.")
+        else:
+            max_batches = options["max_batches"]
+            if max_batches is not None and max_batches < 1:
+                raise CommandError("--max-batches must be at least 1.")
+            run.run(max_batches=max_batches)
