@@ -373,6 +373,7 @@ def bundle_files(
     migration_paths: dict[str, dict[str, str]] = {}
     forward_order: list[str] = []
     data_steps: list[dict[str, Any]] = []
+    backfills = _backfill_steps(bundled, bundle_number=bundle_number)
     for position, item in enumerate(bundled, start=1):
         migration = item.migration
         stem = f"{position:0{width}d}_{migration.app_label}_{migration.name}"
@@ -390,7 +391,13 @@ def bundle_files(
             descriptions=_descriptions(migration),
             lock_timeout_ms=lock_timeout_ms,
             history=_history_statement(migration.app_label, migration.name, applied=True),
-            notes=[f"DATA STEP, operation {s['operation_index']}: {s['operation']}: {s['reason']}" for s in steps],
+            notes=[f"DATA STEP, operation {s['operation_index']}: {s['operation']}: {s['reason']}" for s in steps]
+            + [
+                f"BACKFILL, operation {b['operation_index']}: {b['description']}: not part of the SQL; once this file "
+                f"committed, run `python manage.py {b['command']}` (resumable)"
+                for b in backfills
+                if b["migration"] == item.label
+            ],
         )
         forward_order.append(forward_path)
         migration_paths[item.label] = {"file": python_path, "forward_sql": forward_path}
@@ -422,7 +429,6 @@ def bundle_files(
         )
         rollback_order.append(path)
         migration_paths[step.label]["rollback_sql"] = path
-    backfills = _backfill_steps(bundled, bundle_number=bundle_number)
     if backfills:
         files[BACKFILL_HELPER] = backfill_helper()
     for backfill in backfills:
@@ -430,8 +436,9 @@ def bundle_files(
             backfill, project_slug=project["slug"], bundle_number=bundle_number
         )
     phases = phased_plan(bundled=bundled, combined_report=combined_report)
-    if phases is not None:
-        files["PHASES.md"] = phases.markdown(paths=migration_paths).encode()
+    if phases is not None or backfills:
+        rollout = phases.markdown(paths=migration_paths) if phases is not None else "# Phased rollout\n"
+        files["PHASES.md"] = (rollout + backfill_rollout(backfills, paths=migration_paths)).encode()
     manifest_requests = []
     for position, entry in enumerate(_unique_entries(bundled), start=1):
         manifest_requests.append(
@@ -509,6 +516,33 @@ def _backfill_steps(bundled: list[BundledMigration], *, bundle_number: int) -> l
                     }
                 )
     return steps
+
+
+def backfill_rollout(backfills: list[dict[str, Any]], *, paths: dict[str, dict[str, str]]) -> str:
+    """PHASES.md's part on the Backfill steps: each runs between its migration and the next one,
+    which may need its rows (a NOT NULL, a validated CHECK)."""
+    if not backfills:
+        return ""
+    lines = [
+        "",
+        "## Backfills",
+        "",
+        "Each backfill runs after its migration commits, off the deploy path, and before the bundle's",
+        "later migrations, which may need its rows. Put `schemagate_backfill.py` on the project's import",
+        "path and each command file in the `management/commands/` package of an installed app, then:",
+        "",
+    ]
+    for step in backfills:
+        app_label, name = step["migration"].split(".", 1)
+        lines += [
+            f"1. Apply up to {step['migration']} (`python manage.py migrate {app_label} {name}`, or the SQL files "
+            f"up to `{paths[step['migration']]['forward_sql']}`).",
+            f"   Run `python manage.py {step['command']}` ({step['description']}) until it says finished;",
+            "   stopped or killed, it resumes after its last committed batch.",
+            f"   `python manage.py {step['command']} --check-parity` must succeed before the migrations after",
+            "   it are applied: it fails until the backfill finished and its parity check counts zero.",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def backfill_command_file(step: dict[str, Any], *, project_slug: str, bundle_number: int) -> bytes:

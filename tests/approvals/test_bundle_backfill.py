@@ -74,6 +74,19 @@ def test_a_bundles_migration_file_imports_the_backfill_step_from_the_helper_it_s
     assert "migration = ('shop', '0002_order_cents_backfill_order')\n    operation_index = 1\n" in command
 
 
+def test_the_rollout_runs_each_backfill_between_its_migration_and_the_next(release):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL), release.approved(ADD_NOTE_AGAIN))
+
+    files = archive_files(archive)
+    phases = files["PHASES.md"].decode()
+    assert "python manage.py migrate shop 0002_order_cents_backfill_order" in phases
+    assert "`python manage.py schemagate_backfill_1_1 --check-parity` must succeed" in phases
+    forward = files["sql/forward/001_shop_0002_order_cents_backfill_order.sql"].decode()
+    assert "-- BACKFILL, operation 1: Backfill shop.Order" in forward
+    assert "run `python manage.py schemagate_backfill_1_1`" in forward
+    assert "BACKFILL" not in files["sql/forward/002_shop_0003_order_note.sql"].decode()
+
+
 def test_the_helper_is_signed_with_the_bundle_and_a_changed_helper_fails_verification(release, client_for):
     _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL))
     key = client_for(None).get("/api/v1/signing-key/").json()["public_key_pem"]
