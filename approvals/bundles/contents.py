@@ -547,7 +547,8 @@ def backfill_rollout(backfills: list[dict[str, Any]], *, paths: dict[str, dict[s
 
 def backfill_command_file(step: dict[str, Any], *, project_slug: str, bundle_number: int) -> bytes:
     """The management command of one Backfill step: a subclass of the helper's `BackfillCommand`
-    naming the step by its migration and operation index, which is where the command reads it."""
+    naming the step by its migration and operation index, which is where the command reads it.
+    Strings are written as JSON strings: valid Python, in the quotes a formatter would choose."""
     app_label, name = step["migration"].split(".", 1)
     return (
         f"# Release bundle {bundle_number} of {project_slug}: change request #{step['change_request']}, "
@@ -557,8 +558,8 @@ def backfill_command_file(step: dict[str, Any], *, project_slug: str, bundle_num
         '`--help` and schemagate_backfill.py)."""\n\n'
         "from schemagate_backfill import BackfillCommand\n\n\n"
         "class Command(BackfillCommand):\n"
-        f"    help = {step['description'] + ', resumably.'!r}\n"
-        f"    migration = ({app_label!r}, {name!r})\n"
+        f"    help = {json.dumps(step['description'] + ', resumably.')}\n"
+        f"    migration = ({json.dumps(app_label)}, {json.dumps(name)})\n"
         f"    operation_index = {step['operation_index']}\n"
     ).encode()
 

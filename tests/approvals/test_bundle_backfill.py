@@ -71,7 +71,7 @@ def test_a_bundles_migration_file_imports_the_backfill_step_from_the_helper_it_s
     ]
     command = files["management/commands/schemagate_backfill_1_1.py"].decode()
     assert "class Command(BackfillCommand):" in command
-    assert "migration = ('shop', '0002_order_cents_backfill_order')\n    operation_index = 1\n" in command
+    assert 'migration = ("shop", "0002_order_cents_backfill_order")\n    operation_index = 1\n' in command
 
 
 def test_the_rollout_runs_each_backfill_between_its_migration_and_the_next(release):

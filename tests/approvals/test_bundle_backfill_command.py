@@ -1,7 +1,7 @@
 """A bundle's generated backfill command, run as a team would run it: the bundle's files copied
 into a Django project on a copy of the baseline database with rows in it, `migrate`, then the
-command, stopped half-way (by a batch limit, and by SIGKILL) and started again: every row is
-done exactly once, and the contract phase's preflight passes only at parity."""
+command, stopped half-way (by a batch limit, and by SIGKILL) and started again, or started twice
+at once: every row is done exactly once, and the contract phase's preflight passes only at parity."""
 
 from __future__ import annotations
 
@@ -167,3 +167,17 @@ def test_the_command_killed_mid_run_loses_nothing_and_repeats_nothing(team_proje
     assert manage(env, root, COMMAND).returncode == 0
     assert counts(dbname) == {1: ROWS}
     assert checkpoint(dbname)[2:] == (ROWS, True, 0)
+
+
+def test_two_runs_started_at_once_take_turns_and_do_every_row_once(team_project):
+    env, root, dbname = team_project
+    runs = [
+        subprocess.Popen([sys.executable, "-m", "django", COMMAND], env=env, cwd=root, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0]
+    assert counts(dbname) == {1: ROWS}
+    assert checkpoint(dbname)[1:] == (11, ROWS, True, 0)
+    assert sum(output.count(" up to key ") for output in outputs) == 11

@@ -12,6 +12,7 @@ from django.db.models import F, Q, Value
 from changeapi.intake.backfill import Backfill
 from changeapi.intake.errors import IntakeError
 from changeapi.intake.python_source import parse_migration_file
+from tests.changeapi.test_backfill_dry_run import STATS
 
 FILE = """from django.db import migrations, models
 import schemagate_backfill
@@ -118,3 +119,21 @@ def test_a_migration_file_backfill_reading_another_table_is_refused_through_the_
 
     assert response.status_code == 400, response.content
     assert "cannot set cents" in response.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_file_backfill_is_timed_on_the_shadow_like_the_operations_forms(project_with_baseline):
+    api = project_with_baseline["api"]
+    assert api.post("/api/v1/table-stats/", STATS, format="json").status_code in (200, 201)
+    files = [{"path": "shop/migrations/0002_cents.py", "content": source(", batch_size=50")}]
+
+    response = api.post(
+        "/api/v1/change-requests/", {"project": "shop", "title": "cents", "migration_files": files}, format="json"
+    )
+
+    assert response.status_code == 202, response.content
+    dry_run = api.get(f"/api/v1/dry-runs/{response.json()['latest_dry_run']}/").json()
+    assert dry_run["status"] == "succeeded", dry_run
+    (timing,) = dry_run["report"]["backfills"]
+    assert (timing["migration"], timing["model"], timing["batch_size"]) == ("shop.0002_cents", "shop.Order", 50)
+    assert timing["batches"] and all(batch["rows"] > 0 for batch in timing["batches"])
