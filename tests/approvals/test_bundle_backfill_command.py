@@ -100,10 +100,11 @@ def counts(dbname: str) -> dict[Any, int]:
 def checkpoint(dbname: str) -> tuple[Any, ...]:
     with admin_connect(dbname) as conn:
         row = conn.execute(
-            "SELECT step, batches, rows_done, finished, parity_remaining FROM schemagate_backfill_checkpoint"
+            "SELECT step, batches, rows_done, finished, parity_remaining, work_ms FROM schemagate_backfill_checkpoint"
         ).fetchone()
         assert row is not None
-        return tuple(row)
+        assert row[5] >= 0 and (row[5] > 0) == (row[1] > 0)
+        return tuple(row[:5])
 
 
 @pytest.fixture
@@ -138,6 +139,7 @@ def test_the_command_stopped_half_way_resumes_and_every_row_is_done_once(team_pr
 
     assert second.returncode == 0, second.stderr
     assert "resuming after key" in second.stdout and "parity check counts 0" in second.stdout
+    assert "ms of batch work (pauses excluded)" in second.stdout
     assert counts(dbname) == {1: ROWS}
     assert checkpoint(dbname) == (f"shop.{MIGRATION}:1", 11, ROWS, True, 0)
     assert manage(env, root, COMMAND, "--check-parity").returncode == 0

@@ -137,3 +137,10 @@ def test_a_migration_file_backfill_is_timed_on_the_shadow_like_the_operations_fo
     (timing,) = dry_run["report"]["backfills"]
     assert (timing["migration"], timing["model"], timing["batch_size"]) == ("shop.0002_cents", "shop.Order", 50)
     assert timing["batches"] and all(batch["rows"] > 0 for batch in timing["batches"])
+
+
+def test_the_step_imported_by_name_from_the_helper_is_read_the_same():
+    text = source().replace("import schemagate_backfill", "from schemagate_backfill import Backfill")
+    text = text.replace("schemagate_backfill.Backfill(", "Backfill(")
+
+    assert type(read(text).operations[1]) is Backfill

@@ -99,7 +99,8 @@ class Backfill(Operation):
 @dataclass
 class Checkpoint:
     """How far one step got: the last key of the last committed batch (exclusive start of the next,
-    None before the first), batches and rows done, and, once no key is left, the parity count."""
+    None before the first), batches and rows done, the batches' time (pauses excluded, to set
+    beside the dry-run's `work_ms`) and, once no key is left, the parity count."""
 
     step: str
     last_key: str | None
@@ -107,6 +108,7 @@ class Checkpoint:
     rows: int
     finished: bool
     parity_remaining: int | None
+    work_ms: int = 0
 
 
 class BackfillRun:
@@ -160,11 +162,11 @@ class BackfillRun:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} (step varchar(255) PRIMARY KEY, last_key text NULL, "
                 "batches bigint NOT NULL, rows_done bigint NOT NULL, finished boolean NOT NULL, "
-                "parity_remaining bigint NULL, updated_at timestamp with time zone NOT NULL)"
+                "parity_remaining bigint NULL, work_ms bigint NOT NULL, updated_at timestamp with time zone NOT NULL)"
             )
             cursor.execute(
-                f"INSERT INTO {self.table} (step, last_key, batches, rows_done, finished, updated_at) "
-                "VALUES (%s, NULL, 0, 0, %s, %s) ON CONFLICT (step) DO NOTHING",
+                f"INSERT INTO {self.table} (step, last_key, batches, rows_done, finished, work_ms, updated_at) "
+                "VALUES (%s, NULL, 0, 0, %s, 0, %s) ON CONFLICT (step) DO NOTHING",
                 [self.step_name, False, timezone.now()],
             )
 
@@ -176,23 +178,25 @@ class BackfillRun:
         for_update = " FOR UPDATE" if lock and self.connection.features.has_select_for_update else ""
         with self.connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT last_key, batches, rows_done, finished, parity_remaining FROM {self.table} WHERE step = %s" + for_update,
+                f"SELECT last_key, batches, rows_done, finished, parity_remaining, work_ms FROM {self.table} WHERE step = %s"
+                + for_update,
                 [self.step_name],
             )
-            last_key, batches, rows, finished, parity = cursor.fetchone()
-        return Checkpoint(self.step_name, last_key, int(batches), int(rows), bool(finished), parity)
+            last_key, batches, rows, finished, parity, work_ms = cursor.fetchone()
+        return Checkpoint(self.step_name, last_key, int(batches), int(rows), bool(finished), parity, int(work_ms))
 
     def _save(self, checkpoint: Checkpoint) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {self.table} SET last_key = %s, batches = %s, rows_done = %s, finished = %s, "
-                "parity_remaining = %s, updated_at = %s WHERE step = %s",
+                "parity_remaining = %s, work_ms = %s, updated_at = %s WHERE step = %s",
                 [
                     checkpoint.last_key,
                     checkpoint.batches,
                     checkpoint.rows,
                     checkpoint.finished,
                     checkpoint.parity_remaining,
+                    checkpoint.work_ms,
                     timezone.now(),
                     self.step_name,
                 ],
@@ -257,6 +261,7 @@ class BackfillRun:
                     checkpoint.batches + 1,
                     checkpoint.rows + changed,
                 )
+                checkpoint.work_ms += round((time.monotonic() - batch_started) * 1000)
                 self._save(checkpoint)
             done += 1
             elapsed = time.monotonic() - started
@@ -267,7 +272,10 @@ class BackfillRun:
             )
         if checkpoint.finished:
             parity = "" if checkpoint.parity_remaining is None else f"; parity check counts {checkpoint.parity_remaining:,}"
-            self.write(f"{self.step_name}: finished, {checkpoint.rows:,} rows in {checkpoint.batches:,} batches{parity}.")
+            self.write(
+                f"{self.step_name}: finished, {checkpoint.rows:,} rows in {checkpoint.batches:,} batches, "
+                f"{checkpoint.work_ms:,} ms of batch work (pauses excluded){parity}."
+            )
         else:
             self.write(f"{self.step_name}: stopped after {done:,} batches; run again to resume after key {checkpoint.last_key}.")
         return checkpoint
