@@ -12,7 +12,7 @@ import pytest
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.writer import OperationWriter
 
-from approvals.bundles.contents import BACKFILL_HELPER, backfill_helper
+from approvals.bundles.backfills import BACKFILL_HELPER, backfill_helper
 from approvals.bundles.verify import bundle_verify
 from approvals.models import ReleaseBundle
 from approvals.services.bundles import bundle_rebuild
