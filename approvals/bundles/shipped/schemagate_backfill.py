@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
-from django.db.models import Max, Model
+from django.db.models import BigIntegerField, BooleanField, CharField, DateTimeField, Field, Max, Model, TextField
 from django.utils import timezone
 
 DEFAULT_BATCH_SIZE = 1000
@@ -157,18 +157,50 @@ class BackfillRun:
 
     # -- the checkpoint -------------------------------------------------------------------
 
+    def _now(self) -> Any:
+        return self.connection.ops.adapt_datetimefield_value(timezone.now())
+
+    def _create_table(self) -> None:
+        """The checkpoint table; column types are what the backend makes of Django's fields
+        (`Field.db_type`), so the SQL is not PostgreSQL's alone."""
+        fields: tuple[Field[Any, Any], ...] = (
+            CharField(max_length=255),
+            TextField(),
+            BigIntegerField(),
+            BooleanField(),
+            DateTimeField(),
+        )
+        key, text, big, flag, moment = (field.db_type(self.connection) for field in fields)
+        try:
+            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.table} (step {key} PRIMARY KEY, "
+                    f"last_key {text} NULL, batches {big} NOT NULL, rows_done {big} NOT NULL, finished {flag} NOT NULL, "
+                    f"parity_remaining {big} NULL, work_ms {big} NOT NULL, updated_at {moment} NOT NULL)"
+                )
+        except DatabaseError:
+            # Two first runs at once: PostgreSQL's IF NOT EXISTS does not stop the second
+            # from failing on the catalog while the first commits its table.
+            if CHECKPOINT_TABLE not in self.connection.introspection.table_names():
+                raise
+
     def _ensure_checkpoint(self) -> None:
+        """The checkpoint table and the step's row in it, made once."""
+        if CHECKPOINT_TABLE not in self.connection.introspection.table_names():
+            self._create_table()
         with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (step varchar(255) PRIMARY KEY, last_key text NULL, "
-                "batches bigint NOT NULL, rows_done bigint NOT NULL, finished boolean NOT NULL, "
-                "parity_remaining bigint NULL, work_ms bigint NOT NULL, updated_at timestamp with time zone NOT NULL)"
-            )
-            cursor.execute(
-                f"INSERT INTO {self.table} (step, last_key, batches, rows_done, finished, work_ms, updated_at) "
-                "VALUES (%s, NULL, 0, 0, %s, 0, %s) ON CONFLICT (step) DO NOTHING",
-                [self.step_name, False, timezone.now()],
-            )
+            cursor.execute(f"SELECT 1 FROM {self.table} WHERE step = %s", [self.step_name])
+            if cursor.fetchone() is not None:
+                return
+        try:
+            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {self.table} (step, last_key, batches, rows_done, finished, work_ms, updated_at) "
+                    "VALUES (%s, NULL, 0, 0, %s, 0, %s)",
+                    [self.step_name, False, self._now()],
+                )
+        except IntegrityError:
+            pass  # another run of the step made the row first
 
     def checkpoint(self, *, lock: bool = False) -> Checkpoint:
         """The step's checkpoint; with `lock`, held until the transaction ends (inside one, after
@@ -197,7 +229,7 @@ class BackfillRun:
                     checkpoint.finished,
                     checkpoint.parity_remaining,
                     checkpoint.work_ms,
-                    timezone.now(),
+                    self._now(),
                     self.step_name,
                 ],
             )
