@@ -20,10 +20,19 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.serializer import BaseSerializer
 from django.db.migrations.writer import MigrationWriter
 
+from approvals.bundles.backfills import (
+    BACKFILL_HELPER,
+    backfill_command_file,
+    backfill_helper,
+    backfill_rollout,
+    backfill_steps,
+    shipped_backfill,
+)
 from approvals.bundles.phases import phased_plan
 from approvals.bundles.signing import sign
 from changeapi.dryrun.apply import is_data_step
 from changeapi.dryrun.contract import Report, StatementTrace
+from changeapi.intake.backfill import Backfill
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.data_steps import SubmittedCode
 
@@ -163,7 +172,10 @@ MigrationWriter.register_serializer(SubmittedCode, _SubmittedCodeSerializer)
 
 
 def _as_written(operation: Operation) -> Operation:
-    """A submitted data step is written as the plain `migrations.RunPython` it was."""
+    """A submitted data step is written as the plain `migrations.RunPython` it was; a Backfill as
+    the shipped helper's step, which a project can import."""
+    if isinstance(operation, Backfill):
+        return shipped_backfill(operation)
     if isinstance(operation, RunPython) and type(operation) is not RunPython:
         return RunPython(
             operation.code,
@@ -343,6 +355,7 @@ def bundle_files(
     migration_paths: dict[str, dict[str, str]] = {}
     forward_order: list[str] = []
     data_steps: list[dict[str, Any]] = []
+    backfills = backfill_steps(bundled, bundle_number=bundle_number)
     for position, item in enumerate(bundled, start=1):
         migration = item.migration
         stem = f"{position:0{width}d}_{migration.app_label}_{migration.name}"
@@ -360,7 +373,13 @@ def bundle_files(
             descriptions=_descriptions(migration),
             lock_timeout_ms=lock_timeout_ms,
             history=_history_statement(migration.app_label, migration.name, applied=True),
-            notes=[f"DATA STEP, operation {s['operation_index']}: {s['operation']}: {s['reason']}" for s in steps],
+            notes=[f"DATA STEP, operation {s['operation_index']}: {s['operation']}: {s['reason']}" for s in steps]
+            + [
+                f"BACKFILL, operation {b['operation_index']}: {b['description']}: not part of the SQL; once this file "
+                f"committed, run `python manage.py {b['command']}` (resumable)"
+                for b in backfills
+                if b["migration"] == item.label
+            ],
         )
         forward_order.append(forward_path)
         migration_paths[item.label] = {"file": python_path, "forward_sql": forward_path}
@@ -392,9 +411,16 @@ def bundle_files(
         )
         rollback_order.append(path)
         migration_paths[step.label]["rollback_sql"] = path
+    if backfills:
+        files[BACKFILL_HELPER] = backfill_helper()
+    for backfill in backfills:
+        files[backfill["command_file"]] = backfill_command_file(
+            backfill, project_slug=project["slug"], bundle_number=bundle_number
+        )
     phases = phased_plan(bundled=bundled, combined_report=combined_report)
-    if phases is not None:
-        files["PHASES.md"] = phases.markdown(paths=migration_paths).encode()
+    if phases is not None or backfills:
+        rollout = phases.markdown(paths=migration_paths) if phases is not None else "# Phased rollout\n"
+        files["PHASES.md"] = (rollout + backfill_rollout(backfills, paths=migration_paths)).encode()
     manifest_requests = []
     for position, entry in enumerate(_unique_entries(bundled), start=1):
         manifest_requests.append(
@@ -441,6 +467,7 @@ def bundle_files(
             "data_not_restored": not_restored,
         },
         "data_steps": data_steps,
+        **({"backfills": backfills} if backfills else {}),
         "phases": phases.as_manifest() if phases is not None else None,
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }

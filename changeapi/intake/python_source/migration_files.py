@@ -14,6 +14,7 @@ from django.db import migrations
 from django.db.migrations.operations.base import Operation
 
 from changeapi.caches import BoundedCache
+from changeapi.intake.backfill import Backfill
 from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded, Location
 from changeapi.intake.plan import PlannedMigration
 
@@ -297,6 +298,21 @@ def _targets(statement: ast.stmt) -> list[ast.Name]:
     return []
 
 
+def _backfills_last(operations: list[Operation], fail: Any) -> None:
+    """A backfill runs after its migration commits, so a schema operation after it in the same
+    migration would in production run before it, as the operations form also refuses."""
+    backfill = next((index for index, op in enumerate(operations) if isinstance(op, Backfill)), None)
+    if backfill is None:
+        return
+    for index in range(backfill + 1, len(operations)):
+        if not isinstance(operations[index], Backfill):
+            fail(
+                f"operations[{index}] ({operations[index].describe()}) follows a Backfill in the same migration: "
+                "the backfill runs after its migration commits, so this would run before it; move it to the next "
+                "migration."
+            )
+
+
 def _checked(interpreter: Interpreter, name: str, value: Any, locations: dict[str, Location]) -> Any:
     """Values of the shape Django's loader and executor rely on."""
     location = locations.get(name) or locations.get("class")
@@ -321,6 +337,7 @@ def _checked(interpreter: Interpreter, name: str, value: Any, locations: dict[st
                 )
             if not isinstance(operation, Operation):
                 fail(f"operations[{index}] is not a migration operation.")
+        _backfills_last(list(value), fail)
         return list(value)
     for index, key in enumerate(value):
         if not (isinstance(key, (tuple, list)) and len(key) == 2 and all(isinstance(part, str) for part in key)):

@@ -2,7 +2,7 @@
 
 Version REGISTRY_VERSION. Each entry is written here from the package's own behaviour, never
 imported from it: helpers that compute a value from settings (swappable-model names, app
-settings objects), custom model fields as the Django field whose column they make, and
+settings objects), the steps of the helper modules release bundles ship (`bundle_steps`), custom model fields as the Django field whose column they make, and
 project callables with the value Django would get when it calls them to fill existing rows.
 A project's own `field_map`, `references` and `setting_values` always win over this table.
 docs/intake.md lists every entry.
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import migrations
 
+from .bundle_steps import BACKFILL_PATH, read_backfill_call
 from .config import FieldMapping, SourceSettings
 from .local_objects import MISSING, SourcePath
 from .references import InertReference
@@ -272,6 +273,8 @@ _FUNCTIONS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any], ast.AST]
     "os.path.basename": _pure_path_function(posixpath.basename),
     "os.path.dirname": _pure_path_function(posixpath.dirname),
     "os.path.join": _pure_path_function(posixpath.join),
+    # The step a release bundle's migration files import from the helper the bundle ships.
+    BACKFILL_PATH: read_backfill_call,
 }
 
 

@@ -1,0 +1,353 @@
+"""Schemagate's declarative Backfill step, as a release bundle's migration files name it, and
+the resumable runner of its batches that the bundle's generated management commands call.
+
+Shipped in every release bundle that has a Backfill step: put this file on the project's import
+path (beside manage.py). It depends on Django only. Applying a migration that holds the step
+(`migrate`) does nothing for it: the backfill runs after the migration commits, off the deploy
+path, in keyset batches, each committed with its checkpoint in the table
+`schemagate_backfill_checkpoint`, so a run stopped at any point resumes after the last batch done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations.base import Operation
+from django.db.models import BigIntegerField, BooleanField, CharField, DateTimeField, Field, Max, Model, TextField
+from django.utils import timezone
+
+DEFAULT_BATCH_SIZE = 1000
+CHECKPOINT_TABLE = "schemagate_backfill_checkpoint"
+
+
+class Backfill(Operation):
+    """Set `assignments` (field name -> Django expression) on the rows of `model`
+    ("app_label.ModelName") matching `filter` (a `Q`, or None for every row), `batch_size` rows
+    at a time in the order of `order_by` (a unique, non-null column; None for the primary key),
+    pausing `pause_ms` milliseconds between batches, until `parity` (a `Q` of the rows still to
+    do) counts zero.
+
+    The step is data: a label, field names, Django expressions and `Q`s, numbers; no code. It
+    changes neither the models nor the schema.
+    """
+
+    reduces_to_sql = False
+    reversible = True
+
+    def __init__(
+        self,
+        model: str,
+        assignments: dict[str, Any],
+        filter: Any = None,  # noqa: A002 - the step's own name for it
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        order_by: str | None = None,
+        pause_ms: int = 0,
+        parity: Any = None,
+    ) -> None:
+        self.model = model
+        self.assignments = dict(assignments)
+        self.filter = filter
+        self.batch_size = batch_size
+        self.order_by = order_by
+        self.pause_ms = pause_ms
+        self.parity = parity
+        super().__init__()
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return (
+            "Backfill",
+            [],
+            {
+                "model": self.model,
+                "assignments": self.assignments,
+                "filter": self.filter,
+                "batch_size": self.batch_size,
+                "order_by": self.order_by,
+                "pause_ms": self.pause_ms,
+                "parity": self.parity,
+            },
+        )
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        return None  # rows change, the models do not
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        return None  # the batches run after the migration commits, off the deploy path
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        return None  # undoing the schema change (dropping the column) undoes the backfill
+
+    def references_model(self, name: str, app_label: str) -> bool:
+        model_app, _, model_name = self.model.partition(".")
+        return (model_app, model_name.lower()) == (app_label, name.lower())
+
+    def describe(self) -> str:
+        key = self.order_by or "primary key"
+        return f"Backfill {self.model}: set {', '.join(self.assignments)} in batches of {self.batch_size} by {key}"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return f"backfill_{self.model.partition('.')[2].lower()}"
+
+
+@dataclass
+class Checkpoint:
+    """How far one step got: the last key of the last committed batch (exclusive start of the next,
+    None before the first), batches and rows done, the batches' time (pauses excluded, to set
+    beside the dry-run's `work_ms`) and, once no key is left, the parity count."""
+
+    step: str
+    last_key: str | None
+    batches: int
+    rows: int
+    finished: bool
+    parity_remaining: int | None
+    work_ms: int = 0
+
+
+class BackfillRun:
+    """One Backfill step of an applied migration, run in keyset batches against the project's own
+    database through Django's ORM, on the model as the migration's state renders it.
+
+    Each batch is one transaction: it locks the step's checkpoint row, takes the next range of
+    `batch_size` keys after the checkpoint (found on the ordering key alone), updates the rows of
+    it the step's filter matches, and moves the checkpoint to the range's last key before it
+    commits. A batch is thus done exactly once, whether the run is stopped, killed or started
+    twice at the same time; a killed batch rolls back with its checkpoint and is done again.
+    """
+
+    def __init__(
+        self,
+        *,
+        migration: tuple[str, str],
+        operation_index: int,
+        using: str = DEFAULT_DB_ALIAS,
+        write: Callable[[str], Any] = print,
+    ) -> None:
+        self.migration = migration
+        self.operation_index = operation_index
+        self.using = using
+        self.write = write
+        self.step_name = f"{migration[0]}.{migration[1]}:{operation_index}"
+        self.connection = connections[using]
+        self.table = self.connection.ops.quote_name(CHECKPOINT_TABLE)
+        self.step, self.model = self._load()
+        key = self.model._meta.pk if self.step.order_by is None else self.model._meta.get_field(self.step.order_by)
+        self.key_field: Any = key
+        self.key = key.name
+
+    def _load(self) -> tuple[Backfill, type[Model]]:
+        loader = MigrationLoader(self.connection)
+        if self.migration not in loader.graph.nodes:
+            raise CommandError(f"No migration {'.'.join(self.migration)}: copy the bundle's migration files first.")
+        if self.migration not in loader.applied_migrations:
+            raise CommandError(f"Apply {'.'.join(self.migration)} first: the backfill runs after its migration commits.")
+        operations = loader.graph.nodes[self.migration].operations
+        step = operations[self.operation_index] if self.operation_index < len(operations) else None
+        if not isinstance(step, Backfill):
+            raise CommandError(f"Operation {self.operation_index} of {'.'.join(self.migration)} is not a Backfill step.")
+        state = loader.project_state(self.migration, at_end=True)
+        return step, state.apps.get_model(step.model)
+
+    # -- the checkpoint -------------------------------------------------------------------
+
+    def _now(self) -> Any:
+        return self.connection.ops.adapt_datetimefield_value(timezone.now())
+
+    def _create_table(self) -> None:
+        """The checkpoint table; column types are what the backend makes of Django's fields
+        (`Field.db_type`), so the SQL is not PostgreSQL's alone."""
+        fields: tuple[Field[Any, Any], ...] = (
+            CharField(max_length=255),
+            TextField(),
+            BigIntegerField(),
+            BooleanField(),
+            DateTimeField(),
+        )
+        key, text, big, flag, moment = (field.db_type(self.connection) for field in fields)
+        try:
+            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.table} (step {key} PRIMARY KEY, "
+                    f"last_key {text} NULL, batches {big} NOT NULL, rows_done {big} NOT NULL, finished {flag} NOT NULL, "
+                    f"parity_remaining {big} NULL, work_ms {big} NOT NULL, updated_at {moment} NOT NULL)"
+                )
+        except DatabaseError:
+            # Two first runs at once: PostgreSQL's IF NOT EXISTS does not stop the second
+            # from failing on the catalog while the first commits its table.
+            if CHECKPOINT_TABLE not in self.connection.introspection.table_names():
+                raise
+
+    def _ensure_checkpoint(self) -> None:
+        """The checkpoint table and the step's row in it, made once."""
+        if CHECKPOINT_TABLE not in self.connection.introspection.table_names():
+            self._create_table()
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {self.table} WHERE step = %s", [self.step_name])
+            if cursor.fetchone() is not None:
+                return
+        try:
+            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {self.table} (step, last_key, batches, rows_done, finished, work_ms, updated_at) "
+                    "VALUES (%s, NULL, 0, 0, %s, 0, %s)",
+                    [self.step_name, False, self._now()],
+                )
+        except IntegrityError:
+            pass  # another run of the step made the row first
+
+    def checkpoint(self, *, lock: bool = False) -> Checkpoint:
+        """The step's checkpoint; with `lock`, held until the transaction ends (inside one, after
+        an unlocked read made sure the row exists)."""
+        if not lock:
+            self._ensure_checkpoint()
+        for_update = " FOR UPDATE" if lock and self.connection.features.has_select_for_update else ""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT last_key, batches, rows_done, finished, parity_remaining, work_ms FROM {self.table} WHERE step = %s"
+                + for_update,
+                [self.step_name],
+            )
+            last_key, batches, rows, finished, parity, work_ms = cursor.fetchone()
+        return Checkpoint(self.step_name, last_key, int(batches), int(rows), bool(finished), parity, int(work_ms))
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET last_key = %s, batches = %s, rows_done = %s, finished = %s, "
+                "parity_remaining = %s, work_ms = %s, updated_at = %s WHERE step = %s",
+                [
+                    checkpoint.last_key,
+                    checkpoint.batches,
+                    checkpoint.rows,
+                    checkpoint.finished,
+                    checkpoint.parity_remaining,
+                    checkpoint.work_ms,
+                    self._now(),
+                    self.step_name,
+                ],
+            )
+
+    def reset(self) -> None:
+        """Forget the checkpoint: the next run starts again from the first key."""
+        self._ensure_checkpoint()
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {self.table} WHERE step = %s", [self.step_name])
+
+    # -- the batches ----------------------------------------------------------------------
+
+    def _rows(self) -> Any:
+        return self.model._base_manager.using(self.using)
+
+    def _after(self, last: Any) -> Any:
+        rows = self._rows()
+        return rows if last is None else rows.filter(**{f"{self.key}__gt": last})
+
+    def _upper(self, last: Any) -> Any:
+        """The last key of the next batch: the `batch_size`-th key after `last`, else the largest."""
+        keys = self._after(last).order_by(self.key).values_list(self.key, flat=True)
+        found = list(keys[self.step.batch_size - 1 : self.step.batch_size])
+        if found:
+            return found[0]
+        return self._after(last).aggregate(upper=Max(self.key))["upper"]
+
+    def parity(self) -> int | None:
+        """The rows the step's parity check still counts (None: the step has no check)."""
+        return None if self.step.parity is None else self._rows().filter(self.step.parity).count()
+
+    def run(self, *, max_batches: int | None = None) -> Checkpoint:
+        """Run batches from the checkpoint until no key is left (or `max_batches` of them)."""
+        started, done = time.monotonic(), 0
+        checkpoint = self.checkpoint()
+        if checkpoint.finished:
+            self.write(f"{self.step_name}: already finished ({checkpoint.rows:,} rows in {checkpoint.batches:,} batches).")
+            return checkpoint
+        if checkpoint.last_key is not None:
+            self.write(f"{self.step_name}: resuming after key {checkpoint.last_key} ({checkpoint.batches:,} batches done).")
+        while max_batches is None or done < max_batches:
+            if done and self.step.pause_ms:
+                time.sleep(self.step.pause_ms / 1000)
+            batch_started = time.monotonic()
+            with transaction.atomic(using=self.using):
+                checkpoint = self.checkpoint(lock=True)
+                if checkpoint.finished:
+                    break
+                last = None if checkpoint.last_key is None else self.key_field.to_python(checkpoint.last_key)
+                upper = self._upper(last)
+                if upper is None:
+                    checkpoint.finished, checkpoint.parity_remaining = True, self.parity()
+                    self._save(checkpoint)
+                    break
+                rows = self._after(last).filter(**{f"{self.key}__lte": upper})
+                if self.step.filter is not None:
+                    rows = rows.filter(self.step.filter)
+                changed = rows.update(**self.step.assignments)
+                checkpoint.last_key, checkpoint.batches, checkpoint.rows = (
+                    str(upper),
+                    checkpoint.batches + 1,
+                    checkpoint.rows + changed,
+                )
+                checkpoint.work_ms += round((time.monotonic() - batch_started) * 1000)
+                self._save(checkpoint)
+            done += 1
+            elapsed = time.monotonic() - started
+            self.write(
+                f"{self.step_name}: batch {checkpoint.batches:,} up to key {upper}: {changed:,} rows in "
+                f"{(time.monotonic() - batch_started) * 1000:.0f} ms; {checkpoint.rows:,} rows in all, "
+                f"{done / elapsed if elapsed else 0:.1f} batches/s this run"
+            )
+        if checkpoint.finished:
+            parity = "" if checkpoint.parity_remaining is None else f"; parity check counts {checkpoint.parity_remaining:,}"
+            self.write(
+                f"{self.step_name}: finished, {checkpoint.rows:,} rows in {checkpoint.batches:,} batches, "
+                f"{checkpoint.work_ms:,} ms of batch work (pauses excluded){parity}."
+            )
+        else:
+            self.write(f"{self.step_name}: stopped after {done:,} batches; run again to resume after key {checkpoint.last_key}.")
+        return checkpoint
+
+
+class BackfillCommand(BaseCommand):
+    """A bundle's generated command for one Backfill step: `migration` and `operation_index` name
+    it; run, resumed, inspected (`--status`) or used as the contract phase's preflight
+    (`--check-parity`, which fails until the backfill finished and its parity check counts zero)."""
+
+    migration: tuple[str, str]
+    operation_index: int
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="The database to backfill.")
+        parser.add_argument("--max-batches", type=int, default=None, help="Stop after this many batches; run again to resume.")
+        parser.add_argument("--status", action="store_true", help="Print the checkpoint and the parity count; change nothing.")
+        parser.add_argument(
+            "--check-parity", action="store_true", help="Fail unless the backfill finished and its parity check counts zero."
+        )
+        parser.add_argument(
+            "--reset", action="store_true", help="Forget the checkpoint, so the next run starts from the first key."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run = BackfillRun(
+            migration=self.migration, operation_index=self.operation_index, using=options["database"], write=self.stdout.write
+        )
+        if options["reset"]:
+            run.reset()
+            self.stdout.write(f"{run.step_name}: checkpoint forgotten.")
+        elif options["status"] or options["check_parity"]:
+            checkpoint, parity = run.checkpoint(), run.parity()
+            state = "finished" if checkpoint.finished else f"after key {checkpoint.last_key}"
+            counted = "no parity check" if parity is None else f"parity check counts {parity:,}"
+            self.stdout.write(f"{run.step_name}: {state}, {checkpoint.rows:,} rows in {checkpoint.batches:,} batches; {counted}.")
+            if options["check_parity"] and not (checkpoint.finished and not parity):
+                raise CommandError(f"{run.step_name}: the backfill has not reached parity; the contract phase must wait.")
+        else:
+            max_batches = options["max_batches"]
+            if max_batches is not None and max_batches < 1:
+                raise CommandError("--max-batches must be at least 1.")
+            run.run(max_batches=max_batches)

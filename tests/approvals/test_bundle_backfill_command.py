@@ -1,0 +1,185 @@
+"""A bundle's generated backfill command, run as a team would run it: the bundle's files copied
+into a Django project on a copy of the baseline database with rows in it, `migrate`, then the
+command, stopped half-way (by a batch limit, and by SIGKILL) and started again, or started twice
+at once: every row is done exactly once, and the contract phase's preflight passes only at parity."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db.migrations.writer import MigrationWriter
+
+from approvals.models import ReleaseBundle
+from changeapi.selectors import baseline_plan
+from tests.approvals.bundling import Release, admin_connect, archive_files, baseline_copy, shadow_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# `cents = coalesce(cents, 0) + 1` for every row: a row done twice would read 2, one missed NULL.
+COUNT_EACH_ROW: list[dict[str, Any]] = [
+    {
+        "app_label": "shop",
+        "operations": [
+            {"op": "AddField", "model_name": "order", "name": "cents", "field": {"type": "IntegerField", "null": True}},
+            {
+                "op": "Backfill",
+                "model": "shop.Order",
+                "assignments": {"cents": {"+": [{"Coalesce": [{"F": "cents"}, 0]}, 1]}},
+                "batch_size": 500,
+                "pause_ms": 100,
+                "parity": {"cents__isnull": True},
+            },
+        ],
+    }
+]
+MIGRATION = "0002_order_cents_backfill_order"
+COMMAND = "schemagate_backfill_1_1"
+ROWS = 6000 - 6000 // 7  # ids 1..6000 but every seventh: keys with gaps
+
+
+@pytest.fixture
+def release(project_with_baseline, client_for):  # noqa: ANN001, ANN201
+    return Release(project_with_baseline, client_for)
+
+
+def project_from_bundle(root: Path, files: dict[str, bytes], bundle: ReleaseBundle, dbname: str) -> dict[str, str]:
+    """A Django project with app `shop`: the baseline's history, the bundle's migration files, its
+    helper beside the settings and its command in the app; the environment that runs it."""
+    app = root / "shop"
+    for package in (app, app / "migrations", app / "management", app / "management" / "commands"):
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
+    for migration in baseline_plan(bundle.baseline).migrations:
+        text = MigrationWriter(migration.to_django(), include_header=False).as_string()
+        (app / "migrations" / f"{migration.name}.py").write_text(text)
+    for path, data in files.items():
+        if path.startswith("migrations/shop/"):
+            (app / "migrations" / path.rsplit("/", 1)[1]).write_bytes(data)
+        elif path.startswith("management/commands/"):
+            (app / "management" / "commands" / path.rsplit("/", 1)[1]).write_bytes(data)
+    (root / "schemagate_backfill.py").write_bytes(files["schemagate_backfill.py"])
+    conninfo = shadow_server().admin_conninfo(dbname)
+    database = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": dbname,
+        "USER": conninfo["user"] or "",
+        "PASSWORD": conninfo["password"] or "",
+        "HOST": conninfo["host"] or "",
+        "PORT": str(conninfo["port"] or ""),
+    }
+    (root / "team_settings.py").write_text(
+        f"SECRET_KEY = 'x'\nUSE_TZ = True\nINSTALLED_APPS = ['shop']\nDATABASES = {{'default': {database!r}}}\n"
+    )
+    return {"PATH": os.environ["PATH"], "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE": "team_settings"}
+
+
+def manage(env: dict[str, str], root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def seed(dbname: str) -> None:
+    with admin_connect(dbname) as conn:
+        conn.execute("INSERT INTO shop_customer (id, email) VALUES (1, 'a@example.com')")
+        conn.execute("INSERT INTO shop_order (id, total, customer_id) SELECT g, g % 1000, 1 FROM generate_series(1, 6000) g")
+        conn.execute("DELETE FROM shop_order WHERE id % 7 = 0")
+
+
+def counts(dbname: str) -> dict[Any, int]:
+    with admin_connect(dbname) as conn:
+        return dict(conn.execute("SELECT cents, count(*) FROM shop_order GROUP BY cents").fetchall())
+
+
+def checkpoint(dbname: str) -> tuple[Any, ...]:
+    with admin_connect(dbname) as conn:
+        row = conn.execute(
+            "SELECT step, batches, rows_done, finished, parity_remaining, work_ms FROM schemagate_backfill_checkpoint"
+        ).fetchone()
+        assert row is not None
+        assert row[5] >= 0 and (row[5] > 0) == (row[1] > 0)
+        return tuple(row[:5])
+
+
+@pytest.fixture
+def team_project(release, tmp_path):  # noqa: ANN001, ANN201
+    """The bundle applied with `migrate` to a copy of the baseline with ROWS orders."""
+    sealed, archive = release.sealed(release.approved(COUNT_EACH_ROW))
+    bundle = ReleaseBundle.objects.select_related("baseline").get(pk=sealed["id"])
+    with baseline_copy(bundle.baseline.template_name) as dbname:
+        seed(dbname)
+        env = project_from_bundle(tmp_path, archive_files(archive), bundle, dbname)
+        faked = manage(env, tmp_path, "migrate", "shop", "0001", "--fake")
+        assert faked.returncode == 0, faked.stderr
+        migrated = manage(env, tmp_path, "migrate", "shop")
+        assert migrated.returncode == 0, migrated.stderr
+        assert counts(dbname) == {None: ROWS}
+        yield env, tmp_path, dbname
+
+
+def test_the_command_stopped_half_way_resumes_and_every_row_is_done_once(team_project):
+    env, root, dbname = team_project
+
+    first = manage(env, root, COMMAND, "--max-batches", "4")
+
+    assert first.returncode == 0, first.stderr
+    assert "batch 4 up to key" in first.stdout and "run again to resume" in first.stdout
+    assert counts(dbname) == {1: 2000, None: ROWS - 2000}
+    assert checkpoint(dbname) == (f"shop.{MIGRATION}:1", 4, 2000, False, None)
+    refused = manage(env, root, COMMAND, "--check-parity")
+    assert refused.returncode != 0 and "has not reached parity" in refused.stderr
+
+    second = manage(env, root, COMMAND)
+
+    assert second.returncode == 0, second.stderr
+    assert "resuming after key" in second.stdout and "parity check counts 0" in second.stdout
+    assert "ms of batch work (pauses excluded)" in second.stdout
+    assert counts(dbname) == {1: ROWS}
+    assert checkpoint(dbname) == (f"shop.{MIGRATION}:1", 11, ROWS, True, 0)
+    assert manage(env, root, COMMAND, "--check-parity").returncode == 0
+    again = manage(env, root, COMMAND)
+    assert "already finished" in again.stdout
+    assert counts(dbname) == {1: ROWS}
+
+
+def test_the_command_killed_mid_run_loses_nothing_and_repeats_nothing(team_project):
+    env, root, dbname = team_project
+    running = subprocess.Popen(
+        [sys.executable, "-m", "django", COMMAND],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert running.stdout is not None
+    for line in running.stdout:
+        if "batch 3 up to key" in line:
+            running.send_signal(signal.SIGKILL)
+            break
+    running.wait(timeout=60)
+
+    done = checkpoint(dbname)
+    assert not done[3] and counts(dbname).get(1) == done[2]
+    assert manage(env, root, COMMAND).returncode == 0
+    assert counts(dbname) == {1: ROWS}
+    assert checkpoint(dbname)[2:] == (ROWS, True, 0)
+
+
+def test_two_runs_started_at_once_take_turns_and_do_every_row_once(team_project):
+    env, root, dbname = team_project
+    runs = [
+        subprocess.Popen([sys.executable, "-m", "django", COMMAND], env=env, cwd=root, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0]
+    assert counts(dbname) == {1: ROWS}
+    assert checkpoint(dbname)[1:] == (11, ROWS, True, 0)
+    assert sum(output.count(" up to key ") for output in outputs) == 11
