@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connections
+from django.db import OperationalError
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.utils import load_backend
 
+from changeapi.dryrun.connection import registered_wrapper
 from changeapi.shadow.engine_servers import MySqlShadowServer
 from changeapi.shadow.errors import ShadowServerUnavailable, first_line
 from changeapi.shadow.mysql_databases import JobUser
@@ -51,26 +51,13 @@ def mysql_connection(server: MySqlShadowServer, user: JobUser) -> Iterator[BaseD
             "init_command": session_settings(),
             "connect_timeout": int(settings.SHADOW_CONNECT_TIMEOUT_SECONDS),
         },
-        "ATOMIC_REQUESTS": False,
-        "AUTOCOMMIT": True,
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": False,
-        "TIME_ZONE": None,
-        "TEST": {"CHARSET": None, "COLLATION": None, "MIGRATE": False, "MIRROR": None, "NAME": None},
     }
-    wrapper = load_backend("django.db.backends.mysql").DatabaseWrapper(settings_dict, alias)
-    connections[alias] = wrapper
-    try:
+    with registered_wrapper(settings_dict, alias) as wrapper:
         try:
             wrapper.ensure_connection()
         except OperationalError as exc:
             raise ShadowServerUnavailable(f"shadow server {server.key} is unavailable: {first_line(exc)}") from exc
         yield wrapper
-    finally:
-        try:
-            wrapper.close()
-        finally:
-            del connections[alias]
 
 
 def raw_connection(server: MySqlShadowServer, user: JobUser) -> Any:

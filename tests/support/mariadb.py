@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.utils import load_backend
 
+from changeapi.dryrun.connection import registered_wrapper
 from changeapi.shadow.engine_servers import MySqlShadowServer
 
 MARIADB_URL = os.environ.get("TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/")
@@ -52,24 +51,6 @@ def drop_database(name: str) -> None:
 def mariadb_connection(name: str) -> Iterator[BaseDatabaseWrapper]:
     """A Django MySQL connection to database `name`, registered under an alias of its own (as
     operations look their connection up by alias) while it is used."""
-    alias = f"test_mariadb_{name}"
-    settings_dict = {
-        **database_settings(name),
-        "OPTIONS": {},
-        "ATOMIC_REQUESTS": False,
-        "AUTOCOMMIT": True,
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": False,
-        "TIME_ZONE": None,
-        "TEST": {"CHARSET": None, "COLLATION": None, "MIGRATE": False, "MIRROR": None, "NAME": None},
-    }
-    wrapper = load_backend("django.db.backends.mysql").DatabaseWrapper(settings_dict, alias)
-    connections[alias] = wrapper
-    try:
+    with registered_wrapper({**database_settings(name), "OPTIONS": {}}, f"test_mariadb_{name}") as wrapper:
         wrapper.ensure_connection()
         yield wrapper
-    finally:
-        try:
-            wrapper.close()
-        finally:
-            del connections[alias]
