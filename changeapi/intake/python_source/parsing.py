@@ -74,8 +74,14 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
                 value=limits.max_depth,
                 location=node_location(filename, node),
             )
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, depth + 1))
+        # The children, as ast.iter_child_nodes finds them, without its generators: this walk
+        # visits every node of every file a history uploads.
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend((item, depth + 1) for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append((value, depth + 1))
 
 
 def is_docstring(statement: ast.stmt) -> bool:
