@@ -221,8 +221,22 @@ def _undo(sql: str) -> str:
     return f"-- undo by hand (the definition before it is in the baseline): {_first_line(text)}"
 
 
+def _on_new_table(ctx: AnalysisContext, s: StatementTrace) -> bool:
+    """Whether the statement creates a table, or works on one the change created before it."""
+    if _CREATE_TABLE.match(s.sql):
+        return True
+    table = s.online_ddl.table if s.online_ddl is not None else None
+    if table is None and (match := _DROP_TABLE.match(s.sql)):
+        table = _unquote(match.group(1))
+    return table is not None and _created_before(ctx, table, s.index - 1)
+
+
 def non_transactional_ddl(ctx: AnalysisContext) -> list[Finding]:
-    """SG602: a migration whose later statement can fail after earlier DDL committed on its own."""
+    """SG602: a migration whose later statement can fail after earlier DDL committed on its own.
+
+    A migration that only creates tables and works on them is left out, as work on new tables
+    is everywhere in the catalog: dropping them undoes it.
+    """
     findings = []
     by_migration: dict[str, list[StatementTrace]] = {}
     for s in ctx.statements:
@@ -236,7 +250,7 @@ def non_transactional_ddl(ctx: AnalysisContext) -> list[Finding]:
             later = statements[position + 1 :]
             if s.commits_on_its_own and s.error is None and any(not _DEFAULT_ONLY.match(t.sql) for t in later):
                 committed.append(s)
-        if not committed:
+        if not committed or all(_on_new_table(ctx, s) for s in statements):
             continue
         indexes = [s.index for s in committed]
         undo = "\n".join(_undo(s.sql) for s in reversed(committed))
