@@ -2,8 +2,9 @@
 
 The same typed `Report` as PostgreSQL's `run.dry_run_execute`, with what this engine says:
 per statement the algorithm and lock the server allows, whether the table was rebuilt, what
-the statement blocks and that it committed on its own. What the engine does not measure here
-yet (lock spans over time, production estimates, findings, reversal) stays empty.
+the statement blocks and that it committed on its own, and the findings of this engine's rules
+(SG601-SG605). What the engine does not measure here yet (lock spans over time, production
+estimates, reversal) stays empty.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
+from changeapi.dryrun.analysis import rules_mysql
+from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
 from changeapi.dryrun.contract import Report, Summary
 from changeapi.dryrun.engine import ProgressCallback, baseline_state
 from changeapi.dryrun.mysql_connection import raw_connection
 from changeapi.dryrun.mysql_session import mysql_session
+from changeapi.dryrun.mysql_tables import MySqlTableFacts, mysql_table_facts
 from changeapi.dryrun.mysql_trace import MySqlPlanRun, apply_plan_traced_mysql
+from changeapi.dryrun.profile import ProductionProfile
 from changeapi.intake.plan import Plan
 from changeapi.shadow.engine_servers import MySqlShadowServer
 from changeapi.shadow.mysql_watchdog import mysql_breach_of
@@ -32,11 +37,13 @@ def dry_run_execute_mysql(
     on_progress: ProgressCallback | None = None,
     spares: Sequence[str] = (),
     drop_clone: bool = True,
+    profile: ProductionProfile | None = None,
 ) -> Report:
     """Take a spare of (or copy) the template, apply `change` traced, drop the clone; the report.
 
     A database error in the change is a failed report, not an exception; the report's
-    `shadow_database` is the database the run used (a claimed spare keeps its name).
+    `shadow_database` is the database the run used (a claimed spare keeps its name). The
+    findings size their work by `profile`'s production rows, else by the clone's.
     """
     started_at = dt.datetime.now(dt.UTC)
     flavor = server.flavor()
@@ -57,6 +64,8 @@ def dry_run_execute_mysql(
                 connect=lambda: raw_connection(server, session.user),
                 on_progress=on_progress,
             )
+            tables = {s.online_ddl.table for s in run.statements if s.online_ddl is not None}
+            facts = mysql_table_facts(probe.cursor(), tables)
         finally:
             probe.close()
             admin.close()
@@ -71,6 +80,9 @@ def dry_run_execute_mysql(
         shadow_database=session.name,
         clone_ms=session.clone_ms,
         started_at=started_at.isoformat(),
+        plan=change,
+        profile=profile,
+        facts=facts,
     )
 
 
@@ -83,9 +95,27 @@ def mysql_report(
     shadow_database: str,
     clone_ms: float,
     started_at: str,
+    plan: Plan | None = None,
+    profile: ProductionProfile | None = None,
+    facts: MySqlTableFacts | None = None,
 ) -> Report:
-    """The report of a MySQL/MariaDB run: its statements as traced, and their summary."""
+    """The report of a MySQL/MariaDB run: its statements as traced, their summary and findings."""
     statements = tuple(run.statements)
+    facts = facts or MySqlTableFacts()
+    context = AnalysisContext(
+        statements=statements,
+        migrations=run.migrations,
+        spans=(),
+        blocking=(),
+        reversibility=(),
+        queue=(),
+        plan=plan,
+        profile=profile,
+        engine=engine,
+        table_rows=facts.rows,
+        foreign_keys=facts.foreign_keys,
+    )
+    findings = run_rules(context, rules_mysql.RULES)
     return Report(
         engine=engine,
         server=server,
@@ -104,9 +134,11 @@ def mysql_report(
             rewrites=tuple(sorted({t for s in statements for t in s.rewrites})),
             tables_scanned=(),
             data_steps_not_executed=sum(1 for m in run.migrations for op in m.operations if not op.executed),
+            findings=finding_counts(findings),
         ),
         migrations=tuple(run.migrations),
         statements=statements,
         lock_spans=(),
         tables=(),
+        findings=findings,
     )

@@ -377,6 +377,7 @@ def _execute_mysql(dry_run: DryRun, server: MySqlShadowServer) -> tuple[str, Rep
         change=change,
         on_progress=progress_writer(dry_run.pk),
         spares=spares_ready(server, template),
+        profile=profile,
     )
     return template, report
 

@@ -103,3 +103,44 @@ def test_the_reaper_drops_a_dead_workers_mariadb_clone_and_user_and_nothing_unre
     with admin_cursor(MARIADB) as cursor:
         cursor.execute("SELECT count(*) FROM mysql.user WHERE user IN (%s, %s)", [job_user_name(orphan), job_user_name(gone)])
         assert cursor.fetchone()[0] == 0
+
+
+def test_a_mysql_projects_dry_run_report_lists_this_engines_findings(mysql_shop):
+    api = mysql_shop
+    baseline = api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json").json()
+    assert api.get(f"/api/v1/baselines/{baseline['id']}/").json()["status"] == "ready"
+    stats = {"project": "shop", "tables": [{"table": "shop_order", "rows": 2_000_000, "total_bytes": 800_000_000}]}
+    assert api.post("/api/v1/table-stats/", stats, format="json").status_code == 200
+    referrer = {"type": "ForeignKey", "to": "shop.customer", "on_delete": "CASCADE", "null": True, "related_name": "+"}
+    body = {
+        "project": "shop",
+        "title": "widen the total, refer a customer",
+        "operations": [
+            {
+                "app_label": "shop",
+                "operations": [
+                    {"op": "AddField", "model_name": "order", "name": "note", "field": {"type": "TextField", "null": True}},
+                    {"op": "AlterField", "model_name": "order", "name": "total", "field": {"type": "BigIntegerField"}},
+                ],
+            },
+            {
+                "app_label": "shop",
+                "operations": [{"op": "AddField", "model_name": "order", "name": "referrer", "field": referrer}],
+            },
+        ],
+    }
+
+    created = api.post("/api/v1/change-requests/", body, format="json")
+    assert created.status_code == 202, created.content
+    dry_run = api.get(f"/api/v1/dry-runs/{created.json()['latest_dry_run']}/").json()
+
+    assert dry_run["status"] == "succeeded", dry_run["error"]
+    findings = {f["code"]: f for f in dry_run["report"]["findings"]}
+    assert set(findings) == {"SG601", "SG602", "SG603", "SG604", "SG605"}
+    assert findings["SG601"]["severity"] == "high" and "2,000,000 rows in production" in findings["SG601"]["message"]
+    assert findings["SG604"]["severity"] == "high" and findings["SG604"]["table"] == "shop_order"
+    assert findings["SG602"]["safer_alternative"]["example"] == "ALTER TABLE `shop_order` DROP COLUMN `note`;"
+    assert all(f["docs"].startswith(f"docs/findings.md#{code.lower()}-mysql-") for code, f in findings.items())
+    assert dry_run["report"]["summary"]["findings"]["high"] == 2
+    markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
+    assert all(code in markdown for code in findings) and "pt-online-schema-change" in markdown

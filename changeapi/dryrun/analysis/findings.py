@@ -68,6 +68,11 @@ CATALOG: dict[str, Rule] = {
         Rule("SG403", "foreign-key-without-index", "New foreign key without a supporting index"),
         Rule("SG404", "used-index-dropped", "Index dropped that an access pattern used"),
         Rule("SG501", "transaction-boundary-in-sql", "Submitted SQL ends the migration's transaction"),
+        Rule("SG601", "mysql-blocking-alter", "ALTER copies the table or blocks writes while it runs"),
+        Rule("SG602", "mysql-non-transactional-ddl", "A failure half-way leaves the migration's earlier DDL applied"),
+        Rule("SG603", "mysql-lock-wait-timeout", "ALTER waits up to lock_wait_timeout (a year) and queues every query"),
+        Rule("SG604", "mysql-foreign-key-on-large-table", "Foreign key added to a table with rows: copy and both tables locked"),
+        Rule("SG605", "mysql-instant-column-limit", "Instant column change counts toward the table's limit"),
     )
 }
 
@@ -136,6 +141,11 @@ class AnalysisContext:
     held: Sequence[tuple[HeldLock, ...]] = ()
     # The Backfill steps as sampled and estimated.
     backfills: Sequence[BackfillTiming] = ()
+    # MySQL/MariaDB: the engine ("mariadb", "mysql"), and the clone's rows and foreign keys
+    # per table the change touched (`child -> parent`), counted after the run.
+    engine: str = "postgresql"
+    table_rows: dict[str, int] = field(default_factory=dict)
+    foreign_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def operation(self, migration: str, index: int | None) -> Operation | None:
         if self.plan is None or index is None:

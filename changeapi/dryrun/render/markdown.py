@@ -65,7 +65,9 @@ def _findings(report: Report, public_url: str) -> list[str]:
         lines += [f"<details><summary>{f.code} {_cell(f.title)}: {_cell(alternative.summary, 200)}</summary>", ""]
         lines += [f"{i}. {step}" for i, step in enumerate(alternative.steps, 1)]
         if alternative.example:
-            fence = "sql" if alternative.example.lstrip().upper().startswith(("ALTER", "CREATE", "UPDATE", "--")) else "python"
+            start = alternative.example.lstrip()
+            sql = start.upper().startswith(("ALTER", "CREATE", "UPDATE", "DROP", "SET", "--"))
+            fence = "sql" if sql else "shell" if start.startswith(("pt-online-schema-change", "gh-ost")) else "python"
             lines += ["", f"```{fence}", alternative.example.rstrip(), "```"]
         lines += ["", "</details>", ""]
     return lines
