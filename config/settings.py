@@ -185,6 +185,10 @@ SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS = env.int("SCHEMAGATE_DRY_RUN_REQUEUE_A
 SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT = env.int("SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT", default=4)
 # Batches of each Backfill step a dry-run runs on the clone to time it (docs/backfills.md).
 SCHEMAGATE_BACKFILL_SAMPLE_BATCHES = env.int("SCHEMAGATE_BACKFILL_SAMPLE_BATCHES", default=5)
+# A running backfill that has not reported for this long is shown as stalled.
+SCHEMAGATE_BACKFILL_STALL_SECONDS = env.int("SCHEMAGATE_BACKFILL_STALL_SECONDS", default=600)
+# bundle.backfill_progress is sent at most this often per backfill.
+SCHEMAGATE_BACKFILL_PROGRESS_WEBHOOK_SECONDS = env.int("SCHEMAGATE_BACKFILL_PROGRESS_WEBHOOK_SECONDS", default=60)
 
 # Intake limits (they protect the parser and the shadow from oversized submissions).
 SCHEMAGATE_MAX_OPERATIONS = env.int("SCHEMAGATE_MAX_OPERATIONS", default=500)
