@@ -256,6 +256,9 @@ class BackfillProgress(models.Model):
     reported_at = models.DateTimeField()
     reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     progress_notified_at = models.DateTimeField(null=True, blank=True, help_text="When bundle.backfill_progress was last sent.")
+    stalled_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When bundle.backfill_stalled was sent for the silence since `reported_at`."
+    )
 
     class Meta:
         ordering = ["bundle_id", "phase"]

@@ -304,6 +304,10 @@ CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
     "task": "changeapi.tasks_integrations.idempotency_records_purge_task",
     "schedule": 3600.0,
 }
+CELERY_BEAT_SCHEDULE["notify-stalled-backfills"] = {
+    "task": "approvals.tasks.backfills_stalled_notify_task",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["purge-slack-nonces"] = {
     "task": "approvals.tasks.slack_nonces_purge_task",
     "schedule": 3600.0,
@@ -322,4 +326,5 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "TypeEnum": "changeapi.api.operation_schemas.FIELD_TYPE_CHOICES",
     "SchemaConstraintType": "changeapi.api.schema_snapshots.CONSTRAINT_TYPES",
     "ColumnIdentity": "changeapi.api.schema_snapshots.IDENTITY_KINDS",
+    "BackfillState": "approvals.rollout.BackfillState",
 }

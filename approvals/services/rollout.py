@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from approvals.models import BackfillProgress, BackfillProgressReport, ReleaseBundle
@@ -82,6 +83,28 @@ def backfill_progress_report(
     for event in events:
         webhooks_emit(project=bundle.project, event=event, subject=progress)
     return progress
+
+
+def backfills_stalled_notify(*, now: dt.datetime | None = None) -> list[BackfillProgress]:
+    """Send bundle.backfill_stalled, once per silence, for every unfinished backfill that has not
+    reported for SCHEMAGATE_BACKFILL_STALL_SECONDS (the state on read says so without this; the
+    sweep only tells subscribers). A later report starts a new silence."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.SCHEMAGATE_BACKFILL_STALL_SECONDS)
+    notified = []
+    with transaction.atomic():
+        silent = (
+            BackfillProgress.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("bundle__project")
+            .filter(finished=False, reported_at__lt=cutoff)
+            .filter(Q(stalled_notified_at__isnull=True) | Q(stalled_notified_at__lt=F("reported_at")))
+        )
+        for progress in silent:
+            progress.stalled_notified_at = now
+            progress.save(update_fields=["stalled_notified_at"])
+            webhooks_emit(project=progress.bundle.project, event="bundle.backfill_stalled", subject=progress)
+            notified.append(progress)
+    return notified
 
 
 def _columns(figures: ProgressFigures) -> dict[str, object]:

@@ -53,6 +53,7 @@ EVENT_TYPES = (
     "bundle.backfill_progress",
     "bundle.backfill_failing",
     "bundle.backfill_finished",
+    "bundle.backfill_stalled",
     "schema_drift.detected",
     "schema_drift.resolved",
 )

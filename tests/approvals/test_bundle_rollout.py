@@ -12,6 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from approvals.models import BackfillProgress, BackfillProgressReport, ReleaseBundle
+from approvals.services.rollout import backfills_stalled_notify
 from changeapi.models import AuditEvent, WebhookDelivery, WebhookSubscription
 from tests.factories import ReleaseBundleFactory
 
@@ -179,3 +180,20 @@ def test_progress_webhooks_are_throttled_and_finished_is_sent_once(bundle, relea
     sent = list(WebhookDelivery.objects.order_by("id").values_list("event_type", flat=True))
     assert sent == ["bundle.backfill_progress", "bundle.backfill_finished"]
     assert WebhookDelivery.objects.get(event_type="bundle.backfill_finished").payload["data"]["backfill"]["contract_ready"]
+
+
+@override_settings(SCHEMAGATE_BACKFILL_STALL_SECONDS=300)
+def test_a_stalled_backfill_is_sent_once_per_silence(bundle, releaser):
+    WebhookSubscription.objects.create(
+        project=bundle.project,
+        url="https://hooks.example.com/sg",
+        secret="s" * 32,
+        created_by=_owner_of(bundle),
+        event_types=["bundle.backfill_stalled"],
+    )
+    _post(releaser, bundle, _report())
+    reported_at = BackfillProgress.objects.get(bundle=bundle, phase=1).reported_at
+    assert backfills_stalled_notify(now=reported_at + dt.timedelta(seconds=299)) == []
+    assert len(backfills_stalled_notify(now=reported_at + dt.timedelta(seconds=301))) == 1
+    assert backfills_stalled_notify(now=reported_at + dt.timedelta(seconds=900)) == []
+    assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["bundle.backfill_stalled"]
