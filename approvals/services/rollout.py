@@ -40,7 +40,8 @@ def backfill_progress_report(
     """Store a backfill's report as its phase's latest progress and in the history, audited.
 
     Idempotent on the client's `sequence`: a retried report (the same sequence) changes nothing
-    and is not audited again; a late one (lower than the latest) joins the history only. Needs
+    and is not audited again; a late one (lower than the latest) joins the history and the audit
+    trail (marked `superseded`) but does not replace the latest. Needs
     `release_bundle`, the permission of whoever runs the bundle.
     """
     bundle = ReleaseBundle.objects.select_for_update(of=("self",)).select_related("project").defer("archive").get(pk=bundle.pk)
@@ -58,8 +59,17 @@ def backfill_progress_report(
         defaults={**_columns(figures), "reported_at": now, "reported_by": actor},
     )
     progress = BackfillProgress.objects.filter(bundle=bundle, phase=phase).first()
-    if not created or (progress is not None and figures.sequence < progress.sequence):
+    if not created:
         return progress if progress is not None else BackfillProgress.objects.get(bundle=bundle, phase=phase)
+    if progress is not None and figures.sequence < progress.sequence:
+        audit_record(
+            context=context,
+            action="bundle.backfill_progress",
+            target=bundle,
+            project=bundle.project,
+            after={"phase": phase, "superseded": True, "sequence": figures.sequence, **_columns(figures)},
+        )
+        return progress
     before = _audited(progress)
     was_finished = progress is not None and progress.finished
     if progress is None:

@@ -97,6 +97,8 @@ def test_a_late_report_joins_the_history_but_does_not_replace_the_latest(bundle,
     _post(releaser, bundle, _report(sequence=9, rows=1000))
     assert BackfillProgress.objects.get(bundle=bundle, phase=1).rows == 2000
     assert BackfillProgressReport.objects.filter(bundle=bundle, phase=1).count() == 2
+    late = AuditEvent.objects.filter(action="bundle.backfill_progress").order_by("id").last()
+    assert (late.after["superseded"], late.after["rows"]) == (True, 1000)
 
 
 def test_each_report_is_audited_with_the_figures_before_and_after(bundle, releaser):

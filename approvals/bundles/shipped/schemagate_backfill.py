@@ -328,6 +328,7 @@ class BackfillRun:
         checkpoint = self.checkpoint()
         if checkpoint.finished:
             self.write(f"{self.step_name}: already finished ({checkpoint.rows:,} rows in {checkpoint.batches:,} batches).")
+            self._report(checkpoint, started, checkpoint.rows, 0.0, force=True)  # in case an earlier report was lost
             return checkpoint
         if checkpoint.last_key is not None:
             self.write(f"{self.step_name}: resuming after key {checkpoint.last_key} ({checkpoint.batches:,} batches done).")
