@@ -229,3 +229,75 @@ class ApprovalRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.threshold or self.table} -> {self.approvals} from {self.group}"
+
+
+class BackfillProgress(models.Model):
+    """What the running backfill of one of a bundle's Backfill steps (its phase `phase`, 1-based
+    in the manifest's `backfills`) last reported: the rollout state is read from it.
+
+    Kept apart from the bundle, which is immutable once sealed. Counts are the command's totals
+    since its first batch (from its checkpoint), so a report replaces the previous one; each is
+    also kept in `BackfillProgressReport`. `errors_grew` says the last report counted more errors
+    than the one before it. Written only by `backfill_progress_report`.
+    """
+
+    bundle = models.ForeignKey(ReleaseBundle, on_delete=models.PROTECT, related_name="backfill_progress")
+    phase = models.PositiveSmallIntegerField()
+    sequence = models.BigIntegerField(help_text="The client's sequence number of the report shown.")
+    batches = models.BigIntegerField()
+    rows = models.BigIntegerField()
+    errors = models.BigIntegerField()
+    rate_rows_per_s = models.FloatField()
+    eta_s = models.FloatField(null=True, blank=True)
+    finished = models.BooleanField()
+    parity_remaining = models.BigIntegerField(null=True, blank=True)
+    errors_grew = models.BooleanField(default=False)
+    first_reported_at = models.DateTimeField()
+    reported_at = models.DateTimeField()
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    progress_notified_at = models.DateTimeField(null=True, blank=True, help_text="When bundle.backfill_progress was last sent.")
+    stalled_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When bundle.backfill_stalled was sent for the silence since `reported_at`."
+    )
+
+    class Meta:
+        ordering = ["bundle_id", "phase"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "phase"], name="backfill_progress_phase_unique"),
+            models.CheckConstraint(
+                condition=Q(phase__gte=1, batches__gte=0, rows__gte=0, errors__gte=0, rate_rows_per_s__gte=0),
+                name="backfill_progress_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"backfill {self.phase} of bundle {self.bundle_id}: {self.rows} rows"
+
+
+class BackfillProgressReport(models.Model):
+    """One progress report as the backfill sent it, append-only: the history of a rollout.
+
+    `(bundle, phase, sequence)` is unique, so a retried POST of the same report is stored once.
+    """
+
+    bundle = models.ForeignKey(ReleaseBundle, on_delete=models.PROTECT, related_name="+")
+    phase = models.PositiveSmallIntegerField()
+    sequence = models.BigIntegerField()
+    batches = models.BigIntegerField()
+    rows = models.BigIntegerField()
+    errors = models.BigIntegerField()
+    rate_rows_per_s = models.FloatField()
+    eta_s = models.FloatField(null=True, blank=True)
+    finished = models.BooleanField()
+    parity_remaining = models.BigIntegerField(null=True, blank=True)
+    reported_at = models.DateTimeField()
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["bundle_id", "phase", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "phase", "sequence"], name="backfill_report_sequence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.sequence} of backfill {self.phase} of bundle {self.bundle_id}"

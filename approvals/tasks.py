@@ -15,6 +15,7 @@ from approvals.integrations.github import github_bundle_verification_report, git
 from approvals.integrations.github_client import GitHubError
 from approvals.integrations.slack import slack_approval_message_post, slack_interaction_process, slack_nonces_purge
 from approvals.models import ReleaseBundle
+from approvals.services.rollout import backfills_stalled_notify
 from approvals.services.verification import bundles_verify_pending
 from changeapi.audit import AuditContext
 from changeapi.models import DryRun, SchemaSnapshot
@@ -61,6 +62,12 @@ def _bundle_verification_react(bundle_id: int) -> None:
         github_bundle_verification_report(bundle=bundle)
     except GitHubError as exc:
         logger.warning("bundle %s: verification check run not reported: %s", bundle.pk, exc)
+
+
+@shared_task
+def backfills_stalled_notify_task() -> int:
+    """Tell subscribers of the backfills that stopped reporting (every few minutes, by beat)."""
+    return len(backfills_stalled_notify())
 
 
 @shared_task

@@ -185,6 +185,10 @@ SCHEMAGATE_DRY_RUN_REQUEUE_AFTER_SECONDS = env.int("SCHEMAGATE_DRY_RUN_REQUEUE_A
 SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT = env.int("SCHEMAGATE_MAX_CONCURRENT_PER_PROJECT", default=4)
 # Batches of each Backfill step a dry-run runs on the clone to time it (docs/backfills.md).
 SCHEMAGATE_BACKFILL_SAMPLE_BATCHES = env.int("SCHEMAGATE_BACKFILL_SAMPLE_BATCHES", default=5)
+# A running backfill that has not reported for this long is shown as stalled.
+SCHEMAGATE_BACKFILL_STALL_SECONDS = env.int("SCHEMAGATE_BACKFILL_STALL_SECONDS", default=600)
+# bundle.backfill_progress is sent at most this often per backfill.
+SCHEMAGATE_BACKFILL_PROGRESS_WEBHOOK_SECONDS = env.int("SCHEMAGATE_BACKFILL_PROGRESS_WEBHOOK_SECONDS", default=60)
 
 # Intake limits (they protect the parser and the shadow from oversized submissions).
 SCHEMAGATE_MAX_OPERATIONS = env.int("SCHEMAGATE_MAX_OPERATIONS", default=500)
@@ -300,6 +304,10 @@ CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
     "task": "changeapi.tasks_integrations.idempotency_records_purge_task",
     "schedule": 3600.0,
 }
+CELERY_BEAT_SCHEDULE["notify-stalled-backfills"] = {
+    "task": "approvals.tasks.backfills_stalled_notify_task",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["purge-slack-nonces"] = {
     "task": "approvals.tasks.slack_nonces_purge_task",
     "schedule": 3600.0,
@@ -318,4 +326,5 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "TypeEnum": "changeapi.api.operation_schemas.FIELD_TYPE_CHOICES",
     "SchemaConstraintType": "changeapi.api.schema_snapshots.CONSTRAINT_TYPES",
     "ColumnIdentity": "changeapi.api.schema_snapshots.IDENTITY_KINDS",
+    "BackfillState": "approvals.rollout.BackfillState",
 }

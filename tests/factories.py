@@ -1,11 +1,15 @@
-"""factory_boy factories for users and dry-run reports; everything else is made through the API."""
+"""factory_boy factories for users, dry-run reports and sealed bundles (for what is read of a bundle
+after sealing); everything else is made through the API."""
 
 from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
 
+from approvals.models import ReleaseBundle
+from changeapi.audit import AuditContext
 from changeapi.dryrun import contract
+from changeapi.services.projects import project_create
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -94,3 +98,50 @@ class ReportFactory(factory.Factory):
     statements = ()
     lock_spans = ()
     tables = ()
+
+
+def backfill_step(n: int) -> dict[str, object]:
+    """A Backfill step as a sealed bundle's manifest lists it."""
+    return {
+        "migration": f"shop.000{n + 1}_order_cents_backfill_order",
+        "operation_index": 1,
+        "model": "shop.Order",
+        "description": "Backfill shop.Order: set cents in batches of 500 by id",
+        "helper": "schemagate_backfill.py",
+        "command": f"schemagate_backfill_1_{n}",
+        "command_file": f"management/commands/schemagate_backfill_1_{n}.py",
+        "change_request": 1,
+    }
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    """A project made by its service, so its owner holds every permission on it."""
+
+    class Meta:
+        model = "changeapi.Project"
+
+    slug = factory.Sequence(lambda n: f"project{n}")
+    name = factory.LazyAttribute(lambda p: p.slug.title())
+    owner = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, *args, owner, slug, name, **kwargs):  # noqa: ANN001, ANN206
+        context = AuditContext(user=owner, via="session", source_ip="127.0.0.1")
+        return project_create(creator=owner, slug=slug, name=name, context=context)
+
+
+class ReleaseBundleFactory(factory.django.DjangoModelFactory):
+    """A sealed bundle row, without an archive: its manifest lists `backfills` Backfill steps."""
+
+    class Meta:
+        model = ReleaseBundle
+
+    class Params:
+        backfills = 1
+
+    project = factory.SubFactory(ProjectFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    archive = b""
+    sha256 = "0" * 64
+    manifest = factory.LazyAttribute(lambda b: {"backfills": [backfill_step(n) for n in range(1, b.backfills + 1)]})
+    created_by = factory.SubFactory(UserFactory)

@@ -7,7 +7,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.models import ApprovalPolicy, ApprovalRule, BundleVerification, ReleaseBundle, Review
+from approvals.models import ApprovalPolicy, ApprovalRule, BackfillProgress, BundleVerification, ReleaseBundle, Review
+from approvals.rollout import BackfillState, bundle_backfill_rollout
+from approvals.services.rollout import ProgressFigures
 from changeapi.api.schema_snapshots import DriftSerializer
 from changeapi.models import AuditEvent, Project
 
@@ -144,6 +146,67 @@ class BundleVerifyRequestSerializer(serializers.Serializer):
     )
 
 
+MAX_COUNT = 10**15
+MAX_SECONDS = 10.0**9
+
+
+class BackfillProgressReportSerializer(serializers.Serializer):
+    """What a running backfill command sends: its totals since the first batch."""
+
+    sequence = serializers.IntegerField(
+        min_value=0, max_value=2**63 - 1, help_text="Increasing per report; a retried report repeats it and is stored once."
+    )
+    batches = serializers.IntegerField(min_value=0, max_value=MAX_COUNT)
+    rows = serializers.IntegerField(min_value=0, max_value=MAX_COUNT)
+    rate_rows_per_s = serializers.FloatField(min_value=0, max_value=MAX_SECONDS)
+    eta_s = serializers.FloatField(min_value=0, max_value=MAX_SECONDS, allow_null=True, required=False, default=None)
+    finished = serializers.BooleanField()
+    parity_remaining = serializers.IntegerField(
+        min_value=0, max_value=MAX_COUNT, allow_null=True, required=False, default=None, help_text="Null: no parity check."
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `errors` is the Serializer's own attribute: the field is declared here, not on the class.
+        fields = super().get_fields()
+        fields["errors"] = serializers.IntegerField(min_value=0, max_value=MAX_COUNT, help_text="Batches that failed so far.")
+        return fields
+
+    def to_figures(self) -> ProgressFigures:
+        return ProgressFigures(**self.validated_data)
+
+
+class BackfillProgressSerializer(serializers.ModelSerializer):
+    reported_by = serializers.CharField(source="reported_by.username", read_only=True)
+
+    class Meta:
+        model = BackfillProgress
+        fields = [
+            "sequence",
+            "batches",
+            "rows",
+            "errors",
+            "rate_rows_per_s",
+            "eta_s",
+            "finished",
+            "parity_remaining",
+            "first_reported_at",
+            "reported_at",
+            "reported_by",
+        ]
+        read_only_fields = fields
+
+
+class BackfillRolloutSerializer(serializers.Serializer):
+    phase = serializers.IntegerField(help_text="1-based, in the manifest's `backfills` order.")
+    migration = serializers.CharField()
+    command = serializers.CharField()
+    state = serializers.ChoiceField(choices=BackfillState.choices)
+    contract_ready = serializers.BooleanField(
+        help_text="The backfill finished and its parity check counted zero: the migrations after it may be applied."
+    )
+    progress = BackfillProgressSerializer(allow_null=True, help_text="The last report; null before the first.")
+
+
 class ReleaseBundleSerializer(serializers.ModelSerializer):
     project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
@@ -161,6 +224,7 @@ class ReleaseBundleSerializer(serializers.ModelSerializer):
     )
     applied_by = serializers.CharField(source="applied_by.username", read_only=True, allow_null=True, default=None)
     verification = serializers.SerializerMethodField(help_text="Production's schema after the bundle was applied, compared.")
+    backfills = serializers.SerializerMethodField(help_text="The rollout of each Backfill step, from its reported progress.")
 
     class Meta:
         model = ReleaseBundle
@@ -178,9 +242,14 @@ class ReleaseBundleSerializer(serializers.ModelSerializer):
             "applied_at",
             "applied_by",
             "verification",
+            "backfills",
             "download_url",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(BackfillRolloutSerializer(many=True))
+    def get_backfills(self, obj: ReleaseBundle) -> list[dict[str, Any]]:
+        return list(BackfillRolloutSerializer(bundle_backfill_rollout(bundle=obj), many=True).data)
 
     @extend_schema_field(BundleVerificationStatusSerializer(allow_null=True))
     def get_verification(self, obj: ReleaseBundle) -> dict[str, Any] | None:

@@ -23,6 +23,8 @@ from approvals.api.serializers import (
     ApprovalPolicyUpdateSerializer,
     ApprovalStatusSerializer,
     AuditEventSerializer,
+    BackfillProgressReportSerializer,
+    BackfillRolloutSerializer,
     BundleAppliedSerializer,
     BundleCreateSerializer,
     BundleVerificationSerializer,
@@ -38,9 +40,11 @@ from approvals.bundles.verify import bundle_verify
 from approvals.integrations.verification_markdown import bundle_verification_markdown
 from approvals.models import ApprovalPolicy, ReleaseBundle, Review
 from approvals.policies import approval_status
+from approvals.rollout import bundle_backfill_rollout
 from approvals.services.bundles import bundle_mark_applied, bundle_seal
 from approvals.services.policies import policy_create, policy_delete, policy_update
 from approvals.services.reviews import review_decide
+from approvals.services.rollout import backfill_progress_report
 from approvals.services.verification import bundle_verify_schema
 from changeapi.api.base import CHECKED_BY_SERVICE, ProjectScopedViewSet, acting_user, audit_context
 from changeapi.api.views import ERRORS, PROBLEM
@@ -211,12 +215,17 @@ class BundleFilter(django_filters.FilterSet):
     retrieve=extend_schema(operation_id="bundles_retrieve", tags=["bundles"], responses={200: ReleaseBundleSerializer, **ERRORS}),
 )
 class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
-    write_permissions = {"create": CHECKED_BY_SERVICE, "applied": CHECKED_BY_SERVICE, "verify": CHECKED_BY_SERVICE}
+    write_permissions = {
+        "create": CHECKED_BY_SERVICE,
+        "applied": CHECKED_BY_SERVICE,
+        "verify": CHECKED_BY_SERVICE,
+        "progress": CHECKED_BY_SERVICE,
+    }
     queryset = (
         ReleaseBundle.objects.select_related(
             "project", "created_by", "baseline", "advanced_baseline", "applied_by", "verification__verified_by"
         )
-        .prefetch_related("items__change_request")
+        .prefetch_related("items__change_request", "backfill_progress__reported_by")
         .defer("archive", "dry_run_report")
     )
     serializer_class = ReleaseBundleSerializer
@@ -276,6 +285,30 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
             note=serializer.validated_data["note"],
         )
         return Response(ReleaseBundleSerializer(self.get_queryset().get(pk=bundle.pk)).data)
+
+    @extend_schema(
+        operation_id="bundles_backfill_progress",
+        tags=["bundles"],
+        request=BackfillProgressReportSerializer,
+        parameters=[OpenApiParameter("n", int, OpenApiParameter.PATH, description="The Backfill step, 1-based.")],
+        responses={200: BackfillRolloutSerializer, **ERRORS},
+        description="A running backfill command reports its progress (release_bundle permission, e.g. a project API "
+        "key); stored as the step's latest progress and in its history, audited, and sent as bundle.backfill_progress "
+        "(throttled), bundle.backfill_failing or bundle.backfill_finished. Idempotent on `sequence`.",
+    )
+    @action(detail=True, methods=["post"], url_path=r"phases/(?P<n>[0-9]+)/progress")
+    def progress(self, request: Request, pk: str, n: str) -> Response:
+        serializer = BackfillProgressReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        progress = backfill_progress_report(
+            bundle=self.get_object(),
+            phase=int(n),
+            figures=serializer.to_figures(),
+            actor=acting_user(request),
+            context=audit_context(request),
+        )
+        rollout = bundle_backfill_rollout(bundle=self.get_queryset().get(pk=progress.bundle_id))
+        return Response(BackfillRolloutSerializer(rollout[progress.phase - 1]).data)
 
     @extend_schema(
         operation_id="bundles_verify_schema",

@@ -50,6 +50,10 @@ EVENT_TYPES = (
     "bundle.sealed",
     "bundle.verified",
     "bundle.verification_failed",
+    "bundle.backfill_progress",
+    "bundle.backfill_failing",
+    "bundle.backfill_finished",
+    "bundle.backfill_stalled",
     "schema_drift.detected",
     "schema_drift.resolved",
 )
@@ -188,6 +192,23 @@ def event_data(subject: models.Model) -> dict[str, Any]:
                 "change_requests": list(bundle.change_requests.order_by("number").values_list("number", flat=True)),
                 **_verification_data(bundle),
             }
+        }
+    if label == "approvals.backfillprogress":
+        progress: Any = subject
+        return {
+            "bundle": {"id": progress.bundle.pk, "number": progress.bundle.number, "sha256": progress.bundle.sha256},
+            "backfill": {
+                "phase": progress.phase,
+                "batches": progress.batches,
+                "rows": progress.rows,
+                "errors": progress.errors,
+                "rate_rows_per_s": progress.rate_rows_per_s,
+                "eta_s": progress.eta_s,
+                "finished": progress.finished,
+                "parity_remaining": progress.parity_remaining,
+                "contract_ready": progress.finished and progress.parity_remaining == 0,
+                "url": f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/bundles/{progress.bundle.pk}/",
+            },
         }
     return {label.split(".")[-1]: {"id": subject.pk}}
 

@@ -183,3 +183,44 @@ def test_two_runs_started_at_once_take_turns_and_do_every_row_once(team_project)
     assert counts(dbname) == {1: ROWS}
     assert checkpoint(dbname)[1:] == (11, ROWS, True, 0)
     assert sum(output.count(" up to key ") for output in outputs) == 11
+
+
+def test_the_command_reports_its_progress_until_the_contract_phase_is_ready(team_project, project_with_baseline, live_server):
+    env, root, dbname = team_project
+    bundle = ReleaseBundle.objects.get()
+    issued = project_with_baseline["api"].post(
+        "/api/v1/projects/shop/api-keys/", {"name": "backfill", "permissions": ["release_bundle"]}, format="json"
+    )
+    assert issued.status_code == 201, issued.content
+    env = {
+        **env,
+        "SCHEMAGATE_REPORT_URL": f"{live_server.url}/api/v1/bundles/{bundle.pk}/phases/1/progress/",
+        "SCHEMAGATE_API_KEY": issued.json()["key"],
+    }
+
+    stopped = manage(env, root, COMMAND, "--max-batches", "4")
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert "not reported" not in stopped.stdout
+    backfill = project_with_baseline["api"].get(f"/api/v1/bundles/{bundle.pk}/").json()["backfills"][0]
+    assert (backfill["state"], backfill["contract_ready"]) == ("running", False)
+    assert (backfill["progress"]["batches"], backfill["progress"]["rows"]) == (4, 2000)
+
+    finished = manage(env, root, COMMAND)
+
+    assert finished.returncode == 0, finished.stderr
+    backfill = project_with_baseline["api"].get(f"/api/v1/bundles/{bundle.pk}/").json()["backfills"][0]
+    assert (backfill["state"], backfill["contract_ready"]) == ("finished", True)
+    assert (backfill["progress"]["rows"], backfill["progress"]["parity_remaining"]) == (ROWS, 0)
+
+
+def test_the_command_goes_on_when_the_service_is_unreachable(team_project):
+    env, root, dbname = team_project
+
+    result = manage(
+        env, root, COMMAND, "--report-url", "http://127.0.0.1:9/api/v1/bundles/1/phases/1/progress/", "--api-key", "sg_x_y"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "progress not reported to http://127.0.0.1:9/" in result.stdout and "the backfill goes on" in result.stdout
+    assert counts(dbname) == {1: ROWS}

@@ -6,11 +6,16 @@ path (beside manage.py). It depends on Django only. Applying a migration that ho
 (`migrate`) does nothing for it: the backfill runs after the migration commits, off the deploy
 path, in keyset batches, each committed with its checkpoint in the table
 `schemagate_backfill_checkpoint`, so a run stopped at any point resumes after the last batch done.
+Given `--report-url` and `--api-key` it reports its progress to Schemagate (standard library only).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +116,60 @@ class Checkpoint:
     work_ms: int = 0
 
 
+class ProgressReporter:
+    """Sends the run's progress to Schemagate (`POST /api/v1/bundles/{id}/phases/{n}/progress/`)
+    with a project API key. The service being slow or unreachable never stops the backfill: a
+    report that fails is written to the output and the batches go on. At most one report every
+    `interval_s` seconds, besides the last one and a failure's."""
+
+    def __init__(
+        self, *, url: str, api_key: str, write: Callable[[str], Any] = print, interval_s: float = 5.0, timeout_s: float = 5.0
+    ) -> None:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"the report URL must be http(s): {url!r}")
+        self.url, self.api_key, self.write = url, api_key, write
+        self.interval_s, self.timeout_s = interval_s, timeout_s
+        self.sent_at: float | None = None
+
+    def report(
+        self, checkpoint: Checkpoint, *, rate_rows_per_s: float, eta_s: float | None, errors: int = 0, force: bool = False
+    ) -> bool:
+        """Send one report (sequence: the time in microseconds, repeated by the one retry, so the
+        service stores a retried report once). False when it was skipped or not delivered."""
+        now = time.monotonic()
+        if not force and self.sent_at is not None and now - self.sent_at < self.interval_s:
+            return False
+        self.sent_at = now
+        body = json.dumps(
+            {
+                "sequence": time.time_ns() // 1000,
+                "batches": checkpoint.batches,
+                "rows": checkpoint.rows,
+                "errors": errors,
+                "rate_rows_per_s": round(max(rate_rows_per_s, 0.0), 3),
+                "eta_s": None if eta_s is None else round(max(eta_s, 0.0), 1),
+                "finished": checkpoint.finished,
+                "parity_remaining": checkpoint.parity_remaining,
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"}
+        problem = ""
+        for _attempt in range(2):
+            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310 (http(s) only, checked above)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 (the operator's URL)
+                    response.read()
+                return True
+            except urllib.error.HTTPError as exc:
+                problem = f"HTTP {exc.code}: {exc.read(500).decode('utf-8', 'replace')}"
+                if exc.code < 500:
+                    break  # refused (a bad key, a wrong URL): repeating it will not help
+            except (OSError, ValueError) as exc:  # unreachable, timed out, a malformed URL
+                problem = str(exc)
+        self.write(f"progress not reported to {self.url} ({problem}); the backfill goes on.")
+        return False
+
+
 class BackfillRun:
     """One Backfill step of an applied migration, run in keyset batches against the project's own
     database through Django's ORM, on the model as the migration's state renders it.
@@ -129,7 +188,9 @@ class BackfillRun:
         operation_index: int,
         using: str = DEFAULT_DB_ALIAS,
         write: Callable[[str], Any] = print,
+        reporter: ProgressReporter | None = None,
     ) -> None:
+        self.reporter = reporter
         self.migration = migration
         self.operation_index = operation_index
         self.using = using
@@ -267,34 +328,27 @@ class BackfillRun:
         checkpoint = self.checkpoint()
         if checkpoint.finished:
             self.write(f"{self.step_name}: already finished ({checkpoint.rows:,} rows in {checkpoint.batches:,} batches).")
+            self._report(checkpoint, started, checkpoint.rows, 0.0, force=True)  # in case an earlier report was lost
             return checkpoint
         if checkpoint.last_key is not None:
             self.write(f"{self.step_name}: resuming after key {checkpoint.last_key} ({checkpoint.batches:,} batches done).")
+        # For the ETA only: the keys left, counted once per run, and only when reporting.
+        keys_left = None
+        if self.reporter is not None:
+            last_key = None if checkpoint.last_key is None else self.key_field.to_python(checkpoint.last_key)
+            keys_left = self._after(last_key).count()
+        rows_at_start = checkpoint.rows
         while max_batches is None or done < max_batches:
             if done and self.step.pause_ms:
                 time.sleep(self.step.pause_ms / 1000)
             batch_started = time.monotonic()
-            with transaction.atomic(using=self.using):
-                checkpoint = self.checkpoint(lock=True)
-                if checkpoint.finished:
-                    break
-                last = None if checkpoint.last_key is None else self.key_field.to_python(checkpoint.last_key)
-                upper = self._upper(last)
-                if upper is None:
-                    checkpoint.finished, checkpoint.parity_remaining = True, self.parity()
-                    self._save(checkpoint)
-                    break
-                rows = self._after(last).filter(**{f"{self.key}__lte": upper})
-                if self.step.filter is not None:
-                    rows = rows.filter(self.step.filter)
-                changed = rows.update(**self.step.assignments)
-                checkpoint.last_key, checkpoint.batches, checkpoint.rows = (
-                    str(upper),
-                    checkpoint.batches + 1,
-                    checkpoint.rows + changed,
-                )
-                checkpoint.work_ms += round((time.monotonic() - batch_started) * 1000)
-                self._save(checkpoint)
+            try:
+                checkpoint, upper, changed = self._batch()
+            except DatabaseError:
+                self._report(checkpoint, started, rows_at_start, None, errors=1, force=True)
+                raise
+            if upper is None:
+                break
             done += 1
             elapsed = time.monotonic() - started
             self.write(
@@ -302,15 +356,64 @@ class BackfillRun:
                 f"{(time.monotonic() - batch_started) * 1000:.0f} ms; {checkpoint.rows:,} rows in all, "
                 f"{done / elapsed if elapsed else 0:.1f} batches/s this run"
             )
+            if keys_left is not None:
+                batches_left = max(keys_left - done * self.step.batch_size, 0) / self.step.batch_size
+                eta = batches_left * (elapsed / done)
+                self._report(checkpoint, started, rows_at_start, eta)
         if checkpoint.finished:
+            self._report(checkpoint, started, rows_at_start, 0.0, force=True)
             parity = "" if checkpoint.parity_remaining is None else f"; parity check counts {checkpoint.parity_remaining:,}"
             self.write(
                 f"{self.step_name}: finished, {checkpoint.rows:,} rows in {checkpoint.batches:,} batches, "
                 f"{checkpoint.work_ms:,} ms of batch work (pauses excluded){parity}."
             )
         else:
+            self._report(checkpoint, started, rows_at_start, None, force=True)
             self.write(f"{self.step_name}: stopped after {done:,} batches; run again to resume after key {checkpoint.last_key}.")
         return checkpoint
+
+    def _report(
+        self,
+        checkpoint: Checkpoint,
+        started: float,
+        rows_at_start: int,
+        eta_s: float | None,
+        *,
+        errors: int = 0,
+        force: bool = False,
+    ) -> None:
+        if self.reporter is None:
+            return
+        elapsed = time.monotonic() - started
+        rate = (checkpoint.rows - rows_at_start) / elapsed if elapsed > 0 else 0.0
+        self.reporter.report(checkpoint, rate_rows_per_s=rate, eta_s=eta_s, errors=errors, force=force)
+
+    def _batch(self) -> tuple[Checkpoint, Any, int]:
+        """One batch in its own transaction: the checkpoint, the batch's upper key (None when no key
+        was left, and the checkpoint is then finished) and the rows it changed."""
+        batch_started = time.monotonic()
+        with transaction.atomic(using=self.using):
+            checkpoint = self.checkpoint(lock=True)
+            if checkpoint.finished:
+                return checkpoint, None, 0
+            last = None if checkpoint.last_key is None else self.key_field.to_python(checkpoint.last_key)
+            upper = self._upper(last)
+            if upper is None:
+                checkpoint.finished, checkpoint.parity_remaining = True, self.parity()
+                self._save(checkpoint)
+                return checkpoint, None, 0
+            rows = self._after(last).filter(**{f"{self.key}__lte": upper})
+            if self.step.filter is not None:
+                rows = rows.filter(self.step.filter)
+            changed = rows.update(**self.step.assignments)
+            checkpoint.last_key, checkpoint.batches, checkpoint.rows = (
+                str(upper),
+                checkpoint.batches + 1,
+                checkpoint.rows + changed,
+            )
+            checkpoint.work_ms += round((time.monotonic() - batch_started) * 1000)
+            self._save(checkpoint)
+        return checkpoint, upper, changed
 
 
 class BackfillCommand(BaseCommand):
@@ -331,10 +434,33 @@ class BackfillCommand(BaseCommand):
         parser.add_argument(
             "--reset", action="store_true", help="Forget the checkpoint, so the next run starts from the first key."
         )
+        parser.add_argument(
+            "--report-url",
+            default=os.environ.get("SCHEMAGATE_REPORT_URL", ""),
+            help="Schemagate's progress URL of this step (/api/v1/bundles/{id}/phases/{n}/progress/); "
+            "default $SCHEMAGATE_REPORT_URL.",
+        )
+        parser.add_argument(
+            "--api-key",
+            default=os.environ.get("SCHEMAGATE_API_KEY", ""),
+            help="A project API key with release_bundle; default $SCHEMAGATE_API_KEY (prefer it: arguments show in ps).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        reporter = None
+        if options["report_url"]:
+            if not options["api_key"]:
+                raise CommandError("--report-url needs --api-key (or SCHEMAGATE_API_KEY).")
+            try:
+                reporter = ProgressReporter(url=options["report_url"], api_key=options["api_key"], write=self.stdout.write)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
         run = BackfillRun(
-            migration=self.migration, operation_index=self.operation_index, using=options["database"], write=self.stdout.write
+            migration=self.migration,
+            operation_index=self.operation_index,
+            using=options["database"],
+            write=self.stdout.write,
+            reporter=reporter,
         )
         if options["reset"]:
             run.reset()
