@@ -26,6 +26,7 @@ from changeapi.intake.submission import parse_submission
 from changeapi.models import Baseline, DatabaseEngine, SchemaSnapshot, ShadowDatabase
 from changeapi.services.access_patterns import ShadowUnavailable
 from changeapi.services.baselines import baseline_create_from_snapshot
+from changeapi.services.shadows import shadow_restore_failure
 from changeapi.shadow.servers import ShadowServerUnavailable, pick_postgresql_server
 from changeapi.types import User
 
@@ -83,7 +84,7 @@ def legacy_baseline_create(*, snapshot: SchemaSnapshot, app_label: str, author: 
     except ShadowServerUnavailable as exc:
         raise ShadowUnavailable(str(exc)) from exc
     except (psycopg.Error, DatabaseError) as exc:
-        raise _shadow_failure(exc) from exc
+        raise shadow_restore_failure(exc, refusal=SnapshotNotDerivable, what="the snapshot") from exc
     finally:
         ShadowDatabase.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
     migration = _initial_migration(
@@ -105,24 +106,6 @@ def legacy_baseline_create(*, snapshot: SchemaSnapshot, app_label: str, author: 
         migration=migration,
         review_points=derived.review_points,
     )
-
-
-def _shadow_failure(exc: BaseException) -> DomainError:
-    """A database error of the restore or of inspectdb, as the refusal it means.
-
-    Django wraps psycopg's errors, so the cause is looked at too: a statement the watchdog
-    cancelled is the snapshot's size or shape (a 422 naming the limit), a lost connection an
-    outage (a 503).
-    """
-    cause = exc.__cause__ if isinstance(exc, DatabaseError) and exc.__cause__ is not None else exc
-    message = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    if isinstance(cause, psycopg.errors.QueryCanceled):
-        return SnapshotNotDerivable(
-            f"restoring the snapshot on the shadow ran past its limits (SHADOW_STATEMENT_TIMEOUT_MS): {message}"
-        )
-    if isinstance(cause, psycopg.OperationalError):
-        return ShadowUnavailable(f"the shadow server failed while the snapshot was restored: {message}")
-    return SnapshotNotDerivable(f"the snapshot cannot be restored on the shadow: {message}")
 
 
 def _initial_migration(

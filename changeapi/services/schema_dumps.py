@@ -21,6 +21,7 @@ from changeapi.dryrun.schema_dump import DumpRefused, SkippedStatement, dump_cat
 from changeapi.errors import DomainError, InvalidState
 from changeapi.models import DatabaseEngine, Project, ShadowDatabase
 from changeapi.services.access_patterns import ShadowUnavailable
+from changeapi.services.shadows import shadow_restore_failure
 from changeapi.shadow.servers import ShadowServerUnavailable, pick_postgresql_server
 
 
@@ -64,13 +65,7 @@ def schema_dump_catalog(*, project: Project, dump: str) -> DumpCatalog:
     except ShadowServerUnavailable as exc:
         raise ShadowUnavailable(str(exc)) from exc
     except (psycopg.Error, DatabaseError) as exc:
-        cause = exc.__cause__ if isinstance(exc, DatabaseError) and exc.__cause__ is not None else exc
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        if isinstance(cause, psycopg.errors.QueryCanceled):
-            raise DumpNotRestorable(
-                f"restoring the dump ran past the shadow's limits (SHADOW_STATEMENT_TIMEOUT_MS): {first}"
-            ) from exc
-        raise ShadowUnavailable(f"the shadow server failed while the dump was restored: {first}") from exc
+        raise shadow_restore_failure(exc, refusal=DumpNotRestorable, what="the dump") from exc
     finally:
         ShadowDatabase.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
     return DumpCatalog(content=content, skipped=reading.skipped)

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from changeapi.errors import DomainError
 from changeapi.models import Baseline, DryRun, DryRunSchema, Project, SchemaSnapshot, ShadowDatabase
+from changeapi.services.access_patterns import ShadowUnavailable
 from changeapi.shadow import provision
 from changeapi.shadow.engine_servers import MySqlShadowServer
 from changeapi.shadow.mysql_databases import database_drop, databases_named, job_users_drop, orphaned_job_users, spare_prefix
@@ -354,3 +356,20 @@ def shadow_chores_wait(timeout: float = 120.0) -> None:
     """Wait for this process's pending chores (tests, benchmarks, a clean shutdown)."""
     for thread in list(_chores):
         thread.join(timeout)
+
+
+def shadow_restore_failure(exc: BaseException, *, refusal: type[DomainError], what: str) -> DomainError:
+    """A database error while `what` (a snapshot, a dump) was restored on a shadow, as the
+    refusal it means.
+
+    Django wraps psycopg's errors, so the cause is looked at too: a statement the watchdog
+    cancelled is the upload's size or shape (`refusal`, naming the limit), a lost connection
+    an outage (a 503), anything else the upload's (`refusal`).
+    """
+    cause = exc.__cause__ if isinstance(exc, DatabaseError) and exc.__cause__ is not None else exc
+    message = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    if isinstance(cause, psycopg.errors.QueryCanceled):
+        return refusal(f"restoring {what} on the shadow ran past its limits (SHADOW_STATEMENT_TIMEOUT_MS): {message}")
+    if isinstance(cause, psycopg.OperationalError):
+        return ShadowUnavailable(f"the shadow server failed while {what} was restored: {message}")
+    return refusal(f"{what} cannot be restored on the shadow: {message}")
