@@ -29,11 +29,11 @@ from changeapi.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.as_production import explain_missing_objects
 from changeapi.dryrun.contract import Report, SchemaDrift, StatementTrace, to_json
 from changeapi.dryrun.engine import baseline_state
-from changeapi.dryrun.gc_pause import collect_now, collections_paused
 from changeapi.dryrun.mysql_run import dry_run_execute_mysql
 from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import dry_run_execute
 from changeapi.errors import InvalidState
+from changeapi.gc_pause import collect_now, collections_paused
 from changeapi.intake.plan import Plan
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, dry_run_report_known, revision_plan
