@@ -248,8 +248,8 @@ def parse_submission(
     reference to a missing model or field fails here with its location. Automatic garbage
     collection waits until the reading is done (`changeapi.gc_pause`).
     """
-    try:
-        with collections_paused():
+    with collections_paused():
+        try:
             return _parse(
                 form=form,
                 source=source,
@@ -259,8 +259,8 @@ def parse_submission(
                 project_settings=project_settings,
                 validate=validate,
             )
-    finally:
-        collect_now()
+        finally:
+            collect_now()
 
 
 def _parse(
