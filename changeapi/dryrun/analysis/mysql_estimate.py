@@ -151,7 +151,7 @@ def estimate_mysql_statement(
     fixed = min(probe_ms or 0.0, measured * 0.9)
     mid = fixed + (measured - fixed) * growth.factor * growth.width_scale
     basis = (
-        f"{SCALING_CLASS[work_class]}: {growth.law} in rows x{growth.rows_scale:.3g} from this statement's own time "
+        f"{work_class}: {growth.law} in rows x{growth.rows_scale:.3g} from this statement's own time "
         f"on the clone's {clone_rows:,} rows, less {fixed:.3g} ms on a one-row copy (not calibrated: the law alone)"
     )
     return Estimate(
