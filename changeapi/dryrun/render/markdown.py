@@ -212,7 +212,7 @@ def _statements(report: Report) -> list[str]:
         held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in held_locks)
         if s.locks_source == "documented" and held:
             held += " (documented)"
-        work = (s.work_class or "").replace("_", " ") or _online_ddl(s.online_ddl)
+        work = "; ".join(part for part in ((s.work_class or "").replace("_", " "), _online_ddl(s.online_ddl)) if part)
         if s.commits_on_its_own:
             work = f"{work}; commits on its own" if work else "commits on its own"
         lines.append(
@@ -328,6 +328,8 @@ def _model(report: Report) -> list[str]:
             f"Server noise {estimation.noise:.0%}; no range is narrower than x{estimation.range_floor:g}; "
             f"bytes share b = {estimation.bytes_share:g}; every range widened by {estimation.jitter_ms:g} ms."
         )
+    elif report.engine in ("mariadb", "mysql"):
+        lines.append("Not calibrated on this server: each statement is scaled from its own timings (see above).")
     else:
         lines.append("Not calibrated: no table stats were uploaded, so the shadow was not seeded.")
     shaped = [t for t in estimation.seeded_tables if t.columns_from_stats or t.columns_by_default]
