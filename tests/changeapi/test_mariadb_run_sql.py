@@ -1,5 +1,6 @@
 """A MySQL project's RunSQL over HTTP: MySQL-dialect SQL is accepted and runs on the MariaDB
-shadow as submitted; SQL that would escape the dry-run is a located 400, and nothing runs."""
+shadow as submitted, and its report's Markdown shows it whole with what the server said; SQL
+that would escape the dry-run is a located 400, and nothing runs."""
 
 from __future__ import annotations
 
@@ -47,6 +48,17 @@ def test_mysql_dialect_run_sql_is_accepted_and_runs_on_the_mariadb_shadow_as_sub
     assert dry_run["status"] == "succeeded", dry_run["error"]
     [statement] = dry_run["report"]["statements"]
     assert statement["sql"] == INSTANT_COLUMN and statement["commits_on_its_own"] is True
+
+
+def test_the_markdown_report_shows_a_mysql_statement_as_one_code_span_with_what_the_server_said(api):
+    created = api.post("/api/v1/change-requests/", _run_sql(INSTANT_COLUMN), format="json")
+
+    markdown = api.get(f"/api/v1/dry-runs/{created.json()['latest_dry_run']}/report.md").content.decode()
+
+    # The SQL's own backticks would end a `…` span: the span is delimited by two of them.
+    row = next(line for line in markdown.splitlines() if line.startswith("| 1 | "))
+    assert row.startswith("| 1 | `` ALTER TABLE `shop_order` ADD COLUMN `coupon` varchar(20) NULL, ALGORITHM=INSTANT")
+    assert " `` | ALGORITHM=INSTANT, LOCK=NONE; commits on its own | LOCK=NONE on shop_order |" in row
 
 
 def test_run_sql_that_would_lift_the_dry_runs_lock_wait_is_a_located_400_and_nothing_is_stored(api):
