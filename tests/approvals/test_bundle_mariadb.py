@@ -6,6 +6,7 @@ schema Django's migrate leaves and roll back to the baseline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import sqlparse
 from django.conf import settings
+from django.utils import timezone
 
 from approvals.models import ReleaseBundle
 from approvals.services.bundles import bundle_rebuild
@@ -21,10 +23,10 @@ from changeapi.dryrun.contract import report_from_json
 from changeapi.intake.python_source import plan_state
 from changeapi.intake.python_source.history import plan_history
 from changeapi.intake.python_source.migration_files import read_migration_file
-from changeapi.models import Project
+from changeapi.models import Project, ShadowDatabase
 from changeapi.selectors import baseline_plan
-from changeapi.services.shadows import shadow_chores_wait
-from changeapi.shadow.mysql_databases import database_copy, database_drop, databases_named
+from changeapi.services.shadows import shadow_chores_wait, shadows_reap
+from changeapi.shadow.mysql_databases import database_copy, database_create, database_drop, database_exists, databases_named
 from tests.approvals.bundling import Release, archive_files
 from tests.conftest import SHOP_BASELINE
 from tests.factories import UserFactory
@@ -271,3 +273,31 @@ def test_a_sealed_mariadb_bundle_rebuilt_gives_identical_bytes(release):
 
     assert rebuilt.archive == archive
     assert rebuilt.sha256 == sealed["sha256"]
+
+
+def test_the_reaper_drops_a_registered_bundle_clone_a_dead_worker_left_and_keeps_a_fresh_one(release, settings):
+    stale, fresh = (f"{settings.SHADOW_DATABASE_PREFIX}bd_{uuid.uuid4().hex[:16]}" for _ in range(2))
+    for name in (stale, fresh):
+        database_create(MARIADB, name)
+        ShadowDatabase.objects.create(server=MARIADB.key, name=name, kind=ShadowDatabase.Kind.CLONE)
+    lease = dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS)
+    ShadowDatabase.objects.filter(name=stale).update(created_at=timezone.now() - 2 * lease)
+
+    [result] = [r for r in shadows_reap() if r.server == MARIADB.key]
+
+    assert stale in result.dropped and fresh in result.kept
+    assert not database_exists(MARIADB, stale) and database_exists(MARIADB, fresh)
+    assert ShadowDatabase.objects.get(name=stale).dropped_at is not None
+
+
+def test_change_requests_that_do_not_apply_together_on_mariadb_are_refused_with_the_servers_error(release):
+    add_note = [WIDEN_TOTAL_AND_INDEX[0] | {"operations": WIDEN_TOTAL_AND_INDEX[0]["operations"][:1]}]
+    first, second = release.approved(add_note, "a note"), release.approved(add_note, "the same note")
+
+    response = release.bundle(first, second)
+
+    assert response.status_code == 409, response.content
+    [error] = response.json()["errors"]
+    assert (error["migration"], error["change_request"]) == ("shop.0003_order_note", second["number"])
+    assert "Duplicate column name 'note'" in error["detail"]
+    assert ReleaseBundle.objects.count() == 0
