@@ -688,12 +688,12 @@ class Interpreter:
         )
 
     def _check_run_sql(self, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> None:
-        """RunSQL's SQL and reverse SQL, read by PostgreSQL's parser before anything runs it."""
+        """RunSQL's SQL and reverse SQL, read in the dialect of the project's engine before anything runs it."""
         for sql in [*args[:2], kwargs.get("sql"), kwargs.get("reverse_sql")]:
             if sql is None or sql is RunSQL.noop:
                 continue
             try:
-                check_sql(sql)
+                check_sql(sql, engine=self.settings.engine)
             except RefusedSql as exc:
                 self.fail(f"RunSQL: {exc}", node)
 
