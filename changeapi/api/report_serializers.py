@@ -15,7 +15,11 @@ from changeapi.dryrun.analysis.classify import WORK_CLASSES
 from changeapi.dryrun.analysis.findings import CATALOG, SEVERITIES
 from changeapi.models import DryRunSchema
 
-LOCK_SOURCES = [("observed", "Read from pg_locks"), ("documented", "PostgreSQL's documented lock for the statement")]
+LOCK_SOURCES = [
+    ("observed", "Read from pg_locks"),
+    ("documented", "PostgreSQL's documented lock for the statement"),
+    ("server", "MySQL/MariaDB: the weakest LOCK= the server accepted for the statement"),
+]
 EVENT_KINDS = ["rewrite", "verify", "fk_validation", "index_build"]
 
 

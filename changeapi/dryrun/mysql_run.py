@@ -3,9 +3,10 @@
 The same typed `Report` as PostgreSQL's `run.dry_run_execute`, with what this engine says:
 per statement the algorithm and lock the server allows, whether the table was rebuilt, what
 the statement blocks and that it committed on its own, its work class and estimate at
-production size (`analysis/mysql_estimate`), and the findings of this engine's rules
-(SG601-SG605). What the engine does not measure here yet (lock spans over time, reversal)
-stays empty.
+production size (`analysis/mysql_estimate`), the span of each statement's lock on the run's
+and the production timeline (held for the statement alone: it commits on its own), what each
+table had blocked, and the findings of this engine's rules (SG601-SG605). The reversal is not
+run on this engine yet; it stays empty.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from changeapi.dryrun.analysis import rules_mysql
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
 from changeapi.dryrun.analysis.mysql_estimate import analyse_mysql_statements, mysql_model_summary, worked_tables
-from changeapi.dryrun.analysis.timeline import production_timeline
+from changeapi.dryrun.analysis.timeline import lock_spans, production_timeline, table_blocking
 from changeapi.dryrun.contract import Report, Summary
 from changeapi.dryrun.engine import ProgressCallback, baseline_state
 from changeapi.dryrun.mysql_connection import raw_connection
@@ -112,11 +113,14 @@ def mysql_report(
     )
     timeline = production_timeline(statements)
     estimated_total = round(timeline[-1][1] + max(run.total_ms - statements[-1].end_ms, 0.0), 3) if statements else 0.0
+    # Each statement commits on its own: the lock the server took is held for the statement only.
+    spans = lock_spans(statements, {}, run.total_ms, timeline)
+    blocking = table_blocking(spans)
     context = AnalysisContext(
         statements=statements,
         migrations=run.migrations,
-        spans=(),
-        blocking=(),
+        spans=spans,
+        blocking=blocking,
         reversibility=(),
         queue=(),
         plan=plan,
@@ -149,8 +153,8 @@ def mysql_report(
         ),
         migrations=tuple(run.migrations),
         statements=statements,
-        lock_spans=(),
-        tables=(),
+        lock_spans=spans,
+        tables=blocking,
         estimation=mysql_model_summary(facts, estimated=estimated),
         findings=findings,
     )

@@ -58,7 +58,7 @@ def test_the_markdown_report_shows_a_mysql_statement_as_one_code_span_with_what_
     # The SQL's own backticks would end a `…` span: the span is delimited by two of them.
     row = next(line for line in markdown.splitlines() if line.startswith("| 1 | "))
     assert row.startswith("| 1 | `` ALTER TABLE `shop_order` ADD COLUMN `coupon` varchar(20) NULL, ALGORITHM=INSTANT")
-    assert " `` | ALGORITHM=INSTANT, LOCK=NONE; commits on its own | LOCK=NONE on shop_order |" in row
+    assert " `` | catalog only; ALGORITHM=INSTANT, LOCK=NONE; commits on its own | LOCK=NONE on shop_order |" in row
 
 
 def test_run_sql_that_would_lift_the_dry_runs_lock_wait_is_a_located_400_and_nothing_is_stored(api):

@@ -173,11 +173,14 @@ def estimate_mysql_statement(
 def analyse_mysql_statements(
     statements: Sequence[StatementTrace], *, profile: ProductionProfile | None, clone: MySqlTableFacts
 ) -> tuple[StatementTrace, ...]:
-    """Each statement with its work class, the tables it works on, the evidence and its estimate."""
+    """Each statement with its work class, the tables it works on, the evidence, its estimate
+    and the tables it created."""
     created: set[str] = set()
     analysed = []
     for statement in statements:
         classification = classify_mysql_statement(statement, created)
+        match = _CREATE_TABLE.match(statement.sql)
+        made = (_unquote(match.group(1)),) if match and statement.error is None else ()
         analysed.append(
             dataclasses.replace(
                 statement,
@@ -185,11 +188,11 @@ def analyse_mysql_statements(
                 work_tables=classification.tables,
                 evidence=classification.evidence,
                 estimate=estimate_mysql_statement(statement, classification, profile=profile, clone=clone),
+                # The tables it made, which no other session has rows in or waits on (lock spans).
+                created_relations=statement.created_relations or made,
             )
         )
-        match = _CREATE_TABLE.match(statement.sql)
-        if match and statement.error is None:
-            created.add(_unquote(match.group(1)))
+        created.update(made)
     return tuple(analysed)
 
 
