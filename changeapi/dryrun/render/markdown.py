@@ -182,7 +182,28 @@ def _access_patterns(report: Report) -> list[str]:
     return lines
 
 
-ENGINE_LABELS = {"postgresql": "PostgreSQL", "mariadb": "MariaDB", "mysql": "MySQL"}
+ENGINE_LABELS = {"postgresql": "PostgreSQL", "mariadb": "MariaDB", "mysql": "MySQL", "sqlite": "SQLite"}
+
+
+def _remakes(report: Report) -> list[str]:
+    """SQLite: the tables Django remade, and what the database's one write lock means."""
+    if report.engine != "sqlite":
+        return []
+    lines = [
+        "#### Database write lock",
+        "",
+        "SQLite has one writer per database: from each transaction's first write to its commit every other writer "
+        "waits, whatever table it writes (shown on the database as RESERVED). Readers go on in WAL mode.",
+        "",
+    ]
+    if not report.remakes:
+        return lines
+    lines += ["| Table remade | Statements | Time on the shadow | Rows copied |", "|---|---|---|---|"]
+    for r in report.remakes:
+        numbers = ", ".join(f"#{i + 1}" for i in r.statement_indexes)
+        rows = f"{r.rows:,}" if r.rows is not None else "–"
+        lines.append(f"| {r.table} | {numbers} | {_seconds(r.duration_ms)} | {rows} |")
+    return lines + [""]
 
 
 def _online_ddl(ddl: OnlineDdl | None) -> str:
@@ -384,6 +405,7 @@ def report_markdown(report: Report, *, public_url: str) -> str:
         _seeded_failures,
         _access_patterns,
         _statements,
+        _remakes,
         _tables,
         _backfills,
         _queue,
