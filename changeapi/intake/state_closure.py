@@ -190,12 +190,13 @@ def state_forwards(operation: Operation, app_label: str, state: ProjectState) ->
     runs never builds that index and keeps the field in place. The order is the column order
     of a table SQLite's schema editor remakes, so it has to be the executor's.
     """
-    model = state.models.get((app_label, operation.model_name_lower)) if isinstance(operation, AlterField) else None
-    order = list(model.fields) if model is not None else []
-    operation.state_forwards(app_label, state)
-    if model is None:
+    if not isinstance(operation, AlterField) or (app_label, operation.model_name_lower) not in state.models:
+        operation.state_forwards(app_label, state)
         return
-    fields = state.models[(app_label, operation.model_name_lower)].fields
+    key = (app_label, operation.model_name_lower)
+    order = list(state.models[key].fields)
+    operation.state_forwards(app_label, state)
+    fields = state.models[key].fields
     if list(fields) != order and set(fields) == set(order):
         moved = dict(fields)
         fields.clear()
