@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from django.conf import settings
-from django.db import models
+from django.db import DatabaseError, models
 from django.db.migrations import operations as ops
 
 from changeapi.dryrun.contract import report_from_json, to_json
 from changeapi.dryrun.sqlite_run import dry_run_execute_sqlite
+from changeapi.dryrun.sqlite_session import template_build
+from changeapi.intake.plan import Plan
 from changeapi.shadow.engine_servers import SqliteShadowServer
 from changeapi.shadow.sqlite_files import databases_named
 from tests.engine.sqlite.conftest import TemplateFactory, plan_of, shop_baseline
@@ -164,3 +167,44 @@ def test_a_clone_that_outgrows_its_file_size_cap_fails_and_says_so(
     assert report.error is not None
     assert report.error.message.startswith("the clone reached its file-size cap of ")
     assert "database or disk is full" in report.error.message
+
+
+def _odd_baseline(db_table: str) -> Plan:
+    return plan_of(
+        [
+            ops.CreateModel(
+                "Odd",
+                [("id", models.BigAutoField(primary_key=True)), ("size", models.IntegerField())],
+                options={"db_table": db_table},
+            )
+        ]
+    )
+
+
+def test_a_table_with_a_hostile_name_is_remade_seeded_and_reported_under_its_own_name(server: SqliteShadowServer, settings):
+    hostile = "odd table; DROP TABLE shop_order; -- ünï"
+    baseline = _odd_baseline(hostile)
+    template = template_build(
+        server=server, name=f"{settings.SHADOW_DATABASE_PREFIX}tpl_odd", baseline=baseline, rows={hostile: 30}
+    )
+
+    report = dry_run_execute_sqlite(
+        server=server,
+        template=template.name,
+        clone_name=f"{settings.SHADOW_DATABASE_PREFIX}dr_odd",
+        baseline=baseline,
+        change=plan_of([ops.AlterField("odd", "size", models.BigIntegerField())], start=2),
+    )
+
+    assert report.status == "succeeded", report.error
+    [remake] = report.remakes
+    assert (remake.table, remake.rows) == (hostile, 30)
+    assert report.statements[0].target_tables == (f"new__{hostile}",)
+
+
+def test_a_baseline_django_cannot_apply_leaves_no_template_file(server: SqliteShadowServer, settings):
+    # Django's SQLite backend does not escape a double quote in a name: migrate fails on it too.
+    with pytest.raises(DatabaseError):
+        template_build(server=server, name=f"{settings.SHADOW_DATABASE_PREFIX}tpl_bad", baseline=_odd_baseline('we"ird'))
+
+    assert databases_named(server, settings.SHADOW_DATABASE_PREFIX) == []
