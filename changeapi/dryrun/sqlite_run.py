@@ -76,6 +76,7 @@ def dry_run_execute_sqlite(
             )
         finally:
             probe.close()
+            watchdog.stop()
         raw = session.connection.connection
         assert raw is not None
         rows = table_rows(raw)
@@ -91,7 +92,7 @@ def dry_run_execute_sqlite(
         run=run,
         server=server.key,
         server_version=sqlite3.sqlite_version,
-        shadow_database=session.spare or session.name,
+        shadow_database=session.name,
         clone_ms=session.clone_ms,
         started_at=started_at.isoformat(),
         plan=change,

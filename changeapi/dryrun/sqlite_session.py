@@ -101,8 +101,9 @@ class Watchdog:
     breach: str | None = None
     statement_started: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
 
-    def watch(self, raw: sqlite3.Connection) -> threading.Thread:
+    def watch(self, raw: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.wall_seconds
 
         def run() -> None:
@@ -119,13 +120,14 @@ class Watchdog:
                     # Repeated: an interrupt between two statements is lost, the next one is not.
                     raw.interrupt()
 
-        thread = threading.Thread(target=run, name="sqlite-watchdog", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=run, name="sqlite-watchdog", daemon=True)
+        self._thread.start()
 
-    def stop(self, thread: threading.Thread) -> None:
+    def stop(self) -> None:
+        """Stop watching (once the run is over, so the service's own reads are not interrupted)."""
         self._stop.set()
-        thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def sqlite_session(
         with sqlite_connection(path, alias=f"schemagate_shadow_{name}", max_bytes=max_bytes) as connection:
             raw = connection.connection
             assert raw is not None
-            thread = watchdog.watch(raw)
+            watchdog.watch(raw)
             try:
                 yield SqliteSession(
                     connection=connection,
@@ -189,7 +191,7 @@ def sqlite_session(
                     max_bytes=max_bytes,
                 )
             finally:
-                watchdog.stop(thread)
+                watchdog.stop()
     finally:
         if drop:
             database_drop(server, name)
