@@ -9,7 +9,6 @@ passes its statement time (`sqlite3.Connection.interrupt`, which SQLite allows f
 
 from __future__ import annotations
 
-import fcntl
 import sqlite3
 import threading
 import time
@@ -27,6 +26,8 @@ from changeapi.shadow.engine_servers import SqliteShadowServer
 from changeapi.shadow.mysql_seed import SeededTable
 from changeapi.shadow.sqlite_files import (
     FileCopyCost,
+    build_lock,
+    building_name,
     database_copy,
     database_create,
     database_drop,
@@ -49,18 +50,6 @@ class SqliteTemplate:
     build_seconds: float = 0.0
 
 
-@contextmanager
-def _build_lock(server: SqliteShadowServer, name: str) -> Iterator[None]:
-    """One builder of a template at a time, across processes: an flock on a lock file beside it."""
-    path = shadow_path(server, name).with_suffix(".lock")
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def template_build(
     *, server: SqliteShadowServer, name: str, baseline: Plan, rows: dict[str, int] | None = None, default_rows: int = 0
 ) -> SqliteTemplate:
@@ -71,11 +60,11 @@ def template_build(
     exists is whole, and a failed build leaves nothing behind.
     """
     server.ensure_usable()
-    with _build_lock(server, name):
+    with build_lock(server, name):
         if database_exists(server, name):
             return SqliteTemplate(name=name, built=False)
         started = time.perf_counter()
-        building = f"{name}_building"
+        building = building_name(name)
         database_drop(server, building)
         path = database_create(server, building)
         try:

@@ -220,8 +220,9 @@ def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
 def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
     """Reap a SQLite shadow directory as a MySQL/MariaDB server is reaped: registered templates
     no longer in use, clones of dry-runs that are not running, spares of templates that are
-    gone. Files of the prefix that are none of these (a template being built) are left alone,
-    and so is every file without the prefix."""
+    gone, and a template build or a spare's copy that a dead worker left half-made. Files of the
+    prefix that are none of these (a template being built) are left alone, and so is every file
+    without the prefix."""
     prefix = settings.SHADOW_DATABASE_PREFIX
     result = ReapResult(server=server.key, dropped=[], kept=[])
     try:
@@ -242,6 +243,10 @@ def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
             drop = name not in running
         elif name.startswith(f"{prefix}sp_"):
             drop = not any(name.startswith(sqlite_files.spare_prefix(template)) for template in kept_templates)
+        elif name.endswith(sqlite_files.BUILDING_SUFFIX):
+            drop = sqlite_files.build_abandoned(server, name.removesuffix(sqlite_files.BUILDING_SUFFIX))
+        elif name.startswith(f"{prefix}{sqlite_files.COPYING}"):
+            drop = sqlite_files.copy_abandoned(server, name)
         else:
             drop = False
         if not drop:

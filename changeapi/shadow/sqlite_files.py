@@ -12,12 +12,15 @@ underscores, so no project-supplied text can reach another path (`..`, `/`, a NU
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,12 @@ from changeapi.shadow.engine_servers import SqliteShadowServer
 SUFFIX = ".sqlite3"
 """Every shadow file ends so; the journal files SQLite makes beside it add their own suffix."""
 COMPANIONS = ("-journal", "-wal", "-shm")
+BUILDING_SUFFIX = "_building"
+"""A template is built under its name and this suffix, and renamed once whole."""
+COPYING = "copying_"
+"""A spare is copied under `<prefix>copying_…`, and renamed into the spares once whole."""
+ABANDONED_COPY_SECONDS = 3600
+"""A copy that has not been written to for this long was left by a worker that died."""
 """The files SQLite may keep beside a database: dropped with it."""
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_]{1,200}")
 
@@ -123,6 +132,50 @@ def database_copy(server: SqliteShadowServer, *, source: str, name: str) -> File
     return FileCopyCost(bytes=target_path.stat().st_size, copy_ms=round((time.perf_counter() - started) * 1000, 3))
 
 
+def building_name(template: str) -> str:
+    return f"{template}{BUILDING_SUFFIX}"
+
+
+def _lock_path(server: SqliteShadowServer, template: str) -> Path:
+    return shadow_path(server, template).with_suffix(".lock")
+
+
+@contextmanager
+def build_lock(server: SqliteShadowServer, template: str) -> Iterator[None]:
+    """One builder of a template at a time, across processes: an flock on `<template>.lock`,
+    released with the process if it dies (so the lock file itself never needs removing)."""
+    with open(_lock_path(server, template), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_abandoned(server: SqliteShadowServer, template: str) -> bool:
+    """Whether no process is building `template` now: its build lock can be taken at once."""
+    path = _lock_path(server, template)
+    if not path.exists():
+        return True
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def copy_abandoned(server: SqliteShadowServer, name: str, *, now: float | None = None) -> bool:
+    """Whether a spare's copy in progress (`<prefix>copying_…`) was left by a dead worker."""
+    path = shadow_path(server, name)
+    try:
+        written = path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return (now if now is not None else time.time()) - written > ABANDONED_COPY_SECONDS
+
+
 def spare_prefix(template: str) -> str:
     """Spares of a template are named after it (a digest, so any template name fits)."""
     digest = hashlib.sha256(template.encode()).hexdigest()[:12]
@@ -142,7 +195,7 @@ def spares_ensure(server: SqliteShadowServer, template: str, *, count: int) -> l
     """
     made = []
     for _ in range(max(count - len(spares_ready(server, template)), 0)):
-        scratch = f"{settings.SHADOW_DATABASE_PREFIX}copying_{uuid.uuid4().hex[:12]}"
+        scratch = f"{settings.SHADOW_DATABASE_PREFIX}{COPYING}{uuid.uuid4().hex[:12]}"
         made.append(database_copy(server, source=template, name=scratch))
         os.rename(shadow_path(server, scratch), shadow_path(server, spare_prefix(template) + uuid.uuid4().hex[:12]))
     return made

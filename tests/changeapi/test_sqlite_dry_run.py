@@ -14,7 +14,7 @@ from changeapi.dryrun.contract import report_from_json
 from changeapi.models import ChangeRequest, ShadowDatabase
 from changeapi.services.shadows import shadow_chores_wait, shadows_reap
 from changeapi.shadow.engine_servers import sqlite_server
-from changeapi.shadow.sqlite_files import database_create, databases_named
+from changeapi.shadow.sqlite_files import build_lock, building_name, database_create, databases_named
 from tests.conftest import SHOP_BASELINE
 from tests.factories import UserFactory
 
@@ -123,3 +123,17 @@ def test_the_reaper_deletes_a_dead_workers_sqlite_clone_and_nothing_unregistered
     assert f"{prefix}dr_999999" in result.dropped and f"{prefix}tpl_being_built" in result.kept
     assert (directory / "unrelated.sqlite3").exists() and (directory / f"{prefix}tpl_being_built.sqlite3").exists()
     assert not (directory / f"{prefix}dr_999999.sqlite3").exists()
+
+
+def test_the_reaper_deletes_a_template_build_a_dead_worker_left_but_not_one_under_way(sqlite_shop, settings):
+    _, directory = sqlite_shop
+    server = sqlite_server(f"sqlite://{directory}")
+    prefix = settings.SHADOW_DATABASE_PREFIX
+    dead, alive = f"{prefix}tpl_dead", f"{prefix}tpl_alive"
+    for template in (dead, alive):
+        database_create(server, building_name(template))
+
+    with build_lock(server, alive):
+        [result] = [r for r in shadows_reap() if r.server == server.key]
+
+    assert building_name(dead) in result.dropped and building_name(alive) in result.kept

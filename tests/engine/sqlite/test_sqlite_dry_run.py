@@ -14,7 +14,7 @@ from django.db.migrations import operations as ops
 from changeapi.dryrun.contract import report_from_json, to_json
 from changeapi.dryrun.sqlite_run import dry_run_execute_sqlite
 from changeapi.dryrun.sqlite_session import template_build
-from changeapi.intake.plan import Plan
+from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.shadow.engine_servers import SqliteShadowServer
 from changeapi.shadow.sqlite_files import databases_named
 from tests.engine.sqlite.conftest import TemplateFactory, plan_of, shop_baseline
@@ -208,3 +208,34 @@ def test_a_baseline_django_cannot_apply_leaves_no_template_file(server: SqliteSh
         template_build(server=server, name=f"{settings.SHADOW_DATABASE_PREFIX}tpl_bad", baseline=_odd_baseline('we"ird'))
 
     assert databases_named(server, settings.SHADOW_DATABASE_PREFIX) == []
+
+
+def test_outside_a_transaction_each_write_takes_and_releases_the_lock_itself(
+    server: SqliteShadowServer, shop_template: TemplateFactory, settings
+):
+    template = shop_template()
+    change = Plan(
+        [
+            PlannedMigration(
+                "shop",
+                "0002_step",
+                [
+                    ops.AddField("order", "extra", models.TextField(null=True)),
+                    ops.AddIndex("order", models.Index(fields=["total"], name="order_total_idx")),
+                ],
+                atomic=False,
+            )
+        ]
+    )
+
+    report = dry_run_execute_sqlite(
+        server=server,
+        template=template.name,
+        clone_name=f"{settings.SHADOW_DATABASE_PREFIX}dr_nonatomic",
+        baseline=plan_of(shop_baseline()),
+        change=change,
+    )
+
+    assert [s.transaction for s in report.statements] == [None, None] and report.transactions == ()
+    assert [[lock.source for lock in s.locks or ()] for s in report.statements] == [["documented"], ["documented"]]
+    assert [span.to_ms for span in report.lock_spans] == [round(s.end_ms, 3) for s in report.statements]
