@@ -229,11 +229,14 @@ def _statements(report: Report) -> list[str]:
         "| # | SQL | Work | Locks held | Time |",
         "|---|---|---|---|---|",
     ]
+    remade = {index: r.table for r in report.remakes for index in r.statement_indexes}
     for s, held_locks in zip(report.statements, held_by_statement(report.statements), strict=True):
         held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in held_locks)
         if s.locks_source == "documented" and held:
             held += " (documented)"
         work = (s.work_class or "").replace("_", " ") or _online_ddl(s.online_ddl)
+        if s.index in remade:
+            work = f"remake of {remade[s.index]}"
         if s.commits_on_its_own:
             work = f"{work}; commits on its own" if work else "commits on its own"
         lines.append(
