@@ -81,6 +81,7 @@ def test_a_sqlite_projects_change_request_dry_runs_end_to_end_and_reports_the_re
     markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
     assert f"SQLite {report.server_version} on sqlite:{directory}" in markdown
     assert "| shop_order | #2, #3, #4, #5, #6 |" in markdown and "RESERVED on database" in markdown
+    assert '| 3 | `INSERT INTO "new__shop_order"' in markdown and "| remake of shop_order |" in markdown
     svg = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.svg")
     assert svg.status_code == 200 and b"RESERVED" in svg.content
 
