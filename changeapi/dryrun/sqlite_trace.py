@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.state import ProjectState
 
@@ -245,8 +244,9 @@ def apply_plan_traced_sqlite(
 ) -> SqlitePlanRun:
     """Apply `plan` on the clone behind `connection`, each statement timed and its lock noted.
 
-    A database error stops the run (the report's error) and rolls back its migration, as
-    Django's executor would; earlier migrations stay committed.
+    A failure stops the run (the report's error) and rolls back its migration, as Django's
+    executor would; earlier migrations stay committed. Errors Django raises itself (a change its
+    SQLite schema editor cannot make) are reported as `migrate` would raise them.
     """
     run = SqlitePlanRun()
     tracer = _Tracer(run=run, connection=connection, probe=probe, check_limits=check_limits, on_statement=on_statement)
@@ -271,7 +271,7 @@ def apply_plan_traced_sqlite(
             state = apply_migration(
                 connection, migration, state, editor_class=editor, at_operation=at_operation, after_operation=after_operation
             )
-        except (DatabaseError, sqlite3.Error, LimitExceeded) as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure belongs in the report, as Django's own errors do
             tracer.open_transaction = None
             failed = run.statements[-1] if run.statements and run.statements[-1].error else None
             run.error = ReportError(

@@ -239,3 +239,20 @@ def test_outside_a_transaction_each_write_takes_and_releases_the_lock_itself(
     assert [s.transaction for s in report.statements] == [None, None] and report.transactions == ()
     assert [[lock.source for lock in s.locks or ()] for s in report.statements] == [["documented"], ["documented"]]
     assert [span.to_ms for span in report.lock_spans] == [round(s.end_ms, 3) for s in report.statements]
+
+
+def test_a_change_djangos_sqlite_editor_cannot_make_fails_the_report_with_djangos_error(
+    server: SqliteShadowServer, shop_template: TemplateFactory
+):
+    template = shop_template()
+    # Django 5.2's RenameField leaves the old name in a UniqueConstraint; renaming the model the
+    # table refers to then remakes the table from that state, and `migrate` fails the same way.
+    report = _run(
+        server,
+        template.name,
+        [ops.AddConstraint("order", models.UniqueConstraint(fields=["code", "total"], name="order_code_total_uniq"))],
+        [ops.RenameField("order", "code", "reference"), ops.RenameModel("Customer", "Client")],
+    )
+
+    assert report.status == "failed" and report.error is not None
+    assert report.error.migration == "shop.0003_step" and "has no field named 'code'" in report.error.message
