@@ -6,8 +6,8 @@ are copied ahead under a spare name; a job claims one by renaming it to its clon
 which the filesystem does atomically, so two workers can never take the same spare.
 
 Every file is named `<SHADOW_DATABASE_PREFIX><name>.sqlite3` inside the server's directory and
-nowhere else: a name is refused unless it is the prefix followed by letters, digits and
-underscores, so no project-supplied text can reach another path (`..`, `/`, a NUL).
+nowhere else: a name is refused unless it is the prefix followed by letters, digits,
+underscores and hyphens, so no project-supplied text can reach another path (`..`, `/`, a NUL).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ COPYING = "copying_"
 ABANDONED_COPY_SECONDS = 3600
 """A copy that has not been written to for this long was left by a worker that died."""
 """The files SQLite may keep beside a database: dropped with it."""
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_]{1,200}")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 class UnsafeShadowName(ValueError):
@@ -48,12 +48,12 @@ class UnsafeShadowName(ValueError):
 def shadow_path(server: SqliteShadowServer, name: str) -> Path:
     """The file of database `name` in the server's directory; refused unless `name` is safe.
 
-    Safe means the service's prefix and then only `[A-Za-z0-9_]`: no separator, dot or NUL can
+    Safe means the service's prefix and then only `[A-Za-z0-9_-]`: no separator, dot or NUL can
     make the path leave the directory, and nothing without the prefix is ever touched.
     """
     prefix = settings.SHADOW_DATABASE_PREFIX
     if not name.startswith(prefix) or not _SAFE_NAME.fullmatch(name):
-        raise UnsafeShadowName(f"{name!r} is not a shadow database name (the prefix {prefix!r}, then letters, digits, _)")
+        raise UnsafeShadowName(f"{name!r} is not a shadow database name (the prefix {prefix!r}, then letters, digits, _ or -)")
     path = server.directory / f"{name}{SUFFIX}"
     if path.parent != server.directory:
         raise UnsafeShadowName(f"{name!r} would leave the shadow directory")
