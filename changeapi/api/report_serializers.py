@@ -144,6 +144,17 @@ class OnlineDdlSerializer(serializers.Serializer):
     )
 
 
+class TableRemakeSerializer(serializers.Serializer):
+    """SQLite: Django's remake of one table (new__ table, copy, drop, rename, indexes again)."""
+
+    table = serializers.CharField()
+    migration = serializers.CharField()
+    operation_index = serializers.IntegerField(allow_null=True)
+    statement_indexes = serializers.ListField(child=serializers.IntegerField(), help_text="The remake's statements, from 0.")
+    duration_ms = serializers.FloatField(help_text="The sum of its statements' times on the shadow.")
+    rows = serializers.IntegerField(allow_null=True, help_text="Rows the copy moved on the shadow.")
+
+
 class StatementSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     migration = serializers.CharField()
@@ -171,7 +182,8 @@ class StatementSerializer(serializers.Serializer):
     locks_source = serializers.CharField(
         required=False,
         help_text="observed (pg_locks, in a transaction), documented (outside one: PostgreSQL's documentation) or "
-        "server (MySQL/MariaDB: the weakest LOCK= the server accepted for the statement).",
+        "server (MySQL/MariaDB: the weakest LOCK= the server accepted for the statement); on SQLite observed means a "
+        "second connection could not start a write.",
     )
     volatile_default_columns = serializers.ListField(child=serializers.CharField(), required=False)
     work_class = serializers.ChoiceField(choices=WORK_CLASSES, required=False)
@@ -590,4 +602,7 @@ class DryRunReportSerializer(serializers.Serializer):
     backfills = BackfillTimingSerializer(many=True, required=False, help_text="Present when the change has Backfill steps.")
     schema_source = SchemaSourceSerializer(
         required=False, help_text="Which schema the change ran against; absent from reports made before it was recorded."
+    )
+    remakes = TableRemakeSerializer(
+        many=True, required=False, help_text="SQLite: the tables Django remade; absent when none (and on other engines)."
     )

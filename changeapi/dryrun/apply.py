@@ -48,6 +48,18 @@ def operation_states(migration: PlannedMigration, state_before: ProjectState) ->
     return steps
 
 
+def _render_in_executor_order(step: OperationStates) -> None:
+    """Render the state before the operation, then the state after it, as Django's executor has
+    them: its state before was rendered earlier, and `state_forwards` re-renders what changed.
+
+    Fields are ordered by when they were made, and SQLite's table remake builds one model of
+    the fields before and the fields after (`_remake_table`): a state after rendered first, as
+    an operation reading it first would have it, puts an altered column first in the new table.
+    """
+    step.before.apps  # noqa: B018 - rendering, in this order, is the point
+    step.after.apps  # noqa: B018
+
+
 def _database_step(
     schema_editor: BaseDatabaseSchemaEditor,
     migration: PlannedMigration,
@@ -58,6 +70,8 @@ def _database_step(
     """One operation's schema change, in an atomic block of its own when the migration is not
     atomic but the operation is."""
     operation = step.operation
+    if schema_editor.connection.vendor == "sqlite":
+        _render_in_executor_order(step)
     if backwards:
 
         def run() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.contrib.postgres.operations import CollationOperation, CreateExtension, ValidateConstraint
 from django.db.migrations.operations.base import Operation
-from django.db.migrations.operations.fields import FieldOperation
+from django.db.migrations.operations.fields import AlterField, FieldOperation
 from django.db.migrations.operations.models import IndexOperation, ModelOperation, RenameModel
 from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.migrations.state import ModelState, ProjectState
@@ -186,6 +186,27 @@ class Step:
     after_models: Closure | None = None
 
 
+def state_forwards(operation: Operation, app_label: str, state: ProjectState) -> None:
+    """`operation.state_forwards`, keeping an altered field where Django's executor keeps it.
+
+    With the reverse-relation index built (`ProjectState.relations`, which closures read),
+    Django's `alter_field` moves the field to the end of its model; the executor `migrate`
+    runs never builds that index and keeps the field in place. The order is the column order
+    of a table SQLite's schema editor remakes, so it has to be the executor's.
+    """
+    if not isinstance(operation, AlterField) or (app_label, operation.model_name_lower) not in state.models:
+        operation.state_forwards(app_label, state)
+        return
+    key = (app_label, operation.model_name_lower)
+    order = list(state.models[key].fields)
+    operation.state_forwards(app_label, state)
+    fields = state.models[key].fields
+    if list(fields) != order and set(fields) == set(order):
+        moved = dict(fields)
+        fields.clear()
+        fields.update((name, moved[name]) for name in order)
+
+
 def step_forwards(operation: Operation, app_label: str, state: ProjectState, previous: Step | None = None) -> Step:
     """Apply the operation's state change to `state` (in place) and return the states around it.
 
@@ -199,17 +220,17 @@ def step_forwards(operation: Operation, app_label: str, state: ProjectState, pre
     named = database_models(operation, app_label)
     if named is None:
         before = state.clone()
-        operation.state_forwards(app_label, state)
+        state_forwards(operation, app_label, state)
         return Step(operation, before, state.clone())
     if not named:
-        operation.state_forwards(app_label, state)
+        state_forwards(operation, app_label, state)
         return Step(operation, ProjectState(real_apps=state.real_apps), ProjectState(real_apps=state.real_apps))
     models_before = closure(state, named)
     if previous is not None and previous.after_models == models_before:
         before = previous.after
     else:
         before = partial_state(state, models_before)
-    operation.state_forwards(app_label, state)
+    state_forwards(operation, app_label, state)
     models_after = closure(state, named)
     return Step(operation, before, partial_state(state, models_after), models_after)
 

@@ -17,6 +17,7 @@ from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import template_build
+from changeapi.dryrun.sqlite_session import template_build as sqlite_template_build
 from changeapi.errors import InvalidState
 from changeapi.intake.plan import Plan
 from changeapi.intake.submission import parse_submission
@@ -25,14 +26,14 @@ from changeapi.selectors import baseline_plan, latest_dry_run, latest_revision
 from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.shadows import shadow_chores_run, spares_replenish
 from changeapi.services.transitions import change_request_move
-from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow import sqlite_files
+from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
 from changeapi.shadow.mysql_databases import spares_ensure
 from changeapi.shadow.servers import (
     ENGINE_NAMES,
     ShadowServer,
     ShadowServerUnavailable,
     configured_servers,
-    engine_not_supported,
     pick_server,
 )
 from changeapi.types import User
@@ -188,10 +189,10 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         server = pick_server(engine=project.engine, engine_version=project.engine_version)
         if isinstance(server, MySqlShadowServer):
             built = mysql_template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)).built
-        elif isinstance(server, ShadowServer):
-            built = template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
+        elif isinstance(server, SqliteShadowServer):
+            built = sqlite_template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)).built
         else:
-            raise engine_not_supported(server)
+            built = template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
     except ShadowServerUnavailable as exc:
         return _baseline_failed(baseline, str(exc))
     except Exception as exc:  # noqa: BLE001 - a baseline that does not apply is a user-facing failure
@@ -222,6 +223,12 @@ def baseline_build(*, baseline_id: int) -> Baseline:
         dry_runs_rerun_stale(project=project)
     if isinstance(server, ShadowServer):
         _templates_everywhere(baseline, first=server)
+    elif isinstance(server, SqliteShadowServer):
+        sqlite_directory = server
+        shadow_chores_run(
+            f"tpl_{baseline.pk}",
+            lambda: sqlite_files.spares_ensure(sqlite_directory, baseline.template_name, count=settings.SHADOW_SPARE_CLONES),
+        )
     else:
         mysql_server = server
         shadow_chores_run(

@@ -32,6 +32,8 @@ from changeapi.dryrun.engine import baseline_state
 from changeapi.dryrun.mysql_run import dry_run_execute_mysql
 from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import dry_run_execute
+from changeapi.dryrun.sqlite_run import dry_run_execute_sqlite
+from changeapi.dryrun.sqlite_session import template_build as sqlite_template_build
 from changeapi.errors import InvalidState
 from changeapi.gc_pause import collect_now, collections_paused, freeze_long_lived
 from changeapi.intake.plan import Plan
@@ -60,19 +62,19 @@ from changeapi.services.shadows import (
 from changeapi.services.table_stats import production_profile, seeded_template_for
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
+from changeapi.shadow import sqlite_files
 from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
 from changeapi.shadow.mysql_databases import spares_ensure, spares_ready
 from changeapi.shadow.servers import (
     AnyShadowServer,
     ShadowServer,
     ShadowServerUnavailable,
-    engine_not_supported,
     pick_server,
     shadow_servers,
 )
 
-DryRunServer = ShadowServer | MySqlShadowServer
-"""A server dry-runs can run on: PostgreSQL, and MySQL/MariaDB."""
+DryRunServer = AnyShadowServer
+"""A server dry-runs can run on: PostgreSQL, MySQL/MariaDB and SQLite."""
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +175,7 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     project = pending.revision.change_request.project
     owner = uuid.uuid4().hex
     try:
-        server = _dry_run_server(pick_server(engine=project.engine, engine_version=project.engine_version))
+        server = pick_server(engine=project.engine, engine_version=project.engine_version)
     except ShadowServerUnavailable as exc:
         return _fail_unclaimed(dry_run_id, str(exc))
     dry_run, server = _claim_on_some_server(dry_run_id, owner=owner, first=server)
@@ -204,19 +206,12 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     return finished
 
 
-def _dry_run_server(server: AnyShadowServer) -> DryRunServer:
-    """The picked server, if dry-runs can run on its engine (SQLite ones cannot yet)."""
-    if isinstance(server, SqliteShadowServer):
-        raise engine_not_supported(server)
-    return server
-
-
 def _claim_on_some_server(dry_run_id: int, *, owner: str, first: DryRunServer) -> tuple[DryRun | None, DryRunServer]:
     """Claim the job on `first`, or on another server of its engine when `first` is at its limit.
 
     Raises the last ShadowServerBusy when every server is busy, for the task to retry later.
     """
-    others = [s for s in shadow_servers() if isinstance(s, ShadowServer | MySqlShadowServer) and s.engine == first.engine]
+    others = [s for s in shadow_servers() if s.engine == first.engine]
     others = [s for s in others if s != first]
     busy: ShadowServerBusy | None = None
     for server in [first, *others]:
@@ -235,8 +230,16 @@ def _after_run(dry_run: DryRun, server: DryRunServer, template: str | None) -> N
     client's path) make the template's next spare, drop the used clone and freeze what the
     process keeps (`freeze_long_lived`).
 
-    On MySQL/MariaDB the engine has dropped the clone already; the chore copies the next spare.
+    On MySQL/MariaDB and SQLite the engine has dropped the clone already; the chore copies the
+    next spare.
     """
+    if isinstance(server, SqliteShadowServer):
+        if template is not None:
+            shadow_chores_run(
+                f"dr_{dry_run.pk}",
+                lambda: sqlite_files.spares_ensure(server, template, count=settings.SHADOW_SPARE_CLONES),
+            )
+        return
     if isinstance(server, MySqlShadowServer):
         if template is not None:
             shadow_chores_run(
@@ -296,6 +299,8 @@ def _execute(dry_run: DryRun, server: DryRunServer) -> tuple[str, Report]:
     """
     if isinstance(server, MySqlShadowServer):
         return _execute_mysql(dry_run, server)
+    if isinstance(server, SqliteShadowServer):
+        return _execute_sqlite(dry_run, server)
     baseline = dry_run.baseline
     project = dry_run.revision.change_request.project
     base = baseline_plan(baseline)
@@ -393,6 +398,32 @@ def _execute_mysql(dry_run: DryRun, server: MySqlShadowServer) -> tuple[str, Rep
         change=change,
         on_progress=progress_writer(dry_run.pk),
         spares=spares_ready(server, template),
+        profile=profile,
+    )
+    return template, report
+
+
+def _execute_sqlite(dry_run: DryRun, server: SqliteShadowServer) -> tuple[str, Report]:
+    """A SQLite project's dry-run: the template file built (and registered) once, a ready spare
+    taken or the template copied, the change traced, the clone deleted by the engine; the
+    watchdog there enforces the wall-time and statement limits."""
+    baseline = dry_run.baseline
+    base = baseline_plan(baseline)
+    change = revision_plan(dry_run.revision, baseline)
+    profile = production_profile(project=dry_run.revision.change_request.project)
+    template = seeded_template_for(baseline=baseline, profile=profile)
+    DryRun.objects.filter(pk=dry_run.pk).update(progress_total=change.operation_count, progress_done=0)
+    built = sqlite_template_build(server=server, name=template, baseline=base, rows=profile.seed_rows())
+    if built.built:
+        ShadowDatabase.objects.create(server=server.key, name=template, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline)
+    report = dry_run_execute_sqlite(
+        server=server,
+        template=template,
+        clone_name=clone_name_for(dry_run.pk),
+        baseline=base,
+        change=change,
+        on_progress=progress_writer(dry_run.pk),
+        spares=sqlite_files.spares_ready(server, template),
         profile=profile,
     )
     return template, report

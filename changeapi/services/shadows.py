@@ -24,8 +24,8 @@ from django.utils import timezone
 from changeapi.errors import DomainError
 from changeapi.models import Baseline, DryRun, DryRunSchema, Project, SchemaSnapshot, ShadowDatabase
 from changeapi.services.access_patterns import ShadowUnavailable
-from changeapi.shadow import provision
-from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow import provision, sqlite_files
+from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
 from changeapi.shadow.mysql_databases import database_drop, databases_named, job_users_drop, orphaned_job_users, spare_prefix
 from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, configured_servers, shadow_servers
 
@@ -228,15 +228,57 @@ def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
     return result
 
 
+def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
+    """Reap a SQLite shadow directory as a MySQL/MariaDB server is reaped: registered templates
+    no longer in use, clones of dry-runs that are not running, spares of templates that are
+    gone, and a template build or a spare's copy that a dead worker left half-made. Files of the
+    prefix that are none of these (a template being built) are left alone, and so is every file
+    without the prefix."""
+    prefix = settings.SHADOW_DATABASE_PREFIX
+    result = ReapResult(server=server.key, dropped=[], kept=[])
+    try:
+        names = sqlite_files.databases_named(server, prefix)
+    except ShadowServerUnavailable as exc:
+        result.error = str(exc)
+        return result
+    templates = {
+        row.name: row
+        for row in ShadowDatabase.objects.filter(server=server.key, kind=ShadowDatabase.Kind.TEMPLATE, dropped_at=None)
+    }
+    kept_templates = {name for name, row in templates.items() if name in names and _template_in_use(row)}
+    running = {clone_name_for(pk) for pk in DryRun.objects.filter(status=DryRun.Status.RUNNING).values_list("pk", flat=True)}
+    for name in names:
+        if name in templates:
+            drop = name not in kept_templates
+        elif name.startswith(f"{prefix}dr_"):
+            drop = name not in running
+        elif name.startswith(f"{prefix}sp_"):
+            drop = not any(name.startswith(sqlite_files.spare_prefix(template)) for template in kept_templates)
+        elif name.endswith(sqlite_files.BUILDING_SUFFIX):
+            drop = sqlite_files.build_abandoned(server, name.removesuffix(sqlite_files.BUILDING_SUFFIX))
+        elif name.startswith(f"{prefix}{sqlite_files.COPYING}"):
+            drop = sqlite_files.copy_abandoned(server, name)
+        else:
+            drop = False
+        if not drop:
+            result.kept.append(name)
+            continue
+        sqlite_files.database_drop(server, name)
+        ShadowDatabase.objects.filter(server=server.key, name=name, dropped_at=None).update(dropped_at=timezone.now())
+        result.dropped.append(name)
+    return result
+
+
 def clone_name_for(dry_run_id: int) -> str:
     """The clone of a dry-run: its database, whichever engine."""
     return f"{settings.SHADOW_DATABASE_PREFIX}dr_{dry_run_id}"
 
 
 def shadows_reap() -> list[ReapResult]:
-    """Reap every configured shadow server (SQLite directories hold nothing to reap yet)."""
+    """Reap every configured shadow server, of every engine."""
     results = [shadows_reap_server(server) for server in configured_servers()]
-    return results + [shadows_reap_mysql_server(s) for s in shadow_servers() if isinstance(s, MySqlShadowServer)]
+    results += [shadows_reap_mysql_server(s) for s in shadow_servers() if isinstance(s, MySqlShadowServer)]
+    return results + [shadows_reap_sqlite_server(s) for s in shadow_servers() if isinstance(s, SqliteShadowServer)]
 
 
 @dataclass

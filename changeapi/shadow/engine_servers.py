@@ -2,8 +2,8 @@
 directories, as typed values that say their engine and read their major version once.
 
 They are configured in SHADOW_SERVERS beside the PostgreSQL servers, so a project of their
-engine is sent to one of them; nothing clones or dry-runs on them yet, so the callers that
-provision, build templates or reap (which assume PostgreSQL) never see them.
+engine is sent to one of them; their engines clone and dry-run on them (`dryrun/mysql_run.py`,
+`dryrun/sqlite_run.py`), and PostgreSQL's routines never see them.
 
 As for PostgreSQL, an admin URL may carry a password: a server is named everywhere else by its
 `key`, never by its URL.

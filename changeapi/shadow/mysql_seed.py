@@ -98,7 +98,7 @@ def value_expression(column: _Column, n: str) -> str:
     return "NULL" if column.nullable else "''"
 
 
-def _parents_first(tables: list[str], edges: dict[str, set[str]]) -> list[str]:
+def parents_first(tables: list[str], edges: dict[str, set[str]]) -> list[str]:
     """Tables so that each comes after the tables it references (cycles broken where found)."""
     ordered: list[str] = []
     visiting: set[str] = set()
@@ -132,7 +132,7 @@ def seed_database(cursor: Any, database: str, rows: dict[str, int], *, default_r
         if key.referenced_table != key.table:
             edges.setdefault(key.table, set()).add(key.referenced_table)
     references = {(key.table, column): key.referenced_table for key in keys for column in key.columns}
-    order = _parents_first(tables, edges)
+    order = parents_first(tables, edges)
     counts = {table: rows.get(table, default_rows) for table in order}
     # A table with rows needs rows to reference: a parent left without any gets one.
     for table in reversed(order):

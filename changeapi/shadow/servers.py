@@ -3,8 +3,8 @@
 SHADOW_SERVERS lists PostgreSQL admin URLs, MySQL/MariaDB admin URLs (`mysql://`, `mariadb://`)
 and SQLite directories (`sqlite:///dir`); each becomes a typed server value that says its
 engine (`engine_servers` has the other engines'). A project's work goes to a server of its
-engine. Only PostgreSQL servers can clone and dry-run yet: `configured_servers`, which the
-reaper, provisioning and template builds use, gives only those.
+engine. `configured_servers`, which PostgreSQL's provisioning, template builds and reaper use,
+gives only PostgreSQL servers; the other engines have their own (`mysql_*`, `sqlite_*`).
 
 Every shadow job (a dry-run, a template build, an access-pattern check, a bundle dry-run) runs
 as a role of its own, named after the job's database and dropped with it: it owns that
@@ -211,9 +211,9 @@ def shadow_servers() -> list[AnyShadowServer]:
 
 
 def configured_servers() -> list[ShadowServer]:
-    """The configured PostgreSQL servers: the ones the service clones, dry-runs, builds
-    templates on and reaps. Servers of other engines are left out until those engines can
-    dry-run, so no PostgreSQL routine is ever pointed at them."""
+    """The configured PostgreSQL servers: the ones PostgreSQL's routines clone, dry-run, build
+    templates on and reap. Servers of other engines are left out, so no PostgreSQL routine is
+    ever pointed at them."""
     return [server for server in shadow_servers() if isinstance(server, ShadowServer)]
 
 
@@ -259,8 +259,9 @@ def pick_server(*, engine: str, engine_version: int) -> AnyShadowServer:
 
 
 def pick_postgresql_server(*, engine: str, engine_version: int) -> ShadowServer:
-    """`pick_server`, for work only PostgreSQL servers can do yet (clones, template builds,
-    dry-runs): a project of another engine is told that its configured server cannot do it."""
+    """`pick_server`, for work only PostgreSQL servers can do yet (access patterns, schema
+    snapshots and dumps, legacy baselines): a project of another engine is told that its
+    configured server cannot do it."""
     server = pick_server(engine=engine, engine_version=engine_version)
     if not isinstance(server, ShadowServer):
         raise engine_not_supported(server)
@@ -268,10 +269,11 @@ def pick_postgresql_server(*, engine: str, engine_version: int) -> ShadowServer:
 
 
 def engine_not_supported(server: AnyShadowServer) -> ShadowServerUnavailable:
-    """The error for work sent to a server whose engine cannot do it yet."""
+    """The error for work only PostgreSQL servers can do (access patterns, schema snapshots and
+    dumps, legacy baselines) sent to a server of another engine."""
     return ShadowServerUnavailable(
         f"shadow server {server.key} is configured for engine {server.engine!r} ({ENGINE_NAMES.get(server.engine, server.engine)}), "
-        "but Schemagate cannot build templates or dry-run on that engine yet"
+        "and Schemagate can do this only on PostgreSQL yet"
     )
 
 

@@ -27,6 +27,7 @@ from changeapi.dryrun.contract import (
     SaferAlternative,
     StatementTrace,
     TableBlocking,
+    TableRemake,
 )
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.intake.plan import Plan
@@ -73,6 +74,8 @@ CATALOG: dict[str, Rule] = {
         Rule("SG603", "mysql-lock-wait-timeout", "ALTER waits up to lock_wait_timeout (a year) and queues every query"),
         Rule("SG604", "mysql-foreign-key-on-large-table", "Foreign key added to a table with rows: copy and both tables locked"),
         Rule("SG605", "mysql-instant-column-limit", "Instant column change counts toward the table's limit"),
+        Rule("SG701", "sqlite-table-remake", "Table remade: every write to the database waits while its rows are copied"),
+        Rule("SG702", "sqlite-long-write-transaction", "One transaction holds the database's write lock through several remakes"),
     )
 }
 
@@ -146,6 +149,8 @@ class AnalysisContext:
     engine: str = "postgresql"
     table_rows: dict[str, int] = field(default_factory=dict)
     foreign_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # SQLite: the tables Django remade.
+    remakes: Sequence[TableRemake] = ()
 
     def operation(self, migration: str, index: int | None) -> Operation | None:
         if self.plan is None or index is None:

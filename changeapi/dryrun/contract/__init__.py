@@ -46,6 +46,7 @@ from changeapi.dryrun.contract.statements import (
     SeededDataFailure,
     StatementEvent,
     StatementTrace,
+    TableRemake,
     TransactionEntry,
 )
 
@@ -96,6 +97,7 @@ __all__ = [
     "TransactionEntry",
     "Summary",
     "TableBlocking",
+    "TableRemake",
     "VerdictCounts",
     "report_from_json",
     "to_json",

@@ -17,7 +17,7 @@ from changeapi.dryrun.contract.backfill import BackfillTiming
 from changeapi.dryrun.contract.drift import SchemaDrift, SchemaSource
 from changeapi.dryrun.contract.fields import ABSENT_WHEN_EMPTY, ABSENT_WHEN_NONE
 from changeapi.dryrun.contract.patterns import AccessPatterns
-from changeapi.dryrun.contract.statements import MigrationEntry, ReportError, StatementTrace, TransactionEntry
+from changeapi.dryrun.contract.statements import MigrationEntry, ReportError, StatementTrace, TableRemake, TransactionEntry
 
 REPORT_VERSION = 3
 """Written into every report as `report_version`. Reports stored without one are version 1:
@@ -69,6 +69,8 @@ class Report:
     # Additive: reports without Backfill steps (and those stored before them) have no key.
     backfills: tuple[BackfillTiming, ...] = field(default=(), metadata=ABSENT_WHEN_EMPTY)
     schema_source: SchemaSource | None = field(default=None, metadata=ABSENT_WHEN_NONE)
+    # SQLite: the tables Django remade (additive: other engines' reports have no key).
+    remakes: tuple[TableRemake, ...] = field(default=(), metadata=ABSENT_WHEN_EMPTY)
 
     def statement(self, index: int | None) -> StatementTrace | None:
         """The statement at `index`, if the report has it."""

@@ -163,6 +163,26 @@ class OnlineDdl:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TableRemake:
+    """SQLite: Django's remake of one table, as one step of the change.
+
+    Django's SQLite schema editor makes most changes SQLite's ALTER TABLE cannot by building
+    the table anew: CREATE TABLE "new__t", INSERT INTO "new__t" SELECT … FROM "t", DROP TABLE
+    "t", ALTER TABLE "new__t" RENAME TO "t", then t's indexes again (`statement_indexes`).
+    `duration_ms` is the sum of those statements' times on the shadow and `rows` the rows the
+    copy moved there (None when SQLite did not say). All the while the database's one write
+    lock is held: every other writer, on any table, waits.
+    """
+
+    table: str
+    migration: str
+    operation_index: int | None
+    statement_indexes: tuple[int, ...]
+    duration_ms: float
+    rows: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatementTrace:
     """One statement as it ran on the shadow, what it did, and its estimate.
 

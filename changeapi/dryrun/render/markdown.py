@@ -195,7 +195,28 @@ def _access_patterns(report: Report) -> list[str]:
     return lines
 
 
-ENGINE_LABELS = {"postgresql": "PostgreSQL", "mariadb": "MariaDB", "mysql": "MySQL"}
+ENGINE_LABELS = {"postgresql": "PostgreSQL", "mariadb": "MariaDB", "mysql": "MySQL", "sqlite": "SQLite"}
+
+
+def _remakes(report: Report) -> list[str]:
+    """SQLite: the tables Django remade, and what the database's one write lock means."""
+    if report.engine != "sqlite":
+        return []
+    lines = [
+        "#### Database write lock",
+        "",
+        "SQLite has one writer per database: from each transaction's first write to its commit every other writer "
+        "waits, whatever table it writes (shown on the database as RESERVED). Readers go on in WAL mode.",
+        "",
+    ]
+    if not report.remakes:
+        return lines
+    lines += ["| Table remade | Statements | Time on the shadow | Rows copied |", "|---|---|---|---|"]
+    for r in report.remakes:
+        numbers = ", ".join(f"#{i + 1}" for i in r.statement_indexes)
+        rows = f"{r.rows:,}" if r.rows is not None else "–"
+        lines.append(f"| {r.table} | {numbers} | {_seconds(r.duration_ms)} | {rows} |")
+    return lines + [""]
 
 
 def _online_ddl(ddl: OnlineDdl | None) -> str:
@@ -221,11 +242,14 @@ def _statements(report: Report) -> list[str]:
         "| # | SQL | Work | Locks held | Time |",
         "|---|---|---|---|---|",
     ]
+    remade = {index: r.table for r in report.remakes for index in r.statement_indexes}
     for s, held_locks in zip(report.statements, held_by_statement(report.statements), strict=True):
         held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in held_locks)
         if s.locks_source == "documented" and held:
             held += " (documented)"
         work = "; ".join(part for part in ((s.work_class or "").replace("_", " "), _online_ddl(s.online_ddl)) if part)
+        if s.index in remade:
+            work = f"remake of {remade[s.index]}"
         if s.commits_on_its_own:
             work = f"{work}; commits on its own" if work else "commits on its own"
         lines.append(
@@ -399,6 +423,7 @@ def report_markdown(report: Report, *, public_url: str) -> str:
         _seeded_failures,
         _access_patterns,
         _statements,
+        _remakes,
         _tables,
         _backfills,
         _queue,

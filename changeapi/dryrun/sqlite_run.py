@@ -1,0 +1,168 @@
+"""Engine entry point for SQLite: dry-run a plan on a clone of the baseline's template file.
+
+The same typed `Report` as the other engines, with what this engine says: each statement as
+Django's SQLite schema editor ran it, timed; the database's one write lock, taken by the first
+write of each transaction and held to its commit (lock spans, transactions and "time each table
+is blocked", on the whole database: readers go on in WAL mode, every writer waits); the tables
+Django remade (`remakes`), with their time and rows; and this engine's findings (SG701-SG702).
+Production estimates and reversal are not made here yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sqlite3
+
+from changeapi.dryrun.analysis import rules_sqlite
+from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
+from changeapi.dryrun.analysis.held import transaction_entries
+from changeapi.dryrun.analysis.timeline import lock_spans, table_blocking
+from changeapi.dryrun.contract import Report, Summary
+from changeapi.dryrun.engine import ProgressCallback, baseline_state
+from changeapi.dryrun.profile import ProductionProfile
+from changeapi.dryrun.sqlite_session import sqlite_session
+from changeapi.dryrun.sqlite_trace import (
+    LimitExceeded,
+    SqlitePlanRun,
+    WriteProbe,
+    apply_plan_traced_sqlite,
+    table_remakes,
+)
+from changeapi.intake.plan import Plan
+from changeapi.shadow.engine_servers import SqliteShadowServer
+from changeapi.shadow.sqlite_seed import base_tables, quote
+
+
+def dry_run_execute_sqlite(
+    *,
+    server: SqliteShadowServer,
+    template: str,
+    clone_name: str,
+    baseline: Plan,
+    change: Plan,
+    on_progress: ProgressCallback | None = None,
+    spares: list[str] | None = None,
+    drop_clone: bool = True,
+    profile: ProductionProfile | None = None,
+) -> Report:
+    """Take a spare of (or copy) the template, apply `change` traced, delete the clone; the report.
+
+    A database error in the change is a failed report, not an exception; so is a limit the
+    watchdog enforced, which the error then names. The findings size their work by `profile`'s
+    production rows, else by the clone's.
+    """
+    started_at = dt.datetime.now(dt.UTC)
+    with sqlite_session(server, template=template, name=clone_name, spares=spares, drop=drop_clone) as session:
+        watchdog = session.watchdog
+
+        def check_limits() -> None:
+            if watchdog.breach is not None:
+                raise LimitExceeded(watchdog.breach)
+
+        def on_statement(started: float | None) -> None:
+            watchdog.statement_started = started
+
+        probe = WriteProbe(session.path)
+        try:
+            run = apply_plan_traced_sqlite(
+                session.connection,
+                change,
+                baseline_state(baseline),
+                probe=probe,
+                on_progress=on_progress,
+                check_limits=check_limits,
+                on_statement=on_statement,
+            )
+        finally:
+            probe.close()
+            watchdog.stop()
+        raw = session.connection.connection
+        assert raw is not None
+        rows = table_rows(raw)
+    breach = watchdog.breach
+    if breach is None and run.error is not None and "database or disk is full" in run.error.message:
+        breach = (
+            f"the clone reached its file-size cap of {session.max_bytes:,} bytes (the template's size plus "
+            "SHADOW_MAX_CLONE_GROWTH_BYTES)"
+        )
+    if breach is not None and run.error is not None and not run.error.message.startswith(breach):
+        run.error = dataclasses.replace(run.error, message=f"{breach}, and was stopped: {run.error.message}")
+    return sqlite_report(
+        run=run,
+        server=server.key,
+        server_version=sqlite3.sqlite_version,
+        shadow_database=session.name,
+        clone_ms=session.clone_ms,
+        started_at=started_at.isoformat(),
+        plan=change,
+        profile=profile,
+        table_rows=rows,
+    )
+
+
+def table_rows(raw: sqlite3.Connection) -> dict[str, int]:
+    """The clone's rows per table after the run (the findings' size when no stats were uploaded)."""
+    return {table: int(raw.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]) for table in base_tables(raw)}
+
+
+def sqlite_report(
+    *,
+    run: SqlitePlanRun,
+    server: str,
+    server_version: str,
+    shadow_database: str,
+    clone_ms: float,
+    started_at: str,
+    plan: Plan | None = None,
+    profile: ProductionProfile | None = None,
+    table_rows: dict[str, int] | None = None,
+) -> Report:
+    """The report of a SQLite run: its statements, the database lock over time, remakes, findings."""
+    statements = tuple(run.statements)
+    timeline = [(s.started_ms, s.end_ms) for s in statements]
+    spans = lock_spans(statements, run.transactions, run.total_ms, timeline)
+    blocking = table_blocking(spans)
+    remakes = table_remakes(run.statements, run.copied_rows)
+    context = AnalysisContext(
+        statements=statements,
+        migrations=run.migrations,
+        spans=spans,
+        blocking=blocking,
+        reversibility=(),
+        queue=(),
+        plan=plan,
+        profile=profile,
+        engine="sqlite",
+        table_rows=table_rows or {},
+        remakes=remakes,
+    )
+    findings = run_rules(context, rules_sqlite.RULES)
+    return Report(
+        engine="sqlite",
+        server=server,
+        server_version=server_version,
+        shadow_database=shadow_database,
+        clone_ms=clone_ms,
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC).isoformat(),
+        status="failed" if run.error else "succeeded",
+        error=run.error,
+        total_ms=run.total_ms,
+        summary=Summary(
+            migrations=len(run.migrations),
+            operations=sum(len(m.operations) for m in run.migrations),
+            statements=len(statements),
+            rewrites=tuple(sorted({r.table for r in remakes})),
+            tables_scanned=(),
+            data_steps_not_executed=sum(1 for m in run.migrations for op in m.operations if not op.executed),
+            findings=finding_counts(findings),
+        ),
+        migrations=tuple(run.migrations),
+        statements=statements,
+        lock_spans=spans,
+        tables=blocking,
+        transactions=transaction_entries(statements, run.transactions, run.total_ms, timeline),
+        findings=findings,
+        remakes=remakes,
+    )
