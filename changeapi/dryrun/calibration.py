@@ -8,6 +8,11 @@ a sort); through the two sizes the law's coefficient is fitted, and what the law
 explain between them (the residual) and how much repeated runs differ (the noise) are kept
 for the estimate's range. Measuring here, rather than assuming, captures this server's disks,
 memory and settings; doing it at build time keeps it off every dry-run.
+
+Catalog-only statements do not grow, and one of them takes well under a millisecond: a single
+timing of one is mostly the machine's jitter. So typical catalog-only ALTERs are timed many
+times here, through the same Django schema editor path a dry-run times a statement through,
+and what they cost on this server (median and spread) is kept as their constant.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
+from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 SCRATCH = "_schemagate_calibration"
 
@@ -56,6 +63,49 @@ DEVIATION_BOUNDS: dict[str, tuple[float, float]] = {
 }
 DEFAULT_NOISE = 0.1  # relative spread of repeated runs assumed when a template holds no measure of its own
 RUNS = 5  # the median of five resists a busy neighbour on the server better than one run
+
+
+# Catalog-only statements of the kinds Django's schema editor emits on an existing table, each
+# timed as the first statement of its own transaction (as in a one-operation migration), rolled back.
+CATALOG_STATEMENTS = [
+    "ALTER TABLE {t} RENAME COLUMN label TO title",
+    "ALTER TABLE {t} ALTER COLUMN label TYPE varchar(400)",
+    "ALTER TABLE {t} DROP COLUMN note CASCADE",
+    "ALTER TABLE {t} ADD COLUMN extra integer NULL",
+    "ALTER TABLE {t} ALTER COLUMN amount DROP NOT NULL",
+    "ALTER TABLE {t} RENAME TO {t}_renamed",
+]
+CATALOG_RUNS = 7  # 42 timings: enough for a median and a 10th/90th percentile of the jitter
+CATALOG_ROWS = 1_000  # catalog-only work does not depend on rows; a few make it a real table
+
+
+@dataclass
+class CatalogCost:
+    """What a catalog-only statement costs on this server, from `runs` timings of several kinds.
+
+    `median_ms` is the constant a catalog-only statement is estimated at; `low_ms`/`high_ms`
+    (10th and 90th percentiles) and `max_ms` are the spread the machine's jitter gives one
+    timing of such a statement.
+    """
+
+    median_ms: float
+    low_ms: float
+    high_ms: float
+    max_ms: float
+    runs: int
+
+
+def catalog_cost(timings: list[float]) -> CatalogCost:
+    """The median, 10th/90th percentiles and maximum of catalog-only timings (ms)."""
+    ordered = sorted(timings)
+    deciles = statistics.quantiles(ordered, n=10, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 9
+    return CatalogCost(
+        median_ms=round(statistics.median(ordered), 4),
+        low_ms=round(deciles[0], 4),
+        high_ms=round(deciles[-1], 4),
+        max_ms=round(ordered[-1], 4),
+        runs=len(ordered),
+    )
 
 
 def law_units(law: str, rows: float) -> float:
@@ -128,6 +178,7 @@ class Calibration:
     overhead_ms: float = 0.0  # a catalog-only ALTER TABLE: the part of any statement that does not grow
     seconds: float = 0.0
     noise: float = DEFAULT_NOISE  # the server's: the median spread of every repeated timing
+    catalog: CatalogCost | None = None  # a catalog-only statement's cost here; None on templates built before it was kept
 
     def fixed_ms(self, work_class: str) -> float:
         found = self.classes.get(work_class)
@@ -146,7 +197,8 @@ class Calibration:
             name: ClassCalibration(**{"law": GROWTH_LAW.get(name, LINEAR), **values})
             for name, values in data.get("classes", {}).items()
         }
-        return cls(**{**data, "classes": classes})
+        catalog = data.get("catalog")
+        return cls(**{**data, "classes": classes, "catalog": CatalogCost(**catalog) if catalog else None})
 
 
 def calibration_sizes(seed_max_rows: int) -> tuple[int, int]:
@@ -269,3 +321,42 @@ def calibrate(conn: psycopg.Connection, *, seed_max_rows: int) -> Calibration:
         seconds=round(time.perf_counter() - started, 3),
         noise=round(statistics.median(spreads), 4),
     )
+
+
+def calibrate_catalog(connection: BaseDatabaseWrapper) -> CatalogCost:
+    """Time typical catalog-only statements on `connection` (a Django wrapper on the template,
+    autocommit), as a dry-run times a statement: through the schema editor's `execute`, with
+    the server's debug1 notices handled, each the first statement of its transaction.
+
+    The scratch table is dropped afterwards.
+    """
+    table = f"{SCRATCH}_c"
+    raw = connection.connection
+    notices: list[str] = []
+
+    def notice(diag: Any) -> None:
+        notices.append(diag.message_primary or "")
+
+    timings: list[float] = []
+    with connection.cursor() as cursor:
+        cursor.execute(_CREATE.format(t=table))
+        cursor.execute(_FILL.format(t=table), [CATALOG_ROWS])
+        cursor.execute(f"CREATE INDEX {table}_label ON {table} (label)")
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute("SET client_min_messages = debug1")
+    raw.add_notice_handler(notice)
+    try:
+        for _ in range(CATALOG_RUNS):
+            for statement in CATALOG_STATEMENTS:
+                with transaction.atomic(using=connection.alias), connection.schema_editor(atomic=False) as editor:
+                    started = time.perf_counter()
+                    editor.execute(statement.format(t=table))
+                    timings.append((time.perf_counter() - started) * 1000)
+                    notices.clear()
+                    transaction.set_rollback(True, using=connection.alias)
+    finally:
+        raw.remove_notice_handler(notice)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET client_min_messages")
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    return catalog_cost(timings)

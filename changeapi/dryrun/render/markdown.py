@@ -328,6 +328,12 @@ def _model(report: Report) -> list[str]:
             f"Server noise {estimation.noise:.0%}; no range is narrower than x{estimation.range_floor:g}; "
             f"bytes share b = {estimation.bytes_share:g}; every range widened by {estimation.jitter_ms:g} ms."
         )
+        if estimation.catalog_only is not None:
+            cost = estimation.catalog_only
+            lines.append(
+                f"Catalog-only statements: {cost.median_ms:.2f} ms, the median of {cost.runs} timed on this server "
+                f"(10th-90th percentile {cost.low_ms:.2f}-{cost.high_ms:.2f} ms, slowest {cost.max_ms:.2f} ms)."
+            )
     else:
         lines.append("Not calibrated: no table stats were uploaded, so the shadow was not seeded.")
     shaped = [t for t in estimation.seeded_tables if t.columns_from_stats or t.columns_by_default]
