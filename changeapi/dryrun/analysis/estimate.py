@@ -69,8 +69,8 @@ MODEL_DESCRIPTION = (
     "t_prod = c + (t_shadow - c) * L(rows_prod) / L(rows_shadow) * (rows_prod / rows_shadow) ** d "
     "* (1 - b + b * bytes_per_row_prod / bytes_per_row_shadow), per statement, over the tables it works on: "
     "L(n) = n for rewrites, scans, validations and backfills, n log2 n for index builds; catalog-only statements "
-    "are constant: the median of catalog-only statements timed on this server when the template was built (one that "
-    "creates relations: as timed). c (fixed cost, timed on an empty table), the coefficient and the deviation d from the law are "
+    "are constant: the geometric mean of their timing and the median of catalog-only statements timed on this "
+    "server when the template was built (one that creates relations: as timed). c (fixed cost, timed on an empty table), the coefficient and the deviation d from the law are "
     f"fitted per class from timings at two seed sizes on this server; b = {BYTES_SHARE} is the share of per-row time "
     "that follows bytes. Range: the estimate divided and multiplied by one factor combining a floor "
     f"(x{RANGE_FLOOR}, what the seed cannot know), the server's measured noise, the fit's residual over the "
@@ -231,30 +231,34 @@ def catalog_only_estimate(
     """A catalog-only statement at production size: what such statements cost on this server.
 
     A catalog-only change of existing relations (a rename, a dropped or added column, a type
-    the server need not check, a dropped default) is a constant few catalog rows, well under a
-    millisecond; one timing of it on a fresh clone is mostly the machine's jitter and the
-    clone's own aftermath (its copy still being written out), which production does not have.
-    So it is estimated at the median of the catalog-only statements timed on this server when
-    the template was built, and its range is their spread (10th to 90th percentile) widened by
-    the floor and the noise, up to this timing plus the jitter. A statement that creates
-    relations (a table and its indexes) does catalog work of its own: it is estimated as timed,
-    and its range reaches down to the typical cost.
+    the server need not check, a dropped default) updates a few catalog rows, well under a
+    millisecond on a quiet server; one timing of it is as much the machine's jitter as its
+    work (on a busy machine, waiting for a core takes longer than the statement). Two figures
+    say what it costs: the median of the catalog-only statements timed on this server when the
+    template was built, and this statement's own timing. Each can be off by the jitter, so
+    the estimate is their geometric mean, and the range holds both, widened by the floor and
+    the larger of the server's noise and the calibration's catalog-only spread, plus the
+    jitter above. A statement that creates relations (a table and its indexes) does catalog
+    work of its own: it is estimated as timed, and its range reaches down to the typical cost.
     """
     factor = _constant_factor(max(noise, _catalog_noise(cost)))
-    low = cost.low_ms / factor
+    low = min(cost.low_ms, measured) / factor
     if not creates_relations:
         return _constant(
             measured,
-            estimated=cost.median_ms,
+            estimated=math.sqrt(cost.median_ms * measured) if measured > 0 else cost.median_ms,
             low=low,
             high=max(cost.high_ms, measured) * factor + jitter_ms,
-            basis=f"catalog only: constant, the median of {cost.runs} catalog-only statements timed on this server",
+            basis=(
+                f"catalog only: constant; the geometric mean of this timing and the median of {cost.runs} "
+                "catalog-only statements timed on this server"
+            ),
             factor=factor,
         )
     return _constant(
         measured,
         estimated=measured,
-        low=min(low, measured / factor),
+        low=low,
         high=measured * factor + jitter_ms,
         basis="catalog only: constant, as timed (it creates relations: catalog work of its own)",
         factor=factor,

@@ -201,21 +201,27 @@ def _catalog_only(measured: float, *, creates_relations: bool = False, cost: Cat
     return catalog_only_estimate(measured, creates_relations=creates_relations, cost=cost, noise=noise, jitter_ms=JITTER_MS)
 
 
-def test_a_catalog_only_change_of_an_existing_table_is_estimated_at_the_servers_catalog_only_median():
-    estimate = _catalog_only(0.8)
+def test_a_catalog_only_change_of_an_existing_table_weighs_its_timing_against_the_servers_catalog_only_median():
+    estimate = _catalog_only(0.9)
 
-    assert estimate.estimated_ms == COST.median_ms
+    assert estimate.estimated_ms == pytest.approx(math.sqrt(COST.median_ms * 0.9), abs=1e-3)
     assert estimate.law == "constant"
     assert estimate.low_ms < COST.low_ms
-    assert estimate.high_ms >= 0.8 * RANGE_FLOOR + JITTER_MS
+    assert estimate.high_ms >= 0.9 * RANGE_FLOOR + JITTER_MS
 
 
-def test_a_slow_timing_of_a_catalog_only_change_on_a_fresh_clone_does_not_move_its_estimate():
-    quick = _catalog_only(0.3)
-    slowed = _catalog_only(9.0)
+def test_a_slow_timing_of_a_catalog_only_change_moves_its_estimate_only_half_way_in_ratio():
+    slowed = _catalog_only(COST.median_ms * 16)
 
-    assert quick.estimated_ms == slowed.estimated_ms == COST.median_ms
-    assert slowed.high_ms > 9.0
+    assert slowed.estimated_ms == pytest.approx(COST.median_ms * 4, abs=1e-3)
+    assert slowed.low_ms < COST.median_ms < slowed.high_ms
+    assert slowed.high_ms > COST.median_ms * 16
+
+
+def test_a_quick_timing_of_a_catalog_only_change_keeps_the_servers_spread_in_its_range():
+    quick = _catalog_only(0.05)
+
+    assert quick.low_ms < 0.05 < COST.high_ms < quick.high_ms
 
 
 def test_a_catalog_only_statement_that_creates_relations_is_estimated_as_timed_down_to_the_typical_cost():
@@ -250,7 +256,7 @@ def test_a_catalog_only_statement_is_estimated_at_what_such_statements_cost_on_t
     assert estimate["law"] == "constant"
     assert cost["runs"] == len(CATALOG_STATEMENTS) * CATALOG_RUNS
     assert cost["low_ms"] <= cost["median_ms"] <= cost["high_ms"] <= cost["max_ms"]
-    assert estimate["estimated_ms"] == pytest.approx(cost["median_ms"], abs=1e-3)
+    assert estimate["estimated_ms"] == pytest.approx(math.sqrt(cost["median_ms"] * estimate["measured_ms"]), abs=1e-3)
     assert estimate["low_ms"] <= estimate["estimated_ms"] <= estimate["high_ms"]
     assert estimate["low_ms"] <= estimate["measured_ms"] <= estimate["high_ms"]
 
