@@ -173,7 +173,7 @@ class ClassCalibration:
     deviation); `residual` is the part of the fitted growth the law does not explain, and
     `deviation` that part weighed against the noise and bounded; `coefficient_ms` is
     the time per unit of the law (a row, or a row * log2 rows) at the larger size. `noise` is
-    the relative spread of the repeated runs (half of max - min over the median).
+    the relative spread of the repeated runs (their interquartile range over the median).
     """
 
     exponent: float
@@ -287,7 +287,8 @@ def class_fit(
 
 def _time_rolled_back(conn: psycopg.Connection, statements: list[str], table: str) -> tuple[float, float]:
     """Median wall time (ms) of `RUNS` runs of `statements`, each in a rolled-back transaction,
-    and their spread: half of max - min over the median."""
+    and their spread: the interquartile range over the median. On a busy server one run in
+    five may stall behind a neighbour; like the median, the spread is not moved by it."""
     runs = []
     for _ in range(RUNS):
         conn.execute("BEGIN")
@@ -297,7 +298,8 @@ def _time_rolled_back(conn: psycopg.Connection, statements: list[str], table: st
         runs.append((time.perf_counter() - started) * 1000)
         conn.execute("ROLLBACK")
     median = statistics.median(runs)
-    spread = (max(runs) - min(runs)) / 2 / median if median > 0 else 0.0
+    quartiles = statistics.quantiles(runs, n=4, method="inclusive")
+    spread = (quartiles[2] - quartiles[0]) / median if median > 0 else 0.0
     return round(median, 3), round(spread, 4)
 
 
@@ -354,8 +356,8 @@ def calibrate_catalog(connection: BaseDatabaseWrapper) -> CatalogCost:
 
     The table has the shape of a typical Django model's: a foreign key (whose triggers and
     constraint a catalog change invalidates with the table), a unique column and two more
-    indexes. A backend that altered the same table a moment ago would time such a statement
-    at half of that; a migration's backend is fresh. The scratch tables are dropped afterwards.
+    indexes. A backend that altered the same table a moment ago times such a statement faster
+    than a migration's fresh backend does. The scratch tables are dropped afterwards.
     """
     table = f"{SCRATCH}_c"
     notices: list[str] = []

@@ -135,13 +135,14 @@ def model_summary(facts: TemplateFacts, *, estimated: bool) -> EstimationModel:
 
 
 def _jitter(calibration: Calibration | None) -> float:
-    """At least JITTER_MS; more when the calibration saw a constant-time statement jitter further
-    (its slowest catalog-only timing over their median), as on a busy server."""
+    """At least JITTER_MS; more when the calibration saw constant-time statements jitter further
+    (the 90th percentile of the catalog-only timings over their median), as on a busy server.
+    Not their slowest: one stall in thirty timings is not what every statement suffers."""
     if calibration is None:
         return JITTER_MS
     catalog = calibration.catalog
-    worst = catalog.max_ms - catalog.median_ms if catalog else 0.0
-    return round(max(calibration.overhead_ms, worst, JITTER_MS), 3)
+    spread = catalog.high_ms - catalog.median_ms if catalog else 0.0
+    return round(max(calibration.overhead_ms, spread, JITTER_MS), 3)
 
 
 @dataclass(frozen=True, slots=True)
