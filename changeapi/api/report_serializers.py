@@ -290,6 +290,16 @@ class CalibrationSizeSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
 
 
+class CatalogOnlyCostSerializer(serializers.Serializer):
+    """What a catalog-only statement costs on the shadow server, timed at template build."""
+
+    median_ms = serializers.FloatField(help_text="The constant a catalog-only statement is estimated at.")
+    low_ms = serializers.FloatField(help_text="10th percentile of the timings.")
+    high_ms = serializers.FloatField(help_text="90th percentile of the timings.")
+    max_ms = serializers.FloatField()
+    runs = serializers.IntegerField(help_text="How many catalog-only statements were timed.")
+
+
 class SeededTableSerializer(serializers.Serializer):
     table = serializers.CharField()
     rows = serializers.IntegerField()
@@ -319,6 +329,9 @@ class EstimationSerializer(serializers.Serializer):
     range_floor = serializers.FloatField(help_text="The least range factor of any estimate.")
     bytes_share = serializers.FloatField(help_text="Share of per-row time assumed to follow bytes per row.")
     jitter_ms = serializers.FloatField(help_text="The absolute widening of every range.")
+    catalog_only = CatalogOnlyCostSerializer(
+        allow_null=True, help_text="Null on templates calibrated before catalog-only statements were timed."
+    )
 
 
 class LockQueueRiskSerializer(serializers.Serializer):
@@ -378,9 +391,7 @@ class PlanNodeSerializer(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     relation = serializers.CharField(allow_null=True)
     index = serializers.CharField(allow_null=True)
-    condition = serializers.CharField(
-        allow_null=True, required=False, help_text="Index, join and filter conditions, as PostgreSQL prints them."
-    )
+    condition = serializers.CharField(allow_null=True, help_text="Index, join and filter conditions, as PostgreSQL prints them.")
     startup_cost = serializers.FloatField()
     total_cost = serializers.FloatField()
     rows = serializers.FloatField(help_text="The planner's estimate of rows out of this node.")

@@ -7,6 +7,7 @@ and drop them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 
@@ -17,7 +18,7 @@ from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patter
 from changeapi.dryrun.access_patterns.explain import PatternsSnapshot
 from changeapi.dryrun.analysis.backfill import DEFAULT_TARGET_LOCK_MS
 from changeapi.dryrun.backfill import DEFAULT_SAMPLE_BATCHES
-from changeapi.dryrun.calibration import calibrate
+from changeapi.dryrun.calibration import calibrate, calibrate_catalog
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import Report, StatementTrace
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, baseline_state
@@ -81,12 +82,16 @@ def _template_seed(server: ShadowServer, dbname: str, profile: ProductionProfile
     with psycopg.connect(**server.runner_conninfo(dbname), autocommit=True) as conn:  # type: ignore[arg-type]
         conn.execute("SET statement_timeout = 0")  # seeding a large table is the point, not a runaway
         seeded = seed_database(conn, profile.seed_rows(), profile.seed_columns())
+        # Catalog-only statements are timed through Django's schema editor, as a dry-run times them.
+        with shadow_connection(server, dbname) as connection:
+            catalog = calibrate_catalog(connection)
+        calibration = dataclasses.replace(calibrate(conn, seed_max_rows=profile.seed_max_rows), catalog=catalog)
         facts = TemplateFacts(
             seeded={t.table: {"rows": t.rows, "total_bytes": t.total_bytes} for t in seeded.tables},
             seed_warnings=seeded.warnings,
             seed_seconds=seeded.seconds,
             seed_max_rows=profile.seed_max_rows,
-            calibration=calibrate(conn, seed_max_rows=profile.seed_max_rows),
+            calibration=calibration,
             seed_columns={t.table: {"stats": t.columns_from_stats, "defaults": t.columns_by_default} for t in seeded.tables},
         )
         facts_write(conn, dbname, facts)

@@ -9,12 +9,15 @@ statements together) the benchmark prints the measured time (the median of three
 is under 50 ms), the estimate and its range, and at the end the share of estimates within a
 factor of 2 and the share of ranges that hold the measured time. It prints; it does not fail on figures (a shared machine times noisily).
 
-Run: DATABASE_URL=... SHADOW_DATABASE_PREFIX=... .venv/bin/pytest tests/bench/bench_estimation.py -s
-(about ten minutes, most of it seeding and timing the 1,000,000-row template).
+Run: DATABASE_URL=... SHADOW_DATABASE_PREFIX=... .venv/bin/python -m tests.bench.bench_estimation
+(`--rows 20000,50000` for a quick look, `--only rename` for some changes; or
+`.venv/bin/pytest tests/bench/bench_estimation.py -s`); a few minutes, most of it seeding and
+timing the 1,000,000-row template.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
@@ -32,6 +35,7 @@ from changeapi.dryrun.template_facts import facts_read
 from changeapi.shadow import provision
 from changeapi.shadow.column_stats import ColumnFigures
 from changeapi.shadow.servers import ShadowServer, configured_servers
+from tests.bench.support import django_setup
 from tests.engine.analysis.conftest import plan_of
 
 # BENCH_ROWS=20000,50000 for a quick look; the acceptance figures are at the defaults.
@@ -162,6 +166,12 @@ def _build(server: ShadowServer, prefix: str, profile: ProductionProfile, made: 
 
 
 def test_estimates_from_the_default_seed_against_production_size(django_db_blocker: Any) -> None:
+    with django_db_blocker.unblock():
+        bench(PRODUCTION_SIZES, CHANGES)
+
+
+def bench(sizes: tuple[int, ...], changes: dict[str, list[Any]]) -> None:
+    """Build the templates of each production size and its seed, time `changes` on both, print."""
     server = configured_servers()[0]
     prefix = f"{settings.SHADOW_DATABASE_PREFIX}tpl_bench"
     cap = int(getattr(settings, "SCHEMAGATE_SEED_MAX_ROWS", 100_000))
@@ -169,38 +179,40 @@ def test_estimates_from_the_default_seed_against_production_size(django_db_block
     rows: list[tuple[int, str, dict[str, float], float, str]] = []
     started = time.perf_counter()
     print()
-    with django_db_blocker.unblock():
-        try:
-            for size in PRODUCTION_SIZES:
-                production = _profile(size, cap=size)
-                production_template = _build(server, prefix, production, made)
-                real = facts_read(server, production_template).seeded
-                uploaded = _profile(
-                    size,
-                    cap=cap,
-                    order_bytes=real["shop_order"]["total_bytes"],
-                    customer_bytes=real["shop_customer"]["total_bytes"],
-                )
-                seeded_template = _build(server, prefix, uploaded, made)
-                facts = facts_read(server, seeded_template)
-                print(
-                    f"  production {size:,} orders, {real['shop_order']['total_bytes'] / 2**20:,.1f} MiB; "
-                    f"seed {facts.seeded['shop_order']['rows']:,} orders, "
-                    f"{facts.seeded['shop_order']['total_bytes'] / 2**20:,.1f} MiB"
-                )
-                for label, change in CHANGES.items():
-                    measured = _measured(server, production_template, change, production)
-                    estimated = _run(server, seeded_template, change, uploaded)
-                    classes = ",".join(
-                        sorted({s["estimate"]["work_class"] for s in estimated["statements"] if s.get("estimate")})
-                    )
-                    rows.append((size, label, _totals(estimated), measured, classes))
-                provision.template_drop(server, production_template)
-                made.remove(production_template)
-        finally:
-            for name in made:
-                provision.template_drop(server, name)
+    try:
+        for size in sizes:
+            production = _profile(size, cap=size)
+            production_template = _build(server, prefix, production, made)
+            real = facts_read(server, production_template).seeded
+            uploaded = _profile(
+                size,
+                cap=cap,
+                order_bytes=real["shop_order"]["total_bytes"],
+                customer_bytes=real["shop_customer"]["total_bytes"],
+            )
+            seeded_template = _build(server, prefix, uploaded, made)
+            facts = facts_read(server, seeded_template)
+            print(
+                f"  production {size:,} orders, {real['shop_order']['total_bytes'] / 2**20:,.1f} MiB; "
+                f"seed {facts.seeded['shop_order']['rows']:,} orders, "
+                f"{facts.seeded['shop_order']['total_bytes'] / 2**20:,.1f} MiB; load average {_load()}"
+            )
+            for label, change in changes.items():
+                measured = _measured(server, production_template, change, production)
+                estimated = _run(server, seeded_template, change, uploaded)
+                classes = ",".join(sorted({s["estimate"]["work_class"] for s in estimated["statements"] if s.get("estimate")}))
+                rows.append((size, label, _totals(estimated), measured, classes))
+            provision.template_drop(server, production_template)
+            made.remove(production_template)
+    finally:
+        for name in made:
+            provision.template_drop(server, name)
     _print(rows, facts_calibration=facts, seconds=time.perf_counter() - started)
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f} (5 min {five:.1f}) on {os.cpu_count()} cores"
 
 
 def _print(rows: list[tuple[int, str, dict[str, float], float, str]], *, facts_calibration: Any, seconds: float) -> None:
@@ -240,3 +252,23 @@ def _print(rows: list[tuple[int, str, dict[str, float], float, str]], *, facts_c
         f"work that grows (not catalog-only, {growing} cases): within 2x {growing_within}/{growing}; "
         f"range holds the measured time {growing_contained}/{growing}"
     )
+    print(f"load average at the end {_load()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows",
+        default=",".join(str(n) for n in PRODUCTION_SIZES),
+        help="production sizes in orders, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument("--only", action="append", default=[], help="time only the changes whose name contains this")
+    args = parser.parse_args()
+    django_setup(eager=True)
+    sizes = tuple(int(n) for n in args.rows.split(","))
+    changes = {k: v for k, v in CHANGES.items() if not args.only or any(o in k for o in args.only)}
+    bench(sizes, changes)
+
+
+if __name__ == "__main__":
+    main()

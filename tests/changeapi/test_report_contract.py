@@ -285,7 +285,7 @@ def test_a_dry_run_report_is_stored_with_its_version(dry_run):
 
 # Fields added to the estimate and the model since, read from older reports at their defaults.
 ADDED_ESTIMATE_FIELDS = {"rows_scale": None, "width_scale": None, "law": None, "range_factor": None}
-ADDED_MODEL_FIELDS = {"noise": 0.0, "range_floor": 0.0, "bytes_share": 0.0, "jitter_ms": 0.0}
+ADDED_MODEL_FIELDS = {"noise": 0.0, "range_floor": 0.0, "bytes_share": 0.0, "jitter_ms": 0.0, "catalog_only": None}
 
 
 def _as_version_3(report: dict) -> dict:

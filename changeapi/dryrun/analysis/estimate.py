@@ -23,12 +23,29 @@ sort spills past `maintenance_work_mem` at production size has its upper bound r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from changeapi.dryrun.analysis.classify import CATALOG_ONLY, INDEX_BUILD, SCALING_CLASS, Classification
-from changeapi.dryrun.calibration import DEFAULT_NOISE, GROWTH_LAW, N_LOG_N, Calibration, law_exponent, law_units
-from changeapi.dryrun.contract import CalibrationSize, ClassExponent, Estimate, EstimationModel, SeededTable, StatementTrace
+from changeapi.dryrun.calibration import (
+    DEFAULT_NOISE,
+    GROWTH_LAW,
+    N_LOG_N,
+    Calibration,
+    CatalogCost,
+    law_exponent,
+    law_units,
+)
+from changeapi.dryrun.contract import (
+    CalibrationSize,
+    CatalogOnlyCost,
+    ClassExponent,
+    Estimate,
+    EstimationModel,
+    SeededTable,
+    StatementTrace,
+)
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.template_facts import TemplateFacts
 
@@ -52,7 +69,8 @@ MODEL_DESCRIPTION = (
     "t_prod = c + (t_shadow - c) * L(rows_prod) / L(rows_shadow) * (rows_prod / rows_shadow) ** d "
     "* (1 - b + b * bytes_per_row_prod / bytes_per_row_shadow), per statement, over the tables it works on: "
     "L(n) = n for rewrites, scans, validations and backfills, n log2 n for index builds; catalog-only statements "
-    "are constant. c (fixed cost, timed on an empty table), the coefficient and the deviation d from the law are "
+    "are constant: the geometric mean of their timing and the median of catalog-only statements timed on this "
+    "server when the template was built (one that creates relations: as timed). c (fixed cost, timed on an empty table), the coefficient and the deviation d from the law are "
     f"fitted per class from timings at two seed sizes on this server; b = {BYTES_SHARE} is the share of per-row time "
     "that follows bytes. Range: the estimate divided and multiplied by one factor combining a floor "
     f"(x{RANGE_FLOOR}, what the seed cannot know), the server's measured noise, the fit's residual over the "
@@ -110,11 +128,21 @@ def model_summary(facts: TemplateFacts, *, estimated: bool) -> EstimationModel:
         range_floor=RANGE_FLOOR,
         bytes_share=BYTES_SHARE,
         jitter_ms=_jitter(calibration),
+        catalog_only=(
+            CatalogOnlyCost(**dataclasses.asdict(calibration.catalog)) if calibration and calibration.catalog else None
+        ),
     )
 
 
 def _jitter(calibration: Calibration | None) -> float:
-    return max(calibration.overhead_ms if calibration else 0.0, JITTER_MS)
+    """At least JITTER_MS; more when the calibration saw constant-time statements jitter further
+    (the 90th percentile of the catalog-only timings over their median), as on a busy server.
+    Not their slowest: one stall in thirty timings is not what every statement suffers."""
+    if calibration is None:
+        return JITTER_MS
+    catalog = calibration.catalog
+    spread = catalog.high_ms - catalog.median_ms if catalog else 0.0
+    return round(max(calibration.overhead_ms, spread, JITTER_MS), 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +196,28 @@ def unscaled_estimate(measured: float, basis: str, work_class: str, jitter_ms: f
             exponent=None,
             basis=basis,
         )
-    factor = math.exp(math.hypot(math.log(RANGE_FLOOR), math.log1p(2 * noise)))
+    factor = _constant_factor(noise)
+    return _constant(
+        measured,
+        estimated=measured,
+        low=max(measured / factor - jitter_ms, 0.0),
+        high=measured * factor + jitter_ms,
+        basis=basis,
+        factor=factor,
+    )
+
+
+def _constant_factor(noise: float) -> float:
+    return math.exp(math.hypot(math.log(RANGE_FLOOR), math.log1p(2 * noise)))
+
+
+def _constant(measured: float, *, estimated: float, low: float, high: float, basis: str, factor: float) -> Estimate:
     return Estimate(
-        work_class=work_class,
+        work_class=CATALOG_ONLY,
         measured_ms=measured,
-        estimated_ms=measured,
-        low_ms=round(max(measured / factor - jitter_ms, 0.0), 3),
-        high_ms=round(measured * factor + jitter_ms, 3),
+        estimated_ms=round(estimated, 3),
+        low_ms=round(low, 3),
+        high_ms=round(high, 3),
         scale=None,
         exponent=None,
         basis=basis,
@@ -183,6 +226,52 @@ def unscaled_estimate(measured: float, basis: str, work_class: str, jitter_ms: f
         law="constant",
         range_factor=round(factor, 3),
     )
+
+
+def catalog_only_estimate(
+    measured: float, *, creates_relations: bool, cost: CatalogCost, noise: float, jitter_ms: float
+) -> Estimate:
+    """A catalog-only statement at production size: what such statements cost on this server.
+
+    A catalog-only change of existing relations (a rename, a dropped or added column, a type
+    the server need not check, a dropped default) updates a few catalog rows, well under a
+    millisecond on a quiet server; one timing of it is as much the machine's jitter as its
+    work (on a busy machine, waiting for a core takes longer than the statement). Two figures
+    say what it costs: the median of the catalog-only statements timed on this server when the
+    template was built, and this statement's own timing. Each can be off by the jitter, so
+    the estimate is their geometric mean, and the range holds both, widened by the floor and
+    the larger of the server's noise and the calibration's catalog-only spread, plus the
+    jitter above. A statement that creates relations (a table and its indexes) does catalog
+    work of its own: it is estimated as timed, and its range reaches down to the typical cost.
+    """
+    factor = _constant_factor(max(noise, _catalog_noise(cost)))
+    low = min(cost.low_ms, measured) / factor
+    if not creates_relations:
+        return _constant(
+            measured,
+            estimated=math.sqrt(cost.median_ms * measured) if measured > 0 else cost.median_ms,
+            low=low,
+            high=max(cost.high_ms, measured) * factor + jitter_ms,
+            basis=(
+                f"catalog only: constant; the geometric mean of this timing and the median of {cost.runs} "
+                "catalog-only statements timed on this server"
+            ),
+            factor=factor,
+        )
+    return _constant(
+        measured,
+        estimated=measured,
+        low=low,
+        high=measured * factor + jitter_ms,
+        basis="catalog only: constant, as timed (it creates relations: catalog work of its own)",
+        factor=factor,
+    )
+
+
+def _catalog_noise(cost: CatalogCost) -> float:
+    """The spread of catalog-only timings as a relative noise: half the 10th-90th percentile
+    range over the median, the same measure as the classes' noise."""
+    return (cost.high_ms - cost.low_ms) / 2 / cost.median_ms if cost.median_ms > 0 else 0.0
 
 
 def estimate_statement(
@@ -199,6 +288,14 @@ def estimate_statement(
     jitter = _jitter(calibration)
     noise = calibration.noise if calibration else DEFAULT_NOISE
     if work_class == CATALOG_ONLY:
+        if calibration is not None and calibration.catalog is not None:
+            return catalog_only_estimate(
+                measured,
+                creates_relations=bool(statement.created_relations),
+                cost=calibration.catalog,
+                noise=noise,
+                jitter_ms=jitter,
+            )
         return unscaled_estimate(measured, "catalog only: does not grow with table size", work_class, jitter, noise)
     tables = classification.tables
     if profile is None or not profile.has_sizes:

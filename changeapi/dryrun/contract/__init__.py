@@ -6,6 +6,7 @@ attributes; `to_json` and `report_from_json` are the only code that knows its ke
 
 from changeapi.dryrun.contract.analysis import (
     CalibrationSize,
+    CatalogOnlyCost,
     ClassExponent,
     EstimationModel,
     Finding,
@@ -60,6 +61,7 @@ __all__ = [
     "BackfillBatch",
     "BackfillTiming",
     "CalibrationSize",
+    "CatalogOnlyCost",
     "ClassExponent",
     "DdlRefusal",
     "DriftWarning",

@@ -131,6 +131,19 @@ class CalibrationSize:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogOnlyCost:
+    """What a catalog-only statement costs on the shadow server, timed `runs` times over several
+    kinds at template build: the constant such a statement is estimated at (`median_ms`) and
+    the spread the machine's jitter gives one timing of it."""
+
+    median_ms: float
+    low_ms: float  # 10th percentile
+    high_ms: float  # 90th percentile
+    max_ms: float
+    runs: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeededTable:
     """One seeded table: its rows and bytes, and which of its columns were shaped by uploaded
     column statistics and which by the seeder's documented defaults (docs/table-stats.md)."""
@@ -159,10 +172,12 @@ class EstimationModel:
     range_floor: float = 0.0  # the least range factor of any estimate: what the seed cannot know
     bytes_share: float = 0.0  # the share of per-row time assumed to follow bytes per row
     jitter_ms: float = 0.0  # the absolute widening of every range
+    catalog_only: CatalogOnlyCost | None = None  # None on templates calibrated before it was timed
 
 
 __all__ = [
     "CalibrationSize",
+    "CatalogOnlyCost",
     "ClassExponent",
     "EstimationModel",
     "Finding",

@@ -42,13 +42,21 @@ def _seconds(ms: float | None) -> str:
     return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.2f} s"
 
 
+def _fine(ms: float) -> str:
+    return f"{ms:.1f} ms" if ms < 10 else _seconds(ms)
+
+
 def _timing(duration_ms: float | None, estimate: Estimate | None) -> str:
     """One line per statement: what was measured, and what was estimated from it or why not."""
     measured = f"{_seconds(duration_ms)} on the shadow"
     if estimate is None:
         return measured if duration_ms is not None else "did not complete"
     if estimate.work_class == "catalog_only":
-        return f"{measured}; catalog only, does not grow with table size"
+        if estimate.estimated_ms is None or estimate.low_ms is None or estimate.high_ms is None:
+            return f"{measured}; catalog only, does not grow with table size"
+        # Tenths of a millisecond: a catalog-only statement's estimate is often below one.
+        spread = f"{_fine(estimate.low_ms)}–{_fine(estimate.high_ms)}"
+        return f"{measured}; catalog only, does not grow with table size: about {_fine(estimate.estimated_ms)} ({spread})"
     if estimate.estimated_ms is None:
         return f"{measured}; {estimate.basis}"
     spread = f"{_seconds(estimate.low_ms)}–{_seconds(estimate.high_ms)}"
@@ -365,6 +373,12 @@ def _model(report: Report) -> list[str]:
             f"Server noise {estimation.noise:.0%}; no range is narrower than x{estimation.range_floor:g}; "
             f"bytes share b = {estimation.bytes_share:g}; every range widened by {estimation.jitter_ms:g} ms."
         )
+        if estimation.catalog_only is not None:
+            cost = estimation.catalog_only
+            lines.append(
+                f"Catalog-only statements: {cost.median_ms:.2f} ms, the median of {cost.runs} timed on this server "
+                f"(10th-90th percentile {cost.low_ms:.2f}-{cost.high_ms:.2f} ms, slowest {cost.max_ms:.2f} ms)."
+            )
     elif report.engine in ("mariadb", "mysql"):
         lines.append("Not calibrated on this server: each statement is scaled from its own timings (see above).")
     else:

@@ -3,14 +3,26 @@ made of the fit's residual and the server's noise, or the reason there is no est
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 from django.db import models
 from django.db.migrations import operations as ops
 
-from changeapi.dryrun.analysis.estimate import JITTER_MS, RANGE_FLOOR, growth_at_scale
-from changeapi.dryrun.calibration import DEVIATION_BOUNDS, LINEAR, N_LOG_N, Calibration, class_fit, law_units
+from changeapi.dryrun.analysis.estimate import JITTER_MS, RANGE_FLOOR, catalog_only_estimate, growth_at_scale
+from changeapi.dryrun.calibration import (
+    CATALOG_RUNS,
+    CATALOG_STATEMENTS,
+    DEVIATION_BOUNDS,
+    LINEAR,
+    N_LOG_N,
+    Calibration,
+    CatalogCost,
+    catalog_cost,
+    class_fit,
+    law_units,
+)
 from changeapi.dryrun.profile import ProductionProfile, TableFigures
 from tests.engine.analysis.conftest import SMALL, plan_of, small, statement
 
@@ -172,12 +184,92 @@ def test_more_bytes_at_the_same_rows_raise_an_estimate_only_through_the_bytes_sh
     assert 1.0 < estimate["width_scale"] < 2.0
 
 
-def test_a_catalog_only_statement_is_estimated_at_its_measured_time(dry_run):
+COST = CatalogCost(median_ms=0.4, low_ms=0.3, high_ms=0.6, max_ms=1.2, runs=42)
+
+
+def test_catalog_only_timings_give_their_median_percentiles_and_slowest():
+    cost = catalog_cost([0.1 * n for n in range(1, 12)])
+
+    assert cost.median_ms == pytest.approx(0.6)
+    assert cost.low_ms == pytest.approx(0.2)
+    assert cost.high_ms == pytest.approx(1.0)
+    assert cost.max_ms == pytest.approx(1.1)
+    assert cost.runs == 11
+
+
+def _catalog_only(measured: float, *, creates_relations: bool = False, cost: CatalogCost = COST, noise: float = 0.1):
+    return catalog_only_estimate(measured, creates_relations=creates_relations, cost=cost, noise=noise, jitter_ms=JITTER_MS)
+
+
+def test_a_catalog_only_change_of_an_existing_table_weighs_its_timing_against_the_servers_catalog_only_median():
+    estimate = _catalog_only(0.9)
+
+    assert estimate.estimated_ms == pytest.approx(math.sqrt(COST.median_ms * 0.9), abs=1e-3)
+    assert estimate.law == "constant"
+    assert estimate.low_ms < COST.low_ms
+    assert estimate.high_ms >= 0.9 * RANGE_FLOOR + JITTER_MS
+
+
+def test_a_slow_timing_of_a_catalog_only_change_moves_its_estimate_only_half_way_in_ratio():
+    slowed = _catalog_only(COST.median_ms * 16)
+
+    assert slowed.estimated_ms == pytest.approx(COST.median_ms * 4, abs=1e-3)
+    assert slowed.low_ms < COST.median_ms < slowed.high_ms
+    assert slowed.high_ms > COST.median_ms * 16
+
+
+def test_a_quick_timing_of_a_catalog_only_change_keeps_the_servers_spread_in_its_range():
+    quick = _catalog_only(0.05)
+
+    assert quick.low_ms < 0.05 < COST.high_ms < quick.high_ms
+
+
+def test_a_catalog_only_statement_that_creates_relations_is_estimated_as_timed_down_to_the_typical_cost():
+    estimate = _catalog_only(6.0, creates_relations=True)
+
+    assert estimate.estimated_ms == 6.0
+    assert estimate.low_ms < COST.low_ms
+    assert estimate.high_ms > 6.0 * RANGE_FLOOR
+
+
+def test_a_catalog_only_range_widens_with_the_spread_of_the_servers_catalog_timings():
+    quiet = _catalog_only(0.4, noise=0.0)
+    busy = _catalog_only(0.4, noise=0.0, cost=CatalogCost(median_ms=0.4, low_ms=0.2, high_ms=1.2, max_ms=4.0, runs=42))
+
+    assert busy.range_factor > quiet.range_factor
+    assert busy.high_ms > quiet.high_ms
+
+
+def test_a_calibration_stored_before_catalog_only_statements_were_timed_reads_without_their_cost():
+    stored = {"small_rows": 5_000, "small_bytes": 1, "large_rows": 40_000, "large_bytes": 8, "classes": {}}
+
+    assert Calibration.from_dict(stored).catalog is None
+    assert Calibration.from_dict({**stored, "catalog": dataclasses.asdict(COST)}).catalog == COST
+
+
+def test_a_catalog_only_statement_is_estimated_at_what_such_statements_cost_on_the_server(dry_run):
     report = dry_run(plan_of([ops.AddField("order", "flag", models.BooleanField(null=True))]), profile=small())
 
     estimate = report["statements"][0]["estimate"]
+    cost = report["estimation"]["catalog_only"]
     assert estimate["work_class"] == "catalog_only"
     assert estimate["law"] == "constant"
+    assert cost["runs"] == len(CATALOG_STATEMENTS) * CATALOG_RUNS
+    assert cost["low_ms"] <= cost["median_ms"] <= cost["high_ms"] <= cost["max_ms"]
+    assert estimate["estimated_ms"] == pytest.approx(math.sqrt(cost["median_ms"] * estimate["measured_ms"]), abs=1e-3)
+    assert estimate["low_ms"] <= estimate["estimated_ms"] <= estimate["high_ms"]
+    assert estimate["low_ms"] <= estimate["measured_ms"] <= estimate["high_ms"]
+
+
+def test_a_create_table_is_estimated_at_its_own_timing(dry_run):
+    coupon = ops.CreateModel(
+        "Coupon",
+        [("id", models.BigAutoField(primary_key=True)), ("code", models.CharField(max_length=20, unique=True))],
+    )
+
+    estimate = statement(dry_run(plan_of([coupon]), profile=small()), 'CREATE TABLE "shop_coupon"')["estimate"]
+
+    assert estimate["work_class"] == "catalog_only"
     assert estimate["estimated_ms"] == estimate["measured_ms"]
     assert estimate["low_ms"] <= estimate["measured_ms"] <= estimate["high_ms"]
 

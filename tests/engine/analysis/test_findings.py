@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from django.db import models
 from django.db.migrations import operations as ops
 
@@ -161,6 +162,34 @@ def test_now_as_the_default_of_an_added_column_gives_every_existing_row_one_mome
     found = finding(report, "SG303")
     assert "evaluates once" in found["message"]
     assert report["statements"][0]["work_class"] == "catalog_only"
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "extra jsonb DEFAULT '{}'::jsonb NOT NULL",
+        "tags jsonb DEFAULT '[]'",
+        "uses integer DEFAULT 0",
+        "flag boolean DEFAULT false",
+    ],
+)
+def test_a_constant_sql_default_of_an_added_column_is_no_volatile_default(dry_run, column):
+    name = column.split()[0]
+    sql = f"ALTER TABLE shop_order ADD COLUMN {column}"
+
+    report = dry_run(plan_of([ops.RunSQL(sql, f"ALTER TABLE shop_order DROP COLUMN {name}")]), profile=small())
+
+    assert "SG303" not in codes(report)
+    assert report["statements"][0]["work_class"] == "catalog_only"
+
+
+@pytest.mark.parametrize("default", ["CURRENT_TIMESTAMP", "statement_timestamp()"])
+def test_a_default_evaluated_once_of_an_added_column_gives_every_existing_row_one_moment(dry_run, default):
+    sql = f"ALTER TABLE shop_order ADD COLUMN placed_at timestamptz DEFAULT {default}"
+
+    report = dry_run(plan_of([ops.RunSQL(sql, "ALTER TABLE shop_order DROP COLUMN placed_at")]), profile=small())
+
+    assert "evaluates once" in finding(report, "SG303")["message"]
 
 
 def test_a_volatile_default_for_new_rows_only_is_no_volatile_default(dry_run):

@@ -83,6 +83,26 @@ def test_markdown_gives_each_statement_one_line_of_timing_saying_why_it_was_not_
     assert "at production size" not in text
 
 
+def test_markdown_gives_a_catalog_only_statement_its_estimate_in_tenths_of_a_millisecond():
+    catalog_only = Estimate(
+        work_class="catalog_only",
+        measured_ms=0.8,
+        estimated_ms=0.6,
+        low_ms=0.1,
+        high_ms=7.3,
+        scale=None,
+        exponent=None,
+        basis="catalog only: constant",
+        law="constant",
+    )
+    report = ReportFactory(statements=(StatementTraceFactory(index=0, estimate=catalog_only, duration_ms=0.8),))
+
+    text = report_markdown(report, public_url=PUBLIC_URL)
+
+    [row] = [line for line in text.splitlines() if line.startswith("| 1 | `ALTER TABLE")]
+    assert row.endswith("catalog only, does not grow with table size: about 0.6 ms (0.1 ms–7.3 ms) |"), row
+
+
 def test_statement_numbers_count_from_one_in_the_right_number():
     assert statement_numbers([0]) == "statement 1"
     assert statement_numbers([0, 1, 2]) == "statements 1-3"
