@@ -66,12 +66,27 @@ def test_a_bundles_migration_file_imports_the_backfill_step_from_the_helper_it_s
             "helper": BACKFILL_HELPER,
             "command": "schemagate_backfill_1_1",
             "command_file": "management/commands/schemagate_backfill_1_1.py",
+            "task": "schemagate_backfill_1_1",
+            "task_file": "tasks/schemagate_backfill_1_1.py",
             "change_request": 1,
         }
     ]
     command = files["management/commands/schemagate_backfill_1_1.py"].decode()
     assert "class Command(BackfillCommand):" in command
     assert 'migration = ("shop", "0002_order_cents_backfill_order")\n    operation_index = 1\n' in command
+
+
+def test_a_bundles_backfill_task_names_its_step_and_imports_only_celery_and_the_helper(release):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL))
+
+    task = archive_files(archive)["tasks/schemagate_backfill_1_1.py"].decode()
+
+    tree = ast.parse(task)
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported == {"celery", "schemagate_backfill"}
+    assert '@shared_task(bind=True, name="schemagate_backfill_1_1", acks_late=True, reject_on_worker_lost=True)' in task
+    assert 'migration=("shop", "0002_order_cents_backfill_order"),\n        operation_index=1,' in task
 
 
 def test_the_rollout_runs_each_backfill_between_its_migration_and_the_next(release):
@@ -85,6 +100,20 @@ def test_the_rollout_runs_each_backfill_between_its_migration_and_the_next(relea
     assert "-- BACKFILL, operation 1: Backfill shop.Order" in forward
     assert "run `python manage.py schemagate_backfill_1_1`" in forward
     assert "BACKFILL" not in files["sql/forward/002_shop_0003_order_note.sql"].decode()
+
+
+def test_the_migrations_after_a_backfill_start_with_its_parity_preflight(release):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL), release.approved(ADD_NOTE_AGAIN))
+
+    files = archive_files(archive)
+    later = files["sql/forward/002_shop_0003_order_note.sql"].decode()
+    assert "-- PREFLIGHT: the backfill of shop.0002_order_cents_backfill_order (operation 1)" in later
+    preflight = next(line for line in later.splitlines() if line.startswith("DO $preflight$"))
+    count = 'SELECT count(*) FROM (SELECT "shop_order"."id" AS "pk" FROM "shop_order" WHERE "shop_order"."cents" IS NULL)'
+    assert count in preflight
+    assert "python manage.py schemagate_backfill_1_1" in preflight
+    assert later.index("DO $preflight$") < later.index("BEGIN;")
+    assert "PREFLIGHT" not in files["sql/forward/001_shop_0002_order_cents_backfill_order.sql"].decode()
 
 
 def test_the_helper_is_signed_with_the_bundle_and_a_changed_helper_fails_verification(release, client_for):
