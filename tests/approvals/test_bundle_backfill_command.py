@@ -5,19 +5,16 @@ at once: every row is done exactly once, and the contract phase's preflight pass
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db.migrations.writer import MigrationWriter
 
 from approvals.models import ReleaseBundle
-from changeapi.selectors import baseline_plan
-from tests.approvals.bundling import Release, admin_connect, archive_files, baseline_copy, shadow_server
+from tests.approvals.bundling import Release, admin_connect, archive_files, baseline_copy
+from tests.approvals.team import checkpoint, counts, manage, project_from_bundle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,63 +45,11 @@ def release(project_with_baseline, client_for):  # noqa: ANN001, ANN201
     return Release(project_with_baseline, client_for)
 
 
-def project_from_bundle(root: Path, files: dict[str, bytes], bundle: ReleaseBundle, dbname: str) -> dict[str, str]:
-    """A Django project with app `shop`: the baseline's history, the bundle's migration files, its
-    helper beside the settings and its command in the app; the environment that runs it."""
-    app = root / "shop"
-    for package in (app, app / "migrations", app / "management", app / "management" / "commands"):
-        package.mkdir(parents=True, exist_ok=True)
-        (package / "__init__.py").write_text("")
-    for migration in baseline_plan(bundle.baseline).migrations:
-        text = MigrationWriter(migration.to_django(), include_header=False).as_string()
-        (app / "migrations" / f"{migration.name}.py").write_text(text)
-    for path, data in files.items():
-        if path.startswith("migrations/shop/"):
-            (app / "migrations" / path.rsplit("/", 1)[1]).write_bytes(data)
-        elif path.startswith("management/commands/"):
-            (app / "management" / "commands" / path.rsplit("/", 1)[1]).write_bytes(data)
-    (root / "schemagate_backfill.py").write_bytes(files["schemagate_backfill.py"])
-    conninfo = shadow_server().admin_conninfo(dbname)
-    database = {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": dbname,
-        "USER": conninfo["user"] or "",
-        "PASSWORD": conninfo["password"] or "",
-        "HOST": conninfo["host"] or "",
-        "PORT": str(conninfo["port"] or ""),
-    }
-    (root / "team_settings.py").write_text(
-        f"SECRET_KEY = 'x'\nUSE_TZ = True\nINSTALLED_APPS = ['shop']\nDATABASES = {{'default': {database!r}}}\n"
-    )
-    return {"PATH": os.environ["PATH"], "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE": "team_settings"}
-
-
-def manage(env: dict[str, str], root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "django", *args], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 def seed(dbname: str) -> None:
     with admin_connect(dbname) as conn:
         conn.execute("INSERT INTO shop_customer (id, email) VALUES (1, 'a@example.com')")
         conn.execute("INSERT INTO shop_order (id, total, customer_id) SELECT g, g % 1000, 1 FROM generate_series(1, 6000) g")
         conn.execute("DELETE FROM shop_order WHERE id % 7 = 0")
-
-
-def counts(dbname: str) -> dict[Any, int]:
-    with admin_connect(dbname) as conn:
-        return dict(conn.execute("SELECT cents, count(*) FROM shop_order GROUP BY cents").fetchall())
-
-
-def checkpoint(dbname: str) -> tuple[Any, ...]:
-    with admin_connect(dbname) as conn:
-        row = conn.execute(
-            "SELECT step, batches, rows_done, finished, parity_remaining, work_ms FROM schemagate_backfill_checkpoint"
-        ).fetchone()
-        assert row is not None
-        assert row[5] >= 0 and (row[5] > 0) == (row[1] > 0)
-        return tuple(row[:5])
 
 
 @pytest.fixture
