@@ -5,12 +5,16 @@ at once: every row is done exactly once, and the contract phase's preflight pass
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
+import redis
+from celery import Celery
 
 from approvals.models import ReleaseBundle
 from tests.approvals.bundling import Release, admin_connect, archive_files, baseline_copy
@@ -169,3 +173,40 @@ def test_the_command_goes_on_when_the_service_is_unreachable(team_project):
     assert result.returncode == 0, result.stderr
     assert "progress not reported to http://127.0.0.1:9/" in result.stdout and "the backfill goes on" in result.stdout
     assert counts(dbname) == {1: ROWS}
+
+
+def _team_worker(env: dict[str, str], root: Any) -> subprocess.Popen[bytes]:
+    """A Celery worker of the team's project (its own app, `team_celery`, on the test's Redis)."""
+    command = [sys.executable, "-m", "celery", "-A", "team_celery", "worker", "-P", "solo", "--without-gossip"]
+    return subprocess.Popen(
+        [*command, "--without-mingle", "-l", "WARNING"], cwd=root, env=env, start_new_session=True, stderr=subprocess.PIPE
+    )
+
+
+def test_the_bundles_celery_task_runs_the_backfill_in_chunks_each_enqueueing_the_next(team_project):
+    env, root, dbname = team_project
+    broker = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    redis.Redis.from_url(broker).flushdb()
+    worker = _team_worker(env, root)
+    try:
+        Celery(broker=broker).send_task(COMMAND, kwargs={"chunk_batches": 4})
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not _finished(dbname):
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+            time.sleep(0.3)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        redis.Redis.from_url(broker).flushdb()
+
+    assert counts(dbname) == {1: ROWS}
+    assert checkpoint(dbname) == (f"shop.{MIGRATION}:1", 11, ROWS, True, 0)
+    assert manage(env, root, COMMAND, "--check-parity").returncode == 0
+
+
+def _finished(dbname: str) -> bool:
+    with admin_connect(dbname) as conn:
+        if conn.execute("SELECT to_regclass('schemagate_backfill_checkpoint')").fetchone() == (None,):
+            return False
+        row = conn.execute("SELECT finished FROM schemagate_backfill_checkpoint").fetchone()
+        return bool(row and row[0])
