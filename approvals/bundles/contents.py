@@ -436,9 +436,9 @@ def bundle_files(
             backfill, project_slug=project["slug"], bundle_number=bundle_number
         )
         files[backfill["task_file"]] = backfill_task_file(backfill, project_slug=project["slug"], bundle_number=bundle_number)
-    phases = phased_plan(bundled=bundled, combined_report=combined_report)
-    if phases is not None or backfills:
-        rollout = phases.markdown(paths=migration_paths) if phases is not None else "# Phased rollout\n"
+    phases = phased_plan(bundled=bundled, combined_report=combined_report, backfills=backfills)
+    if phases is not None:
+        rollout = phases.markdown(paths=migration_paths, backfills=backfills)
         files["PHASES.md"] = (rollout + backfill_rollout(backfills, paths=migration_paths)).encode()
     manifest_requests = []
     for position, entry in enumerate(_unique_entries(bundled), start=1):

@@ -182,3 +182,33 @@ def test_a_migration_files_baseline_advanced_by_a_bundle_with_a_backfill_builds_
     later = release.submit(ADD_NOTE_AGAIN)
     dry_run = release.api.get(f"/api/v1/dry-runs/{later['latest_dry_run']}/").json()
     assert dry_run["status"] == "succeeded", dry_run
+
+
+CENTS_NOT_NULL: list[dict[str, Any]] = [
+    *ADD_CENTS_AND_BACKFILL,
+    {
+        "app_label": "shop",
+        "operations": [{"op": "AlterField", "model_name": "order", "name": "cents", "field": {"type": "BigIntegerField"}}],
+    },
+]
+
+
+def test_expand_backfill_contract_are_three_phases_the_contract_depending_on_the_expand_and_waiting_for_parity(release):
+    _, archive = release.sealed(release.approved(CENTS_NOT_NULL))
+
+    files = archive_files(archive)
+    phases = json.loads(files["manifest.json"])["phases"]
+    assert phases["rollout"] == [
+        {"phase": 1, "kind": "expand", "migrations": ["shop.0002_order_cents_backfill_order"], "backfills": [], "depends_on": []},
+        {"phase": 2, "kind": "backfill", "migrations": [], "backfills": [1], "depends_on": [1]},
+        {"phase": 3, "kind": "contract", "migrations": ["shop.0003_alter_order_cents"], "backfills": [1], "depends_on": [1, 2]},
+    ]
+    assert (phases["expand"], phases["contract"]) == (["shop.0002_order_cents_backfill_order"], ["shop.0003_alter_order_cents"])
+    plan = files["PHASES.md"].decode()
+    assert "## Phase 1: expand" in plan
+    assert "## Phase 2: backfill (after phase 1, off the deploy path; resumable)" in plan
+    assert "1. Backfill 1: `python manage.py schemagate_backfill_1_1`, or the Celery task `schemagate_backfill_1_1`" in plan
+    assert (
+        "## Phase 3: contract (after phases 1, 2; the bundle's preflight refuses it until the parity check of backfill 1" in plan
+    )
+    assert plan.index("## Phase 3") < plan.index("sql/forward/002_shop_0003_alter_order_cents.sql")

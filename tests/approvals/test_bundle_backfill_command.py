@@ -189,7 +189,7 @@ def test_the_bundles_celery_task_runs_the_backfill_in_chunks_each_enqueueing_the
     redis.Redis.from_url(broker).flushdb()
     worker = _team_worker(env, root)
     try:
-        Celery(broker=broker).send_task(COMMAND, kwargs={"chunk_batches": 4})
+        Celery(broker=broker, set_as_current=False).send_task(COMMAND, kwargs={"chunk_batches": 4})
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not _finished(dbname):
             assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
