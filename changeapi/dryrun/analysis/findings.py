@@ -210,14 +210,24 @@ def operation_code(operation: Operation) -> str:
     return text.rstrip(",\n")
 
 
+# A Backfill step is written as a release bundle writes it: by the helper module the bundle
+# ships, which a team's migration files import and the migration-files intake reads back.
+_SERVICE_BACKFILL = "changeapi.intake.backfill"
+BUNDLE_HELPER_MODULE = "schemagate_backfill"
+
+
+def _as_shipped(text: str) -> str:
+    return text.replace(f"{_SERVICE_BACKFILL}.Backfill(", f"{BUNDLE_HELPER_MODULE}.Backfill(")
+
+
 def migration_example(operations: list[Operation], *, atomic: bool = True) -> str:
     """A whole migration file body holding `operations`, with the imports it needs."""
     imports = {"from django.db import migrations"}
     bodies = []
     for operation in operations:
         text, needed = OperationWriter(operation, indentation=2).serialize()
-        imports.update(needed)
-        bodies.append(text)
+        imports.update(f"import {BUNDLE_HELPER_MODULE}" if line == f"import {_SERVICE_BACKFILL}" else line for line in needed)
+        bodies.append(_as_shipped(text))
     if any("models." in body for body in bodies):
         imports.add("from django.db import models")
     header = "\n".join(sorted(imports))

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.migrations import operations as ops
 
 from changeapi.dryrun.analysis.findings import CATALOG
+from changeapi.intake.backfill import Backfill
+from changeapi.intake.python_source import parse_migration_file
 from tests.engine.analysis.conftest import codes, finding, plan_of, small
 
 
@@ -50,6 +52,28 @@ def test_not_null_with_default_reports_the_scan_and_its_backfill(dry_run):
     found = finding(report, "SG104")
     assert "backfill" in found["message"]
     assert "note IS NOT NULL" in found["safer_alternative"]["steps"][2]
+
+
+def test_not_null_suggests_expand_backfill_contract_as_migration_files_the_intake_reads(dry_run):
+    report = dry_run(plan_of([ops.AlterField("order", "note", models.TextField(default="none"))]), profile=small())
+
+    example = finding(report, "SG104")["safer_alternative"]["example"]
+    files = [part.split("\n", 1)[1] for part in example.split("# --- migration ")[1:]]
+    read = [
+        parse_migration_file(app_label="shop", name=f"000{n}_x", source=source, filename=f"shop/migrations/000{n}_x.py")
+        for n, source in enumerate(files, start=2)
+    ]
+    (backfill,) = read[0].operations
+    assert isinstance(backfill, Backfill)
+    assert (backfill.model, backfill.assignments["note"].value) == ("shop.order", "none")
+    assert backfill.parity == models.Q(note__isnull=True)
+    assert [type(op).__name__ for m in read[1:] for op in m.operations] == [
+        "AddConstraintNotValid",
+        "ValidateConstraint",
+        "AlterField",
+        "RemoveConstraint",
+    ]
+    assert not read[3].operations[0].field.has_default()  # no UPDATE ... WHERE note IS NULL scan under the lock
 
 
 def test_foreign_key_on_a_filled_column_is_validated_by_a_scan(dry_run):
