@@ -212,3 +212,16 @@ def test_expand_backfill_contract_are_three_phases_the_contract_depending_on_the
         "## Phase 3: contract (after phases 1, 2; the bundle's preflight refuses it until the parity check of backfill 1" in plan
     )
     assert plan.index("## Phase 3") < plan.index("sql/forward/002_shop_0003_alter_order_cents.sql")
+
+
+def test_a_phased_bundle_rebuilds_to_the_same_bytes_and_a_changed_task_or_preflight_fails_verification(release, client_for):
+    sealed, archive = release.sealed(release.approved(CENTS_NOT_NULL))
+    key = client_for(None).get("/api/v1/signing-key/").json()["public_key_pem"]
+
+    assert bundle_rebuild(bundle=ReleaseBundle.objects.get(pk=sealed["id"])).archive == archive
+    assert bundle_verify(archive, public_key_pem=key).valid
+    for path in ("tasks/schemagate_backfill_1_1.py", "sql/forward/002_shop_0003_alter_order_cents.sql"):
+        files = archive_files(archive)
+        files[path] = files[path].replace(b"schemagate_backfill_1_1", b"schemagate_backfill_1_2")
+        result = bundle_verify(repack(files), public_key_pem=key)
+        assert [problem["file"] for problem in result.problems] == [path]
