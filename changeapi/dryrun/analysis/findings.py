@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
 from django.db.migrations.writer import OperationWriter
 
 from changeapi.dryrun.contract import (
@@ -30,6 +31,7 @@ from changeapi.dryrun.contract import (
 )
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.intake.plan import Plan
+from changeapi.intake.state_closure import Step
 
 SEVERITIES = ("high", "medium", "low", "info")
 
@@ -146,6 +148,8 @@ class AnalysisContext:
     engine: str = "postgresql"
     table_rows: dict[str, int] = field(default_factory=dict)
     foreign_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per migration of the plan that completed, the states around each of its operations.
+    operation_states: Sequence[Sequence[Step]] = ()
 
     def operation(self, migration: str, index: int | None) -> Operation | None:
         if self.plan is None or index is None:
@@ -153,6 +157,17 @@ class AnalysisContext:
         for planned in self.plan.migrations:
             if f"{planned.app_label}.{planned.name}" == migration and 0 <= index < len(planned.operations):
                 return planned.operations[index]
+        return None
+
+    def state_before(self, migration: str, index: int | None) -> ProjectState | None:
+        """The project state just before the operation ran (cut to the models it reads), when
+        its migration completed."""
+        if self.plan is None or index is None:
+            return None
+        for position, planned in enumerate(self.plan.migrations):
+            if f"{planned.app_label}.{planned.name}" == migration and position < len(self.operation_states):
+                steps = self.operation_states[position]
+                return steps[index].before if 0 <= index < len(steps) else None
         return None
 
     def is_new(self, table: str | None, statement_index: int | None) -> bool:

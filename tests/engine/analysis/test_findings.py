@@ -133,6 +133,23 @@ def test_rename_field_is_a_backward_incompatible_rename(dry_run):
     assert "db_column='total'" in found["safer_alternative"]["example"]
 
 
+def test_rename_field_suggests_expand_backfill_contract_as_migration_files_the_intake_reads(dry_run):
+    report = dry_run(plan_of([ops.RenameField("order", "total", "amount")]), profile=small())
+
+    example = finding(report, "SG202")["safer_alternative"]["example"]
+    files = [part.split("\n", 1)[1] for part in example.split("# --- migration ")[1:]]
+    expand, contract = (
+        parse_migration_file(app_label="shop", name=f"000{n}_x", source=source, filename=f"shop/migrations/000{n}_x.py")
+        for n, source in enumerate(files, start=2)
+    )
+    add, backfill = expand.operations
+    assert (type(add).__name__, add.name, add.field.null) == ("AddField", "amount", True)
+    assert isinstance(backfill, Backfill) and backfill.assignments["amount"] == models.F("total")
+    assert backfill.parity == models.Q(amount__isnull=True, total__isnull=False)
+    assert [(type(op).__name__, op.name) for op in contract.operations] == [("AlterField", "amount"), ("RemoveField", "total")]
+    assert contract.operations[0].field.null is False
+
+
 def test_run_python_next_to_schema_operations_is_flagged_and_not_executed(dry_run):
     change = plan_of([ops.AddField("order", "flag", models.BooleanField(null=True)), ops.RunPython(_fill_flags)])
 
