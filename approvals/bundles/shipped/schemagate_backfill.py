@@ -225,7 +225,10 @@ def _preflight_receiver(sender: Any, *, plan: Any = None, using: str = DEFAULT_D
         contract_preflight(plan=plan, using=using)
 
 
-pre_migrate.connect(_preflight_receiver, dispatch_uid="schemagate_backfill.contract_preflight")
+# Connected where the module is the bundle's helper, imported by a team's migration files under its
+# shipped name; the service that ships it imports it under its own package and runs no team's migrate.
+if __name__ == "schemagate_backfill":
+    pre_migrate.connect(_preflight_receiver, dispatch_uid="schemagate_backfill.contract_preflight")
 
 
 class BackfillRun:
