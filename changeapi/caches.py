@@ -15,6 +15,21 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
+_additions = 0
+_additions_lock = threading.Lock()
+
+
+def additions() -> int:
+    """How many entries every cache of the process has been given so far: the long-lived
+    objects grew when this changed (see `gc_pause.freeze_long_lived`)."""
+    return _additions
+
+
+def _added() -> None:
+    global _additions
+    with _additions_lock:
+        _additions += 1
+
 
 class BoundedCache(Generic[K, V]):
     """At most `size` entries; the least recently used goes first."""
@@ -32,6 +47,7 @@ class BoundedCache(Generic[K, V]):
             return value
 
     def put(self, key: K, value: V) -> None:
+        _added()
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)

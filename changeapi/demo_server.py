@@ -65,6 +65,12 @@ def service_database_ensure(admin_url: str) -> str:
         return conn.info.parameter_status("server_version") or "?"
 
 
+def demo_shadow_servers(admin_url: str, extra: str) -> str:
+    """SHADOW_SERVERS for the demo: its embedded PostgreSQL, then the servers of
+    DEMO_EXTRA_SHADOW_SERVERS (comma-separated), such as a local MariaDB for MySQL projects."""
+    return ",".join([admin_url, *(url.strip() for url in extra.split(",") if url.strip())])
+
+
 def _port_is_free(addrport: str) -> bool:
     """Checked before PostgreSQL starts: runserver leaves with os._exit on a busy port, skipping cleanup."""
     host, _, port = addrport.rpartition(":")
@@ -96,7 +102,7 @@ def main(argv: list[str]) -> int:
     version = service_database_ensure(admin_url)
 
     os.environ["DATABASE_URL"] = socket_url(socket_dir, SERVICE_DATABASE)
-    os.environ["SHADOW_SERVERS"] = admin_url
+    os.environ["SHADOW_SERVERS"] = demo_shadow_servers(admin_url, os.environ.get("DEMO_EXTRA_SHADOW_SERVERS", ""))
     os.environ["DJANGO_DEBUG"] = "true"
     os.environ["CELERY_BROKER_URL"] = ""  # tasks run in-process, at commit of the request
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
@@ -108,7 +114,9 @@ def main(argv: list[str]) -> int:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     print(f"Embedded PostgreSQL {version}: data in {DATA_DIR}, socket in {socket_dir}")
     print(f"  DATABASE_URL={os.environ['DATABASE_URL']}")
-    print(f"  SHADOW_SERVERS={admin_url}")
+    print(
+        f"  SHADOW_SERVERS={admin_url}" + (" and DEMO_EXTRA_SHADOW_SERVERS" if os.environ["SHADOW_SERVERS"] != admin_url else "")
+    )
     try:
         call_command("migrate", interactive=False, verbosity=1)
         call_command("demo", base_url=f"http://{addrport}")

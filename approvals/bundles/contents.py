@@ -11,9 +11,9 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from django.db.migrations.operations import RunPython
 from django.db.migrations.operations.base import Operation
@@ -31,6 +31,16 @@ from approvals.bundles.backfills import (
     shipped_backfill,
 )
 from approvals.bundles.phases import phased_plan
+from approvals.bundles.scripts import (
+    MYSQL_ENGINES,
+    RecordedStatement,
+    history_statement,
+    mysql_guards,
+    mysql_history_statement,
+    mysql_readme,
+    mysql_sql_script,
+    sql_script,
+)
 from approvals.bundles.signing import sign
 from changeapi.dryrun.apply import is_data_step
 from changeapi.dryrun.contract import Report, StatementTrace
@@ -220,102 +230,6 @@ def migration_file(item: BundledMigration, *, project_slug: str, bundle_number: 
     return (header + text).encode()
 
 
-def _terminated(sql: str) -> str:
-    """One statement ending in `;`, also when its last line ends in a `--` comment."""
-    text = sql.strip()
-    while text.endswith(";"):
-        text = text[:-1].rstrip()
-    last_line = text.rsplit("\n", 1)[-1]
-    return f"{text}\n;" if "--" in last_line else f"{text};"
-
-
-class ScriptedStatement(Protocol):
-    """A statement as a SQL script needs it: the dry-run's forward statements, the rollback's."""
-
-    @property
-    def sql(self) -> str: ...
-
-    @property
-    def transactional(self) -> bool: ...
-
-    @property
-    def transaction(self) -> int | None: ...
-
-    @property
-    def operation_index(self) -> int | None: ...
-
-
-@dataclass(frozen=True)
-class RecordedStatement:
-    """A statement the rollback trace recorded."""
-
-    sql: str
-    transactional: bool
-    transaction: int | None
-    operation_index: int | None
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _history_statement(app_label: str, name: str, *, applied: bool) -> str:
-    """Keep Django's migration history in step, where the target database has one.
-
-    A pipeline may apply the SQL instead of running `migrate`; the application must still see
-    the migration as applied (and no longer applied after a rollback).
-    """
-    app, migration = _literal(app_label), _literal(name)
-    if applied:
-        change = f"INSERT INTO django_migrations (app, name, applied) VALUES ({app}, {migration}, now());"
-    else:
-        change = f"DELETE FROM django_migrations WHERE app = {app} AND name = {migration};"
-    return f"DO $history$ BEGIN IF to_regclass('django_migrations') IS NOT NULL THEN {change} END IF; END $history$;"
-
-
-def sql_script(
-    *,
-    header: list[str],
-    statements: Sequence[ScriptedStatement],
-    descriptions: dict[int, str],
-    lock_timeout_ms: int,
-    history: str,
-    notes: list[str],
-    preflight: Sequence[str] = (),
-) -> bytes:
-    """psql-ready SQL: each transaction of the run as BEGIN ... COMMIT with `SET LOCAL
-    lock_timeout`; statements that ran outside a transaction (CONCURRENTLY) stand alone, each
-    after a session `SET lock_timeout`. `preflight` statements come first, before anything
-    changes: each raises when the migration may not run yet. Run with `psql -v ON_ERROR_STOP=1 -f`."""
-    timeout = f"'{int(lock_timeout_ms)}ms'"
-    lines = [f"-- {line}" for line in header]
-    lines += [f"-- {note}" for note in notes]
-    lines += list(preflight)
-    open_transaction: Any = None
-    described: set[int] = set()
-    for statement in statements:
-        transaction_id = statement.transaction if statement.transactional else None
-        if open_transaction is not None and transaction_id != open_transaction:
-            lines.append("COMMIT;")
-            open_transaction = None
-        if transaction_id is not None and open_transaction is None:
-            lines += ["BEGIN;", f"SET LOCAL lock_timeout = {timeout};"]
-            open_transaction = transaction_id
-        operation = statement.operation_index
-        if operation is not None and operation not in described:
-            described.add(operation)
-            lines.append(f"-- operation {operation}: {descriptions.get(operation, '')}".rstrip())
-        if transaction_id is None:
-            lines.append(f"SET lock_timeout = {timeout};")
-        lines.append(_terminated(statement.sql))
-    if open_transaction is None:
-        lines.append(f"SET lock_timeout = {timeout};")
-    lines.append(history)
-    if open_transaction is not None:
-        lines.append("COMMIT;")
-    return ("\n".join(lines) + "\n").encode()
-
-
 def _descriptions(migration: PlannedMigration) -> dict[int, str]:
     return {index: operation.describe() for index, operation in enumerate(migration.operations)}
 
@@ -350,8 +264,13 @@ def bundle_files(
 
     `combined_report` is the dry-run of the whole bundle under its final migration names, so
     its statements are exactly the forward SQL; `rollback` is in rollback order (last
-    migration first).
+    migration first). The report's engine picks the scripts' guards: for MySQL/MariaDB the
+    manifest also names the engine, its version and the guards, and a README says how to apply.
     """
+    mysql = combined_report.engine in MYSQL_ENGINES
+    script = mysql_sql_script if mysql else sql_script
+    history = mysql_history_statement if mysql else history_statement
+    atomic_note = " (no effect on MySQL/MariaDB: each statement commits on its own)" if mysql else ""
     files: dict[str, bytes] = {}
     by_migration: dict[str, list[StatementTrace]] = {}
     for statement in combined_report.statements:
@@ -375,15 +294,15 @@ def bundle_files(
         files[python_path] = migration_file(item, project_slug=project["slug"], bundle_number=bundle_number)
         steps = _data_step_notes(item)
         data_steps += steps
-        files[forward_path] = sql_script(
+        files[forward_path] = script(
             header=[
                 f"{item.label}: forward (change request #{item.entry.number}, revision {item.entry.revision})",
-                f"atomic: {'yes' if migration.atomic else 'no'}",
+                f"atomic: {'yes' if migration.atomic else 'no'}{atomic_note}",
             ],
             statements=by_migration.get(item.label, []),
             descriptions=_descriptions(migration),
             lock_timeout_ms=lock_timeout_ms,
-            history=_history_statement(migration.app_label, migration.name, applied=True),
+            history=history(migration.app_label, migration.name, applied=True),
             notes=[f"DATA STEP, operation {s['operation_index']}: {s['operation']}: {s['reason']}" for s in steps]
             + [
                 f"BACKFILL, operation {b['operation_index']}: {b['description']}: not part of the SQL; once this file "
@@ -414,15 +333,15 @@ def bundle_files(
         not_restored += [{"migration": step.label, **n} for n in step.notes if n["kind"] == "data_not_restored"]
         if not step.reached:
             notes.insert(0, "NOT REACHED: an irreversible step in a later migration stops the rollback before this one")
-        files[path] = sql_script(
+        files[path] = script(
             header=[
                 f"{step.label}: rollback (change request #{item.entry.number}, revision {item.entry.revision})",
-                f"atomic: {'yes' if migration.atomic else 'no'}",
+                f"atomic: {'yes' if migration.atomic else 'no'}{atomic_note}",
             ],
             statements=[RecordedStatement(**s) for s in step.statements] if step.reached else [],
             descriptions=_descriptions(migration),
             lock_timeout_ms=lock_timeout_ms,
-            history=_history_statement(migration.app_label, migration.name, applied=False)
+            history=history(migration.app_label, migration.name, applied=False)
             if step.reached and not any(n["kind"] == "irreversible" for n in step.notes)
             else "-- the migration stays recorded as applied",
             notes=notes,
@@ -440,6 +359,19 @@ def bundle_files(
     if phases is not None:
         rollout = phases.markdown(paths=migration_paths, backfills=backfills)
         files["PHASES.md"] = (rollout + backfill_rollout(backfills, paths=migration_paths)).encode()
+    engine_facts: dict[str, Any] = {}
+    if mysql:
+        files["README.md"] = mysql_readme(
+            engine=combined_report.engine,
+            server_version=combined_report.server_version,
+            apply_order=forward_order,
+            rollback_order=rollback_order,
+            lock_timeout_ms=lock_timeout_ms,
+        )
+        engine_facts = {
+            "engine": {"name": combined_report.engine, "server_version": combined_report.server_version},
+            "guards": mysql_guards(lock_timeout_ms),
+        }
     manifest_requests = []
     for position, entry in enumerate(_unique_entries(bundled), start=1):
         manifest_requests.append(
@@ -488,6 +420,7 @@ def bundle_files(
         "data_steps": data_steps,
         **({"backfills": backfills} if backfills else {}),
         "phases": phases.as_manifest() if phases is not None else None,
+        **engine_facts,
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()

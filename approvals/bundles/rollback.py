@@ -4,11 +4,13 @@ SQL collected without a live schema is wrong (AlterField and RemoveField introsp
 constraints they drop), so the clone first gets the whole bundle applied as Django would,
 then each migration is unapplied, last first, by Django's `Migration.unapply` loop (`dryrun/apply.py`),
 with every statement executed and recorded. Irreversible steps stop the rollback there, as
-`migrate` backwards would.
+`migrate` backwards would. A MySQL/MariaDB bundle is traced the same way on a copy of its
+template there, so its rollback SQL is what Django's MySQL schema editor runs.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -20,9 +22,11 @@ from django.db.models.fields import NOT_PROVIDED
 from approvals.bundles.contents import RollbackStep
 from changeapi.dryrun.apply import is_data_step, operation_states, unapply_migration
 from changeapi.dryrun.engine import apply_plan_untraced
+from changeapi.dryrun.mysql_session import mysql_session
 from changeapi.dryrun.session import shadow_session
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source import plan_state
+from changeapi.shadow.engine_servers import MySqlShadowServer
 from changeapi.shadow.servers import ShadowServer
 
 
@@ -80,10 +84,13 @@ class _Recorder:
             self.connection.on_commit(closed)
         return self._open
 
-    def record(self, sql: Any, params: Any) -> None:
+    def record(self, sql: Any, params: Any, editor: Any) -> None:
         text = str(sql)
-        if params:
+        if params and self.connection.vendor == "postgresql":
             text = str(self.connection.ops.compose_sql(text, params))  # type: ignore[attr-defined]
+        elif params:
+            # As Django's MySQL schema editor collects it: each parameter quoted into the statement.
+            text = text % tuple(map(editor.quote_value, params))
         self.statements.append(
             {
                 "sql": text,
@@ -99,7 +106,7 @@ class _Recorder:
 
         class RecordingSchemaEditor(base):  # type: ignore[valid-type, misc]
             def execute(self, sql: Any, params: Any = ()) -> None:
-                recorder.record(sql, params)
+                recorder.record(sql, params, self)
                 super().execute(sql, params)
 
         return RecordingSchemaEditor
@@ -137,13 +144,22 @@ def _unapply(
     return recorder.statements, notes
 
 
-def rollback_trace(*, server: ShadowServer, template: str, clone_name: str, baseline: Plan, bundle: Plan) -> list[RollbackStep]:
+def _clone_session(server: ShadowServer | MySqlShadowServer, *, template: str, name: str) -> AbstractContextManager[Any]:
+    """A connected clone of `template` on a server of either engine, dropped when it closes."""
+    if isinstance(server, MySqlShadowServer):
+        return mysql_session(server, template=template, name=name)
+    return shadow_session(server, template=template, name=name)
+
+
+def rollback_trace(
+    *, server: ShadowServer | MySqlShadowServer, template: str, clone_name: str, baseline: Plan, bundle: Plan
+) -> list[RollbackStep]:
     """The rollback of every migration of `bundle`, last migration first.
 
     The clone is dropped whatever happens. A reverse that fails on the shadow stops the
     rollback there too, with the database's message as the reason.
     """
-    with shadow_session(server, template=template, name=clone_name) as session:
+    with _clone_session(server, template=template, name=clone_name) as session:
         connection = session.connection
         state = plan_state(baseline)
         states_before = []

@@ -22,21 +22,25 @@ from django.db.models import Max
 from django.utils import timezone
 
 from approvals.bundles.archive import archive_build
-from approvals.bundles.contents import BundledMigration, BundleEntry, bundle_files, bundle_plan, renumber
+from approvals.bundles.contents import BundledMigration, BundleEntry, RollbackStep, bundle_files, bundle_plan, renumber
 from approvals.bundles.rollback import rollback_trace
 from approvals.models import BundleItem, ReleaseBundle, Review
 from approvals.policies import approval_status
 from changeapi.audit import AuditContext, audit_record
 from changeapi.dryrun.contract import Report, ReportError, to_json
+from changeapi.dryrun.mysql_run import dry_run_execute_mysql
+from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import dry_run_execute, template_build
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
+from changeapi.intake.plan import Plan
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision, ShadowDatabase
 from changeapi.permissions import RELEASE, has_project_perm
 from changeapi.selectors import baseline_plan, dry_run_report, latest_dry_run, latest_revision, revision_plan
 from changeapi.services.baselines import baseline_advance
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, pick_postgresql_server
+from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, engine_not_supported, pick_server
 from changeapi.types import User
 
 T = TypeVar("T")
@@ -135,7 +139,7 @@ def _baseline_settled(project: Project) -> Baseline:
     return baseline
 
 
-def _on_clone(server: ShadowServer, baseline: Baseline, run: Callable[[str], T]) -> T:
+def _on_clone(server: ShadowServer | MySqlShadowServer, baseline: Baseline, run: Callable[[str], T]) -> T:
     """Run `run(clone_name)` with the clone in the shadow registry, so a crash leaves no orphan."""
     name = f"{settings.SHADOW_DATABASE_PREFIX}bd_{uuid.uuid4().hex[:16]}"
     row = ShadowDatabase.objects.create(server=server.key, name=name, kind=ShadowDatabase.Kind.CLONE, baseline=baseline)
@@ -158,32 +162,13 @@ def bundle_build(
     bundled = renumber(entries, [(m.app_label, m.name) for m in base.migrations])
     plan = bundle_plan(bundled)
     try:
-        server = pick_postgresql_server(engine=project.engine, engine_version=project.engine_version)
-        if template_build(server=server, name=baseline.template_name, baseline=base):
-            ShadowDatabase.objects.create(
-                server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
-            )
-        report = _on_clone(
-            server,
-            baseline,
-            lambda name: dry_run_execute(
-                server=server,
-                template=baseline.template_name,
-                clone_name=name,
-                baseline=base,
-                change=plan,
-                backfill_target_lock_ms=project.backfill_target_lock_ms,
-            ),
-        )
-        if report.error is not None:
-            raise _does_not_apply(report.error, bundled)
-        rollback = _on_clone(
-            server,
-            baseline,
-            lambda name: rollback_trace(
-                server=server, template=baseline.template_name, clone_name=name, baseline=base, bundle=plan
-            ),
-        )
+        server = pick_server(engine=project.engine, engine_version=project.engine_version)
+        if isinstance(server, MySqlShadowServer):
+            report, rollback = _mysql_runs(server, baseline=baseline, base=base, plan=plan, bundled=bundled)
+        elif isinstance(server, ShadowServer):
+            report, rollback = _postgresql_runs(project, server, baseline=baseline, base=base, plan=plan, bundled=bundled)
+        else:
+            raise engine_not_supported(server)
     except ShadowServerUnavailable as exc:
         raise ShadowUnavailable(str(exc)) from exc
     files = bundle_files(
@@ -200,6 +185,62 @@ def bundle_build(
         lock_timeout_ms=lock_timeout_ms,
     )
     return BuiltBundle(files=files, archive=archive_build(files), bundled=bundled, dry_run_report=report)
+
+
+def _postgresql_runs(
+    project: Project, server: ShadowServer, *, baseline: Baseline, base: Plan, plan: Plan, bundled: list[BundledMigration]
+) -> tuple[Report, list[RollbackStep]]:
+    """The combined dry-run and the rollback trace on a PostgreSQL clone of the baseline's template."""
+    if template_build(server=server, name=baseline.template_name, baseline=base):
+        ShadowDatabase.objects.create(
+            server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
+        )
+    report = _on_clone(
+        server,
+        baseline,
+        lambda name: dry_run_execute(
+            server=server,
+            template=baseline.template_name,
+            clone_name=name,
+            baseline=base,
+            change=plan,
+            backfill_target_lock_ms=project.backfill_target_lock_ms,
+        ),
+    )
+    if report.error is not None:
+        raise _does_not_apply(report.error, bundled)
+    rollback = _on_clone(
+        server,
+        baseline,
+        lambda name: rollback_trace(server=server, template=baseline.template_name, clone_name=name, baseline=base, bundle=plan),
+    )
+    return report, rollback
+
+
+def _mysql_runs(
+    server: MySqlShadowServer, *, baseline: Baseline, base: Plan, plan: Plan, bundled: list[BundledMigration]
+) -> tuple[Report, list[RollbackStep]]:
+    """The same two runs on a MySQL/MariaDB copy of the baseline's (unseeded) template: the
+    forward SQL is what Django's MySQL schema editor ran there, statement by statement."""
+    if mysql_template_build(server=server, name=baseline.template_name, baseline=base).built:
+        ShadowDatabase.objects.create(
+            server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
+        )
+    report = _on_clone(
+        server,
+        baseline,
+        lambda name: dry_run_execute_mysql(
+            server=server, template=baseline.template_name, clone_name=name, baseline=base, change=plan
+        ),
+    )
+    if report.error is not None:
+        raise _does_not_apply(report.error, bundled)
+    rollback = _on_clone(
+        server,
+        baseline,
+        lambda name: rollback_trace(server=server, template=baseline.template_name, clone_name=name, baseline=base, bundle=plan),
+    )
+    return report, rollback
 
 
 def _does_not_apply(error: ReportError, bundled: list[BundledMigration]) -> BundleDoesNotApply:

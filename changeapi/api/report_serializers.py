@@ -134,6 +134,10 @@ class OnlineDdlSerializer(serializers.Serializer):
     )
     observed_read_wait_ms = serializers.FloatField(allow_null=True, help_text="The longest a read from another session waited.")
     observed_write_wait_ms = serializers.FloatField(allow_null=True, help_text="The longest a write from another session waited.")
+    probe_ms = serializers.FloatField(
+        allow_null=True,
+        help_text="How long the accepted ALGORITHM took on a one-row copy of the table: the fixed cost the estimate does not scale.",
+    )
 
 
 class StatementSerializer(serializers.Serializer):

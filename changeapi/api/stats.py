@@ -1,7 +1,7 @@
 """HTTP endpoints for production table stats and activity: list them, upload them.
 
 The figures (row counts, bytes, column statistics, queries per second; never data) come from a read-only query
-on production (docs/table-stats.md). Reading needs view on the project; uploading needs
+on production (docs/table-stats.md: pg_class and pg_stats on PostgreSQL, information_schema.TABLES on MySQL/MariaDB). Reading needs view on the project; uploading needs
 manage, since new sizes reseed the project's shadow template.
 """
 
@@ -67,12 +67,19 @@ class IndexSizeSerializer(serializers.Serializer):
 
 
 class TableFiguresSerializer(serializers.Serializer):
-    """One table as uploaded: size from pg_class, traffic (optional) from pg_stat_user_tables samples."""
+    """One table as uploaded: size from pg_class (MySQL/MariaDB: information_schema.TABLES),
+    traffic (optional) from pg_stat_user_tables samples."""
 
     table = serializers.RegexField(IDENTIFIER, max_length=200)
-    rows = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
+    rows = serializers.IntegerField(
+        min_value=0,
+        max_value=BIGINT_MAX,
+        help_text="PostgreSQL: pg_class.reltuples; MySQL/MariaDB: information_schema.TABLES.TABLE_ROWS.",
+    )
     total_bytes = serializers.IntegerField(
-        min_value=0, max_value=BIGINT_MAX, help_text="pg_total_relation_size: heap, indexes and TOAST."
+        min_value=0,
+        max_value=BIGINT_MAX,
+        help_text="PostgreSQL: pg_total_relation_size (heap, indexes and TOAST); MySQL/MariaDB: DATA_LENGTH + INDEX_LENGTH.",
     )
     queries_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
     writes_per_second = serializers.FloatField(min_value=0, required=False, allow_null=True)
@@ -200,8 +207,8 @@ class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         # Every table stored, as one plain list: not a page, whatever the list endpoint pages.
         responses={200: {"type": "array", "items": {"$ref": "#/components/schemas/TableStats"}}, **ERRORS},
         description=(
-            "Upload production row counts and sizes per table (and optionally per-column statistics from pg_stats, "
-            "index sizes and traffic). The next dry-run seeds its shadow in proportion, shaped by the column "
+            "Upload production row counts and sizes per table (from pg_class, or information_schema.TABLES on "
+            "MySQL/MariaDB; optionally per-column statistics from pg_stats, index sizes and traffic). The next dry-run seeds its shadow in proportion, shaped by the column "
             "statistics, and estimates timings at this size."
         ),
     )

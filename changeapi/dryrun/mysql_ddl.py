@@ -11,6 +11,7 @@ runs it; a clause the server accepts really ran on the copy, which is then made 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -69,12 +70,14 @@ def ddl_target(sql: str) -> DdlTarget | None:
 @dataclass(frozen=True, slots=True)
 class DdlAnswer:
     """What the server accepted: the best algorithm and weakest lock, the clauses it refused,
-    or why the statement could not be tried on a copy."""
+    or why the statement could not be tried on a copy; and how long the accepted algorithm took
+    on the one-row copy (`accepted_ms`), the statement's fixed cost whatever the table's size."""
 
     algorithm: str | None
     lock: str | None
     refusals: tuple[DdlRefusal, ...]
     probe_error: str | None
+    accepted_ms: float | None = None
 
     @property
     def blocks_writes(self) -> bool | None:
@@ -132,14 +135,17 @@ def ddl_ask(cursor: Any, target: DdlTarget, params: Any, *, flavor: str) -> DdlA
     refusals: list[DdlRefusal] = []
     scratch = _Scratch(cursor, target.table)
     chosen: dict[str, str | None] = {"ALGORITHM": None, "LOCK": None}
+    accepted_ms: float | None = None
     algorithms = ALGORITHMS_MARIADB if flavor == "mariadb" else ALGORITHMS_MYSQL
     try:
         cursor.execute("SET SESSION foreign_key_checks = 1")
         for option, values in (("ALGORITHM", algorithms), ("LOCK", LOCKS)):
             for value in values:
                 clause = f"{option}={value}"
+                statement = target.on(scratch.ready(), clause)
+                started = time.perf_counter()
                 try:
-                    cursor.execute(target.on(scratch.ready(), clause), params or None)
+                    cursor.execute(statement, params or None)
                 except errors as exc:
                     code = int(exc.args[0]) if exc.args and isinstance(exc.args[0], int) else 0
                     message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
@@ -152,12 +158,20 @@ def ddl_ask(cursor: Any, target: DdlTarget, params: Any, *, flavor: str) -> DdlA
                         )
                     refusals.append(DdlRefusal(clause=clause, code=code, message=message))
                     continue
+                if option == "ALGORITHM":
+                    accepted_ms = round((time.perf_counter() - started) * 1000, 3)
                 scratch.fresh = False
                 chosen[option] = value
                 break
     finally:
         scratch.drop()
-    return DdlAnswer(algorithm=chosen["ALGORITHM"], lock=chosen["LOCK"], refusals=tuple(refusals), probe_error=None)
+    return DdlAnswer(
+        algorithm=chosen["ALGORITHM"],
+        lock=chosen["LOCK"],
+        refusals=tuple(refusals),
+        probe_error=None,
+        accepted_ms=accepted_ms,
+    )
 
 
 def table_id(admin_cursor: Any, database: str, table: str, *, flavor: str) -> int | None:

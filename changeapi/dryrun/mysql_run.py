@@ -2,9 +2,10 @@
 
 The same typed `Report` as PostgreSQL's `run.dry_run_execute`, with what this engine says:
 per statement the algorithm and lock the server allows, whether the table was rebuilt, what
-the statement blocks and that it committed on its own, and the findings of this engine's rules
-(SG601-SG605). What the engine does not measure here yet (lock spans over time, production
-estimates, reversal) stays empty.
+the statement blocks and that it committed on its own, its work class and estimate at
+production size (`analysis/mysql_estimate`), and the findings of this engine's rules
+(SG601-SG605). What the engine does not measure here yet (lock spans over time, reversal)
+stays empty.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 
 from changeapi.dryrun.analysis import rules_mysql
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
+from changeapi.dryrun.analysis.mysql_estimate import analyse_mysql_statements, mysql_model_summary, worked_tables
+from changeapi.dryrun.analysis.timeline import production_timeline
 from changeapi.dryrun.contract import Report, Summary
 from changeapi.dryrun.engine import ProgressCallback, baseline_state
 from changeapi.dryrun.mysql_connection import raw_connection
@@ -64,8 +67,7 @@ def dry_run_execute_mysql(
                 connect=lambda: raw_connection(server, session.user),
                 on_progress=on_progress,
             )
-            tables = {s.online_ddl.table for s in run.statements if s.online_ddl is not None}
-            facts = mysql_table_facts(probe.cursor(), tables)
+            facts = mysql_table_facts(probe.cursor(), worked_tables(run.statements))
         finally:
             probe.close()
             admin.close()
@@ -99,9 +101,17 @@ def mysql_report(
     profile: ProductionProfile | None = None,
     facts: MySqlTableFacts | None = None,
 ) -> Report:
-    """The report of a MySQL/MariaDB run: its statements as traced, their summary and findings."""
-    statements = tuple(run.statements)
+    """The report of a MySQL/MariaDB run: its statements as traced, classed and estimated at
+    `profile`'s sizes from the clone's (`facts`), their summary and findings."""
     facts = facts or MySqlTableFacts()
+    statements = analyse_mysql_statements(run.statements, profile=profile, clone=facts)
+    estimated = (
+        profile is not None
+        and profile.has_sizes
+        and all(s.estimate is not None and s.estimate.estimated_ms is not None for s in statements)
+    )
+    timeline = production_timeline(statements)
+    estimated_total = round(timeline[-1][1] + max(run.total_ms - statements[-1].end_ms, 0.0), 3) if statements else 0.0
     context = AnalysisContext(
         statements=statements,
         migrations=run.migrations,
@@ -134,11 +144,13 @@ def mysql_report(
             rewrites=tuple(sorted({t for s in statements for t in s.rewrites})),
             tables_scanned=(),
             data_steps_not_executed=sum(1 for m in run.migrations for op in m.operations if not op.executed),
+            estimated_total_ms=float(estimated_total) if estimated else None,
             findings=finding_counts(findings),
         ),
         migrations=tuple(run.migrations),
         statements=statements,
         lock_spans=(),
         tables=(),
+        estimation=mysql_model_summary(facts, estimated=estimated),
         findings=findings,
     )

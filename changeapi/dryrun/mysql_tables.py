@@ -1,5 +1,6 @@
-"""What the MySQL/MariaDB rules need to know of the tables a change touched, read on the clone
-after the run: how many rows each holds, and the foreign keys that tie it to others."""
+"""What the MySQL/MariaDB rules and estimates need to know of the tables a change touched, read
+on the clone after the run: how many rows each holds, its bytes, and the foreign keys that tie
+it to others."""
 
 from __future__ import annotations
 
@@ -15,23 +16,39 @@ ROWS_COUNTED_UP_TO = 1_000_001
 
 @dataclass(frozen=True, slots=True)
 class MySqlTableFacts:
-    """Rows per table (at most `ROWS_COUNTED_UP_TO`) and, per table, the foreign keys in either
-    direction as `child -> parent` (online schema change tools refuse tables with any)."""
+    """Rows per table (at most `ROWS_COUNTED_UP_TO`), its bytes (data and indexes, as InnoDB's
+    freshly sampled statistics say) and, per table, the foreign keys in either direction as
+    `child -> parent` (online schema change tools refuse tables with any)."""
 
     rows: dict[str, int] = field(default_factory=dict)
     foreign_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    total_bytes: dict[str, int] = field(default_factory=dict)
 
 
 def mysql_table_facts(cursor: Any, tables: Iterable[str]) -> MySqlTableFacts:
-    """Count the rows of each table and list its foreign keys; a table gone by now is left out."""
+    """Count the rows of each table, weigh it and list its foreign keys; a table gone by now is left out.
+
+    InnoDB's `DATA_LENGTH`/`INDEX_LENGTH` lag behind a table just filled or copied until its
+    statistics are sampled again, so `ANALYZE TABLE` (a few pages sampled, no rows read) comes first.
+    """
     rows: dict[str, int] = {}
     keys: dict[str, tuple[str, ...]] = {}
+    sizes: dict[str, int] = {}
     for table in sorted(set(tables)):
         try:
             cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {quote(table)} LIMIT {ROWS_COUNTED_UP_TO}) AS counted")
         except server_errors():
             continue
         rows[table] = int(cursor.fetchone()[0])
+        cursor.execute(f"ANALYZE TABLE {quote(table)}")
+        cursor.fetchall()
+        cursor.execute(
+            "SELECT COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            [table],
+        )
+        size = cursor.fetchone()
+        sizes[table] = int(size[0]) if size else 0
         cursor.execute(
             "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
             "WHERE CONSTRAINT_SCHEMA = DATABASE() AND (TABLE_NAME = %s OR REFERENCED_TABLE_NAME = %s) "
@@ -39,4 +56,4 @@ def mysql_table_facts(cursor: Any, tables: Iterable[str]) -> MySqlTableFacts:
             [table, table],
         )
         keys[table] = tuple(dict.fromkeys(f"{child} -> {parent}" for child, parent in cursor.fetchall()))
-    return MySqlTableFacts(rows=rows, foreign_keys=keys)
+    return MySqlTableFacts(rows=rows, foreign_keys=keys, total_bytes=sizes)

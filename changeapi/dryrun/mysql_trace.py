@@ -151,6 +151,7 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                     observed_blocks_writes=observer.result.writes if observer else None,
                     observed_read_wait_ms=observer.result.read_wait_ms if observer else None,
                     observed_write_wait_ms=observer.result.write_wait_ms if observer else None,
+                    probe_ms=answer.accepted_ms,
                 )
             tracer.run.statements.append(
                 dataclasses.replace(

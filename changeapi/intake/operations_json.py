@@ -320,7 +320,7 @@ def _model_options(value: Any, pointer: str) -> dict[str, Any]:
     return built
 
 
-def _sql_text(value: Any, pointer: str) -> str | list[str]:
+def _sql_text(value: Any, pointer: str, engine: str) -> str | list[str]:
     if isinstance(value, str) and value.strip():
         text: str | list[str] = value
     elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -328,14 +328,14 @@ def _sql_text(value: Any, pointer: str) -> str | list[str]:
     else:
         raise refusal("SQL must be a non-empty string or a list of strings", pointer)
     try:
-        check_sql(text)
+        check_sql(text, engine=engine)
     except RefusedSql as exc:
         raise refusal(str(exc), pointer) from None
     return text
 
 
-def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
-    """One operation document -> one Django operation object."""
+def build_operation(doc: Any, pointer: str, app_label: str, engine: str = POSTGRESQL) -> Operation:
+    """One operation document -> one Django operation object; RunSQL is read in `engine`'s dialect."""
     op = member(doc, "op", pointer)
     name = lambda key: _identifier(member(doc, key, pointer), f"{pointer}/{key}", key)  # noqa: E731
     field = lambda: build_field(member(doc, "field", pointer), f"{pointer}/field", app_label)  # noqa: E731
@@ -391,9 +391,9 @@ def build_operation(doc: Any, pointer: str, app_label: str) -> Operation:
     if op == "Backfill":
         return read_backfill(doc, pointer, app_label, field_reader=lambda spec, at: build_field(spec, at, app_label))
     if op == "RunSQL":
-        sql = _sql_text(member(doc, "sql", pointer), f"{pointer}/sql")
+        sql = _sql_text(member(doc, "sql", pointer), f"{pointer}/sql", engine)
         reverse = doc.get("reverse_sql")
-        reverse_sql = _sql_text(reverse, f"{pointer}/reverse_sql") if reverse is not None else None
+        reverse_sql = _sql_text(reverse, f"{pointer}/reverse_sql", engine) if reverse is not None else None
         elidable = optional(doc, "elidable", boolean, pointer, default=False)
         # The stubs take list[str | tuple[str, params]], and list is invariant: a list[str] is valid.
         return operations.RunSQL(sql=sql, reverse_sql=reverse_sql, elidable=elidable)  # type: ignore[arg-type]
@@ -561,7 +561,7 @@ def parse_migration_documents(
     for here, doc in migrations:
         app_label = _identifier(member(doc, "app_label", here), f"{here}/app_label", "app_label")
         ops_doc = elements(member(doc, "operations", here), f"{here}/operations", non_empty=True, what="operations")
-        ops = [build_operation(op_doc, at, app_label) for at, op_doc in ops_doc]
+        ops = [build_operation(op_doc, at, app_label, engine) for at, op_doc in ops_doc]
         _backfills_last(ops, ops_doc)
         atomic = optional(doc, "atomic", boolean, here, default=True)
         name = doc.get("name")

@@ -1,6 +1,8 @@
 """Submitted SQL read before it runs: what a migration's SQL may not do on a shadow database.
 
-`RunSQL` (and its reverse) is parsed with pglast, PostgreSQL's own parser. Statements that
+For a PostgreSQL project, `RunSQL` (and its reverse) is parsed with pglast, PostgreSQL's own
+parser; a MySQL/MariaDB project's SQL is in that dialect and is read by `sql_policy_mysql`
+instead. Statements that
 would take over the transaction Django's executor manages, lift the limits a dry-run runs
 under, change roles, databases or the server, or reach files and other sessions are refused
 at intake with the reason. Parsing cannot see inside `DO` bodies or functions; the engine
@@ -11,12 +13,17 @@ every refusal.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pglast
 from pglast import ast, enums
+
+from changeapi.intake.engines import MYSQL, POSTGRESQL
+from changeapi.intake.sql_policy_mysql import check_mysql_sql
+from changeapi.intake.sql_texts import RefusedSql, shown, sql_texts
+
+__all__ = ["RefusedSql", "check_sql"]
 
 # Settings that carry a dry-run's limits or identity; SET/RESET/set_config of them is refused.
 LIMIT_SETTINGS = frozenset(
@@ -83,13 +90,13 @@ REFUSED_FUNCTIONS = frozenset(
 )
 
 
-class RefusedSql(ValueError):
-    """A statement a migration's SQL may not run on the shadow; the message says which and why."""
-
-
-def check_sql(sql: Any) -> None:
-    """Raise RefusedSql for the first refused statement in a RunSQL's `sql` (str, list, tuples)."""
-    for text in _texts(sql):
+def check_sql(sql: Any, *, engine: str = POSTGRESQL) -> None:
+    """Raise RefusedSql for the first refused statement in a RunSQL's `sql` (str, list, tuples),
+    read in the dialect of the project's `engine`."""
+    if engine == MYSQL:
+        check_mysql_sql(sql)
+        return
+    for text in sql_texts(sql):
         try:
             statements = pglast.parse_sql(text)
         except pglast.parser.ParseError as exc:
@@ -98,21 +105,6 @@ def check_sql(sql: Any) -> None:
             reason = _refusal(raw.stmt) if raw.stmt is not None else None
             if reason:
                 raise RefusedSql(f"{_statement_text(text, raw)!r} is refused: {reason}.")
-
-
-_PLACEHOLDER = re.compile(r"%(?:\([A-Za-z_][A-Za-z0-9_]*\))?s")
-
-
-def _texts(sql: Any) -> Iterator[str]:
-    if isinstance(sql, str):
-        yield sql
-    elif isinstance(sql, (list, tuple)):
-        for item in sql:
-            if isinstance(item, str):
-                yield item
-            elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
-                # (sql, params): the driver fills %s / %(name)s and turns %% into %.
-                yield _PLACEHOLDER.sub("NULL", item[0]).replace("%%", "%")
 
 
 def _refusal(statement: ast.Node) -> str | None:
@@ -161,5 +153,4 @@ def _walk(node: Any) -> Iterator[ast.Node]:
 def _statement_text(text: str, raw: ast.RawStmt) -> str:
     start = raw.stmt_location or 0
     end = start + raw.stmt_len if raw.stmt_len else len(text)
-    statement = text[start:end].strip()
-    return statement if len(statement) <= 120 else statement[:117] + "..."
+    return shown(text[start:end])

@@ -148,11 +148,15 @@ _STUB_DROPPED_OPTIONS = ("indexes", "constraints", "unique_together", "index_tog
 
 
 def stub_model(model: ModelState) -> ModelState:
-    """A copy of `model` holding only what a relation to it needs (see `_stub_keeps`)."""
+    """A copy of `model` holding only what a relation to it needs (see `_stub_keeps`).
+
+    The fields are shared with `model`, as `ModelState.clone` shares those of the full copies;
+    rendering clones every field it puts on a model class.
+    """
     return ModelState(
         model.app_label,
         model.name,
-        [(name, field.clone()) for name, field in model.fields.items() if _stub_keeps(field)],  # type: ignore[attr-defined]
+        [(name, field) for name, field in model.fields.items() if _stub_keeps(field)],
         options={name: value for name, value in model.options.items() if name not in _STUB_DROPPED_OPTIONS},
         bases=model.bases,
         managers=list(model.managers),

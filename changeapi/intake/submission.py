@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db.migrations.state import ProjectState
 
+from changeapi.gc_pause import collect_now, collections_paused
 from changeapi.intake.backfill import Backfill
 from changeapi.intake.engines import POSTGRESQL
 from changeapi.intake.errors import IntakeError, IntakeErrors, IntakeLimitExceeded, Location, Problem
@@ -244,8 +245,34 @@ def parse_submission(
     for a project of `engine`: names that engine cannot run are refused where they are used.
 
     With `validate`, operations-form changes are also applied to the baseline state, so a
-    reference to a missing model or field fails here with its location.
+    reference to a missing model or field fails here with its location. Automatic garbage
+    collection waits until the reading is done (`changeapi.gc_pause`).
     """
+    with collections_paused():
+        try:
+            return _parse(
+                form=form,
+                source=source,
+                baseline=baseline,
+                base_state=base_state,
+                engine=engine,
+                project_settings=project_settings,
+                validate=validate,
+            )
+        finally:
+            collect_now()
+
+
+def _parse(
+    *,
+    form: str,
+    source: Any,
+    baseline: Plan | None,
+    base_state: ProjectState | None,
+    engine: str,
+    project_settings: dict[str, Any] | None,
+    validate: bool,
+) -> Intake:
     parsed_settings = source_settings(project_settings, engine=engine)
     if form == "operations":
         limit = "SCHEMAGATE_MAX_OPERATIONS" if baseline is not None else "SCHEMAGATE_MAX_BASELINE_OPERATIONS"

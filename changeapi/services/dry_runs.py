@@ -29,11 +29,11 @@ from changeapi.audit import SYSTEM, AuditContext, audit_record
 from changeapi.dryrun.as_production import explain_missing_objects
 from changeapi.dryrun.contract import Report, SchemaDrift, StatementTrace, to_json
 from changeapi.dryrun.engine import baseline_state
-from changeapi.dryrun.gc_pause import collect_now, collections_paused
 from changeapi.dryrun.mysql_run import dry_run_execute_mysql
 from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import dry_run_execute
 from changeapi.errors import InvalidState
+from changeapi.gc_pause import collect_now, collections_paused, freeze_long_lived
 from changeapi.intake.plan import Plan
 from changeapi.models import ChangeRequest, DryRun, Revision, ShadowDatabase
 from changeapi.selectors import baseline_plan, dry_run_report_known, revision_plan
@@ -182,21 +182,25 @@ def dry_run_perform(*, dry_run_id: int) -> DryRun | None:
     report: Report | None = None
     error = ""
     template: str | None = None
-    with LeaseKeeper(dry_run.pk, owner), collections_paused():
-        try:
-            template, report = _execute(dry_run, server)
-            if report.error is not None:
-                error = report.error.message
-        except ShadowServerUnavailable as exc:
-            error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - a crash must still leave a finished, explained job
-            logger.exception("dry-run %s crashed", dry_run.pk)
-            error = f"internal error while dry-running: {type(exc).__name__}: {exc}"
-    finished = _finish(dry_run.pk, owner=owner, report=report, error=error)
-    # A worker that took the job over (this one lost its lease) owns the clone's name now.
-    if finished is not None or not DryRun.objects.filter(pk=dry_run.pk, status=DryRun.Status.RUNNING).exists():
-        _after_run(dry_run, server, template)
-    collect_now()
+    # Automatic collection stays off until the report is recorded and the clone moved aside:
+    # turned on again earlier, it collected everything the run made, on the client's path.
+    with collections_paused():
+        with LeaseKeeper(dry_run.pk, owner):
+            try:
+                template, report = _execute(dry_run, server)
+                if report.error is not None:
+                    error = report.error.message
+            except ShadowServerUnavailable as exc:
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a crash must still leave a finished, explained job
+                logger.exception("dry-run %s crashed", dry_run.pk)
+                error = f"internal error while dry-running: {type(exc).__name__}: {exc}"
+        finished = _finish(dry_run.pk, owner=owner, report=report, error=error)
+        # A worker that took the job over (this one lost its lease) owns the clone's name now.
+        if finished is not None or not DryRun.objects.filter(pk=dry_run.pk, status=DryRun.Status.RUNNING).exists():
+            _after_run(dry_run, server, template)
+        # Collected before collection is on again, so that no automatic one starts first.
+        collect_now()
     return finished
 
 
@@ -228,13 +232,18 @@ def _claim_on_some_server(dry_run_id: int, *, owner: str, first: DryRunServer) -
 
 def _after_run(dry_run: DryRun, server: DryRunServer, template: str | None) -> None:
     """With the report recorded: move the used clone aside now, then (as chores, off the
-    client's path) make the template's next spare and drop the used clone.
+    client's path) make the template's next spare, drop the used clone and freeze what the
+    process keeps (`freeze_long_lived`).
 
     On MySQL/MariaDB the engine has dropped the clone already; the chore copies the next spare.
     """
     if isinstance(server, MySqlShadowServer):
         if template is not None:
-            shadow_chores_run(f"dr_{dry_run.pk}", lambda: spares_ensure(server, template, count=settings.SHADOW_SPARE_CLONES))
+            shadow_chores_run(
+                f"dr_{dry_run.pk}",
+                lambda: spares_ensure(server, template, count=settings.SHADOW_SPARE_CLONES),
+                *_freeze_chore(),
+            )
         return
     clone = clone_name_for(dry_run.pk)
     try:
@@ -248,8 +257,15 @@ def _after_run(dry_run: DryRun, server: DryRunServer, template: str | None) -> N
         chores.append(lambda: spares_replenish(server=server, template=template, baseline_id=dry_run.baseline_id))
     if retired is not None:
         chores.append(lambda: clone_discard(server=server, name=retired))
+    chores.extend(_freeze_chore())
     if chores:
         shadow_chores_run(f"dr_{dry_run.pk}", *chores)
+
+
+def _freeze_chore() -> list[Callable[[], object]]:
+    """`freeze_long_lived`, where chores run off the client's path: its full collection would
+    otherwise be in the request (SHADOW_CHORES_IN_BACKGROUND off)."""
+    return [freeze_long_lived] if settings.SHADOW_CHORES_IN_BACKGROUND else []
 
 
 def progress_writer(

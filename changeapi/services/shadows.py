@@ -182,9 +182,9 @@ def shadows_reap_server(server: ShadowServer) -> ReapResult:
 
 def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
     """Reap a MySQL/MariaDB server: registered templates no longer in use, the clones of dry-runs
-    that are not running (a worker died before dropping its clone), spares of templates that
-    are gone, and job users whose database is gone. Databases of the prefix that are neither
-    (a template being built) are left alone."""
+    that are not running (a worker died before dropping its clone), registered clones of bundle
+    builds past a lease, spares of templates that are gone, and job users whose database is gone.
+    Databases of the prefix that are neither (a template being built) are left alone."""
     prefix = settings.SHADOW_DATABASE_PREFIX
     result = ReapResult(server=server.key, dropped=[], kept=[])
     try:
@@ -195,6 +195,15 @@ def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
         }
         kept_templates = {name for name, row in templates.items() if name in names and _template_in_use(row)}
         running = {clone_name_for(pk) for pk in DryRun.objects.filter(status=DryRun.Status.RUNNING).values_list("pk", flat=True)}
+        bundle_clones = {
+            row.name: row
+            for row in ShadowDatabase.objects.filter(
+                server=server.key,
+                kind=ShadowDatabase.Kind.CLONE,
+                dry_run=None,
+                name__in=[name for name in names if name.startswith(f"{prefix}bd_")],
+            )
+        }
         for name in names:
             if name in templates:
                 drop = name not in kept_templates
@@ -202,6 +211,8 @@ def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
                 drop = name not in running
             elif name.startswith(f"{prefix}sp_"):
                 drop = not any(name.startswith(spare_prefix(template)) for template in kept_templates)
+            elif name in bundle_clones:
+                drop = not _clone_in_use(bundle_clones[name])
             else:
                 drop = False
             if not drop:

@@ -3,13 +3,18 @@
 The history is the installed packages' migrations (django.contrib, django-celery-beat,
 django-oauth-toolkit, django-allauth, django-taggit) plus two generated apps, as files on disk.
 
-- Schemagate: read each file's text, `read_migration_file` (parsed, never imported),
-  `plan_history` (Django's graph rules), `plan_state` (state_forwards, no rendering); once
-  with every file parsed and interpreted (the cache of files read cleared), once with the
-  files read before (as when a team uploads its history again with a few new files).
+- Schemagate: the service's own intake of a history (`parse_submission` of the migration
+  files' texts: each parsed, never imported; `plan_history` with Django's graph rules), then
+  `plan_state` (state_forwards, no rendering); once with every file parsed and interpreted
+  (the cache of files read cleared), once with the files read before (as when a team uploads
+  its history again with a few new files).
 - Django: `MigrationLoader` (imports every migration module) and `loader.project_state()`;
   once from cached bytecode (as when the files were imported before) and once compiled from
   source (as on a first import), the fair match for each of ours.
+
+Each side runs with its own garbage-collection policy (the service pauses automatic
+collections while it reads a submission); a full collection is made before every timed run,
+so no side pays for the garbage of the one before.
 
 Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/sg_h9 .venv/bin/python -m tests.bench.bench_intake [--rounds 7]
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -34,14 +40,13 @@ def main() -> None:
     from django.db.migrations.loader import MigrationLoader
     from django.test.utils import override_settings
 
-    from changeapi.intake.python_source import plan_history, plan_state, read_migration_file
+    from changeapi.intake.python_source import plan_state
     from changeapi.intake.python_source.migration_files import _read_files
-    from changeapi.intake.submission import source_settings
+    from changeapi.intake.submission import parse_submission
     from tests.bench.support import real_history
 
     heading("intake of a migration history vs Django's MigrationLoader")
     history = real_history()
-    settings = source_settings(history.intake_settings)
     with project_on_disk(history) as root:
         sys.path.insert(0, str(root))
         with (
@@ -52,16 +57,23 @@ def main() -> None:
 
             def ours() -> int:
                 files = [
-                    read_migration_file(
-                        app_label=app_label,
-                        name=name,
-                        source=path.read_text(encoding="utf-8"),
-                        filename=str(path),
-                        settings=settings,
-                    )
+                    {
+                        "app_label": app_label,
+                        "name": name,
+                        "path": _module_path(path),
+                        "content": path.read_text(encoding="utf-8"),
+                    }
                     for (app_label, name), path in paths.items()
                 ]
-                return len(plan_state(plan_history(files)).models)
+                intake = parse_submission(
+                    form="migrations",
+                    source={"files": files},
+                    baseline=None,
+                    base_state=None,
+                    engine="postgresql",
+                    project_settings=history.intake_settings,
+                )
+                return len(plan_state(intake.plan).models)
 
             def django_loader() -> int:
                 for module in [m for m in sys.modules if ".migrations." in m or m.endswith(".migrations")]:
@@ -78,18 +90,22 @@ def main() -> None:
 
             cold, mine, theirs, theirs_cold = [], [], [], []
             for _ in range(args.rounds):
+                gc.collect()
                 elapsed, models_ours = timed(ours_cold)
                 cold.append(elapsed)
+                gc.collect()
                 elapsed, models_ours = timed(ours)
                 mine.append(elapsed)
+                gc.collect()
                 elapsed, models_django = timed(django_loader)
                 theirs.append(elapsed)
+                gc.collect()
                 elapsed, models_django_cold = timed(django_loader_cold)
                 theirs_cold.append(elapsed)
             assert models_ours == models_django == models_django_cold, (models_ours, models_django, models_django_cold)
         sys.path.remove(str(root))
     print(f"  history: {len(paths)} migrations of {len({a for a, _ in paths})} apps, {models_ours} models")
-    figure(f"Schemagate, files read before: read + plan_history + plan_state (median of {args.rounds})", median(mine))
+    figure(f"Schemagate, files read before: parse_submission + plan_state (median of {args.rounds})", median(mine))
     figure(f"Schemagate, every file parsed and interpreted (median of {args.rounds})", median(cold))
     figure(f"Django: MigrationLoader (bytecode cached) + project_state (median of {args.rounds})", median(theirs))
     figure(
@@ -112,6 +128,16 @@ def _no_bytecode() -> Iterator[None]:
             yield
         finally:
             sys.pycache_prefix, sys.dont_write_bytecode = saved
+
+
+def _module_path(path: Path) -> str:
+    """The file's path from the top of its package, as a team's repository names it
+    (`django/contrib/auth/migrations/0001_initial.py`): what the intake makes the package of."""
+    parts = list(path.parts)
+    top = len(parts) - 1
+    while top > 0 and (Path(*parts[:top]) / "__init__.py").exists():
+        top -= 1
+    return "/".join(parts[top:])
 
 
 def _paths(loader: object) -> dict[tuple[str, str], Path]:

@@ -144,3 +144,31 @@ def test_a_mysql_projects_dry_run_report_lists_this_engines_findings(mysql_shop)
     assert dry_run["report"]["summary"]["findings"]["high"] == 2
     markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
     assert all(code in markdown for code in findings) and "pt-online-schema-change" in markdown
+
+
+def test_a_mysql_projects_report_estimates_a_copy_at_the_uploaded_production_size(mysql_shop):
+    api = mysql_shop
+    baseline = api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json").json()
+    assert api.get(f"/api/v1/baselines/{baseline['id']}/").json()["status"] == "ready"
+    # Ten times the seed cap (5,000): the clone holds 5,000 orders, production 50,000.
+    stats = {"project": "shop", "tables": [{"table": "shop_order", "rows": 50_000, "total_bytes": 8_000_000}]}
+    assert api.post("/api/v1/table-stats/", stats, format="json").status_code == 200
+    operations = [
+        {"op": "AddField", "model_name": "order", "name": "note", "field": {"type": "TextField", "null": True}},
+        {"op": "AlterField", "model_name": "order", "name": "total", "field": {"type": "BigIntegerField"}},
+    ]
+    body = {"project": "shop", "title": "widen the total", "operations": [{"app_label": "shop", "operations": operations}]}
+
+    created = api.post("/api/v1/change-requests/", body, format="json")
+    dry_run = api.get(f"/api/v1/dry-runs/{created.json()['latest_dry_run']}/").json()
+
+    assert dry_run["status"] == "succeeded", dry_run["error"]
+    report = report_from_json(dry_run["report"])
+    add, alter = (s.estimate for s in report.statements)
+    assert add is not None and (add.work_class, add.estimated_ms) == ("catalog_only", add.measured_ms)
+    assert alter is not None and (alter.work_class, alter.law, alter.rows_scale) == ("rewrite", "linear", 10.0)
+    assert alter.estimated_ms is not None and alter.estimated_ms > alter.measured_ms
+    assert report.summary.estimated_total_ms is not None
+    assert report.estimation is not None and "one-row copy" in report.estimation.description
+    markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
+    assert "at production size" in markdown and "rewrite; ALGORITHM=COPY, LOCK=SHARED" in markdown

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
@@ -14,6 +15,7 @@ from changeapi.models import AuditEvent, Project
 from changeapi.services.table_stats import production_profile
 from changeapi.shadow.column_stats import ColumnFigures
 from tests.factories import UserFactory
+from tests.support.mariadb import MARIADB, drop_database, recreate_database
 
 pytestmark = pytest.mark.django_db
 
@@ -211,3 +213,40 @@ def test_the_documented_query_reads_no_values_and_its_output_is_a_valid_upload(s
     project = next(t for t in tables if t["table"] == "changeapi_project")
     assert {c["column"] for c in project["columns"]} >= {"slug", "name"}
     assert not re.search(r"most_common|histogram", query)
+
+
+def _documented_mysql_query() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "table-stats.md").read_text()
+    [query] = [q for q in re.findall(r"```sql\n(.*?)```", text, re.S) if "information_schema.TABLES" in q]
+    return query
+
+
+def test_the_documented_mariadb_query_reads_sizes_only_and_its_output_is_a_valid_upload(shop):
+    name = f"{settings.SHADOW_DATABASE_PREFIX}stats_query"
+    recreate_database(name)
+    try:
+        raw = MARIADB.admin_connect()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(f"USE `{name}`")
+            cursor.execute(
+                "CREATE TABLE shop_order (id bigint PRIMARY KEY AUTO_INCREMENT, code varchar(20) NOT NULL, KEY (code))"
+            )
+            cursor.execute("CREATE VIEW shop_order_view AS SELECT id FROM shop_order")
+            cursor.execute("INSERT INTO shop_order (code) SELECT CONCAT('c', seq) FROM seq_1_to_2000")
+            raw.commit()
+            cursor.execute("ANALYZE TABLE shop_order")
+            cursor.fetchall()
+            cursor.execute(_documented_mysql_query())
+            tables = json.loads(cursor.fetchone()[0])
+        finally:
+            raw.close()
+    finally:
+        drop_database(name)
+
+    response = shop.post("/api/v1/table-stats/", {"project": "shop", "tables": tables}, format="json")
+
+    assert response.status_code == 200, response.content
+    [order] = tables  # base tables only: no view
+    assert order["table"] == "shop_order" and order["rows"] > 0 and order["total_bytes"] > 0
+    assert set(order) == {"table", "rows", "total_bytes"}

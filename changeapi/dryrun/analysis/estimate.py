@@ -154,7 +154,9 @@ def growth_at_scale(
     return Growth(law, rows_scale, width, factor, exponent, math.exp(spread))
 
 
-def _not_scaled(measured: float, basis: str, work_class: str, jitter_ms: float, noise: float) -> Estimate:
+def unscaled_estimate(measured: float, basis: str, work_class: str, jitter_ms: float, noise: float) -> Estimate:
+    """The measured time as the estimate of a catalog-only statement (with the floor and noise
+    around it); for any other class no estimate, and `basis` says why not."""
     if work_class != CATALOG_ONLY:
         return Estimate(
             work_class=work_class,
@@ -197,15 +199,15 @@ def estimate_statement(
     jitter = _jitter(calibration)
     noise = calibration.noise if calibration else DEFAULT_NOISE
     if work_class == CATALOG_ONLY:
-        return _not_scaled(measured, "catalog only: does not grow with table size", work_class, jitter, noise)
+        return unscaled_estimate(measured, "catalog only: does not grow with table size", work_class, jitter, noise)
     tables = classification.tables
     if profile is None or not profile.has_sizes:
-        return _not_scaled(measured, "not estimated: no table stats uploaded", work_class, jitter, noise)
+        return unscaled_estimate(measured, "not estimated: no table stats uploaded", work_class, jitter, noise)
     missing = [t for t in tables if t not in profile.tables]
     unseeded = [t for t in tables if t in profile.tables and not facts.seeded.get(t, {}).get("rows")]
     if missing or unseeded:
         reason = f"no table stats for {', '.join(missing)}" if missing else f"{', '.join(unseeded)} could not be seeded"
-        return _not_scaled(measured, f"not estimated: {reason}", work_class, jitter, noise)
+        return unscaled_estimate(measured, f"not estimated: {reason}", work_class, jitter, noise)
     prod_rows = sum(profile.tables[t].rows for t in tables)
     prod_bytes = sum(profile.tables[t].total_bytes for t in tables)
     seed_rows = sum(facts.seeded[t]["rows"] for t in tables)

@@ -140,7 +140,8 @@ class OnlineDdl:
     `observed_blocks_*` are what a read and a write from other sessions met while it ran
     (`mysql_blocking`: blocked when one waited a quarter of the statement's time or more), and
     `observed_*_wait_ms` the longest each waited: None when it was over too soon to observe.
-    A rebuild that allows LOCK=NONE can still stop both for a while as it starts and commits.
+    `probe_ms` is how long the accepted algorithm took on the one-row copy: the statement's
+    fixed cost, which the production estimate does not scale. A rebuild that allows LOCK=NONE can still stop both for a while as it starts and commits.
     """
 
     table: str
@@ -158,6 +159,7 @@ class OnlineDdl:
     observed_blocks_writes: bool | None = None
     observed_read_wait_ms: float | None = None
     observed_write_wait_ms: float | None = None
+    probe_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

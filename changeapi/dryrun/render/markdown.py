@@ -7,6 +7,8 @@ comment is read in another repository, where a relative `docs/...` link goes now
 
 from __future__ import annotations
 
+import re
+
 from changeapi.dryrun.analysis.held import held_by_statement
 from changeapi.dryrun.contract import SCHEMA_SNAPSHOT, Estimate, OnlineDdl, PatternPlan, PlanFailure, Report, SchemaSource
 
@@ -16,6 +18,17 @@ SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low"
 def _cell(text: object, limit: int = 90) -> str:
     value = " ".join(str(text if text is not None else "").split()).replace("|", "\\|")
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _code(text: object, limit: int = 90) -> str:
+    """A table cell's text as inline code. MySQL quotes names in backticks, which would end a
+    single-backtick span: the span is then delimited by a longer run of them, padded by spaces."""
+    value = _cell(text, limit)
+    runs = [len(run) for run in re.findall(r"`+", value)]
+    if not runs:
+        return f"`{value}`"
+    fence = "`" * (max(runs) + 1)
+    return f"{fence} {value} {fence}"
 
 
 def _count(number: int, noun: str) -> str:
@@ -132,7 +145,7 @@ def _seeded_failures(report: Report) -> list[str]:
     ]
     for index, f in failed:
         lines += [
-            f"- Statement #{index + 1}: `{_cell(f.error, 200)}` ({f.sqlstate}) on {_count(f.seeded_rows, 'seeded row')}. "
+            f"- Statement #{index + 1}: {_code(f.error, 200)} ({f.sqlstate}) on {_count(f.seeded_rows, 'seeded row')}. "
             f"Fails in production if {_cell(f.fails_in_production_if, 200)}.",
             "",
             "  ```sql",
@@ -146,7 +159,7 @@ def _plan_row(label: str, plan: PatternPlan | None) -> str:
     if plan is None:
         return f"| {label} | – | – | – | – |"
     if isinstance(plan, PlanFailure):
-        return f"| {label} | fails: `{_cell(plan.error, 120)}` | – | – | – |"
+        return f"| {label} | fails: {_code(plan.error, 120)} | – | – | – |"
     indexes = ", ".join(plan.indexes) or "–"
     return f"| {label} | {_cell(plan.summary, 120)} | {_cell(indexes)} | {plan.total_cost:,.2f} | {plan.rows:,.0f} |"
 
@@ -212,11 +225,11 @@ def _statements(report: Report) -> list[str]:
         held = ", ".join(f"{h.mode.removesuffix('Lock')} on {h.table}" for h in held_locks)
         if s.locks_source == "documented" and held:
             held += " (documented)"
-        work = (s.work_class or "").replace("_", " ") or _online_ddl(s.online_ddl)
+        work = "; ".join(part for part in ((s.work_class or "").replace("_", " "), _online_ddl(s.online_ddl)) if part)
         if s.commits_on_its_own:
             work = f"{work}; commits on its own" if work else "commits on its own"
         lines.append(
-            f"| {s.index + 1} | `{_cell(s.sql)}` | {work} | {_cell(held, 120)} | {_cell(_timing(s.duration_ms, s.estimate), 200)} |"
+            f"| {s.index + 1} | {_code(s.sql)} | {work} | {_cell(held, 120)} | {_cell(_timing(s.duration_ms, s.estimate), 200)} |"
         )
     return lines + [""]
 
@@ -289,7 +302,7 @@ def _backfills(report: Report) -> list[str]:
         if b.parity is not None:
             verdict = "holds" if b.parity.holds_in_sampled_range else f"**fails**: {b.parity.in_sampled_range:,} rows left"
             lines.append(
-                f"Parity (`{_cell(b.parity.condition)}`): {b.parity.before:,} → {b.parity.after:,} rows; "
+                f"Parity ({_code(b.parity.condition)}): {b.parity.before:,} → {b.parity.after:,} rows; "
                 f"in the sampled range it {verdict}."
             )
         lines.append("")
@@ -328,6 +341,8 @@ def _model(report: Report) -> list[str]:
             f"Server noise {estimation.noise:.0%}; no range is narrower than x{estimation.range_floor:g}; "
             f"bytes share b = {estimation.bytes_share:g}; every range widened by {estimation.jitter_ms:g} ms."
         )
+    elif report.engine in ("mariadb", "mysql"):
+        lines.append("Not calibrated on this server: each statement is scaled from its own timings (see above).")
     else:
         lines.append("Not calibrated: no table stats were uploaded, so the shadow was not seeded.")
     shaped = [t for t in estimation.seeded_tables if t.columns_from_stats or t.columns_by_default]
@@ -374,7 +389,7 @@ def report_markdown(report: Report, *, public_url: str) -> str:
     error = report.error
     if error is not None:
         lines += [
-            f"> **Failed**{_failed_at(error.statement_index)}: `{_cell(error.message, 300)}`"
+            f"> **Failed**{_failed_at(error.statement_index)}: {_code(error.message, 300)}"
             + (f" ({error.sqlstate})" if error.sqlstate else ""),
             "",
         ]

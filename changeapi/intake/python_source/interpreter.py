@@ -46,7 +46,7 @@ from .local_objects import (
 )
 from .mapped_fields import construct_mapped_field, mapped_field_class
 from .operators import binary_operation, compare
-from .parsing import node_location
+from .parsing import REFUSED_BUILTINS, ParsedSource, is_forbidden, node_location
 from .reference_bases import create_model_with_referenced_bases
 from .references import InertCall, InertReference, referenced_storage
 from .registry import RegistryFunction
@@ -54,35 +54,6 @@ from .statements import StatementRunner
 
 _NUMBERS = (int, float)
 _SEQUENCES = (str, bytes, list, tuple)
-_REFUSED_BUILTINS = frozenset(
-    {
-        "__import__",
-        "__builtins__",
-        "__loader__",
-        "__spec__",
-        "eval",
-        "exec",
-        "compile",
-        "open",
-        "globals",
-        "locals",
-        "vars",
-        "setattr",
-        "delattr",
-        "breakpoint",
-        "input",
-        "type",
-        "object",
-        "super",
-        "memoryview",
-        "help",
-        "exit",
-        "quit",
-        "classmethod",
-        "staticmethod",
-        "property",
-    }
-)
 _RUN_PYTHON_PARAMETERS = ("code", "reverse_code", "atomic", "hints", "elidable")
 # How often (in steps) the CPU clock of the reading thread is looked at.
 _CLOCK_EVERY = 1024
@@ -137,6 +108,8 @@ class Interpreter:
         # Uses of names the project's engine cannot run, refused together once the file is read.
         self.engine_refusals: list[Problem] = []
         self.engine_refusal_count = 0
+        # Set by run_module from what parsing found (see refuse_forbidden).
+        self.forbidden_free = False
 
     # -- errors and budget ----------------------------------------------------------------
 
@@ -170,24 +143,32 @@ class Interpreter:
             )
 
     def refuse_forbidden(self, node: ast.AST) -> None:
-        """Refuse dunder attributes and dangerous builtins anywhere in an expression, even unread."""
+        """Refuse dunder attributes and dangerous builtins anywhere in an expression, even unread.
+
+        A file in which parsing found none of them anywhere (`ParsedSource.forbidden_free`,
+        most migration files) has none in this expression either: it is not walked again.
+        """
+        if self.forbidden_free:
+            return
         for child in ast.walk(node):
-            if isinstance(child, ast.Attribute) and child.attr.startswith("__"):
+            if not is_forbidden(child):
+                continue
+            if isinstance(child, ast.Attribute):
                 self.fail(f"The attribute {child.attr} is not allowed.", child)
-            if isinstance(child, ast.Name) and child.id in _REFUSED_BUILTINS:
+            if isinstance(child, ast.Name):
                 self.fail(f"`{child.id}` is not allowed: submitted source is read, never run.", child)
-            if isinstance(child, ast.NamedExpr):
-                self.fail(f"{_describe(child)} is not supported in submitted source: it is never run.", child)
+            self.fail(f"{_describe(child)} is not supported in submitted source: it is never run.", child)
 
     # -- names ----------------------------------------------------------------------------
 
-    def run_module(self, tree: ast.Module) -> None:
+    def run_module(self, parsed: ParsedSource) -> None:
         """Read the file's module-level statements in order, as an import would run them.
 
         Uses of names the project's engine cannot run do not stop the reading: the file is read
         to its end, so one answer lists every use, each where it is.
         """
-        self.runner.run_module(tree.body)
+        self.forbidden_free = parsed.forbidden_free
+        self.runner.run_module(parsed.tree.body)
         if self.engine_refusals:
             raise IntakeErrors(
                 self.engine_refusals,
@@ -390,7 +371,7 @@ class Interpreter:
             return SourcePath(self.filename.replace("\\", "/"), self.listing)
         if name == "__name__":
             return self.module or ""
-        if name in _REFUSED_BUILTINS or name.startswith("__"):
+        if name in REFUSED_BUILTINS or name.startswith("__"):
             self.fail(f"`{name}` is not allowed: submitted source is read, never run.", node)
         self.fail(
             f"The name {name} is not defined in the file by an import or an assignment the service can read.",
@@ -707,12 +688,12 @@ class Interpreter:
         )
 
     def _check_run_sql(self, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> None:
-        """RunSQL's SQL and reverse SQL, read by PostgreSQL's parser before anything runs it."""
+        """RunSQL's SQL and reverse SQL, read in the dialect of the project's engine before anything runs it."""
         for sql in [*args[:2], kwargs.get("sql"), kwargs.get("reverse_sql")]:
             if sql is None or sql is RunSQL.noop:
                 continue
             try:
-                check_sql(sql)
+                check_sql(sql, engine=self.settings.engine)
             except RefusedSql as exc:
                 self.fail(f"RunSQL: {exc}", node)
 

@@ -136,7 +136,7 @@ def _read(
     package: str | None,
     listing: tuple[str, ...],
 ) -> MigrationFile:
-    tree = parse_source(source, filename=filename, limits=settings.limits)
+    parsed = parse_source(source, filename=filename, limits=settings.limits)
     package = package or f"{app_label}.migrations"
     interpreter = Interpreter(
         source=source,
@@ -149,9 +149,11 @@ def _read(
     reader = _MigrationReader(interpreter, app_label=app_label, name=name)
     interpreter.runner.module_class_reader = reader.read_class
     interpreter.runner.refuse_decorators = True
-    interpreter.run_module(tree)
+    interpreter.run_module(parsed)
     if reader.attributes is None:
-        interpreter.fail("The file defines no class Migration(migrations.Migration).", tree.body[0] if tree.body else None)
+        interpreter.fail(
+            "The file defines no class Migration(migrations.Migration).", parsed.tree.body[0] if parsed.tree.body else None
+        )
     attributes = reader.attributes
     migration = PlannedMigration(
         app_label=app_label,

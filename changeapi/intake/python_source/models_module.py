@@ -99,13 +99,13 @@ def read_models_module(
     defined in it become references by that path, as `makemigrations` writes them.
     """
     module = module or f"{app_label}.models"
-    tree = parse_source(source, filename=filename, limits=settings.limits)
+    parsed = parse_source(source, filename=filename, limits=settings.limits)
     interpreter = Interpreter(
         source=source, filename=filename, settings=settings, package=module.rpartition(".")[0] or app_label, module=module
     )
     reader = _Reader(interpreter, app_label=app_label, module=module, registry=registry)
     interpreter.runner.module_class_reader = lambda node: reader.read_class(node, qualname=node.name)
-    interpreter.run_module(tree)
+    interpreter.run_module(parsed)
     return reader.result
 
 

@@ -4,10 +4,61 @@ from __future__ import annotations
 
 import ast
 import warnings
+from dataclasses import dataclass
 
 from changeapi.intake.errors import IntakeError, IntakeLimitExceeded, Location
 
 from .config import SourceLimits
+
+# Builtins that no submitted file may name, read or not: each runs or reaches code.
+REFUSED_BUILTINS = frozenset(
+    {
+        "__import__",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+        "eval",
+        "exec",
+        "compile",
+        "open",
+        "globals",
+        "locals",
+        "vars",
+        "setattr",
+        "delattr",
+        "breakpoint",
+        "input",
+        "type",
+        "object",
+        "super",
+        "memoryview",
+        "help",
+        "exit",
+        "quit",
+        "classmethod",
+        "staticmethod",
+        "property",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ParsedSource:
+    """A file's syntax tree, and whether any construct the interpreter refuses wherever it
+    appears (`is_forbidden`) is anywhere in it: found by the limits walk that visits every
+    node anyway, so a file without one is not walked again per expression."""
+
+    tree: ast.Module
+    forbidden_free: bool
+
+
+def is_forbidden(node: ast.AST) -> bool:
+    """A dunder attribute, a refused builtin's name, or an assignment expression."""
+    if isinstance(node, ast.Attribute):
+        return node.attr.startswith("__")
+    if isinstance(node, ast.Name):
+        return node.id in REFUSED_BUILTINS
+    return isinstance(node, ast.NamedExpr)
 
 
 def node_location(filename: str, node: ast.AST | None) -> Location:
@@ -17,7 +68,7 @@ def node_location(filename: str, node: ast.AST | None) -> Location:
     return Location(file=filename, line=line, column=(column or 0) + 1)
 
 
-def parse_source(source: str, *, filename: str, limits: SourceLimits) -> ast.Module:
+def parse_source(source: str, *, filename: str, limits: SourceLimits) -> ParsedSource:
     """Parse `source` or raise a located IntakeError; never run any of it.
 
     The size check comes first so that the parser never sees more than the limit, and the
@@ -49,12 +100,15 @@ def parse_source(source: str, *, filename: str, limits: SourceLimits) -> ast.Mod
     except ValueError as exc:
         # e.g. source containing NUL characters
         raise IntakeError(f"The file cannot be read as Python: {exc}.", Location(file=filename, line=1, column=1)) from None
-    check_tree_limits(tree, filename=filename, limits=limits)
-    return tree
+    forbidden_found = check_tree_limits(tree, filename=filename, limits=limits)
+    return ParsedSource(tree=tree, forbidden_free=not forbidden_found)
 
 
-def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> None:
-    """Refuse trees deeper or larger than the limits; iterative, so it cannot overflow itself."""
+def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> bool:
+    """Refuse trees deeper or larger than the limits; iterative, so it cannot overflow itself.
+
+    Returns whether a forbidden construct (`is_forbidden`) is anywhere in the tree."""
+    forbidden = False
     count = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
@@ -74,6 +128,8 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
                 value=limits.max_depth,
                 location=node_location(filename, node),
             )
+        if not forbidden and isinstance(node, _SUSPECTS):
+            forbidden = is_forbidden(node)
         # The children, as ast.iter_child_nodes finds them, without its generators: this walk
         # visits every node of every file a history uploads.
         for name in node._fields:
@@ -82,6 +138,10 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
                 stack.extend((item, depth + 1) for item in value if isinstance(item, ast.AST))
             elif isinstance(value, ast.AST):
                 stack.append((value, depth + 1))
+    return forbidden
+
+
+_SUSPECTS = (ast.Attribute, ast.Name, ast.NamedExpr)
 
 
 def is_docstring(statement: ast.stmt) -> bool:

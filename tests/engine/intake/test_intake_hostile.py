@@ -59,6 +59,18 @@ def test_class_hierarchy_walking_is_refused() -> None:
     assert "is not allowed" in error.message
 
 
+def test_a_dunder_attribute_in_an_operation_is_refused_where_it_is_though_the_rest_of_the_file_is_clean() -> None:
+    source = migration("migrations.RunSQL('SELECT 1'),\n        migrations.RunSQL(str(().__class__)),")
+    error = refused(source)
+    assert "__class__" in error.message
+    assert error.location.line == source.splitlines().index("        migrations.RunSQL(str(().__class__)),") + 1
+
+
+def test_a_dunder_attribute_in_a_function_the_file_never_calls_does_not_refuse_the_file() -> None:
+    prelude = "def forwards(apps, schema_editor):\n    return schema_editor.__class__\n"
+    assert parse(migration("migrations.RunPython(forwards),", prelude=prelude)).operations
+
+
 def test_eval_is_refused(canary: Path) -> None:
     refused(migration(f"eval(\"__import__('os').system('touch {canary}')\"),"))
     assert not canary.exists()
