@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from approvals.models import BackfillProgress, ReleaseBundle
+from changeapi.dryrun.contract import BackfillTiming, ReportFormatError, report_from_json
 
 
 class BackfillState(models.TextChoices):
@@ -80,3 +81,20 @@ def bundle_backfill_rollout(*, bundle: ReleaseBundle, now: dt.datetime | None = 
             )
         )
     return rollout
+
+
+def bundle_backfill_timings(*, bundle: ReleaseBundle) -> dict[int, BackfillTiming]:
+    """The combined dry-run's timing of each Backfill step (its sample and its estimate at
+    production size), by phase, to set beside the progress the running backfill reports. A
+    step the report lacks (or a report that no longer reads) has none."""
+    try:
+        timings = report_from_json(bundle.dry_run_report).backfills if bundle.dry_run_report else ()
+    except ReportFormatError:
+        return {}
+    by_step = {(timing.migration, timing.operation_index): timing for timing in timings}
+    found = {}
+    for phase, step in enumerate(backfill_steps_of(bundle), start=1):
+        timing = by_step.get((str(step.get("migration", "")), int(step.get("operation_index", -1))))
+        if timing is not None:
+            found[phase] = timing
+    return found

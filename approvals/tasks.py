@@ -11,10 +11,15 @@ from typing import Any
 
 from celery import shared_task
 
-from approvals.integrations.github import github_bundle_verification_report, github_delivery_process, github_dry_run_report
+from approvals.integrations.github import (
+    github_bundle_rollout_report,
+    github_bundle_verification_report,
+    github_delivery_process,
+    github_dry_run_report,
+)
 from approvals.integrations.github_client import GitHubError
 from approvals.integrations.slack import slack_approval_message_post, slack_interaction_process, slack_nonces_purge
-from approvals.models import ReleaseBundle
+from approvals.models import BackfillProgress, ReleaseBundle
 from approvals.services.rollout import backfills_stalled_notify
 from approvals.services.verification import bundles_verify_pending
 from changeapi.audit import AuditContext
@@ -34,6 +39,7 @@ def slack_interaction_task(payload: dict[str, Any]) -> str:
 
 
 VERIFICATION_EVENTS = ("bundle.verified", "bundle.verification_failed")
+ROLLOUT_EVENTS = ("bundle.backfill_progress", "bundle.backfill_failing", "bundle.backfill_stalled", "bundle.backfill_finished")
 
 
 @shared_task
@@ -41,6 +47,9 @@ def integrations_react_task(event: str, subject_type: str, subject_id: int) -> N
     """What GitHub and Slack show about an event: a check run, an approval message."""
     if event in VERIFICATION_EVENTS and subject_type == "approvals.releasebundle":
         _bundle_verification_react(subject_id)
+        return
+    if event in ROLLOUT_EVENTS and subject_type == "approvals.backfillprogress":
+        _bundle_rollout_react(subject_id)
         return
     if event != "dry_run.finished" or subject_type != "changeapi.dryrun":
         return
@@ -62,6 +71,25 @@ def _bundle_verification_react(bundle_id: int) -> None:
         github_bundle_verification_report(bundle=bundle)
     except GitHubError as exc:
         logger.warning("bundle %s: verification check run not reported: %s", bundle.pk, exc)
+
+
+def _bundle_rollout_react(progress_id: int) -> None:
+    progress = BackfillProgress.objects.filter(pk=progress_id).only("bundle_id").first()
+    if progress is None:
+        return
+    bundle = (
+        ReleaseBundle.objects.select_related("project")
+        .prefetch_related("backfill_progress")
+        .defer("archive")
+        .filter(pk=progress.bundle_id)
+        .first()
+    )
+    if bundle is None:
+        return
+    try:
+        github_bundle_rollout_report(bundle=bundle)
+    except GitHubError as exc:
+        logger.warning("bundle %s: rollout check run not reported: %s", bundle.pk, exc)
 
 
 @shared_task

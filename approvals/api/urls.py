@@ -31,6 +31,11 @@ urlpatterns = [
         name="bundle-verification-md",
     ),
     path(
+        "bundles/<int:pk>/rollout.md",
+        views.ReleaseBundleViewSet.as_view({"get": "rollout_markdown"}, renderer_classes=[MarkdownRenderer]),
+        name="bundle-rollout-md",
+    ),
+    path(
         "projects/<slug:slug>/integrations/github/",
         integrations.GitHubIntegrationViewSet.as_view({"get": "retrieve", "put": "update"}),
         name="project-github",

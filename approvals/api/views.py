@@ -37,6 +37,7 @@ from approvals.api.serializers import (
 )
 from approvals.bundles.signing import public_key_pem
 from approvals.bundles.verify import bundle_verify
+from approvals.integrations.rollout_markdown import bundle_rollout_summary
 from approvals.integrations.verification_markdown import bundle_verification_markdown
 from approvals.models import ApprovalPolicy, ReleaseBundle, Review
 from approvals.policies import approval_status
@@ -347,6 +348,18 @@ class ReleaseBundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
     def verification_markdown(self, request: Request, pk: str) -> HttpResponse:
         text = bundle_verification_markdown(bundle=self.get_object(), public_url=settings.SCHEMAGATE_PUBLIC_URL)
         return HttpResponse(text, content_type="text/markdown; charset=utf-8")
+
+    @extend_schema(
+        operation_id="bundles_rollout_markdown",
+        tags=["bundles"],
+        responses={(200, "text/markdown"): OpenApiTypes.STR, **ERRORS},
+        description="Where the bundle's backfills stand, as Markdown (the summary of its GitHub check run "
+        "\"Schemagate rollout\"): each one's state, reported progress, rate and ETA beside the dry-run's estimate, "
+        "its parity count and whether its contract phase may go ahead.",
+    )
+    def rollout_markdown(self, request: Request, pk: str) -> HttpResponse:
+        summary = bundle_rollout_summary(bundle=self.get_object(), public_url=settings.SCHEMAGATE_PUBLIC_URL)
+        return HttpResponse(summary.markdown, content_type="text/markdown; charset=utf-8")
 
 
 class AuditEventFilter(django_filters.FilterSet):

@@ -1,9 +1,10 @@
 """What a bundle with Backfill steps adds: the helper module its migration files import the step
-from, a generated management command per step, and the rollout order in PHASES.md.
+from, a generated management command and Celery task per step, the contract phase's SQL
+preflight, and the rollout order in PHASES.md.
 
 The helper is the service's own file (`shipped/schemagate_backfill.py`), copied byte for byte;
-the commands are generated from each step's migration, index and description alone, so the
-bundle stays reproducible.
+the commands and tasks are generated from each step's migration, index and description alone, so
+the bundle stays reproducible.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def backfill_steps(bundled: list[BundledMigration], *, bundle_number: int) -> li
                         "helper": BACKFILL_HELPER,
                         "command": command,
                         "command_file": f"management/commands/{command}.py",
+                        "task": command,
+                        "task_file": f"tasks/{command}.py",
                         "change_request": item.entry.number,
                     }
                 )
@@ -91,12 +94,39 @@ def backfill_rollout(backfills: list[dict[str, Any]], *, paths: dict[str, dict[s
         lines += [
             f"1. Apply up to {step['migration']} (`python manage.py migrate {app_label} {name}`, or the SQL files "
             f"up to `{paths[step['migration']]['forward_sql']}`).",
-            f"   Run `python manage.py {step['command']}` ({step['description']}) until it says finished;",
-            "   stopped or killed, it resumes after its last committed batch.",
+            f"   Run `python manage.py {step['command']}` ({step['description']}) until it says finished,",
+            f"   or the Celery task `{step['task']}` (`{step['task_file']}`); stopped or killed, either resumes",
+            "   after its last committed batch.",
             f"   `python manage.py {step['command']} --check-parity` must succeed before the migrations after",
             "   it are applied: it fails until the backfill finished and its parity check counts zero.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _dollar_tag(body: str) -> str:
+    """A dollar-quote tag that does not occur in `body`, so no value in it can end the quote."""
+    tag, number = "$preflight$", 0
+    while tag in body:
+        number += 1
+        tag = f"$preflight{number}$"
+    return tag
+
+
+def parity_preflight(step: dict[str, Any], *, count_sql: str) -> str:
+    """The contract phase's preflight in SQL: a statement that stops the script (`psql -v
+    ON_ERROR_STOP=1`) while the step's parity check still counts rows on the target database, with
+    what to do about it. `count_sql` is the count as the dry-run compiled it."""
+    message = (
+        f"Schemagate preflight: the backfill of {step['migration']} (operation {step['operation_index']}) has not reached "
+        f"parity: its check counts % rows. Run `python manage.py {step['command']}` until it says finished, "
+        "then apply this file again."
+    ).replace("'", "''")
+    body = (
+        f" DECLARE remaining bigint; BEGIN SELECT ({count_sql}) INTO remaining; "
+        f"IF remaining > 0 THEN RAISE EXCEPTION '{message}', remaining; END IF; END "
+    )
+    tag = _dollar_tag(body)
+    return f"DO {tag}{body}{tag};"
 
 
 def backfill_command_file(step: dict[str, Any], *, project_slug: str, bundle_number: int) -> bytes:
@@ -115,4 +145,38 @@ def backfill_command_file(step: dict[str, Any], *, project_slug: str, bundle_num
         f"    help = {json.dumps(step['description'] + ', resumably.')}\n"
         f"    migration = ({json.dumps(app_label)}, {json.dumps(name)})\n"
         f"    operation_index = {step['operation_index']}\n"
+    ).encode()
+
+
+def backfill_task_file(step: dict[str, Any], *, project_slug: str, bundle_number: int) -> bytes:
+    """The Celery task of one Backfill step, beside its command: the helper's loop in chunks of
+    batches, each chunk enqueueing the next. Idempotent (checkpointed by key), so it is declared
+    `acks_late` with `reject_on_worker_lost`: a chunk lost with its worker is delivered again."""
+    app_label, name = step["migration"].split(".", 1)
+    task = step["task"]
+    return (
+        f"# Release bundle {bundle_number} of {project_slug}: change request #{step['change_request']}, "
+        f"{step['migration']}, operation {step['operation_index']}.\n"
+        f'"""{step["description"]}, as a Celery task.\n\n'
+        f"Run after {step['migration']} is applied: `{task}.delay()` (resumable: each call runs a chunk of\n"
+        'batches from the checkpoint and enqueues the next; see schemagate_backfill.py)."""\n\n'
+        "from celery import shared_task\n\n"
+        "from schemagate_backfill import DEFAULT_TASK_BATCHES, backfill_task_run\n\n\n"
+        f"@shared_task(bind=True, name={json.dumps(task)}, acks_late=True, reject_on_worker_lost=True)\n"
+        f"def {task}(\n"
+        "    self,\n"
+        '    database="default",\n'
+        "    chunk_batches=DEFAULT_TASK_BATCHES,\n"
+        "    report_url=None,\n"
+        "    api_key=None,\n"
+        "):\n"
+        f"    return backfill_task_run(\n"
+        "        self,\n"
+        f"        migration=({json.dumps(app_label)}, {json.dumps(name)}),\n"
+        f"        operation_index={step['operation_index']},\n"
+        "        database=database,\n"
+        "        chunk_batches=chunk_batches,\n"
+        "        report_url=report_url,\n"
+        "        api_key=api_key,\n"
+        "    )\n"
     ).encode()

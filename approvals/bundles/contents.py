@@ -26,6 +26,8 @@ from approvals.bundles.backfills import (
     backfill_helper,
     backfill_rollout,
     backfill_steps,
+    backfill_task_file,
+    parity_preflight,
     shipped_backfill,
 )
 from approvals.bundles.phases import phased_plan
@@ -278,6 +280,12 @@ def bundle_files(
     forward_order: list[str] = []
     data_steps: list[dict[str, Any]] = []
     backfills = backfill_steps(bundled, bundle_number=bundle_number)
+    counts = {
+        (timing.migration, timing.operation_index): timing.parity.count_sql
+        for timing in combined_report.backfills
+        if timing.parity is not None and timing.parity.count_sql
+    }
+    waiting_for: list[dict[str, Any]] = []  # the backfills of the migrations already written
     for position, item in enumerate(bundled, start=1):
         migration = item.migration
         stem = f"{position:0{width}d}_{migration.app_label}_{migration.name}"
@@ -301,8 +309,15 @@ def bundle_files(
                 f"committed, run `python manage.py {b['command']}` (resumable)"
                 for b in backfills
                 if b["migration"] == item.label
+            ]
+            + [
+                f"PREFLIGHT: the backfill of {b['migration']} (operation {b['operation_index']}) must have reached parity "
+                "on this database first; the statement below stops this file while its check counts rows"
+                for b in waiting_for
             ],
+            preflight=[parity_preflight(b, count_sql=counts[(b["migration"], b["operation_index"])]) for b in waiting_for],
         )
+        waiting_for += [b for b in backfills if b["migration"] == item.label and (b["migration"], b["operation_index"]) in counts]
         forward_order.append(forward_path)
         migration_paths[item.label] = {"file": python_path, "forward_sql": forward_path}
     rollback_order: list[str] = []
@@ -339,9 +354,10 @@ def bundle_files(
         files[backfill["command_file"]] = backfill_command_file(
             backfill, project_slug=project["slug"], bundle_number=bundle_number
         )
-    phases = phased_plan(bundled=bundled, combined_report=combined_report)
-    if phases is not None or backfills:
-        rollout = phases.markdown(paths=migration_paths) if phases is not None else "# Phased rollout\n"
+        files[backfill["task_file"]] = backfill_task_file(backfill, project_slug=project["slug"], bundle_number=bundle_number)
+    phases = phased_plan(bundled=bundled, combined_report=combined_report, backfills=backfills)
+    if phases is not None:
+        rollout = phases.markdown(paths=migration_paths, backfills=backfills)
         files["PHASES.md"] = (rollout + backfill_rollout(backfills, paths=migration_paths)).encode()
     engine_facts: dict[str, Any] = {}
     if mysql:

@@ -76,13 +76,16 @@ def sql_script(
     lock_timeout_ms: int,
     history: str,
     notes: list[str],
+    preflight: Sequence[str] = (),
 ) -> bytes:
     """psql-ready SQL: each transaction of the run as BEGIN ... COMMIT with `SET LOCAL
     lock_timeout`; statements that ran outside a transaction (CONCURRENTLY) stand alone, each
-    after a session `SET lock_timeout`. Run with `psql -v ON_ERROR_STOP=1 -f`."""
+    after a session `SET lock_timeout`. `preflight` statements come first, before anything
+    changes: each raises when the migration may not run yet. Run with `psql -v ON_ERROR_STOP=1 -f`."""
     timeout = f"'{int(lock_timeout_ms)}ms'"
     lines = [f"-- {line}" for line in header]
     lines += [f"-- {note}" for note in notes]
+    lines += list(preflight)
     open_transaction: Any = None
     described: set[int] = set()
     for statement in statements:
@@ -166,13 +169,17 @@ def mysql_sql_script(
     lock_timeout_ms: int,
     history: str,
     notes: list[str],
+    preflight: Sequence[str] = (),
 ) -> bytes:
     """`mysql`-client-ready SQL: the session guards, then each statement exactly as Django's
     MySQL schema editor ran it on the shadow, in order, with no transaction around any of them
     (the statements' own transaction marks are Django's atomic blocks, which DDL commits).
-    Run with `mysql --database=<name> < file`; the client stops at the first error."""
+    Run with `mysql --database=<name> < file`; the client stops at the first error.
+    `preflight` statements come first (none today: a parity count comes from PostgreSQL's
+    backfill sample)."""
     lines = [f"-- {line}" for line in header]
     lines += [f"-- {note}" for note in notes]
+    lines += list(preflight)
     lines.append(f"-- {NOT_TRANSACTIONAL}")
     lines += mysql_session_guards(lock_timeout_ms)
     described: set[int] = set()

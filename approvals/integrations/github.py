@@ -1,5 +1,5 @@
 """GitHub: pull requests with migration files become change requests, comments decide them,
-and dry-run results and post-deploy verifications go back as check runs.
+and dry-run results, backfill rollouts and post-deploy verifications go back as check runs.
 
 A webhook delivery is verified (HMAC over the raw body), stored under its X-GitHub-Delivery
 id (a redelivery is answered, not processed again) and processed by a task, so GitHub gets its
@@ -19,7 +19,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.integrations.github_client import VERIFICATION_CHECK_RUN_NAME, GitHubError, github_client
+from approvals.integrations.github_client import (
+    ROLLOUT_CHECK_RUN_NAME,
+    VERIFICATION_CHECK_RUN_NAME,
+    GitHubError,
+    github_client,
+)
+from approvals.integrations.rollout_markdown import bundle_rollout_summary
 from approvals.integrations.verification_markdown import bundle_verification_markdown
 from approvals.models import BundleVerification, ReleaseBundle
 from approvals.services.reviews import review_decide
@@ -401,5 +407,39 @@ def github_bundle_verification_report(*, bundle: ReleaseBundle) -> int:
             summary=summary,
             url=f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/bundles/{bundle.pk}/",
             name=VERIFICATION_CHECK_RUN_NAME,
+        )
+    return len(links)
+
+
+def github_bundle_rollout_report(*, bundle: ReleaseBundle) -> int:
+    """Report where a bundle's backfills stand as a check run ("Schemagate rollout") on the pull
+    request of each of its change requests that came from GitHub; returns how many.
+
+    Sent on each backfill event (progress at most once per throttle period, failing, stalled,
+    finished), each a new check run on the pull request's head, so GitHub shows the latest:
+    in progress while the backfills run, a failure while one is failing or stalled, a success
+    once every contract phase is ready.
+    """
+    integration = GitHubIntegration.objects.filter(project_id=bundle.project_id).first()
+    if integration is None:
+        return 0
+    links = list(
+        PullRequestLink.objects.filter(
+            project_id=bundle.project_id, change_request_id__in=bundle.items.values("change_request_id")
+        ).order_by("number")
+    )
+    if not links:
+        return 0
+    summary = bundle_rollout_summary(bundle=bundle, public_url=settings.SCHEMAGATE_PUBLIC_URL)
+    client = github_client(integration)
+    for link in links:
+        client.check_run_create(
+            link.repository,
+            head_sha=link.head_sha,
+            conclusion=summary.conclusion,
+            title=summary.title,
+            summary=summary.markdown,
+            url=f"{settings.SCHEMAGATE_PUBLIC_URL}/api/v1/bundles/{bundle.pk}/rollout.md",
+            name=ROLLOUT_CHECK_RUN_NAME,
         )
     return len(links)

@@ -23,6 +23,7 @@ from changeapi.models import GitHubIntegration
 
 CHECK_RUN_NAME = "Schemagate dry-run"
 VERIFICATION_CHECK_RUN_NAME = "Schemagate verification"
+ROLLOUT_CHECK_RUN_NAME = "Schemagate rollout"
 MAX_FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request
 
 
@@ -112,20 +113,21 @@ class GitHubClient:
         repository: str,
         *,
         head_sha: str,
-        conclusion: str,
+        conclusion: str | None,
         title: str,
         summary: str,
         url: str,
         name: str = CHECK_RUN_NAME,
     ) -> None:
+        """A completed check run with `conclusion`, or one still in progress when it is None."""
+        outcome = {"status": "in_progress"} if conclusion is None else {"status": "completed", "conclusion": conclusion}
         self.call(
             "POST",
             f"/repos/{repository}/check-runs",
             json_body={
                 "name": name,
                 "head_sha": head_sha,
-                "status": "completed",
-                "conclusion": conclusion,
+                **outcome,
                 "details_url": url,
                 "output": {"title": title, "summary": summary},
             },

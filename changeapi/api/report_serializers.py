@@ -508,6 +508,10 @@ class ParityCheckSerializer(serializers.Serializer):
     holds_in_sampled_range = serializers.BooleanField(
         help_text="False: the assignments leave rows the check counts, so the backfill would never reach zero."
     )
+    count_sql = serializers.CharField(
+        required=False,
+        help_text="The count as compiled on the clone, values quoted: what a release bundle's preflight runs on the target.",
+    )
 
 
 class BackfillAtScaleSerializer(serializers.Serializer):

@@ -88,6 +88,17 @@ def _display(connection: BaseDatabaseWrapper, sql: str, params: tuple[Any, ...])
         return f"{sql} -- params: {params!r}"
 
 
+def count_statement(connection: BaseDatabaseWrapper, rows: QuerySet[Any]) -> str:
+    """`SELECT count(*)` of `rows` as one self-contained statement (values quoted by the driver),
+    for a script that runs it elsewhere; empty when the backend cannot compose it."""
+    sql, params = rows.values("pk").query.sql_with_params()
+    try:
+        inner = str(connection.ops.compose_sql(sql, params))  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - no self-contained form: the bundle then has no SQL preflight
+        return ""
+    return f"SELECT count(*) FROM ({inner}) AS parity"
+
+
 def sample_backfill(
     connection: BaseDatabaseWrapper,
     operation: Backfill,
@@ -175,6 +186,7 @@ def sample_backfill(
             after=left.count(),
             in_sampled_range=in_range,
             holds_in_sampled_range=in_range == 0,
+            count_sql=count_statement(connection, manager.filter(operation.parity)),
         )
     return BackfillTiming(
         migration=migration,

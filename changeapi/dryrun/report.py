@@ -99,6 +99,7 @@ def build_report(
         new_relations=new_relations,
         held=held_by_statement(statements),
         backfills=backfills,
+        operation_states=run.states,
     )
     findings = run_rules(context, rules_locking.RULES + rules_compat.RULES + rules_backfill.RULES + rules_integrity.RULES)
     estimated = all(s.estimate is not None and s.estimate.estimated_ms is not None for s in statements)

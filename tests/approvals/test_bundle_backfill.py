@@ -66,12 +66,27 @@ def test_a_bundles_migration_file_imports_the_backfill_step_from_the_helper_it_s
             "helper": BACKFILL_HELPER,
             "command": "schemagate_backfill_1_1",
             "command_file": "management/commands/schemagate_backfill_1_1.py",
+            "task": "schemagate_backfill_1_1",
+            "task_file": "tasks/schemagate_backfill_1_1.py",
             "change_request": 1,
         }
     ]
     command = files["management/commands/schemagate_backfill_1_1.py"].decode()
     assert "class Command(BackfillCommand):" in command
     assert 'migration = ("shop", "0002_order_cents_backfill_order")\n    operation_index = 1\n' in command
+
+
+def test_a_bundles_backfill_task_names_its_step_and_imports_only_celery_and_the_helper(release):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL))
+
+    task = archive_files(archive)["tasks/schemagate_backfill_1_1.py"].decode()
+
+    tree = ast.parse(task)
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported == {"celery", "schemagate_backfill"}
+    assert '@shared_task(bind=True, name="schemagate_backfill_1_1", acks_late=True, reject_on_worker_lost=True)' in task
+    assert 'migration=("shop", "0002_order_cents_backfill_order"),\n        operation_index=1,' in task
 
 
 def test_the_rollout_runs_each_backfill_between_its_migration_and_the_next(release):
@@ -85,6 +100,20 @@ def test_the_rollout_runs_each_backfill_between_its_migration_and_the_next(relea
     assert "-- BACKFILL, operation 1: Backfill shop.Order" in forward
     assert "run `python manage.py schemagate_backfill_1_1`" in forward
     assert "BACKFILL" not in files["sql/forward/002_shop_0003_order_note.sql"].decode()
+
+
+def test_the_migrations_after_a_backfill_start_with_its_parity_preflight(release):
+    _, archive = release.sealed(release.approved(ADD_CENTS_AND_BACKFILL), release.approved(ADD_NOTE_AGAIN))
+
+    files = archive_files(archive)
+    later = files["sql/forward/002_shop_0003_order_note.sql"].decode()
+    assert "-- PREFLIGHT: the backfill of shop.0002_order_cents_backfill_order (operation 1)" in later
+    preflight = next(line for line in later.splitlines() if line.startswith("DO $preflight$"))
+    count = 'SELECT count(*) FROM (SELECT "shop_order"."id" AS "pk" FROM "shop_order" WHERE "shop_order"."cents" IS NULL)'
+    assert count in preflight
+    assert "python manage.py schemagate_backfill_1_1" in preflight
+    assert later.index("DO $preflight$") < later.index("BEGIN;")
+    assert "PREFLIGHT" not in files["sql/forward/001_shop_0002_order_cents_backfill_order.sql"].decode()
 
 
 def test_the_helper_is_signed_with_the_bundle_and_a_changed_helper_fails_verification(release, client_for):
@@ -153,3 +182,46 @@ def test_a_migration_files_baseline_advanced_by_a_bundle_with_a_backfill_builds_
     later = release.submit(ADD_NOTE_AGAIN)
     dry_run = release.api.get(f"/api/v1/dry-runs/{later['latest_dry_run']}/").json()
     assert dry_run["status"] == "succeeded", dry_run
+
+
+CENTS_NOT_NULL: list[dict[str, Any]] = [
+    *ADD_CENTS_AND_BACKFILL,
+    {
+        "app_label": "shop",
+        "operations": [{"op": "AlterField", "model_name": "order", "name": "cents", "field": {"type": "BigIntegerField"}}],
+    },
+]
+
+
+def test_expand_backfill_contract_are_three_phases_the_contract_depending_on_the_expand_and_waiting_for_parity(release):
+    _, archive = release.sealed(release.approved(CENTS_NOT_NULL))
+
+    files = archive_files(archive)
+    phases = json.loads(files["manifest.json"])["phases"]
+    assert phases["rollout"] == [
+        {"phase": 1, "kind": "expand", "migrations": ["shop.0002_order_cents_backfill_order"], "backfills": [], "depends_on": []},
+        {"phase": 2, "kind": "backfill", "migrations": [], "backfills": [1], "depends_on": [1]},
+        {"phase": 3, "kind": "contract", "migrations": ["shop.0003_alter_order_cents"], "backfills": [1], "depends_on": [1, 2]},
+    ]
+    assert (phases["expand"], phases["contract"]) == (["shop.0002_order_cents_backfill_order"], ["shop.0003_alter_order_cents"])
+    plan = files["PHASES.md"].decode()
+    assert "## Phase 1: expand" in plan
+    assert "## Phase 2: backfill (after phase 1, off the deploy path; resumable)" in plan
+    assert "1. Backfill 1: `python manage.py schemagate_backfill_1_1`, or the Celery task `schemagate_backfill_1_1`" in plan
+    assert (
+        "## Phase 3: contract (after phases 1, 2; the bundle's preflight refuses it until the parity check of backfill 1" in plan
+    )
+    assert plan.index("## Phase 3") < plan.index("sql/forward/002_shop_0003_alter_order_cents.sql")
+
+
+def test_a_phased_bundle_rebuilds_to_the_same_bytes_and_a_changed_task_or_preflight_fails_verification(release, client_for):
+    sealed, archive = release.sealed(release.approved(CENTS_NOT_NULL))
+    key = client_for(None).get("/api/v1/signing-key/").json()["public_key_pem"]
+
+    assert bundle_rebuild(bundle=ReleaseBundle.objects.get(pk=sealed["id"])).archive == archive
+    assert bundle_verify(archive, public_key_pem=key).valid
+    for path in ("tasks/schemagate_backfill_1_1.py", "sql/forward/002_shop_0003_alter_order_cents.sql"):
+        files = archive_files(archive)
+        files[path] = files[path].replace(b"schemagate_backfill_1_1", b"schemagate_backfill_1_2")
+        result = bundle_verify(repack(files), public_key_pem=key)
+        assert [problem["file"] for problem in result.problems] == [path]

@@ -9,15 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
+import time
 from typing import Any
 
 import pytest
-from django.db.migrations.writer import MigrationWriter
+import redis
+from celery import Celery
 
 from approvals.models import ReleaseBundle
-from changeapi.selectors import baseline_plan
-from tests.approvals.bundling import Release, admin_connect, archive_files, baseline_copy, shadow_server
+from tests.approvals.bundling import Release, admin_connect, archive_files, baseline_copy
+from tests.approvals.team import checkpoint, counts, manage, project_from_bundle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,63 +49,11 @@ def release(project_with_baseline, client_for):  # noqa: ANN001, ANN201
     return Release(project_with_baseline, client_for)
 
 
-def project_from_bundle(root: Path, files: dict[str, bytes], bundle: ReleaseBundle, dbname: str) -> dict[str, str]:
-    """A Django project with app `shop`: the baseline's history, the bundle's migration files, its
-    helper beside the settings and its command in the app; the environment that runs it."""
-    app = root / "shop"
-    for package in (app, app / "migrations", app / "management", app / "management" / "commands"):
-        package.mkdir(parents=True, exist_ok=True)
-        (package / "__init__.py").write_text("")
-    for migration in baseline_plan(bundle.baseline).migrations:
-        text = MigrationWriter(migration.to_django(), include_header=False).as_string()
-        (app / "migrations" / f"{migration.name}.py").write_text(text)
-    for path, data in files.items():
-        if path.startswith("migrations/shop/"):
-            (app / "migrations" / path.rsplit("/", 1)[1]).write_bytes(data)
-        elif path.startswith("management/commands/"):
-            (app / "management" / "commands" / path.rsplit("/", 1)[1]).write_bytes(data)
-    (root / "schemagate_backfill.py").write_bytes(files["schemagate_backfill.py"])
-    conninfo = shadow_server().admin_conninfo(dbname)
-    database = {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": dbname,
-        "USER": conninfo["user"] or "",
-        "PASSWORD": conninfo["password"] or "",
-        "HOST": conninfo["host"] or "",
-        "PORT": str(conninfo["port"] or ""),
-    }
-    (root / "team_settings.py").write_text(
-        f"SECRET_KEY = 'x'\nUSE_TZ = True\nINSTALLED_APPS = ['shop']\nDATABASES = {{'default': {database!r}}}\n"
-    )
-    return {"PATH": os.environ["PATH"], "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE": "team_settings"}
-
-
-def manage(env: dict[str, str], root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "django", *args], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 def seed(dbname: str) -> None:
     with admin_connect(dbname) as conn:
         conn.execute("INSERT INTO shop_customer (id, email) VALUES (1, 'a@example.com')")
         conn.execute("INSERT INTO shop_order (id, total, customer_id) SELECT g, g % 1000, 1 FROM generate_series(1, 6000) g")
         conn.execute("DELETE FROM shop_order WHERE id % 7 = 0")
-
-
-def counts(dbname: str) -> dict[Any, int]:
-    with admin_connect(dbname) as conn:
-        return dict(conn.execute("SELECT cents, count(*) FROM shop_order GROUP BY cents").fetchall())
-
-
-def checkpoint(dbname: str) -> tuple[Any, ...]:
-    with admin_connect(dbname) as conn:
-        row = conn.execute(
-            "SELECT step, batches, rows_done, finished, parity_remaining, work_ms FROM schemagate_backfill_checkpoint"
-        ).fetchone()
-        assert row is not None
-        assert row[5] >= 0 and (row[5] > 0) == (row[1] > 0)
-        return tuple(row[:5])
 
 
 @pytest.fixture
@@ -224,3 +173,40 @@ def test_the_command_goes_on_when_the_service_is_unreachable(team_project):
     assert result.returncode == 0, result.stderr
     assert "progress not reported to http://127.0.0.1:9/" in result.stdout and "the backfill goes on" in result.stdout
     assert counts(dbname) == {1: ROWS}
+
+
+def _team_worker(env: dict[str, str], root: Any) -> subprocess.Popen[bytes]:
+    """A Celery worker of the team's project (its own app, `team_celery`, on the test's Redis)."""
+    command = [sys.executable, "-m", "celery", "-A", "team_celery", "worker", "-P", "solo", "--without-gossip"]
+    return subprocess.Popen(
+        [*command, "--without-mingle", "-l", "WARNING"], cwd=root, env=env, start_new_session=True, stderr=subprocess.PIPE
+    )
+
+
+def test_the_bundles_celery_task_runs_the_backfill_in_chunks_each_enqueueing_the_next(team_project):
+    env, root, dbname = team_project
+    broker = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    redis.Redis.from_url(broker).flushdb()
+    worker = _team_worker(env, root)
+    try:
+        Celery(broker=broker, set_as_current=False).send_task(COMMAND, kwargs={"chunk_batches": 4})
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not _finished(dbname):
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+            time.sleep(0.3)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        redis.Redis.from_url(broker).flushdb()
+
+    assert counts(dbname) == {1: ROWS}
+    assert checkpoint(dbname) == (f"shop.{MIGRATION}:1", 11, ROWS, True, 0)
+    assert manage(env, root, COMMAND, "--check-parity").returncode == 0
+
+
+def _finished(dbname: str) -> bool:
+    with admin_connect(dbname) as conn:
+        if conn.execute("SELECT to_regclass('schemagate_backfill_checkpoint')").fetchone() == (None,):
+            return False
+        row = conn.execute("SELECT finished FROM schemagate_backfill_checkpoint").fetchone()
+        return bool(row and row[0])

@@ -7,11 +7,16 @@ path (beside manage.py). It depends on Django only. Applying a migration that ho
 path, in keyset batches, each committed with its checkpoint in the table
 `schemagate_backfill_checkpoint`, so a run stopped at any point resumes after the last batch done.
 Given `--report-url` and `--api-key` it reports its progress to Schemagate (standard library only).
+The same loop runs as a Celery task (`backfill_task_run`, called by the bundle's generated task
+modules). While a step's parity check still counts rows, `migrate` refuses the migrations that
+depend on its migration (the contract phase's preflight, connected to `pre_migrate` when this
+module is imported, as the migration files do).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -20,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps as global_apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 from django.db.models import BigIntegerField, BooleanField, CharField, DateTimeField, Field, Max, Model, TextField
+from django.db.models.signals import pre_migrate
 from django.utils import timezone
 
 DEFAULT_BATCH_SIZE = 1000
@@ -170,6 +177,60 @@ class ProgressReporter:
         return False
 
 
+def _step_model(loader: MigrationLoader, node: tuple[str, str], step: Backfill) -> type[Model]:
+    """The step's model as its migration's state renders it (as `RunPython` gets it from `apps`)."""
+    return loader.project_state(node, at_end=True).apps.get_model(step.model)
+
+
+def parity_count(loader: MigrationLoader, node: tuple[str, str], step: Backfill, *, using: str) -> int | None:
+    """The rows the step's parity check counts on `using` now (None: the step has no check)."""
+    if step.parity is None:
+        return None
+    return _step_model(loader, node, step)._base_manager.using(using).filter(step.parity).count()
+
+
+def contract_preflight(*, plan: list[tuple[Any, bool]], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Refuse a `migrate` whose plan applies a migration that depends on an applied migration
+    holding a Backfill step whose parity check still counts rows: the contract phase (a NOT NULL,
+    a validated CHECK, a drop) must wait for the backfill. A plan that also applies the step's own
+    migration (a new database) is not refused: the step's table has had no backfill to wait for."""
+    forwards = [(migration.app_label, migration.name) for migration, backwards in plan if not backwards]
+    if not forwards:
+        return
+    loader = MigrationLoader(connections[using])
+    for node in loader.applied_migrations:
+        migration = loader.graph.nodes.get(node)
+        if migration is None:
+            continue
+        for index, step in enumerate(migration.operations):
+            if not isinstance(step, Backfill) or step.parity is None:
+                continue
+            waiting = [later for later in forwards if node in loader.graph.forwards_plan(later) and later != node]
+            if not waiting:
+                continue
+            remaining = parity_count(loader, node, step, using=using)
+            if remaining:
+                raise CommandError(
+                    f"Schemagate preflight: {'.'.join(waiting[0])} depends on {'.'.join(node)}, whose backfill "
+                    f"(operation {index}) has not reached parity: its check counts {remaining:,} rows on database "
+                    f"{using!r}. Run the bundle's backfill command (or task) until it says finished, then migrate again."
+                )
+
+
+def _preflight_receiver(sender: Any, *, plan: Any = None, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    """`pre_migrate` is sent once per installed app with models, with the same plan: check it
+    when the first of them is the sender."""
+    first = next((config for config in global_apps.get_app_configs() if config.models_module is not None), None)
+    if plan and sender is first:
+        contract_preflight(plan=plan, using=using)
+
+
+# Connected where the module is the bundle's helper, imported by a team's migration files under its
+# shipped name; the service that ships it imports it under its own package and runs no team's migrate.
+if __name__ == "schemagate_backfill":
+    pre_migrate.connect(_preflight_receiver, dispatch_uid="schemagate_backfill.contract_preflight")
+
+
 class BackfillRun:
     """One Backfill step of an applied migration, run in keyset batches against the project's own
     database through Django's ORM, on the model as the migration's state renders it.
@@ -213,8 +274,7 @@ class BackfillRun:
         step = operations[self.operation_index] if self.operation_index < len(operations) else None
         if not isinstance(step, Backfill):
             raise CommandError(f"Operation {self.operation_index} of {'.'.join(self.migration)} is not a Backfill step.")
-        state = loader.project_state(self.migration, at_end=True)
-        return step, state.apps.get_model(step.model)
+        return step, _step_model(loader, self.migration, step)
 
     # -- the checkpoint -------------------------------------------------------------------
 
@@ -477,3 +537,50 @@ class BackfillCommand(BaseCommand):
             if max_batches is not None and max_batches < 1:
                 raise CommandError("--max-batches must be at least 1.")
             run.run(max_batches=max_batches)
+
+
+logger = logging.getLogger("schemagate_backfill")
+
+DEFAULT_TASK_BATCHES = 100
+
+
+def backfill_task_run(
+    task: Any,
+    *,
+    migration: tuple[str, str],
+    operation_index: int,
+    database: str = DEFAULT_DB_ALIAS,
+    chunk_batches: int = DEFAULT_TASK_BATCHES,
+    report_url: str | None = None,
+    api_key: str | None = None,
+) -> dict[str, Any]:
+    """The body of a bundle's generated Celery task for one Backfill step: up to `chunk_batches`
+    batches from the checkpoint, then, unless no key is left, the same task enqueued again (after
+    the step's pause) for the next chunk. `task` is the bound task (`bind=True`): its
+    `apply_async` and `request` (its arguments) are all this uses, so the helper needs no Celery.
+
+    Every chunk is short, so a worker's time limit or a broker's visibility timeout never meets
+    a long run; a chunk redelivered after a lost worker (`acks_late`) resumes from the checkpoint,
+    and two chains at once take turns on it batch by batch: each key range is done once.
+    Progress goes to `report_url` (default `$SCHEMAGATE_REPORT_URL`) with `api_key` (default
+    `$SCHEMAGATE_API_KEY`), as the command sends it. Returns the checkpoint, as the task's result.
+    """
+    if chunk_batches < 1:
+        raise ValueError("chunk_batches must be at least 1")
+    url = report_url if report_url is not None else os.environ.get("SCHEMAGATE_REPORT_URL", "")
+    key = api_key if api_key is not None else os.environ.get("SCHEMAGATE_API_KEY", "")
+    reporter = ProgressReporter(url=url, api_key=key, write=logger.warning) if url and key else None
+    run = BackfillRun(migration=migration, operation_index=operation_index, using=database, write=logger.info, reporter=reporter)
+    checkpoint = run.run(max_batches=chunk_batches)
+    if not checkpoint.finished:
+        request = task.request
+        task.apply_async(args=tuple(request.args or ()), kwargs=dict(request.kwargs or {}), countdown=run.step.pause_ms / 1000)
+    return {
+        "step": checkpoint.step,
+        "last_key": checkpoint.last_key,
+        "batches": checkpoint.batches,
+        "rows": checkpoint.rows,
+        "finished": checkpoint.finished,
+        "parity_remaining": checkpoint.parity_remaining,
+        "work_ms": checkpoint.work_ms,
+    }

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
 from django.db.migrations.writer import OperationWriter
 
 from changeapi.dryrun.contract import (
@@ -31,6 +32,7 @@ from changeapi.dryrun.contract import (
 )
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.intake.plan import Plan
+from changeapi.intake.state_closure import Step
 
 SEVERITIES = ("high", "medium", "low", "info")
 
@@ -151,6 +153,8 @@ class AnalysisContext:
     foreign_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # SQLite: the tables Django remade.
     remakes: Sequence[TableRemake] = ()
+    # Per migration of the plan that completed, the states around each of its operations.
+    operation_states: Sequence[Sequence[Step]] = ()
 
     def operation(self, migration: str, index: int | None) -> Operation | None:
         if self.plan is None or index is None:
@@ -158,6 +162,17 @@ class AnalysisContext:
         for planned in self.plan.migrations:
             if f"{planned.app_label}.{planned.name}" == migration and 0 <= index < len(planned.operations):
                 return planned.operations[index]
+        return None
+
+    def state_before(self, migration: str, index: int | None) -> ProjectState | None:
+        """The project state just before the operation ran (cut to the models it reads), when
+        its migration completed."""
+        if self.plan is None or index is None:
+            return None
+        for position, planned in enumerate(self.plan.migrations):
+            if f"{planned.app_label}.{planned.name}" == migration and position < len(self.operation_states):
+                steps = self.operation_states[position]
+                return steps[index].before if 0 <= index < len(steps) else None
         return None
 
     def is_new(self, table: str | None, statement_index: int | None) -> bool:
@@ -215,14 +230,24 @@ def operation_code(operation: Operation) -> str:
     return text.rstrip(",\n")
 
 
+# A Backfill step is written as a release bundle writes it: by the helper module the bundle
+# ships, which a team's migration files import and the migration-files intake reads back.
+_SERVICE_BACKFILL = "changeapi.intake.backfill"
+BUNDLE_HELPER_MODULE = "schemagate_backfill"
+
+
+def _as_shipped(text: str) -> str:
+    return text.replace(f"{_SERVICE_BACKFILL}.Backfill(", f"{BUNDLE_HELPER_MODULE}.Backfill(")
+
+
 def migration_example(operations: list[Operation], *, atomic: bool = True) -> str:
     """A whole migration file body holding `operations`, with the imports it needs."""
     imports = {"from django.db import migrations"}
     bodies = []
     for operation in operations:
         text, needed = OperationWriter(operation, indentation=2).serialize()
-        imports.update(needed)
-        bodies.append(text)
+        imports.update(f"import {BUNDLE_HELPER_MODULE}" if line == f"import {_SERVICE_BACKFILL}" else line for line in needed)
+        bodies.append(_as_shipped(text))
     if any("models." in body for body in bodies):
         imports.add("from django.db import models")
     header = "\n".join(sorted(imports))

@@ -11,13 +11,22 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.migrations import operations as ops
+from django.db.migrations.operations.base import Operation
 from django.db.models.fields import NOT_PROVIDED
 
 from changeapi.dryrun.analysis.classify import REWRITE
-from changeapi.dryrun.analysis.findings import AnalysisContext, RuleFunction, estimated_ms, finding, operation_code
+from changeapi.dryrun.analysis.findings import (
+    AnalysisContext,
+    RuleFunction,
+    estimated_ms,
+    finding,
+    migration_example,
+    operation_code,
+)
 from changeapi.dryrun.apply import is_data_step, is_noop_data_step
 from changeapi.dryrun.contract import Finding, SaferAlternative
 from changeapi.dryrun.sql_forms import statement_form
+from changeapi.intake.backfill import Backfill
 
 
 def _operations(ctx: AnalysisContext) -> list[tuple[str, int, ops.base.Operation]]:
@@ -75,6 +84,48 @@ def backward_incompatible_drop(ctx: AnalysisContext) -> list[Finding]:
     return findings
 
 
+def _renamed_field(ctx: AnalysisContext, migration: str, index: int, op: ops.RenameField) -> models.Field | None:
+    """The field being renamed, as the state before the rename has it (None when the run did not
+    complete that migration)."""
+    state = ctx.state_before(migration, index)
+    model = state.models.get((ctx.app_label(migration), op.model_name_lower)) if state is not None else None
+    return model.fields.get(op.old_name) if model is not None else None
+
+
+def _phased_rename(app_label: str, op: ops.RenameField, old: models.Field) -> str:
+    """The rename as expand, backfill and contract migration files a team can submit as the next
+    revision (the migration-files form reads the Backfill step): a new nullable column of the same
+    type, the copy in batches, and, once the application writes both and reads the new one, the
+    NOT NULL (when the old column had it) and the drop. Released, they are a bundle's phases."""
+    _, _, args, kwargs = old.deconstruct()
+    for option in ("default", "db_column", "unique", "db_index", "primary_key"):
+        kwargs.pop(option, None)
+    new = type(old)(*args, **{**kwargs, "null": True})
+    old_key, new_key = op.old_name, op.new_name
+    parity = models.Q(**{f"{new_key}__isnull": True, f"{old_key}__isnull": False})
+    backfill = Backfill(
+        f"{app_label}.{op.model_name}",
+        {new_key: models.F(old_key)},
+        filter=models.Q(**{f"{new_key}__isnull": True}),
+        parity=parity,
+    )
+    contract: list[Operation] = []
+    if not old.null:
+        final = type(old)(*args, **{**kwargs, "null": False})
+        contract.append(ops.AlterField(op.model_name, op.new_name, final))
+    contract.append(ops.RemoveField(op.model_name, op.old_name))
+    return "\n".join(
+        [
+            f"# --- migration 1. expand: {op.new_name} beside {op.old_name}, copied in batches after this commits",
+            migration_example([ops.AddField(op.model_name, op.new_name, new), backfill]),
+            f"# deploy code that writes both {op.old_name} and {op.new_name}, then code that reads {op.new_name}",
+            "# --- migration 2. contract, once the backfill's parity check counts zero (the bundle's preflight "
+            f"refuses it before) and no running version uses {op.old_name}",
+            migration_example(contract),
+        ]
+    )
+
+
 def backward_incompatible_rename(ctx: AnalysisContext) -> list[Finding]:
     """SG202: renaming a column or table breaks the running version, which still uses the old name."""
     findings = []
@@ -88,6 +139,9 @@ def backward_incompatible_rename(ctx: AnalysisContext) -> list[Finding]:
                     )
                 )
             )
+            old = _renamed_field(ctx, migration, index, op)
+            if old is not None and not old.primary_key and not old.many_to_many:
+                example += "\n# or expand and contract:\n" + _phased_rename(ctx.app_label(migration), op, old)
             subject = f"column {op.old_name} to {op.new_name}"
         elif isinstance(op, ops.RenameModel | ops.AlterModelTable):
             example = "# keep the table name: set Meta.db_table to the current table name, so the rename is state-only"

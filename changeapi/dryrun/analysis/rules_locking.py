@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.postgres.operations import AddConstraintNotValid, AddIndexConcurrently, ValidateConstraint
 from django.db import models
 from django.db.migrations import operations as ops
+from django.db.migrations.operations.base import Operation
 
 from changeapi.dryrun.analysis.classify import CATALOG_ONLY, INDEX_BUILD, REWRITE, VALIDATION
 from changeapi.dryrun.analysis.findings import (
@@ -21,12 +22,12 @@ from changeapi.dryrun.analysis.findings import (
     estimated_ms,
     finding,
     migration_example,
-    operation_code,
     statement_numbers,
 )
 from changeapi.dryrun.contract import Finding, SaferAlternative, StatementTrace
 from changeapi.dryrun.sql_forms import InlineForeignKey, inline_foreign_keys
 from changeapi.dryrun.tracing import LOCK_STRENGTH
+from changeapi.intake.backfill import Backfill
 
 ACCESS_EXCLUSIVE = "AccessExclusiveLock"
 
@@ -225,22 +226,7 @@ def not_null_on_large_table(ctx: AnalysisContext) -> list[Finding]:
                 f" Its backfill ({statement_numbers([backfills[0].index])}) runs under the same ACCESS EXCLUSIVE lock, "
                 f"taken by the SET DEFAULT before it."
             )
-        name = f"{table}_{column}_not_null"[:63]
-        model_name = getattr(op, "model_name", "<model>")
-        check = models.CheckConstraint(condition=models.Q(**{f"{getattr(op, 'name', column)}__isnull": False}), name=name)
-        example = "\n".join(
-            [
-                "# 1. schema: the field stays null=True (with its default for new rows)",
-                "# 2. data, atomic = False: backfill in batches",
-                f"#    UPDATE {table} SET {column} = <default> WHERE id IN "
-                f"(SELECT id FROM {table} WHERE {column} IS NULL LIMIT 10000);",
-                "# 3. schema:",
-                operation_code(AddConstraintNotValid(model_name=model_name, constraint=check)),
-                "# 4. schema, next migration:",
-                operation_code(ValidateConstraint(model_name=model_name, name=name)),
-                f"# 5. schema: AlterField to null=False (PostgreSQL uses the validated CHECK, no scan), then RemoveConstraint {name}",
-            ]
-        )
+        example = _phased_not_null(ctx.app_label(s.migration), op, table=table, column=column)
         findings.append(
             finding(
                 "SG104",
@@ -251,7 +237,8 @@ def not_null_on_large_table(ctx: AnalysisContext) -> list[Finding]:
                     summary="Nullable first, backfill in batches, then SET NOT NULL through a validated CHECK.",
                     steps=(
                         "Keep the column nullable; give new rows the default.",
-                        "Backfill existing NULLs in batches in a separate non-atomic data migration.",
+                        "Backfill existing NULLs with a Backfill step ending its own migration (the example's first): "
+                        "released, it runs as the bundle's resumable command or Celery task, between the phases.",
                         f"Add CHECK ({column} IS NOT NULL) NOT VALID, then VALIDATE it in the next migration.",
                         "SET NOT NULL then skips its scan (PostgreSQL 12+); drop the CHECK afterwards.",
                     ),
@@ -264,6 +251,56 @@ def not_null_on_large_table(ctx: AnalysisContext) -> list[Finding]:
             )
         )
     return findings
+
+
+def _without_default(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
+    """The field as it ends, but without its Python default: with one, Django's AlterField to NOT
+    NULL first runs `UPDATE ... WHERE col IS NULL`, a scan under ACCESS EXCLUSIVE, which the
+    backfill made useless (the default stays the model's, for new rows)."""
+    _, path, args, kwargs = field.deconstruct()
+    kwargs.pop("default", None)
+    return type(field)(*args, **kwargs)
+
+
+def _phased_not_null(app_label: str, op: Any, *, table: str, column: str) -> str:
+    """The change as expand, backfill and contract migrations, written as files a team can submit
+    as the next revision (the migration-files form reads the Backfill step); released, they are
+    a bundle's phases 1 (expand), 2 (the backfill command or task) and 3 (contract, refused by
+    the bundle's preflight until the parity check counts zero). The AlterField's default (if a
+    constant) is the value the existing NULLs get."""
+    if not isinstance(op, ops.AlterField):
+        model_name = getattr(op, "model_name", "<model>")
+        return f"# expand: keep {table}.{column} nullable and backfill it in batches; then contract (below).\n" + (
+            f"# AddConstraintNotValid CHECK ({column} IS NOT NULL), ValidateConstraint, then SET NOT NULL on {model_name}"
+        )
+    name, model_name = op.name, op.model_name
+    default = op.field.default if op.field.has_default() and not callable(op.field.default) else None
+    constraint = f"{table}_{column}_not_null"[:63]
+    check = models.CheckConstraint(condition=models.Q(**{f"{name}__isnull": False}), name=constraint)
+    backfill = Backfill(
+        f"{app_label}.{model_name}",
+        {name: models.Value(default)},
+        filter=models.Q(**{f"{name}__isnull": True}),
+        parity=models.Q(**{f"{name}__isnull": True}),
+    )
+    value = "" if default is not None else " (put the value existing rows get in place of None)"
+    parts: list[tuple[str, list[Operation]]] = [
+        (f"1. expand: the column stays nullable; its NULLs are backfilled in batches after this commits{value}", [backfill]),
+        (
+            "2. contract, once the backfill's parity check counts zero (the bundle's preflight refuses it before): "
+            "new rows are checked, no scan",
+            [AddConstraintNotValid(model_name=model_name, constraint=check)],
+        ),
+        (
+            "3. contract: validated under SHARE UPDATE EXCLUSIVE, reads and writes go on",
+            [ValidateConstraint(model_name, constraint)],
+        ),
+        (
+            "4. contract: SET NOT NULL uses the validated CHECK (PostgreSQL 12+), no scan",
+            [ops.AlterField(model_name, name, _without_default(op.field)), ops.RemoveConstraint(model_name, constraint)],
+        ),
+    ]
+    return "\n".join(f"# --- migration {title}\n{migration_example(operations)}" for title, operations in parts)
 
 
 def foreign_key_validation(ctx: AnalysisContext) -> list[Finding]:

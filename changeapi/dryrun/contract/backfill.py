@@ -45,6 +45,8 @@ class ParityCheck:
 
     `in_sampled_range` counts those left among the keys the sample covered: more than zero means
     the assignments do not make the rows they set pass the check, so the backfill never ends.
+    `count_sql` is the count as Django compiled it on the clone, its values quoted by the server's
+    driver: the release bundle's preflight runs it on the target before the contract migrations.
     """
 
     condition: str
@@ -52,6 +54,7 @@ class ParityCheck:
     after: int
     in_sampled_range: int
     holds_in_sampled_range: bool
+    count_sql: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

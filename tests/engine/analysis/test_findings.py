@@ -9,6 +9,8 @@ from django.db import models
 from django.db.migrations import operations as ops
 
 from changeapi.dryrun.analysis.findings import CATALOG
+from changeapi.intake.backfill import Backfill
+from changeapi.intake.python_source import parse_migration_file
 from tests.engine.analysis.conftest import codes, finding, plan_of, small
 
 
@@ -51,6 +53,28 @@ def test_not_null_with_default_reports_the_scan_and_its_backfill(dry_run):
     found = finding(report, "SG104")
     assert "backfill" in found["message"]
     assert "note IS NOT NULL" in found["safer_alternative"]["steps"][2]
+
+
+def test_not_null_suggests_expand_backfill_contract_as_migration_files_the_intake_reads(dry_run):
+    report = dry_run(plan_of([ops.AlterField("order", "note", models.TextField(default="none"))]), profile=small())
+
+    example = finding(report, "SG104")["safer_alternative"]["example"]
+    files = [part.split("\n", 1)[1] for part in example.split("# --- migration ")[1:]]
+    read = [
+        parse_migration_file(app_label="shop", name=f"000{n}_x", source=source, filename=f"shop/migrations/000{n}_x.py")
+        for n, source in enumerate(files, start=2)
+    ]
+    (backfill,) = read[0].operations
+    assert isinstance(backfill, Backfill)
+    assert (backfill.model, backfill.assignments["note"].value) == ("shop.order", "none")
+    assert backfill.parity == models.Q(note__isnull=True)
+    assert [type(op).__name__ for m in read[1:] for op in m.operations] == [
+        "AddConstraintNotValid",
+        "ValidateConstraint",
+        "AlterField",
+        "RemoveConstraint",
+    ]
+    assert not read[3].operations[0].field.has_default()  # no UPDATE ... WHERE note IS NULL scan under the lock
 
 
 def test_foreign_key_on_a_filled_column_is_validated_by_a_scan(dry_run):
@@ -108,6 +132,23 @@ def test_rename_field_is_a_backward_incompatible_rename(dry_run):
 
     found = finding(report, "SG202")
     assert "db_column='total'" in found["safer_alternative"]["example"]
+
+
+def test_rename_field_suggests_expand_backfill_contract_as_migration_files_the_intake_reads(dry_run):
+    report = dry_run(plan_of([ops.RenameField("order", "total", "amount")]), profile=small())
+
+    example = finding(report, "SG202")["safer_alternative"]["example"]
+    files = [part.split("\n", 1)[1] for part in example.split("# --- migration ")[1:]]
+    expand, contract = (
+        parse_migration_file(app_label="shop", name=f"000{n}_x", source=source, filename=f"shop/migrations/000{n}_x.py")
+        for n, source in enumerate(files, start=2)
+    )
+    add, backfill = expand.operations
+    assert (type(add).__name__, add.name, add.field.null) == ("AddField", "amount", True)
+    assert isinstance(backfill, Backfill) and backfill.assignments["amount"] == models.F("total")
+    assert backfill.parity == models.Q(amount__isnull=True, total__isnull=False)
+    assert [(type(op).__name__, op.name) for op in contract.operations] == [("AlterField", "amount"), ("RemoveField", "total")]
+    assert contract.operations[0].field.null is False
 
 
 def test_run_python_next_to_schema_operations_is_flagged_and_not_executed(dry_run):
