@@ -60,7 +60,7 @@ def test_a_sqlite_projects_change_request_dry_runs_end_to_end_and_reports_the_re
     dry_run = _submit(api, WIDEN_TOTAL, rows=5_000)
 
     assert dry_run["status"] == "succeeded", dry_run["error"]
-    assert ChangeRequest.objects.get(pk=dry_run["id"]).status == "ready_for_review"
+    assert ChangeRequest.objects.get(revisions__dry_runs__pk=dry_run["id"]).status == "ready_for_review"
     report = report_from_json(dry_run["report"])
     assert report.engine == "sqlite" and report.server == f"sqlite:{directory}"
     assert report.statements[0].sql == 'ALTER TABLE "shop_order" ADD COLUMN "note" text NULL'

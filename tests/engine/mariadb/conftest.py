@@ -16,7 +16,7 @@ from django.db.migrations.operations.base import Operation
 from changeapi.dryrun.mysql_session import MySqlTemplate, template_build
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.shadow.engine_servers import MySqlShadowServer
-from changeapi.shadow.mysql_databases import database_drop, databases_named
+from changeapi.shadow.mysql_databases import database_drop, database_exists, databases_named
 from tests.support.mariadb import MARIADB
 
 
@@ -82,8 +82,10 @@ def shop_template(mariadb: MySqlShadowServer, django_db_blocker: Any) -> Templat
     built: dict[int, MySqlTemplate] = {}
 
     def make(orders: int = 1000, customers: int = 100) -> MySqlTemplate:
-        if orders not in built:
-            with django_db_blocker.unblock():
+        with django_db_blocker.unblock():
+            # A test of the service drops every database of the run's prefix when it ends: a
+            # template built before it is built again.
+            if orders not in built or not database_exists(mariadb, built[orders].name):
                 built[orders] = _build(orders, customers)
         return built[orders]
 
