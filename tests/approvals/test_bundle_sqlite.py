@@ -352,3 +352,20 @@ def test_a_sealed_sqlite_bundle_rebuilt_gives_identical_bytes(release):
 
     assert rebuilt.archive == archive
     assert rebuilt.sha256 == sealed["sha256"]
+
+
+def test_a_non_atomic_migration_runs_its_statements_each_on_its_own_with_foreign_keys_still_off_around_them(release):
+    widen_outside_a_transaction = [{"app_label": "shop", "atomic": False, "operations": [{**WIDEN_TOTAL[0]["operations"][0]}]}]
+    bundle, files, manifest = _sealed(release, widen_outside_a_transaction)
+
+    [forward] = manifest["apply_order"]
+    statements = _statements(files[forward])
+    assert "BEGIN;" not in statements and "COMMIT;" not in statements
+    assert statements[2] == "PRAGMA foreign_keys = OFF;" and statements[-1] == "PRAGMA foreign_keys = ON;"
+    with (
+        _Copy(release.server, bundle.baseline.template_name) as by_sql,
+        _Copy(release.server, bundle.baseline.template_name) as by_django,
+    ):
+        _run_scripts(by_sql, [files[forward]])
+        _migrated_by_django(by_django, bundle, files)
+        assert _schema(by_sql) == _schema(by_django)
