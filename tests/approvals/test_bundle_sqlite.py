@@ -7,6 +7,7 @@ migrate leaves and roll back to the baseline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import sqlparse
 from django.conf import settings
+from django.utils import timezone
 
 from approvals.models import ReleaseBundle
 from approvals.services.bundles import bundle_rebuild
@@ -25,11 +27,11 @@ from changeapi.dryrun.sqlite_connection import sqlite_connection
 from changeapi.intake.python_source import plan_state
 from changeapi.intake.python_source.history import plan_history
 from changeapi.intake.python_source.migration_files import read_migration_file
-from changeapi.models import Project
+from changeapi.models import Project, ShadowDatabase
 from changeapi.selectors import baseline_plan
-from changeapi.services.shadows import shadow_chores_wait
+from changeapi.services.shadows import shadow_chores_wait, shadows_reap
 from changeapi.shadow.engine_servers import SqliteShadowServer, sqlite_server
-from changeapi.shadow.sqlite_files import database_copy, database_drop, shadow_path
+from changeapi.shadow.sqlite_files import database_copy, database_create, database_drop, database_exists, shadow_path
 from tests.approvals.bundling import Release, archive_files
 from tests.conftest import SHOP_BASELINE
 from tests.factories import UserFactory
@@ -369,3 +371,18 @@ def test_a_non_atomic_migration_runs_its_statements_each_on_its_own_with_foreign
         _run_scripts(by_sql, [files[forward]])
         _migrated_by_django(by_django, bundle, files)
         assert _schema(by_sql) == _schema(by_django)
+
+
+def test_the_reaper_deletes_a_registered_bundle_clone_a_dead_worker_left_and_keeps_a_fresh_one(release, settings):
+    stale, fresh = (f"{settings.SHADOW_DATABASE_PREFIX}bd_{uuid.uuid4().hex[:16]}" for _ in range(2))
+    for name in (stale, fresh):
+        database_create(release.server, name)
+        ShadowDatabase.objects.create(server=release.server.key, name=name, kind=ShadowDatabase.Kind.CLONE)
+    lease = dt.timedelta(seconds=settings.SCHEMAGATE_DRY_RUN_LEASE_SECONDS)
+    ShadowDatabase.objects.filter(name=stale).update(created_at=timezone.now() - 2 * lease)
+
+    [result] = [r for r in shadows_reap() if r.server == release.server.key]
+
+    assert stale in result.dropped and fresh in result.kept
+    assert not database_exists(release.server, stale) and database_exists(release.server, fresh)
+    assert ShadowDatabase.objects.get(name=stale).dropped_at is not None
