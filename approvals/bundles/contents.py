@@ -33,6 +33,7 @@ from approvals.bundles.backfills import (
 from approvals.bundles.phases import phased_plan
 from approvals.bundles.scripts import (
     MYSQL_ENGINES,
+    SQLITE_ENGINE,
     RecordedStatement,
     history_statement,
     mysql_guards,
@@ -40,6 +41,10 @@ from approvals.bundles.scripts import (
     mysql_readme,
     mysql_sql_script,
     sql_script,
+    sqlite_guards,
+    sqlite_history_statement,
+    sqlite_readme,
+    sqlite_sql_script,
 )
 from approvals.bundles.signing import sign
 from changeapi.dryrun.apply import is_data_step
@@ -264,12 +269,13 @@ def bundle_files(
 
     `combined_report` is the dry-run of the whole bundle under its final migration names, so
     its statements are exactly the forward SQL; `rollback` is in rollback order (last
-    migration first). The report's engine picks the scripts' guards: for MySQL/MariaDB the
-    manifest also names the engine, its version and the guards, and a README says how to apply.
+    migration first). The report's engine picks the scripts' guards: for MySQL/MariaDB and SQLite
+    the manifest also names the engine, its version and the guards, and a README says how to apply.
     """
     mysql = combined_report.engine in MYSQL_ENGINES
-    script = mysql_sql_script if mysql else sql_script
-    history = mysql_history_statement if mysql else history_statement
+    sqlite = combined_report.engine == SQLITE_ENGINE
+    script = mysql_sql_script if mysql else sqlite_sql_script if sqlite else sql_script
+    history = mysql_history_statement if mysql else sqlite_history_statement if sqlite else history_statement
     atomic_note = " (no effect on MySQL/MariaDB: each statement commits on its own)" if mysql else ""
     files: dict[str, bytes] = {}
     by_migration: dict[str, list[StatementTrace]] = {}
@@ -371,6 +377,17 @@ def bundle_files(
         engine_facts = {
             "engine": {"name": combined_report.engine, "server_version": combined_report.server_version},
             "guards": mysql_guards(lock_timeout_ms),
+        }
+    elif sqlite:
+        files["README.md"] = sqlite_readme(
+            server_version=combined_report.server_version,
+            apply_order=forward_order,
+            rollback_order=rollback_order,
+            lock_timeout_ms=lock_timeout_ms,
+        )
+        engine_facts = {
+            "engine": {"name": combined_report.engine, "server_version": combined_report.server_version},
+            "guards": sqlite_guards(lock_timeout_ms),
         }
     manifest_requests = []
     for position, entry in enumerate(_unique_entries(bundled), start=1):

@@ -5,7 +5,8 @@ constraints they drop), so the clone first gets the whole bundle applied as Djan
 then each migration is unapplied, last first, by Django's `Migration.unapply` loop (`dryrun/apply.py`),
 with every statement executed and recorded. Irreversible steps stop the rollback there, as
 `migrate` backwards would. A MySQL/MariaDB bundle is traced the same way on a copy of its
-template there, so its rollback SQL is what Django's MySQL schema editor runs.
+template there, so its rollback SQL is what Django's MySQL schema editor runs, and a SQLite
+bundle on a copy of its template file, with Django's SQLite schema editor and its table remakes.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from changeapi.dryrun.apply import is_data_step, operation_states, unapply_migra
 from changeapi.dryrun.engine import apply_plan_untraced
 from changeapi.dryrun.mysql_session import mysql_session
 from changeapi.dryrun.session import shadow_session
+from changeapi.dryrun.sqlite_session import sqlite_session
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source import plan_state
-from changeapi.shadow.engine_servers import MySqlShadowServer
+from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
 from changeapi.shadow.servers import ShadowServer
 
 
@@ -89,7 +91,7 @@ class _Recorder:
         if params and self.connection.vendor == "postgresql":
             text = str(self.connection.ops.compose_sql(text, params))  # type: ignore[attr-defined]
         elif params:
-            # As Django's MySQL schema editor collects it: each parameter quoted into the statement.
+            # As Django's MySQL and SQLite schema editors collect it: each parameter quoted into the statement.
             text = text % tuple(map(editor.quote_value, params))
         self.statements.append(
             {
@@ -144,16 +146,19 @@ def _unapply(
     return recorder.statements, notes
 
 
-def _clone_session(server: ShadowServer | MySqlShadowServer, *, template: str, name: str) -> AbstractContextManager[Any]:
-    """A connected clone of `template` on a server of either engine, dropped when it closes."""
+AnyServer = ShadowServer | MySqlShadowServer | SqliteShadowServer
+
+
+def _clone_session(server: AnyServer, *, template: str, name: str) -> AbstractContextManager[Any]:
+    """A connected clone of `template` on a server of any engine, dropped when it closes."""
     if isinstance(server, MySqlShadowServer):
         return mysql_session(server, template=template, name=name)
+    if isinstance(server, SqliteShadowServer):
+        return sqlite_session(server, template=template, name=name)
     return shadow_session(server, template=template, name=name)
 
 
-def rollback_trace(
-    *, server: ShadowServer | MySqlShadowServer, template: str, clone_name: str, baseline: Plan, bundle: Plan
-) -> list[RollbackStep]:
+def rollback_trace(*, server: AnyServer, template: str, clone_name: str, baseline: Plan, bundle: Plan) -> list[RollbackStep]:
     """The rollback of every migration of `bundle`, last migration first.
 
     The clone is dropped whatever happens. A reverse that fails on the shadow stops the

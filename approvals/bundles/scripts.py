@@ -5,6 +5,9 @@ BEGIN ... COMMIT under `SET LOCAL lock_timeout`, CONCURRENTLY statements on thei
 MySQL/MariaDB scripts are for the `mysql` client, which stops at the first error: DDL there
 commits on its own, so there is no transaction to write, only the session's
 `lock_wait_timeout`, which the server otherwise leaves at a year.
+SQLite scripts are for the `sqlite3` shell with `-bail`: each migration as Django's SQLite schema
+editor runs it, foreign keys off outside the transaction, BEGIN ... COMMIT around an atomic
+migration, checked before its commit, under the session's `busy_timeout`.
 """
 
 from __future__ import annotations
@@ -256,6 +259,170 @@ def mysql_readme(
         "- There is no BEGIN/COMMIT: DDL is not transactional, each statement commits on its own, and a",
         "  script that fails half-way leaves the statements before the failure applied: compare the",
         "  schema with the dry-run report before running a rollback script on a half-applied migration.",
+        "- `manifest.json` lists under `guards.left_out` each PostgreSQL guard this bundle does without, and why.",
+        "",
+    ]
+    return "\n".join(lines).encode()
+
+
+SQLITE_ENGINE = "sqlite"
+
+SQLITE_DJANGO_MIGRATIONS = (
+    'CREATE TABLE IF NOT EXISTS "django_migrations" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
+    '"app" varchar(255) NOT NULL, "name" varchar(255) NOT NULL, "applied" datetime NOT NULL);'
+)
+"""Django's own table for the history, as its SQLite backend creates it (`MigrationRecorder`)."""
+
+SQLITE_FOREIGN_KEY_CHECK = (
+    "CREATE TEMP TABLE schemagate_foreign_key_check (foreign_key_violations integer CHECK (foreign_key_violations = 0));",
+    "INSERT INTO temp.schemagate_foreign_key_check SELECT count(*) FROM pragma_foreign_key_check;",
+    "DROP TABLE temp.schemagate_foreign_key_check;",
+)
+"""Django's `PRAGMA foreign_key_check` before each migration commits, made to fail: the pragma
+only lists violations (Django raises on them in Python), so its rows are counted into a CHECK
+that stops the shell at the first violation, before COMMIT, leaving the migration rolled back."""
+
+
+def sqlite_session_guards(lock_timeout_ms: int) -> list[str]:
+    """The PRAGMAs a SQLite script starts with: waiting for the database's write lock bounded by
+    the project's lock timeout (the shell's default is to fail at once, an application's driver
+    may wait for ever), and ALTER TABLE ... RENAME as Django's SQLite backend sets it on every
+    connection, so the remake's rename updates references as it did on the shadow."""
+    return [f"PRAGMA busy_timeout = {int(lock_timeout_ms)};", "PRAGMA legacy_alter_table = OFF;"]
+
+
+def sqlite_history_statement(app_label: str, name: str, *, applied: bool) -> str:
+    """Keep Django's migration history in step. SQLite has no conditional SQL (a statement naming
+    a missing table fails to prepare), so, as Django's `migrate` does, the forward script creates
+    django_migrations when it is missing; the rollback deletes from the table the forward made."""
+    app, migration = literal(app_label), literal(name)
+    if not applied:
+        return f"DELETE FROM django_migrations WHERE app = {app} AND name = {migration};"
+    return "\n".join(
+        [
+            SQLITE_DJANGO_MIGRATIONS,
+            "INSERT INTO django_migrations (app, name, applied) "
+            f"VALUES ({app}, {migration}, strftime('%Y-%m-%d %H:%M:%f', 'now'));",
+        ]
+    )
+
+
+def sqlite_sql_script(
+    *,
+    header: list[str],
+    statements: Sequence[ScriptedStatement],
+    descriptions: dict[int, str],
+    lock_timeout_ms: int,
+    history: str,
+    notes: list[str],
+    preflight: Sequence[str] = (),
+) -> bytes:
+    """`sqlite3 -bail`-ready SQL, as Django's SQLite schema editor runs the migration: the session
+    guards, `PRAGMA foreign_keys = OFF` (outside any transaction: SQLite ignores it inside one,
+    and a remake drops and renames tables others refer to), then the statements in order, each
+    transaction of the run as BEGIN ... COMMIT with the history and the foreign key check before
+    its COMMIT; statements that ran outside a transaction stand alone; `PRAGMA foreign_keys = ON`
+    last. `preflight` statements come first (none today: a parity count comes from PostgreSQL's
+    backfill sample)."""
+    lines = [f"-- {line}" for line in header]
+    lines += [f"-- {note}" for note in notes]
+    lines += list(preflight)
+    lines += sqlite_session_guards(lock_timeout_ms)
+    lines.append("PRAGMA foreign_keys = OFF;")
+    open_transaction: Any = None
+    described: set[int] = set()
+    for statement in statements:
+        transaction_id = statement.transaction if statement.transactional else None
+        if open_transaction is not None and transaction_id != open_transaction:
+            lines += [*SQLITE_FOREIGN_KEY_CHECK, "COMMIT;"]
+            open_transaction = None
+        if transaction_id is not None and open_transaction is None:
+            lines.append("BEGIN;")
+            open_transaction = transaction_id
+        operation = statement.operation_index
+        if operation is not None and operation not in described:
+            described.add(operation)
+            lines.append(f"-- operation {operation}: {descriptions.get(operation, '')}".rstrip())
+        lines.append(terminated(statement.sql))
+    lines.append(history)
+    if open_transaction is not None:
+        lines += [*SQLITE_FOREIGN_KEY_CHECK, "COMMIT;"]
+    else:
+        lines += list(SQLITE_FOREIGN_KEY_CHECK)
+    lines.append("PRAGMA foreign_keys = ON;")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def sqlite_guards(lock_timeout_ms: int) -> dict[str, Any]:
+    """The manifest's account of a SQLite bundle's guards: what it sets, and each of PostgreSQL's
+    guards it leaves out, with why."""
+    return {
+        "session": [line.rstrip(";") for line in sqlite_session_guards(lock_timeout_ms)],
+        "busy_timeout_ms": int(lock_timeout_ms),
+        "foreign_keys": "PRAGMA foreign_keys = OFF before each migration and ON after it, outside the transaction, "
+        "as Django's SQLite schema editor does around a table remake",
+        "foreign_key_check": "pragma_foreign_key_check counted into a CHECK before each COMMIT: a violation stops the "
+        "script with the migration rolled back, where Django's migrate raises IntegrityError",
+        "transactions": "BEGIN/COMMIT around each atomic migration: SQLite DDL is transactional, so a failing "
+        "migration leaves nothing of itself applied",
+        "left_out": [
+            {
+                "guard": "lock_timeout",
+                "reason": "PostgreSQL's setting; SQLite has one write lock for the whole database, and busy_timeout "
+                "bounds the wait for it by the project's lock timeout",
+            },
+            {
+                "guard": "BEGIN IMMEDIATE",
+                "reason": "Django's migrate opens a deferred BEGIN, and so does the script: the write lock is taken at "
+                "the first write, waiting at most busy_timeout for it",
+            },
+            {
+                "guard": "CONCURRENTLY statements outside transactions",
+                "reason": "PostgreSQL-only (refused at intake for this engine): SQLite builds an index with the "
+                "database's write lock held, whatever the statement says",
+            },
+            {
+                "guard": "statement time limit",
+                "reason": "SQLite has none in SQL (the shadow's watchdog interrupts from outside): a table remake "
+                "legitimately runs long; bound it from the deploy",
+            },
+            {
+                "guard": "post-deploy schema verification",
+                "reason": "schema snapshots read pg_catalog: PostgreSQL projects only",
+            },
+        ],
+    }
+
+
+def sqlite_readme(*, server_version: str, apply_order: list[str], rollback_order: list[str], lock_timeout_ms: int) -> bytes:
+    """How to apply a SQLite bundle, for whoever opens the archive: the order, the shell, and
+    what differs from a PostgreSQL bundle."""
+    lines = [
+        "# Release bundle for SQLite",
+        "",
+        f"Dry-run on SQLite {server_version}: the SQL is exactly what Django's SQLite schema editor ran there,",
+        "table remakes included (`new__` table, INSERT ... SELECT, DROP, RENAME, the indexes again).",
+        "",
+        "## Apply",
+        "",
+        "Each file with the `sqlite3` shell, in this order (`-bail` stops it at the first error):",
+        "",
+        *[f"1. `sqlite3 -bail <database file> < {path}`" for path in apply_order],
+        "",
+        "## Roll back",
+        "",
+        *([f"1. `sqlite3 -bail <database file> < {path}`" for path in rollback_order] or ["Nothing to roll back."]),
+        "",
+        "## What differs from a PostgreSQL bundle",
+        "",
+        f"- Every script starts with `PRAGMA busy_timeout = {int(lock_timeout_ms)}` (the project's lock timeout):",
+        "  SQLite has one write lock for the whole database, and the script waits that long for it.",
+        "- `PRAGMA foreign_keys = OFF` before each migration's BEGIN and `ON` after its COMMIT, as Django's",
+        "  SQLite schema editor does; before COMMIT the foreign keys are checked, and a violation stops the",
+        "  script with the migration rolled back.",
+        "- Each atomic migration is one transaction: SQLite DDL is transactional. While it runs, every other",
+        "  writer of the database waits (readers go on in WAL mode).",
+        "- The forward script creates `django_migrations` when it is missing, as Django's `migrate` does.",
         "- `manifest.json` lists under `guards.left_out` each PostgreSQL guard this bundle does without, and why.",
         "",
     ]

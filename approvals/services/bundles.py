@@ -31,6 +31,8 @@ from changeapi.dryrun.contract import Report, ReportError, to_json
 from changeapi.dryrun.mysql_run import dry_run_execute_mysql
 from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import dry_run_execute, template_build
+from changeapi.dryrun.sqlite_run import dry_run_execute_sqlite
+from changeapi.dryrun.sqlite_session import template_build as sqlite_template_build
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.intake.plan import Plan
 from changeapi.models import Baseline, ChangeRequest, DryRun, Project, Revision, ShadowDatabase
@@ -39,8 +41,8 @@ from changeapi.selectors import baseline_plan, dry_run_report, latest_dry_run, l
 from changeapi.services.baselines import baseline_advance
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
-from changeapi.shadow.engine_servers import MySqlShadowServer
-from changeapi.shadow.servers import ShadowServer, ShadowServerUnavailable, engine_not_supported, pick_server
+from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
+from changeapi.shadow.servers import AnyShadowServer, ShadowServer, ShadowServerUnavailable, pick_server
 from changeapi.types import User
 
 T = TypeVar("T")
@@ -139,7 +141,7 @@ def _baseline_settled(project: Project) -> Baseline:
     return baseline
 
 
-def _on_clone(server: ShadowServer | MySqlShadowServer, baseline: Baseline, run: Callable[[str], T]) -> T:
+def _on_clone(server: AnyShadowServer, baseline: Baseline, run: Callable[[str], T]) -> T:
     """Run `run(clone_name)` with the clone in the shadow registry, so a crash leaves no orphan."""
     name = f"{settings.SHADOW_DATABASE_PREFIX}bd_{uuid.uuid4().hex[:16]}"
     row = ShadowDatabase.objects.create(server=server.key, name=name, kind=ShadowDatabase.Kind.CLONE, baseline=baseline)
@@ -165,10 +167,10 @@ def bundle_build(
         server = pick_server(engine=project.engine, engine_version=project.engine_version)
         if isinstance(server, MySqlShadowServer):
             report, rollback = _mysql_runs(server, baseline=baseline, base=base, plan=plan, bundled=bundled)
-        elif isinstance(server, ShadowServer):
-            report, rollback = _postgresql_runs(project, server, baseline=baseline, base=base, plan=plan, bundled=bundled)
+        elif isinstance(server, SqliteShadowServer):
+            report, rollback = _sqlite_runs(server, baseline=baseline, base=base, plan=plan, bundled=bundled)
         else:
-            raise engine_not_supported(server)
+            report, rollback = _postgresql_runs(project, server, baseline=baseline, base=base, plan=plan, bundled=bundled)
     except ShadowServerUnavailable as exc:
         raise ShadowUnavailable(str(exc)) from exc
     files = bundle_files(
@@ -230,6 +232,32 @@ def _mysql_runs(
         server,
         baseline,
         lambda name: dry_run_execute_mysql(
+            server=server, template=baseline.template_name, clone_name=name, baseline=base, change=plan
+        ),
+    )
+    if report.error is not None:
+        raise _does_not_apply(report.error, bundled)
+    rollback = _on_clone(
+        server,
+        baseline,
+        lambda name: rollback_trace(server=server, template=baseline.template_name, clone_name=name, baseline=base, bundle=plan),
+    )
+    return report, rollback
+
+
+def _sqlite_runs(
+    server: SqliteShadowServer, *, baseline: Baseline, base: Plan, plan: Plan, bundled: list[BundledMigration]
+) -> tuple[Report, list[RollbackStep]]:
+    """The same two runs on copies of the baseline's (unseeded) SQLite template file: the forward
+    SQL is what Django's SQLite schema editor ran there, table remakes included."""
+    if sqlite_template_build(server=server, name=baseline.template_name, baseline=base).built:
+        ShadowDatabase.objects.create(
+            server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
+        )
+    report = _on_clone(
+        server,
+        baseline,
+        lambda name: dry_run_execute_sqlite(
             server=server, template=baseline.template_name, clone_name=name, baseline=base, change=plan
         ),
     )

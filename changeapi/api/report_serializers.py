@@ -16,8 +16,8 @@ from changeapi.dryrun.analysis.findings import CATALOG, SEVERITIES
 from changeapi.models import DryRunSchema
 
 LOCK_SOURCES = [
-    ("observed", "Read from pg_locks"),
-    ("documented", "PostgreSQL's documented lock for the statement"),
+    ("observed", "Observed on the shadow: read from pg_locks; on SQLite, a second connection could not start a write"),
+    ("documented", "The engine's documented lock for the statement (PostgreSQL's lock table, SQLite's one writer)"),
     ("server", "MySQL/MariaDB: the weakest LOCK= the server accepted for the statement"),
 ]
 EVENT_KINDS = ["rewrite", "verify", "fk_validation", "index_build"]

@@ -230,8 +230,8 @@ def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
 
 def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
     """Reap a SQLite shadow directory as a MySQL/MariaDB server is reaped: registered templates
-    no longer in use, clones of dry-runs that are not running, spares of templates that are
-    gone, and a template build or a spare's copy that a dead worker left half-made. Files of the
+    no longer in use, clones of dry-runs that are not running, registered clones of bundle builds
+    past a lease, spares of templates that are gone, and a template build or a spare's copy that a dead worker left half-made. Files of the
     prefix that are none of these (a template being built) are left alone, and so is every file
     without the prefix."""
     prefix = settings.SHADOW_DATABASE_PREFIX
@@ -247,6 +247,15 @@ def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
     }
     kept_templates = {name for name, row in templates.items() if name in names and _template_in_use(row)}
     running = {clone_name_for(pk) for pk in DryRun.objects.filter(status=DryRun.Status.RUNNING).values_list("pk", flat=True)}
+    bundle_clones = {
+        row.name: row
+        for row in ShadowDatabase.objects.filter(
+            server=server.key,
+            kind=ShadowDatabase.Kind.CLONE,
+            dry_run=None,
+            name__in=[name for name in names if name.startswith(f"{prefix}bd_")],
+        )
+    }
     for name in names:
         if name in templates:
             drop = name not in kept_templates
@@ -254,6 +263,8 @@ def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
             drop = name not in running
         elif name.startswith(f"{prefix}sp_"):
             drop = not any(name.startswith(sqlite_files.spare_prefix(template)) for template in kept_templates)
+        elif name in bundle_clones:
+            drop = not _clone_in_use(bundle_clones[name])
         elif name.endswith(sqlite_files.BUILDING_SUFFIX):
             drop = sqlite_files.build_abandoned(server, name.removesuffix(sqlite_files.BUILDING_SUFFIX))
         elif name.startswith(f"{prefix}{sqlite_files.COPYING}"):
