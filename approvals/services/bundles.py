@@ -42,7 +42,7 @@ from changeapi.services.baselines import baseline_advance
 from changeapi.services.transitions import change_request_move
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
-from changeapi.shadow.servers import AnyShadowServer, ShadowServer, ShadowServerUnavailable, pick_server
+from changeapi.shadow.servers import AnyShadowServer, ShadowServerUnavailable, pick_server
 from changeapi.types import User
 
 T = TypeVar("T")
@@ -165,12 +165,7 @@ def bundle_build(
     plan = bundle_plan(bundled)
     try:
         server = pick_server(engine=project.engine, engine_version=project.engine_version)
-        if isinstance(server, MySqlShadowServer):
-            report, rollback = _mysql_runs(server, baseline=baseline, base=base, plan=plan, bundled=bundled)
-        elif isinstance(server, SqliteShadowServer):
-            report, rollback = _sqlite_runs(server, baseline=baseline, base=base, plan=plan, bundled=bundled)
-        else:
-            report, rollback = _postgresql_runs(project, server, baseline=baseline, base=base, plan=plan, bundled=bundled)
+        report, rollback = _runs(project, server, baseline=baseline, base=base, plan=plan, bundled=bundled)
     except ShadowServerUnavailable as exc:
         raise ShadowUnavailable(str(exc)) from exc
     files = bundle_files(
@@ -189,78 +184,47 @@ def bundle_build(
     return BuiltBundle(files=files, archive=archive_build(files), bundled=bundled, dry_run_report=report)
 
 
-def _postgresql_runs(
-    project: Project, server: ShadowServer, *, baseline: Baseline, base: Plan, plan: Plan, bundled: list[BundledMigration]
-) -> tuple[Report, list[RollbackStep]]:
-    """The combined dry-run and the rollback trace on a PostgreSQL clone of the baseline's template."""
-    if template_build(server=server, name=baseline.template_name, baseline=base):
-        ShadowDatabase.objects.create(
-            server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
+def _engine_runs(
+    project: Project, server: AnyShadowServer, *, baseline: Baseline, base: Plan, plan: Plan
+) -> tuple[Callable[[], bool], Callable[[str], Report]]:
+    """For the server's engine: how to make sure the baseline's (unseeded) template is there
+    (true when this call built it), and the combined dry-run on a clone of it. The forward SQL
+    is what that engine's Django schema editor ran there, statement by statement (on SQLite,
+    table remakes included)."""
+    template = baseline.template_name
+    if isinstance(server, MySqlShadowServer):
+        return (
+            lambda: mysql_template_build(server=server, name=template, baseline=base).built,
+            lambda name: dry_run_execute_mysql(server=server, template=template, clone_name=name, baseline=base, change=plan),
         )
-    report = _on_clone(
-        server,
-        baseline,
+    if isinstance(server, SqliteShadowServer):
+        return (
+            lambda: sqlite_template_build(server=server, name=template, baseline=base).built,
+            lambda name: dry_run_execute_sqlite(server=server, template=template, clone_name=name, baseline=base, change=plan),
+        )
+    return (
+        lambda: template_build(server=server, name=template, baseline=base),
         lambda name: dry_run_execute(
             server=server,
-            template=baseline.template_name,
+            template=template,
             clone_name=name,
             baseline=base,
             change=plan,
             backfill_target_lock_ms=project.backfill_target_lock_ms,
         ),
     )
-    if report.error is not None:
-        raise _does_not_apply(report.error, bundled)
-    rollback = _on_clone(
-        server,
-        baseline,
-        lambda name: rollback_trace(server=server, template=baseline.template_name, clone_name=name, baseline=base, bundle=plan),
-    )
-    return report, rollback
 
 
-def _mysql_runs(
-    server: MySqlShadowServer, *, baseline: Baseline, base: Plan, plan: Plan, bundled: list[BundledMigration]
+def _runs(
+    project: Project, server: AnyShadowServer, *, baseline: Baseline, base: Plan, plan: Plan, bundled: list[BundledMigration]
 ) -> tuple[Report, list[RollbackStep]]:
-    """The same two runs on a MySQL/MariaDB copy of the baseline's (unseeded) template: the
-    forward SQL is what Django's MySQL schema editor ran there, statement by statement."""
-    if mysql_template_build(server=server, name=baseline.template_name, baseline=base).built:
+    """The combined dry-run and the rollback trace, each on its own clone of the baseline's template."""
+    template_ensure, forward = _engine_runs(project, server, baseline=baseline, base=base, plan=plan)
+    if template_ensure():
         ShadowDatabase.objects.create(
             server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
         )
-    report = _on_clone(
-        server,
-        baseline,
-        lambda name: dry_run_execute_mysql(
-            server=server, template=baseline.template_name, clone_name=name, baseline=base, change=plan
-        ),
-    )
-    if report.error is not None:
-        raise _does_not_apply(report.error, bundled)
-    rollback = _on_clone(
-        server,
-        baseline,
-        lambda name: rollback_trace(server=server, template=baseline.template_name, clone_name=name, baseline=base, bundle=plan),
-    )
-    return report, rollback
-
-
-def _sqlite_runs(
-    server: SqliteShadowServer, *, baseline: Baseline, base: Plan, plan: Plan, bundled: list[BundledMigration]
-) -> tuple[Report, list[RollbackStep]]:
-    """The same two runs on copies of the baseline's (unseeded) SQLite template file: the forward
-    SQL is what Django's SQLite schema editor ran there, table remakes included."""
-    if sqlite_template_build(server=server, name=baseline.template_name, baseline=base).built:
-        ShadowDatabase.objects.create(
-            server=server.key, name=baseline.template_name, kind=ShadowDatabase.Kind.TEMPLATE, baseline=baseline
-        )
-    report = _on_clone(
-        server,
-        baseline,
-        lambda name: dry_run_execute_sqlite(
-            server=server, template=baseline.template_name, clone_name=name, baseline=base, change=plan
-        ),
-    )
+    report = _on_clone(server, baseline, forward)
     if report.error is not None:
         raise _does_not_apply(report.error, bundled)
     rollback = _on_clone(

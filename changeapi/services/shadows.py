@@ -180,41 +180,55 @@ def shadows_reap_server(server: ShadowServer) -> ReapResult:
     return result
 
 
+def _copies_doomed(server_key: str, names: list[str], spare_prefix_of: Callable[[str], str]) -> Callable[[str], bool | None]:
+    """Of the databases of the run's prefix on a MySQL/MariaDB server or a SQLite directory:
+    whether the reaper drops one, for the kinds both engines have (registered templates no
+    longer in use, clones of dry-runs not running, spares of templates that are gone,
+    registered clones of bundle builds past a lease); None for a name of none of these."""
+    prefix = settings.SHADOW_DATABASE_PREFIX
+    templates = {
+        row.name: row
+        for row in ShadowDatabase.objects.filter(server=server_key, kind=ShadowDatabase.Kind.TEMPLATE, dropped_at=None)
+    }
+    kept_templates = {name for name, row in templates.items() if name in names and _template_in_use(row)}
+    running = {clone_name_for(pk) for pk in DryRun.objects.filter(status=DryRun.Status.RUNNING).values_list("pk", flat=True)}
+    bundle_clones = {
+        row.name: row
+        for row in ShadowDatabase.objects.filter(
+            server=server_key,
+            kind=ShadowDatabase.Kind.CLONE,
+            dry_run=None,
+            name__in=[name for name in names if name.startswith(f"{prefix}bd_")],
+        )
+    }
+
+    def doomed(name: str) -> bool | None:
+        if name in templates:
+            return name not in kept_templates
+        if name.startswith(f"{prefix}dr_"):
+            return name not in running
+        if name.startswith(f"{prefix}sp_"):
+            return not any(name.startswith(spare_prefix_of(template)) for template in kept_templates)
+        if name in bundle_clones:
+            return not _clone_in_use(bundle_clones[name])
+        return None
+
+    return doomed
+
+
 def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
     """Reap a MySQL/MariaDB server: registered templates no longer in use, the clones of dry-runs
     that are not running (a worker died before dropping its clone), registered clones of bundle
-    builds past a lease, spares of templates that are gone, and job users whose database is gone.
-    Databases of the prefix that are neither (a template being built) are left alone."""
+    builds past a lease, spares of templates that are gone (`_copies_doomed`), and job users whose
+    database is gone. Databases of the prefix that are none of these (a template being built) are
+    left alone."""
     prefix = settings.SHADOW_DATABASE_PREFIX
     result = ReapResult(server=server.key, dropped=[], kept=[])
     try:
         names = databases_named(server, prefix)
-        templates = {
-            row.name: row
-            for row in ShadowDatabase.objects.filter(server=server.key, kind=ShadowDatabase.Kind.TEMPLATE, dropped_at=None)
-        }
-        kept_templates = {name for name, row in templates.items() if name in names and _template_in_use(row)}
-        running = {clone_name_for(pk) for pk in DryRun.objects.filter(status=DryRun.Status.RUNNING).values_list("pk", flat=True)}
-        bundle_clones = {
-            row.name: row
-            for row in ShadowDatabase.objects.filter(
-                server=server.key,
-                kind=ShadowDatabase.Kind.CLONE,
-                dry_run=None,
-                name__in=[name for name in names if name.startswith(f"{prefix}bd_")],
-            )
-        }
+        doomed = _copies_doomed(server.key, names, spare_prefix)
         for name in names:
-            if name in templates:
-                drop = name not in kept_templates
-            elif name.startswith(f"{prefix}dr_"):
-                drop = name not in running
-            elif name.startswith(f"{prefix}sp_"):
-                drop = not any(name.startswith(spare_prefix(template)) for template in kept_templates)
-            elif name in bundle_clones:
-                drop = not _clone_in_use(bundle_clones[name])
-            else:
-                drop = False
+            drop = bool(doomed(name))
             if not drop:
                 result.kept.append(name)
                 continue
@@ -231,9 +245,9 @@ def shadows_reap_mysql_server(server: MySqlShadowServer) -> ReapResult:
 def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
     """Reap a SQLite shadow directory as a MySQL/MariaDB server is reaped: registered templates
     no longer in use, clones of dry-runs that are not running, registered clones of bundle builds
-    past a lease, spares of templates that are gone, and a template build or a spare's copy that a dead worker left half-made. Files of the
-    prefix that are none of these (a template being built) are left alone, and so is every file
-    without the prefix."""
+    past a lease, spares of templates that are gone (`_copies_doomed`), and a template build or a
+    spare's copy that a dead worker left half-made. Files of the prefix that are none of these (a
+    template being built) are left alone, and so is every file without the prefix."""
     prefix = settings.SHADOW_DATABASE_PREFIX
     result = ReapResult(server=server.key, dropped=[], kept=[])
     try:
@@ -241,36 +255,13 @@ def shadows_reap_sqlite_server(server: SqliteShadowServer) -> ReapResult:
     except ShadowServerUnavailable as exc:
         result.error = str(exc)
         return result
-    templates = {
-        row.name: row
-        for row in ShadowDatabase.objects.filter(server=server.key, kind=ShadowDatabase.Kind.TEMPLATE, dropped_at=None)
-    }
-    kept_templates = {name for name, row in templates.items() if name in names and _template_in_use(row)}
-    running = {clone_name_for(pk) for pk in DryRun.objects.filter(status=DryRun.Status.RUNNING).values_list("pk", flat=True)}
-    bundle_clones = {
-        row.name: row
-        for row in ShadowDatabase.objects.filter(
-            server=server.key,
-            kind=ShadowDatabase.Kind.CLONE,
-            dry_run=None,
-            name__in=[name for name in names if name.startswith(f"{prefix}bd_")],
-        )
-    }
+    doomed = _copies_doomed(server.key, names, sqlite_files.spare_prefix)
     for name in names:
-        if name in templates:
-            drop = name not in kept_templates
-        elif name.startswith(f"{prefix}dr_"):
-            drop = name not in running
-        elif name.startswith(f"{prefix}sp_"):
-            drop = not any(name.startswith(sqlite_files.spare_prefix(template)) for template in kept_templates)
-        elif name in bundle_clones:
-            drop = not _clone_in_use(bundle_clones[name])
-        elif name.endswith(sqlite_files.BUILDING_SUFFIX):
+        drop = doomed(name)
+        if drop is None and name.endswith(sqlite_files.BUILDING_SUFFIX):
             drop = sqlite_files.build_abandoned(server, name.removesuffix(sqlite_files.BUILDING_SUFFIX))
-        elif name.startswith(f"{prefix}{sqlite_files.COPYING}"):
+        elif drop is None and name.startswith(f"{prefix}{sqlite_files.COPYING}"):
             drop = sqlite_files.copy_abandoned(server, name)
-        else:
-            drop = False
         if not drop:
             result.kept.append(name)
             continue
