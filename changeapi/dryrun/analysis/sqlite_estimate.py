@@ -30,6 +30,11 @@ from changeapi.dryrun.sqlite_tables import SqliteTableFacts
 from changeapi.dryrun.sqlite_trace import REMAKE_PREFIX
 
 _RENAME_TO = re.compile(r"\bRENAME\s+TO\b", re.IGNORECASE)
+# RunSQL is written by hand: its table may be quoted any way SQLite accepts, or bare.
+_ROWS_CHANGED = re.compile(
+    r'^\s*(?:UPDATE(?:\s+OR\s+[A-Za-z]+)?|DELETE\s+FROM)\s+(?:"((?:[^"]|"")+)"|`((?:[^`]|``)+)`|\[([^\]]+)\]|([A-Za-z_]\w*))',
+    re.IGNORECASE,
+)
 _DROP_COLUMN = re.compile(r"\bDROP\s+(?:COLUMN\s+)?\"", re.IGNORECASE)
 
 MODEL_DESCRIPTION = (
@@ -56,11 +61,21 @@ def classify_sqlite_statement(statement: StatementTrace, created: set[str]) -> C
         return _on_existing(REWRITE, tables[1], created, f"Django's remake: every row of {tables[1]} copied into {tables[0]}")
     if command == "CREATE INDEX" and tables:
         return _on_existing(INDEX_BUILD, tables[0], created, f"CREATE INDEX sorts the keys of {tables[0]}'s rows")
-    if command in ("UPDATE", "DELETE") and tables:
-        return _on_existing(BACKFILL, tables[0], created, f"{command} of {tables[0]}'s existing rows")
+    changed = rows_changed_table(statement.sql)
+    if changed is not None:
+        return _on_existing(BACKFILL, changed, created, f"{command} of {changed}'s existing rows")
     if command == "ALTER TABLE" and tables and not _RENAME_TO.search(statement.sql) and _DROP_COLUMN.search(statement.sql):
         return _on_existing(REWRITE, tables[0], created, f"DROP COLUMN rewrites every row of {tables[0]}")
     return Classification(CATALOG_ONLY, (), f"{command or 'the statement'} changes the schema only")
+
+
+def rows_changed_table(sql: str) -> str | None:
+    """The table an UPDATE or DELETE changes the rows of, however it is quoted; None for other statements."""
+    match = _ROWS_CHANGED.match(sql)
+    if match is None:
+        return None
+    double, back, bracket, bare = match.groups()
+    return double.replace('""', '"') if double else back.replace("``", "`") if back else bracket or bare
 
 
 def _on_existing(work_class: str, table: str, created: set[str], evidence: str) -> Classification:

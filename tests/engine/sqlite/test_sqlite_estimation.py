@@ -148,3 +148,29 @@ def test_without_dbstat_the_clones_bytes_are_its_used_pages_shared_by_record_len
     assert shared.bytes_source == "page share"
     assert abs(sum(shared.total_bytes.values()) - used) <= len(shared.total_bytes)
     assert shared.total_bytes["shop_order"] > shared.total_bytes["shop_customer"] > 0
+
+
+def test_a_runsql_update_of_an_existing_table_is_a_backfill_linear_in_its_rows(
+    server: SqliteShadowServer, shop_template: TemplateFactory
+):
+    template = shop_template(orders=2000)
+    backfill = ops.RunSQL("UPDATE shop_order SET total = total + 1", reverse_sql=ops.RunSQL.noop)
+
+    report = dry_run_of(server, template.name, [backfill], _scaled(file_facts(server, template.name), "shop_order", 10))
+
+    [update] = report.statements
+    estimate = _estimate(update)
+    assert (update.work_class, update.work_tables, estimate.law) == ("backfill", ("shop_order",), "linear")
+    assert estimate.estimated_ms == round(estimate.measured_ms * 10, 3)
+
+
+def test_dropping_a_column_rewrites_the_tables_rows(server: SqliteShadowServer, shop_template: TemplateFactory):
+    template = shop_template(orders=2000)
+
+    report = dry_run_of(
+        server, template.name, [ops.RemoveField("order", "note")], _scaled(file_facts(server, template.name), "shop_order", 10)
+    )
+
+    [drop] = report.statements
+    assert drop.sql == 'ALTER TABLE "shop_order" DROP COLUMN "note"'
+    assert (drop.work_class, _estimate(drop).law, _estimate(drop).rows_scale) == ("rewrite", "linear", 10)
