@@ -70,8 +70,9 @@ def dry_run_execute_sqlite(
 
         raw = session.connection.connection
         assert raw is not None
-        # The clone as the change found it: what each statement's time is scaled from.
-        facts = sqlite_table_facts(raw)
+        # The clone as the change found it, what each statement's time is scaled from: the tables
+        # production figures were uploaded for (no other statement is estimated).
+        facts = sqlite_table_facts(raw, only=profile.tables) if profile is not None and profile.has_sizes else SqliteTableFacts()
         probe = WriteProbe(session.path)
         try:
             run = apply_plan_traced_sqlite(

@@ -44,7 +44,7 @@ def test_a_remakes_copy_at_ten_times_the_clones_rows_is_estimated_at_ten_times_i
     copy = report.statements[remake.statement_indexes[1]]
     estimate = _estimate(copy)
     assert (copy.work_class, copy.work_tables, estimate.law, estimate.rows_scale) == ("rewrite", ("shop_order",), "linear", 10)
-    assert estimate.width_scale == 1.0
+    assert (estimate.width_scale, estimate.scale) == (1.0, 10.0)  # the clone's bytes weighed as production's were
     assert estimate.estimated_ms == round(estimate.measured_ms * 10, 3)
     # The stated range: the unfitted law's doubt over one e-fold and a bit of rows, the floor, the noise.
     factor = growth_at_scale(
@@ -127,7 +127,9 @@ def test_a_remake_and_the_write_lock_it_holds_are_estimated_at_production_size(
     [finding] = report.findings
     assert f"100,000 rows in production, so about {_ms(remake.estimate.estimated_ms)} there" in finding.message
     assert report.estimation is not None and report.estimation.estimated and not report.estimation.calibrated
-    assert [(t.table, t.rows) for t in report.estimation.seeded_tables] == [("shop_customer", 100), ("shop_order", 2000)]
+    # The clone's figures it scaled from: of the tables production figures were uploaded for.
+    [seeded] = report.estimation.seeded_tables
+    assert (seeded.table, seeded.rows) == ("shop_order", 2000) and seeded.bytes > 2000 * 8
 
 
 def _ms(ms: float) -> str:
