@@ -153,6 +153,10 @@ class TableRemakeSerializer(serializers.Serializer):
     statement_indexes = serializers.ListField(child=serializers.IntegerField(), help_text="The remake's statements, from 0.")
     duration_ms = serializers.FloatField(help_text="The sum of its statements' times on the shadow.")
     rows = serializers.IntegerField(allow_null=True, help_text="Rows the copy moved on the shadow.")
+    estimate = StatementEstimateSerializer(
+        required=False,
+        help_text="At production size: the sum of its statements' estimates; absent on reports made before it was estimated.",
+    )
 
 
 class StatementSerializer(serializers.Serializer):

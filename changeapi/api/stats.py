@@ -1,8 +1,9 @@
 """HTTP endpoints for production table stats and activity: list them, upload them.
 
 The figures (row counts, bytes, column statistics, queries per second; never data) come from a read-only query
-on production (docs/table-stats.md: pg_class and pg_stats on PostgreSQL, information_schema.TABLES on MySQL/MariaDB). Reading needs view on the project; uploading needs
-manage, since new sizes reseed the project's shadow template.
+on production (docs/table-stats.md: pg_class and pg_stats on PostgreSQL, information_schema.TABLES on MySQL/MariaDB,
+count(*) and dbstat on a SQLite file). Reading needs view on the project; uploading needs manage, since new sizes
+reseed the project's shadow template.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ class TableStatsViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         # Every table stored, as one plain list: not a page, whatever the list endpoint pages.
         responses={200: {"type": "array", "items": {"$ref": "#/components/schemas/TableStats"}}, **ERRORS},
         description=(
-            "Upload production row counts and sizes per table (from pg_class, or information_schema.TABLES on "
-            "MySQL/MariaDB; optionally per-column statistics from pg_stats, index sizes and traffic). The next dry-run seeds its shadow in proportion, shaped by the column "
+            "Upload production row counts and sizes per table (from pg_class, information_schema.TABLES on "
+            "MySQL/MariaDB, or count(*) and dbstat on SQLite; optionally per-column statistics from pg_stats, index sizes and traffic). The next dry-run seeds its shadow in proportion, shaped by the column "
             "statistics, and estimates timings at this size."
         ),
     )

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from changeapi.dryrun.analysis import rules_mysql
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
 from changeapi.dryrun.analysis.mysql_estimate import analyse_mysql_statements, mysql_model_summary, worked_tables
-from changeapi.dryrun.analysis.timeline import lock_spans, production_timeline, table_blocking
+from changeapi.dryrun.analysis.timeline import estimated_total_ms, lock_spans, production_timeline, table_blocking
 from changeapi.dryrun.contract import Report, Summary
 from changeapi.dryrun.engine import ProgressCallback, baseline_state
 from changeapi.dryrun.mysql_connection import raw_connection
@@ -106,13 +106,8 @@ def mysql_report(
     `profile`'s sizes from the clone's (`facts`), their summary and findings."""
     facts = facts or MySqlTableFacts()
     statements = analyse_mysql_statements(run.statements, profile=profile, clone=facts)
-    estimated = (
-        profile is not None
-        and profile.has_sizes
-        and all(s.estimate is not None and s.estimate.estimated_ms is not None for s in statements)
-    )
     timeline = production_timeline(statements)
-    estimated_total = round(timeline[-1][1] + max(run.total_ms - statements[-1].end_ms, 0.0), 3) if statements else 0.0
+    estimated_total = estimated_total_ms(statements, timeline, run.total_ms, has_sizes=profile is not None and profile.has_sizes)
     # Each statement commits on its own: the lock the server took is held for the statement only.
     spans = lock_spans(statements, {}, run.total_ms, timeline)
     blocking = table_blocking(spans)
@@ -148,13 +143,13 @@ def mysql_report(
             rewrites=tuple(sorted({t for s in statements for t in s.rewrites})),
             tables_scanned=(),
             data_steps_not_executed=sum(1 for m in run.migrations for op in m.operations if not op.executed),
-            estimated_total_ms=float(estimated_total) if estimated else None,
+            estimated_total_ms=estimated_total,
             findings=finding_counts(findings),
         ),
         migrations=tuple(run.migrations),
         statements=statements,
         lock_spans=spans,
         tables=blocking,
-        estimation=mysql_model_summary(facts, estimated=estimated),
+        estimation=mysql_model_summary(facts, estimated=estimated_total is not None),
         findings=findings,
     )

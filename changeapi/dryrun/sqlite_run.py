@@ -4,8 +4,11 @@ The same typed `Report` as the other engines, with what this engine says: each s
 Django's SQLite schema editor ran it, timed; the database's one write lock, taken by the first
 write of each transaction and held to its commit (lock spans, transactions and "time each table
 is blocked", on the whole database: readers go on in WAL mode, every writer waits); the tables
-Django remade (`remakes`), with their time and rows; and this engine's findings (SG701-SG702).
-Production estimates and reversal are not made here yet.
+Django remade (`remakes`), with their time and rows; each statement's work class and estimate
+at production size, scaled from the clone's rows and bytes before the change
+(`analysis/sqlite_estimate`), each remake's as the sum of its statements', and the write lock's
+spans on the production timeline; and this engine's findings (SG701-SG702). Reversal is not
+made here yet.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import sqlite3
 from changeapi.dryrun.analysis import rules_sqlite
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
 from changeapi.dryrun.analysis.held import transaction_entries
-from changeapi.dryrun.analysis.timeline import lock_spans, table_blocking
+from changeapi.dryrun.analysis.sqlite_estimate import analyse_sqlite_statements, remakes_at_scale, sqlite_model_summary
+from changeapi.dryrun.analysis.timeline import estimated_total_ms, lock_spans, production_timeline, table_blocking
 from changeapi.dryrun.contract import Report, Summary
 from changeapi.dryrun.engine import ProgressCallback, baseline_state
 from changeapi.dryrun.profile import ProductionProfile
 from changeapi.dryrun.sqlite_session import sqlite_session
+from changeapi.dryrun.sqlite_tables import SqliteTableFacts, sqlite_table_facts
 from changeapi.dryrun.sqlite_trace import (
     LimitExceeded,
     SqlitePlanRun,
@@ -63,6 +68,11 @@ def dry_run_execute_sqlite(
         def on_statement(started: float | None) -> None:
             watchdog.statement_started = started
 
+        raw = session.connection.connection
+        assert raw is not None
+        # The clone as the change found it, what each statement's time is scaled from: the tables
+        # production figures were uploaded for (no other statement is estimated).
+        facts = sqlite_table_facts(raw, only=profile.tables) if profile is not None and profile.has_sizes else SqliteTableFacts()
         probe = WriteProbe(session.path)
         try:
             run = apply_plan_traced_sqlite(
@@ -77,8 +87,6 @@ def dry_run_execute_sqlite(
         finally:
             probe.close()
             watchdog.stop()
-        raw = session.connection.connection
-        assert raw is not None
         rows = table_rows(raw)
     breach = watchdog.breach
     if breach is None and run.error is not None and "database or disk is full" in run.error.message:
@@ -98,6 +106,7 @@ def dry_run_execute_sqlite(
         plan=change,
         profile=profile,
         table_rows=rows,
+        facts=facts,
     )
 
 
@@ -117,13 +126,18 @@ def sqlite_report(
     plan: Plan | None = None,
     profile: ProductionProfile | None = None,
     table_rows: dict[str, int] | None = None,
+    facts: SqliteTableFacts | None = None,
 ) -> Report:
-    """The report of a SQLite run: its statements, the database lock over time, remakes, findings."""
-    statements = tuple(run.statements)
-    timeline = [(s.started_ms, s.end_ms) for s in statements]
+    """The report of a SQLite run: its statements classed and estimated at `profile`'s sizes
+    from the clone's (`facts`), the database lock over time on the run's and the production
+    timeline, remakes, findings."""
+    facts = facts or SqliteTableFacts()
+    statements = analyse_sqlite_statements(run.statements, profile=profile, clone=facts)
+    timeline = production_timeline(statements)
+    estimated_total = estimated_total_ms(statements, timeline, run.total_ms, has_sizes=profile is not None and profile.has_sizes)
     spans = lock_spans(statements, run.transactions, run.total_ms, timeline)
     blocking = table_blocking(spans)
-    remakes = table_remakes(run.statements, run.copied_rows)
+    remakes = remakes_at_scale(table_remakes(run.statements, run.copied_rows), statements)
     context = AnalysisContext(
         statements=statements,
         migrations=run.migrations,
@@ -156,6 +170,7 @@ def sqlite_report(
             rewrites=tuple(sorted({r.table for r in remakes})),
             tables_scanned=(),
             data_steps_not_executed=sum(1 for m in run.migrations for op in m.operations if not op.executed),
+            estimated_total_ms=estimated_total,
             findings=finding_counts(findings),
         ),
         migrations=tuple(run.migrations),
@@ -163,6 +178,7 @@ def sqlite_report(
         lock_spans=spans,
         tables=blocking,
         transactions=transaction_entries(statements, run.transactions, run.total_ms, timeline),
+        estimation=sqlite_model_summary(facts, estimated=estimated_total is not None),
         findings=findings,
         remakes=remakes,
     )

@@ -4,6 +4,11 @@ per statement, what ran, the database's write lock, and the tables Django remade
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +143,58 @@ def test_the_reaper_deletes_a_template_build_a_dead_worker_left_but_not_one_unde
         [result] = [r for r in shadows_reap() if r.server == server.key]
 
     assert building_name(dead) in result.dropped and building_name(alive) in result.kept
+
+
+def test_a_sqlite_report_through_the_api_carries_the_estimates_at_production_size(sqlite_shop):
+    api, _ = sqlite_shop
+
+    dry_run = _submit(api, WIDEN_TOTAL, rows=50_000)  # the template is seeded at the cap, 5,000 rows
+
+    report = dry_run["report"]
+    [remake] = report["remakes"]
+    copy = report["statements"][remake["statement_indexes"][1]]
+    assert (copy["work_class"], copy["estimate"]["law"], copy["estimate"]["rows_scale"]) == ("rewrite", "linear", 10.0)
+    assert remake["estimate"]["estimated_ms"] > remake["duration_ms"]
+    assert remake["estimate"]["low_ms"] <= remake["estimate"]["estimated_ms"] <= remake["estimate"]["high_ms"]
+    assert report["estimation"]["calibrated"] is False and report["estimation"]["estimated"] is True
+    assert "not calibrated" in report["estimation"]["description"].lower()
+    assert report["summary"]["estimated_total_ms"] > report["total_ms"]
+    [span] = report["lock_spans"]
+    assert span["estimated_held_ms"] >= remake["estimate"]["estimated_ms"]
+    markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
+    assert re.search(r"\| shop_order \| [^\n]* \| 5,000 \| [\d.,]+ m?s \([\d.,]+ m?s to [\d.,]+ m?s\) \|", markdown)
+
+
+def _documented_sqlite_script() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "table-stats.md").read_text()
+    [script] = [s for s in re.findall(r"```python\n(.*?)```", text, re.S) if "dbstat" in s]
+    return script
+
+
+def test_the_documented_sqlite_script_reads_sizes_only_and_its_output_is_a_valid_upload(sqlite_shop, tmp_path):
+    api, _ = sqlite_shop
+    path = tmp_path / "production.sqlite3"
+    database = sqlite3.connect(path)
+    database.executescript(
+        """
+        CREATE TABLE shop_order (id integer PRIMARY KEY AUTOINCREMENT, code varchar(20) NOT NULL);
+        CREATE INDEX shop_order_code ON shop_order (code);
+        CREATE VIEW shop_order_view AS SELECT id FROM shop_order;
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+        INSERT INTO shop_order (code) SELECT 'c' || i FROM n;
+        """
+    )
+    database.close()
+    script = tmp_path / "sqlite_table_stats.py"
+    script.write_text(_documented_sqlite_script())
+    before = path.read_bytes()
+
+    printed = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, check=True).stdout
+    tables = json.loads(printed)
+    response = api.post("/api/v1/table-stats/", {"project": "shop", "tables": tables}, format="json")
+
+    assert response.status_code == 200, response.content
+    [order] = tables  # base tables only: no view, no sqlite_sequence
+    assert (order["table"], order["rows"], set(order)) == ("shop_order", 3000, {"table", "rows", "total_bytes"})
+    assert order["total_bytes"] > 3000 * len("c3000")  # the table's pages and its index's
+    assert path.read_bytes() == before

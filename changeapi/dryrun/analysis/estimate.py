@@ -331,13 +331,21 @@ def estimate_statement(
     if work_class.endswith(INDEX_BUILD) and calibration and prod_bytes > calibration.maintenance_work_mem_bytes >= seed_bytes:
         high *= SPILL_FACTOR
         basis += "; sort exceeds maintenance_work_mem at production size (upper bound raised)"
+    scale = prod_bytes / seed_bytes if seed_bytes else None
+    return scaled_estimate(work_class, measured, growth, mid=mid, low=low, high=high, scale=scale, basis=basis)
+
+
+def scaled_estimate(
+    work_class: str, measured: float, growth: Growth, *, mid: float, low: float, high: float, scale: float | None, basis: str
+) -> Estimate:
+    """The estimate of a statement scaled by `growth`, its figures rounded as reports state them."""
     return Estimate(
         work_class=work_class,
         measured_ms=measured,
         estimated_ms=round(mid, 3),
         low_ms=round(low, 3),
         high_ms=round(high, 3),
-        scale=round(prod_bytes / seed_bytes, 3) if seed_bytes else None,
+        scale=round(scale, 3) if scale is not None else None,
         exponent=round(growth.exponent, 3),
         basis=basis,
         rows_scale=round(growth.rows_scale, 3),

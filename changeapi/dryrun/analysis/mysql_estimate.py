@@ -24,17 +24,11 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 
-from changeapi.dryrun.analysis.classify import BACKFILL, CATALOG_ONLY, INDEX_BUILD, REWRITE, SCALING_CLASS, SCAN, Classification
-from changeapi.dryrun.analysis.estimate import (
-    BYTES_SHARE,
-    JITTER_MS,
-    RANGE_FLOOR,
-    UNFITTED_RESIDUAL,
-    growth_at_scale,
-    unscaled_estimate,
-)
-from changeapi.dryrun.calibration import DEFAULT_NOISE, GROWTH_LAW
-from changeapi.dryrun.contract import Estimate, EstimationModel, SeededTable, StatementTrace
+from changeapi.dryrun.analysis.classify import BACKFILL, CATALOG_ONLY, INDEX_BUILD, REWRITE, SCAN, Classification
+from changeapi.dryrun.analysis.clone_estimate import analysed_statement, clone_model_summary, estimate_from_clone
+from changeapi.dryrun.analysis.estimate import BYTES_SHARE, JITTER_MS, RANGE_FLOOR, UNFITTED_RESIDUAL
+from changeapi.dryrun.calibration import DEFAULT_NOISE
+from changeapi.dryrun.contract import Estimate, EstimationModel, StatementTrace
 from changeapi.dryrun.mysql_tables import MySqlTableFacts
 from changeapi.dryrun.profile import ProductionProfile
 
@@ -117,56 +111,17 @@ def estimate_mysql_statement(
     profile: ProductionProfile | None,
     clone: MySqlTableFacts,
 ) -> Estimate:
-    """Measured time on the clone and the estimate at production size, with its basis."""
-    measured = float(statement.duration_ms or 0.0)
-    work_class = classification.work_class
-    if work_class == CATALOG_ONLY:
-        return unscaled_estimate(measured, f"catalog only: {classification.evidence}", work_class, JITTER_MS, DEFAULT_NOISE)
-    [table] = classification.tables
-    if profile is None or not profile.has_sizes:
-        return unscaled_estimate(measured, "not estimated: no table stats uploaded", work_class, JITTER_MS, DEFAULT_NOISE)
-    if table not in profile.tables:
-        return unscaled_estimate(measured, f"not estimated: no table stats for {table}", work_class, JITTER_MS, DEFAULT_NOISE)
-    clone_rows = clone.rows.get(table, 0)
-    if clone_rows < 1:
-        reason = f"not estimated: {table} has no rows on the clone"
-        return unscaled_estimate(measured, reason, work_class, JITTER_MS, DEFAULT_NOISE)
-    production = profile.tables[table]
-    clone_bytes = clone.total_bytes.get(table, 0)
-    width_ratio = (
-        (production.total_bytes / max(production.rows, 1)) / (clone_bytes / clone_rows)
-        if clone_bytes and production.total_bytes
-        else 1.0
-    )
-    growth = growth_at_scale(
-        law=GROWTH_LAW[SCALING_CLASS[work_class]],
-        rows_shadow=clone_rows,
-        rows_prod=max(production.rows, 1),
-        width_ratio=width_ratio,
-        deviation=0.0,
-        residual=UNFITTED_RESIDUAL,
-        noise=DEFAULT_NOISE,
-    )
+    """Measured time on the clone and the estimate at production size, with its basis; the
+    one-row copy's time the server was asked on is the fixed cost that does not grow."""
     probe_ms = statement.online_ddl.probe_ms if statement.online_ddl is not None else None
-    fixed = min(probe_ms or 0.0, measured * 0.9)
-    mid = fixed + (measured - fixed) * growth.factor * growth.width_scale
-    basis = (
-        f"{work_class}: {growth.law} in rows x{growth.rows_scale:.3g} from this statement's own time "
-        f"on the clone's {clone_rows:,} rows, less {fixed:.3g} ms on a one-row copy (not calibrated: the law alone)"
-    )
-    return Estimate(
-        work_class=work_class,
-        measured_ms=measured,
-        estimated_ms=round(mid, 3),
-        low_ms=round(max(mid / growth.range_factor - JITTER_MS, 0.0), 3),
-        high_ms=round(mid * growth.range_factor + JITTER_MS, 3),
-        scale=round(production.total_bytes / clone_bytes, 3) if clone_bytes else None,
-        exponent=round(growth.exponent, 3),
-        basis=basis,
-        rows_scale=round(growth.rows_scale, 3),
-        width_scale=round(growth.width_scale, 3),
-        law=growth.law,
-        range_factor=round(growth.range_factor, 3),
+    return estimate_from_clone(
+        float(statement.duration_ms or 0.0),
+        classification,
+        profile=profile,
+        clone_rows=clone.rows,
+        clone_bytes=clone.total_bytes,
+        fixed_ms=probe_ms or 0.0,
+        fixed_source="a one-row copy",
     )
 
 
@@ -181,13 +136,10 @@ def analyse_mysql_statements(
         classification = classify_mysql_statement(statement, created)
         match = _CREATE_TABLE.match(statement.sql)
         made = (_unquote(match.group(1)),) if match and statement.error is None else ()
+        estimate = estimate_mysql_statement(statement, classification, profile=profile, clone=clone)
         analysed.append(
             dataclasses.replace(
-                statement,
-                work_class=classification.work_class,
-                work_tables=classification.tables,
-                evidence=classification.evidence,
-                estimate=estimate_mysql_statement(statement, classification, profile=profile, clone=clone),
+                analysed_statement(statement, classification, estimate),
                 # The tables it made, which no other session has rows in or waits on (lock spans).
                 created_relations=statement.created_relations or made,
             )
@@ -198,20 +150,4 @@ def analyse_mysql_statements(
 
 def mysql_model_summary(clone: MySqlTableFacts, *, estimated: bool) -> EstimationModel:
     """The model as the report states it, with the clone's rows and bytes it scaled from."""
-    return EstimationModel(
-        description=MODEL_DESCRIPTION,
-        calibrated=False,
-        calibration_sizes=(),
-        exponents=(),
-        overhead_ms=0.0,
-        maintenance_work_mem_bytes=None,
-        seeded_tables=tuple(
-            SeededTable(table=name, rows=rows, bytes=clone.total_bytes.get(name, 0)) for name, rows in sorted(clone.rows.items())
-        ),
-        seed_warnings=(),
-        estimated=estimated,
-        noise=DEFAULT_NOISE,
-        range_floor=RANGE_FLOOR,
-        bytes_share=BYTES_SHARE,
-        jitter_ms=JITTER_MS,
-    )
+    return clone_model_summary(MODEL_DESCRIPTION, clone_rows=clone.rows, clone_bytes=clone.total_bytes, estimated=estimated)

@@ -4,7 +4,8 @@ SQLite has one writer per database: from a transaction's first write to its comm
 writer waits, whatever table it writes (for its busy timeout, then fails with "database is
 locked"); readers go on in WAL mode, and in rollback-journal mode are blocked while the writer
 commits (and earlier once its changes spill from the page cache). Django's table remake copies
-every row of the table under that lock, so its cost is the table's size. A table the change
+every row of the table under that lock, so its cost is the table's size (SG701 states the
+remake's estimate at production size where table stats were uploaded). A table the change
 creates holds no production rows and triggers nothing here.
 """
 
@@ -63,7 +64,18 @@ def _size(ctx: AnalysisContext, remake: TableRemake) -> str:
     if production is None:
         return f"{shadow}; production size unknown (no table stats)"
     text = f"{shadow}; {production:,} rows in production"
-    if remake.rows:
+    estimate = remake.estimate
+    if (
+        estimate is not None
+        and estimate.estimated_ms is not None
+        and estimate.low_ms is not None
+        and estimate.high_ms is not None
+    ):
+        text += (
+            f", so about {_seconds(estimate.estimated_ms)} there ({_seconds(estimate.low_ms)} to "
+            f"{_seconds(estimate.high_ms)}: the copy linear in the rows, the indexes n log n)"
+        )
+    elif remake.rows:
         estimated = remake.duration_ms * production / remake.rows
         text += f", so about {_seconds(estimated)} there (the copy's time grows with the rows it moves)"
     return text

@@ -36,6 +36,17 @@ def production_timeline(statements: Sequence[StatementTrace]) -> list[tuple[floa
     return timeline
 
 
+def estimated_total_ms(
+    statements: Sequence[StatementTrace], timeline: list[tuple[float, float]], total_ms: float, *, has_sizes: bool
+) -> float | None:
+    """The run's length at production size (the production timeline's end, then the measured
+    time after the last statement); None unless table stats were uploaded and every statement
+    has an estimate."""
+    if not has_sizes or not all(s.estimate is not None and s.estimate.estimated_ms is not None for s in statements):
+        return None
+    return float(round(timeline[-1][1] + max(total_ms - statements[-1].end_ms, 0.0), 3)) if statements else 0.0
+
+
 class ProductionClock:
     """Maps moments of the shadow run (a commit) to the production timeline: the same gap after
     the last statement that ended before it. Statements end in order, so a search suffices."""

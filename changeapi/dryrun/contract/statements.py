@@ -180,6 +180,9 @@ class TableRemake:
     statement_indexes: tuple[int, ...]
     duration_ms: float
     rows: int | None
+    # At production size: the sum of its statements' estimates (the copy linear in the rows,
+    # the indexes n log n, the rest constant); absent on reports made before it was estimated.
+    estimate: Estimate | None = field(default=None, metadata=ABSENT_WHEN_NONE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 
 from changeapi.dryrun.analysis.held import held_by_statement
-from changeapi.dryrun.contract import SCHEMA_SNAPSHOT, Estimate, OnlineDdl, PatternPlan, PlanFailure, Report, SchemaSource
+from changeapi.dryrun.contract import (
+    SCHEMA_SNAPSHOT,
+    Estimate,
+    OnlineDdl,
+    PatternPlan,
+    PlanFailure,
+    Report,
+    SchemaSource,
+    TableRemake,
+)
 
 SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low", "info": "🔵 info"}
 
@@ -219,12 +228,22 @@ def _remakes(report: Report) -> list[str]:
     ]
     if not report.remakes:
         return lines
-    lines += ["| Table remade | Statements | Time on the shadow | Rows copied |", "|---|---|---|---|"]
+    lines += [
+        "| Table remade | Statements | Time on the shadow | Rows copied | At production size |",
+        "|---|---|---|---|---|",
+    ]
     for r in report.remakes:
         numbers = ", ".join(f"#{i + 1}" for i in r.statement_indexes)
         rows = f"{r.rows:,}" if r.rows is not None else "–"
-        lines.append(f"| {r.table} | {numbers} | {_seconds(r.duration_ms)} | {rows} |")
+        lines.append(f"| {r.table} | {numbers} | {_seconds(r.duration_ms)} | {rows} | {_remake_estimate(r)} |")
     return lines + [""]
+
+
+def _remake_estimate(remake: TableRemake) -> str:
+    estimate = remake.estimate
+    if estimate is None or estimate.estimated_ms is None or estimate.low_ms is None or estimate.high_ms is None:
+        return "not estimated"
+    return f"{_seconds(estimate.estimated_ms)} ({_seconds(estimate.low_ms)} to {_seconds(estimate.high_ms)})"
 
 
 def _online_ddl(ddl: OnlineDdl | None) -> str:

@@ -3,18 +3,25 @@ and templates built in that directory."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import models
 from django.db.migrations import operations as ops
 from django.db.migrations.operations.base import Operation
 
+from changeapi.dryrun.contract import Report
+from changeapi.dryrun.profile import ProductionProfile
+from changeapi.dryrun.sqlite_run import dry_run_execute_sqlite
 from changeapi.dryrun.sqlite_session import SqliteTemplate, template_build
+from changeapi.dryrun.sqlite_tables import SqliteTableFacts, sqlite_table_facts
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.shadow.engine_servers import SqliteShadowServer, sqlite_server
+from changeapi.shadow.sqlite_files import shadow_path
 
 
 def shop_baseline() -> list[Operation]:
@@ -78,3 +85,28 @@ def shop_template(server: SqliteShadowServer, settings: Any) -> TemplateFactory:
         )
 
     return make
+
+
+def dry_run_of(
+    server: SqliteShadowServer, template: str, operations: list[Operation], profile: ProductionProfile | None = None
+) -> Report:
+    """A succeeded dry-run of one migration of `operations` on a clone of `template`."""
+    report = dry_run_execute_sqlite(
+        server=server,
+        template=template,
+        clone_name=f"{settings.SHADOW_DATABASE_PREFIX}dr_of",
+        baseline=plan_of(shop_baseline()),
+        change=plan_of(operations, start=2),
+        profile=profile,
+    )
+    assert report.status == "succeeded", report.error
+    return report
+
+
+def file_facts(server: SqliteShadowServer, name: str) -> SqliteTableFacts:
+    """The rows and bytes of a database of the directory, read from its file read-only."""
+    raw = sqlite3.connect(f"file:{shadow_path(server, name)}?mode=ro", uri=True)
+    try:
+        return sqlite_table_facts(raw)
+    finally:
+        raw.close()
