@@ -145,9 +145,9 @@ class ExtensionSnapshotSerializer(serializers.Serializer):
 class SchemaSnapshotUploadSerializer(serializers.Serializer):
     """The catalog query's output, as it is: PostgreSQL's (no `engine`), MySQL/MariaDB's or SQLite's.
 
-    The engine must be the project's (`context["project_engine"]`): a snapshot of another is
-    a 422 at `/engine`, before anything else of it is read. Names are bounded by the engine's
-    limit; sequences and extensions are PostgreSQL's alone.
+    The engine must be the project's: a snapshot of another engine is a 422 at `/engine`, before
+    anything else of it is read. Names are bounded by the engine's limit (63 characters on
+    PostgreSQL, 64 on MySQL/MariaDB, 255 on SQLite); sequences and extensions are PostgreSQL's alone.
     """
 
     engine = serializers.ChoiceField(

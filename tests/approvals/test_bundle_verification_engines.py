@@ -82,24 +82,38 @@ def _sqlite_production(
     return bundle, snapshot
 
 
-def test_a_mariadb_bundle_applied_as_sealed_verifies_clean(mariadb_release):
-    bundle, snapshot = _mariadb_production(mariadb_release, mariadb_bundles.WIDEN_TOTAL_AND_INDEX)
+# Per engine: the release fixture, the change it bundles, its index, and how a deploy runs.
+ENGINES = {
+    "mariadb": ("mariadb_release", mariadb_bundles.WIDEN_TOTAL_AND_INDEX, "`order_total_idx`", _mariadb_production),
+    "sqlite": ("sqlite_release", sqlite_bundles.ADD_STATUS_WITH_DEFAULT_AND_INDEX, '"order_status_idx"', _sqlite_production),
+}
 
-    verification = _verify(mariadb_release, bundle, snapshot)
+
+def _deployed(
+    request: pytest.FixtureRequest, engine: str, *, without_index: bool
+) -> tuple[Release, dict[str, Any], dict[str, Any]]:
+    """The engine's release, its bundle, and the bundle's verification against a production it
+    was deployed on (without its CREATE INDEX when `without_index`)."""
+    fixture, migrations, index, deploy = ENGINES[engine]
+    release = request.getfixturevalue(fixture)
+    bundle, snapshot = deploy(release, migrations, skip=f"CREATE INDEX {index}" if without_index else None)
+    return release, bundle, _verify(release, bundle, snapshot)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_bundle_applied_as_sealed_verifies_clean(request, engine):
+    _, _, verification = _deployed(request, engine, without_index=False)
 
     assert (verification["status"], verification["differences"]) == ("verified", [])
 
 
-def test_a_mariadb_production_without_the_bundles_index_is_reported_missing_it(mariadb_release):
-    bundle, snapshot = _mariadb_production(
-        mariadb_release, mariadb_bundles.WIDEN_TOTAL_AND_INDEX, skip="CREATE INDEX `order_total_idx`"
-    )
-
-    verification = _verify(mariadb_release, bundle, snapshot)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_production_without_the_bundles_index_is_reported_missing_it(request, engine):
+    _, _, verification = _deployed(request, engine, without_index=True)
 
     assert verification["status"] == "failed"
     assert [(d["kind"], d["status"], d["name"], d["table"]) for d in verification["differences"]] == [
-        ("index", "missing", "order_total_idx", "shop_order")
+        ("index", "missing", ENGINES[engine][2].strip('`"'), "shop_order")
     ]
 
 
@@ -118,13 +132,10 @@ def test_a_mariadb_column_left_of_its_old_type_is_reported_with_both_types(maria
     assert "type int in production, bigint in the migrations" in difference["detail"]
 
 
-def test_a_failed_mariadb_verification_reads_as_the_objects_production_has_otherwise(mariadb_release):
-    bundle, snapshot = _mariadb_production(
-        mariadb_release, mariadb_bundles.WIDEN_TOTAL_AND_INDEX, skip="CREATE INDEX `order_total_idx`"
-    )
-    _verify(mariadb_release, bundle, snapshot)
+def test_a_failed_mariadb_verification_reads_as_the_objects_production_has_otherwise(request):
+    release, bundle, _ = _deployed(request, "mariadb", without_index=True)
 
-    markdown = mariadb_release.api.get(f"/api/v1/bundles/{bundle['id']}/verification.md").content.decode()
+    markdown = release.api.get(f"/api/v1/bundles/{bundle['id']}/verification.md").content.decode()
 
     assert "❌ production differs" in markdown
     assert "| index `order_total_idx` | missing |" in markdown
@@ -146,24 +157,3 @@ def test_the_catalog_copy_of_a_mariadb_template_is_dropped_after_the_read(mariad
     left = [name for name in mariadb_bundles.databases_named(MARIADB, settings.SHADOW_DATABASE_PREFIX) if "snap_" in name]
 
     assert left == []
-
-
-def test_a_sqlite_bundle_applied_as_sealed_verifies_clean(sqlite_release):
-    bundle, snapshot = _sqlite_production(sqlite_release, sqlite_bundles.ADD_STATUS_WITH_DEFAULT_AND_INDEX)
-
-    verification = _verify(sqlite_release, bundle, snapshot)
-
-    assert (verification["status"], verification["differences"]) == ("verified", [])
-
-
-def test_a_sqlite_production_without_the_bundles_index_is_reported_missing_it(sqlite_release):
-    bundle, snapshot = _sqlite_production(
-        sqlite_release, sqlite_bundles.ADD_STATUS_WITH_DEFAULT_AND_INDEX, skip='CREATE INDEX "order_status_idx"'
-    )
-
-    verification = _verify(sqlite_release, bundle, snapshot)
-
-    assert verification["status"] == "failed"
-    assert [(d["kind"], d["status"], d["name"]) for d in verification["differences"]] == [
-        ("index", "missing", "order_status_idx")
-    ]
