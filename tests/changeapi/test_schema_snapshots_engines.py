@@ -191,11 +191,18 @@ def _mysql_snapshot(**changes: Any) -> dict[str, Any]:
     return copy.deepcopy({**body, **changes})
 
 
-def test_a_mysql_name_may_have_64_characters_and_not_65(projects):
-    long_table = _mysql_snapshot(tables=[{**SNAPSHOT["tables"][0], "name": "t" * 64}], indexes=[], constraints=[])
-    too_long = _mysql_snapshot(tables=[{**SNAPSHOT["tables"][0], "name": "t" * 65}], indexes=[], constraints=[])
+@pytest.mark.parametrize(
+    ("slug", "engine", "version", "limit"),
+    [("shop", "mysql", ("8.0.36", 80036), 64), ("lite", "sqlite", ("3.40.1", 3040001), 255)],
+)
+def test_a_name_may_be_as_long_as_the_engine_allows_and_not_longer(projects, slug, engine, version, limit):
+    def body(length: int) -> dict[str, Any]:
+        table = {**SNAPSHOT["tables"][0], "name": "t" * length}
+        return _mysql_snapshot(
+            engine=engine, server_version=version[0], server_version_num=version[1], tables=[table], indexes=[], constraints=[]
+        )
 
-    accepted, refused = _upload(projects, "shop", long_table), _upload(projects, "shop", too_long)
+    accepted, refused = _upload(projects, slug, body(limit)), _upload(projects, slug, body(limit + 1))
 
     assert accepted.status_code == 201, accepted.content
     assert refused.status_code == 400
@@ -318,3 +325,11 @@ def test_a_sqlite_dry_run_on_a_table_production_has_otherwise_is_warned_about(sq
     touched = _touched(sqlite_release, sqlite_bundles.ADD_STATUS_WITH_DEFAULT_AND_INDEX)
 
     assert touched == [("index", "extra", "order_status_idx")]
+
+
+@pytest.mark.parametrize("engine", ["oracle", "MySQL", ["mysql"], 1, None])
+def test_an_engine_that_is_none_of_the_three_is_a_400_at_engine(projects, engine):
+    response = _upload(projects, "shop", _mysql_snapshot(engine=engine))
+
+    assert _pointers(response) == ["/engine"]
+    assert SchemaSnapshot.objects.count() == 0
