@@ -16,7 +16,7 @@ from changeapi.dryrun.drift import catalog_from_json, drift_compare
 from changeapi.errors import DomainError, InvalidState, PermissionDenied
 from changeapi.models import SchemaSnapshot
 from changeapi.permissions import RELEASE, has_project_perm
-from changeapi.services.schema_snapshots import baseline_catalog
+from changeapi.services.schema_snapshots import baseline_catalog, snapshot_catalog
 from changeapi.services.webhooks import webhooks_emit
 from changeapi.shadow.servers import ShadowServerUnavailable
 from changeapi.types import User
@@ -53,8 +53,9 @@ def bundle_verify_schema(
         raise InvalidState(f"bundle {bundle.number} is not marked applied yet")
     if snapshot.created_at < bundle.applied_at:
         raise InvalidState(f"schema snapshot {snapshot.pk} was uploaded before bundle {bundle.number} was applied")
+    actual = snapshot_catalog(snapshot=snapshot)
     expected = bundle_expected_catalog(bundle=bundle)
-    report = drift_compare(expected=catalog_from_json(expected), actual=catalog_from_json(snapshot.content))
+    report = drift_compare(expected=catalog_from_json(expected), actual=actual)
     return _record(
         bundle=bundle, snapshot=snapshot, expected=expected, differences=report.as_dict()["items"], actor=actor, context=context
     )

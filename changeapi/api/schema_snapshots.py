@@ -8,7 +8,7 @@ needs view on the project; uploading needs manage, like table stats. A malformed
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -23,13 +23,19 @@ from changeapi.api.views import ERRORS, PROBLEM
 from changeapi.dryrun.drift import DriftKind, DriftStatus, Severity
 from changeapi.dryrun.legacy import ReviewKind
 from changeapi.intake.names import is_app_label
-from changeapi.models import SchemaSnapshot
+from changeapi.models import Project, SchemaSnapshot
 from changeapi.permissions import MANAGE
 from changeapi.services.legacy_baselines import legacy_baseline_create
 from changeapi.services.schema_dumps import schema_dump_catalog
-from changeapi.services.schema_snapshots import schema_snapshot_drift, schema_snapshot_upload
+from changeapi.services.schema_snapshots import SnapshotEngineMismatch, schema_snapshot_drift, schema_snapshot_upload
+from changeapi.shadow.servers import ENGINE_NAMES
 
 NAME_CHARS = 63  # PostgreSQL's identifiers hold at most 63 bytes
+# Per engine: MySQL/MariaDB's identifiers hold 64 characters; SQLite sets no limit, so its
+# names (and those the query makes for keys, after their table) are bounded here.
+ENGINE_NAME_CHARS = {"postgresql": NAME_CHARS, "mysql": 64, "sqlite": 255}
+# The least server_version_num the service reads, per engine (PostgreSQL 9.0, MySQL 5.7, SQLite 3).
+ENGINE_MIN_VERSION_NUM = {"postgresql": 90000, "mysql": 50700, "sqlite": 3_000_000}
 MAX_TABLES = 5000
 MAX_COLUMNS = 1600  # PostgreSQL's limit per table
 MAX_INDEXES = 50_000
@@ -46,9 +52,28 @@ CONSTRAINT_TYPES = ("primary_key", "unique", "foreign_key", "check", "exclusion"
 IDENTITY_KINDS = ("always", "by_default")
 
 
+def _engine_of(serializer: serializers.Field) -> str:
+    """The engine of the snapshot being read (set by its root serializer), PostgreSQL's by default."""
+    return str(serializer.context.get("engine", "postgresql"))
+
+
+class CatalogNameField(serializers.CharField):
+    """A catalog name: any text the engine allows in a quoted identifier, up to the engine's
+    limit (never put into SQL here)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=max(ENGINE_NAME_CHARS.values()), trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        limit = ENGINE_NAME_CHARS.get(_engine_of(self), NAME_CHARS)
+        if len(value) > limit:
+            raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+        return value
+
+
 def _name(**kwargs: Any) -> serializers.CharField:
-    """A catalog name: any text PostgreSQL allows in a quoted identifier (never put into SQL here)."""
-    return serializers.CharField(max_length=NAME_CHARS, trim_whitespace=False, **kwargs)
+    return CatalogNameField(**kwargs)
 
 
 def _definition(**kwargs: Any) -> serializers.CharField:
@@ -118,10 +143,25 @@ class ExtensionSnapshotSerializer(serializers.Serializer):
 
 
 class SchemaSnapshotUploadSerializer(serializers.Serializer):
-    """The catalog query's output, as it is."""
+    """The catalog query's output, as it is: PostgreSQL's (no `engine`), MySQL/MariaDB's or SQLite's.
 
+    The engine must be the project's: a snapshot of another engine is a 422 at `/engine`, before
+    anything else of it is read. Names are bounded by the engine's limit (63 characters on
+    PostgreSQL, 64 on MySQL/MariaDB, 255 on SQLite); sequences and extensions are PostgreSQL's alone.
+    """
+
+    engine = serializers.ChoiceField(
+        choices=Project.Engine.choices,
+        required=False,
+        help_text="The engine the query ran on; PostgreSQL's query writes none (postgresql).",
+    )
     server_version = serializers.CharField(max_length=200)
-    server_version_num = serializers.IntegerField(min_value=90000, max_value=10_000_000)
+    server_version_num = serializers.IntegerField(
+        min_value=1,
+        max_value=10_000_000,
+        help_text="server_version_num on PostgreSQL; major * 10000 + minor * 100 + patch on MySQL/MariaDB; "
+        "SQLITE_VERSION_NUMBER on SQLite.",
+    )
     schema = _name()
     tables = TableSnapshotSerializer(many=True, max_length=MAX_TABLES)  # type: ignore[call-arg]
     indexes = IndexSnapshotSerializer(many=True, max_length=MAX_INDEXES)  # type: ignore[call-arg]
@@ -133,8 +173,32 @@ class SchemaSnapshotUploadSerializer(serializers.Serializer):
         _refuse_duplicates(tables, lambda t: t["name"], "name", "table")
         return tables
 
+    def to_internal_value(self, data: Any) -> Any:
+        """Read which engine wrote the snapshot first: the 422 for another engine than the
+        project's, and the limits the fields apply, depend on it."""
+        engine = data.get("engine", "postgresql") if isinstance(data, Mapping) else None
+        if isinstance(engine, str) and engine in ENGINE_NAME_CHARS:
+            wanted = self.context.get("project_engine")
+            if wanted is not None and engine != wanted:
+                raise SnapshotEngineMismatch(
+                    f"the snapshot was read on {ENGINE_NAMES[engine]}, and the project's engine is "
+                    f"{ENGINE_NAMES.get(wanted, wanted)}: run the catalog query of its engine (docs/drift.md)",
+                    errors=[{"pointer": "/engine", "detail": f"{engine} is not the project's engine ({wanted})"}],
+                )
+            self._context["engine"] = engine
+        return super().to_internal_value(data)
+
+    def validate_server_version_num(self, value: int) -> int:
+        least = ENGINE_MIN_VERSION_NUM.get(_engine_of(self), ENGINE_MIN_VERSION_NUM["postgresql"])
+        if value < least:
+            raise serializers.ValidationError(f"Ensure this value is greater than or equal to {least}.")
+        return value
+
     def validate_indexes(self, indexes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        _refuse_duplicates(indexes, lambda i: i["name"], "name", "index")
+        if _engine_of(self) == "mysql":  # MySQL names an index within its table (each has a PRIMARY)
+            _refuse_duplicates(indexes, lambda i: (i["table"], i["name"]), "name", "index of this table")
+        else:
+            _refuse_duplicates(indexes, lambda i: i["name"], "name", "index")
         return indexes
 
     def validate_constraints(self, constraints: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,9 +214,14 @@ class SchemaSnapshotUploadSerializer(serializers.Serializer):
         return extensions
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Indexes and constraints belong to a table of the snapshot, at their own path if not."""
+        """Indexes and constraints belong to a table of the snapshot, at their own path if not;
+        only PostgreSQL has sequences and extensions."""
         tables = {t["name"] for t in attrs["tables"]}
-        errors: dict[str, list[dict[str, Any]]] = {}
+        errors: dict[str, Any] = {}
+        if _engine_of(self) != "postgresql":
+            for key in ("sequences", "extensions"):
+                if attrs[key]:
+                    errors[key] = [f"only a PostgreSQL snapshot has {key}"]
         for key in ("indexes", "constraints"):
             found = [{} if item["table"] in tables else {"table": ["no such table in this snapshot"]} for item in attrs[key]]
             if any(found):
@@ -288,14 +357,16 @@ class SchemaSnapshotViewSet(ProjectScopedViewSet):
         operation_id="projects_schema_snapshots_create",
         tags=["schema-snapshots"],
         request=SchemaSnapshotUploadSerializer,
-        responses={201: SchemaSnapshotDetailSerializer, **ERRORS, 413: PROBLEM},
-        description="Upload production's schema: the output of the catalog query of docs/drift.md, as it is. "
-        "Only the catalog (tables, columns, indexes, constraints, sequences, extensions) is read, never data.",
+        responses={201: SchemaSnapshotDetailSerializer, **ERRORS, 413: PROBLEM, 422: PROBLEM},
+        description="Upload production's schema: the output of the catalog query of docs/drift.md for the project's "
+        "engine (PostgreSQL, MySQL/MariaDB or SQLite), as it is. Only the catalog (tables, columns, indexes, "
+        "constraints, and on PostgreSQL sequences and extensions) is read, never data. A snapshot of another engine "
+        "than the project's is a 422 at `/engine`.",
     )
     def create(self, request: Request, slug: str) -> Response:
         project = self.visible_project(slug)
         self.require_write(project)
-        serializer = SchemaSnapshotUploadSerializer(data=request.data)
+        serializer = SchemaSnapshotUploadSerializer(data=request.data, context={"project_engine": project.engine})
         serializer.is_valid(raise_exception=True)
         snapshot = schema_snapshot_upload(
             project=project, content=serializer.validated_data, author=acting_user(request), context=audit_context(request)
@@ -324,7 +395,7 @@ class SchemaSnapshotViewSet(ProjectScopedViewSet):
         upload = SchemaDumpUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         restored = schema_dump_catalog(project=project, dump=upload.validated_data["dump"])
-        serializer = SchemaSnapshotUploadSerializer(data=restored.content)
+        serializer = SchemaSnapshotUploadSerializer(data=restored.content, context={"project_engine": project.engine})
         serializer.is_valid(raise_exception=True)
         snapshot = schema_snapshot_upload(
             project=project, content=serializer.validated_data, author=acting_user(request), context=audit_context(request)

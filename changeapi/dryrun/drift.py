@@ -1,13 +1,15 @@
 """Drift: a production schema snapshot against the schema the migrations say it has.
 
-Both sides are the output of one catalog query (docs/drift.md), read on production by the
-team and on a clone of the baseline's template by the service. Objects are matched by name
-(tables, indexes, sequences and extensions by their own name, columns and constraints within
-their table), and each difference says what it means for the next change.
+Both sides are the output of one catalog query per engine (docs/drift.md), read on production
+by the team and on a clone of the baseline's template by the service. Objects are matched by
+name (tables, sequences and extensions by their own name, columns and constraints within their
+table, indexes by their own name on PostgreSQL and SQLite and within their table on MySQL,
+where every table has its `PRIMARY`), and each difference says what it means for the next change.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -15,6 +17,12 @@ from enum import StrEnum
 from typing import Any
 
 from changeapi.dryrun.contract import DriftWarning, StatementTrace
+from changeapi.dryrun.drift_spelling import mysql_catalog_spelled
+
+ENGINES = ("postgresql", "mysql", "sqlite")
+# server_version_num per major version: PostgreSQL's and MySQL's are major * 10000 + ...,
+# SQLite's (SQLITE_VERSION_NUMBER) major * 1000000 + minor * 1000 + patch.
+_MAJOR_DIVISORS = {"postgresql": 10_000, "mysql": 10_000, "sqlite": 1_000_000}
 
 
 class DriftKind(StrEnum):
@@ -94,7 +102,10 @@ class Extension:
 
 @dataclass(frozen=True)
 class Catalog:
-    """One schema as the catalog query reads it: only structure, never data."""
+    """One schema as its engine's catalog query reads it: only structure, never data.
+
+    Sequences and extensions are PostgreSQL's alone: empty on the other engines.
+    """
 
     server_version: str
     server_version_num: int
@@ -104,15 +115,35 @@ class Catalog:
     constraints: tuple[Constraint, ...] = ()
     sequences: tuple[Sequence, ...] = ()
     extensions: tuple[Extension, ...] = ()
+    engine: str = "postgresql"
 
     @property
     def major_version(self) -> int:
-        return self.server_version_num // 10000
+        return self.server_version_num // _MAJOR_DIVISORS[self.engine]
+
+    @property
+    def server_name(self) -> str:
+        """The server as a reader names it: PostgreSQL 15, MariaDB 10, MySQL 8, SQLite 3."""
+        if self.engine == "mysql":
+            return ("MariaDB" if "mariadb" in self.server_version.lower() else "MySQL") + f" {self.major_version}"
+        return f"{'SQLite' if self.engine == 'sqlite' else 'PostgreSQL'} {self.major_version}"
+
+    def index_key(self, index: Index) -> tuple[str, str]:
+        """What names an index: its own name, but on MySQL only within its table."""
+        return (index.table if self.engine == "mysql" else "", index.name)
 
 
 def catalog_from_json(data: Mapping[str, Any]) -> Catalog:
-    """A catalog from the query's JSON (already validated when it came from an upload)."""
+    """A catalog from the query's JSON (already validated when it came from an upload).
+
+    Without `engine` it is PostgreSQL's (whose query writes none). A MySQL/MariaDB catalog is
+    read with the spellings the two flavours differ in made one (`drift_spelling`).
+    """
+    engine = str(data.get("engine") or "postgresql")
+    if engine == "mysql":
+        data = mysql_catalog_spelled(dict(data))
     return Catalog(
+        engine=engine,
         server_version=str(data["server_version"]),
         server_version_num=int(data["server_version_num"]),
         schema=str(data.get("schema") or "public"),
@@ -217,8 +248,10 @@ def _touches(statement: StatementTrace, drift: Drift) -> bool:
 def drift_compare(*, expected: Catalog, actual: Catalog) -> DriftReport:
     """Every difference between the migrations' schema (`expected`) and production's (`actual`).
 
-    Ordered by kind and name, so two reports of the same schemas are equal.
+    Ordered by kind and name, so two reports of the same schemas are equal. Django's own
+    history table is left out of both sides (`without_history`).
     """
+    expected, actual = without_history(expected), without_history(actual)
     items: list[Drift] = []
     if expected.major_version != actual.major_version:
         items.append(_server_drift(expected, actual))
@@ -230,6 +263,23 @@ def drift_compare(*, expected: Catalog, actual: Catalog) -> DriftReport:
     return DriftReport(production_version=actual.server_version, shadow_version=expected.server_version, items=tuple(items))
 
 
+HISTORY_TABLE = "django_migrations"
+
+
+def without_history(catalog: Catalog) -> Catalog:
+    """The catalog without Django's `django_migrations` and what belongs to it: every
+    production has it (migrate and the bundles' scripts write it), a template never does (it is
+    built by applying the operations), and no change request touches it."""
+    owned = f"{HISTORY_TABLE}."
+    return dataclasses.replace(
+        catalog,
+        tables=tuple(t for t in catalog.tables if t.name != HISTORY_TABLE),
+        indexes=tuple(i for i in catalog.indexes if i.table != HISTORY_TABLE),
+        constraints=tuple(k for k in catalog.constraints if k.table != HISTORY_TABLE),
+        sequences=tuple(q for q in catalog.sequences if not (q.owned_by or "").startswith(owned)),
+    )
+
+
 def _server_drift(expected: Catalog, actual: Catalog) -> Drift:
     return Drift(
         kind=DriftKind.SERVER,
@@ -237,12 +287,19 @@ def _server_drift(expected: Catalog, actual: Catalog) -> Drift:
         severity=Severity.MEDIUM,
         name="server_version",
         table=None,
-        detail=f"production runs PostgreSQL {actual.major_version}, the shadow {expected.major_version}",
-        consequence="locks, rewrites and timings are measured on another major version: some statements "
-        "(e.g. ADD COLUMN with a default, before 11) behave differently in production",
+        detail=f"production runs {actual.server_name}, the shadow {expected.server_name}",
+        consequence=_SERVER_CONSEQUENCES.get(expected.engine, _SERVER_CONSEQUENCES["postgresql"]),
         expected={"server_version": expected.server_version},
         actual={"server_version": actual.server_version},
     )
+
+
+_SERVER_CONSEQUENCES = {
+    "postgresql": "locks, rewrites and timings are measured on another major version: some statements "
+    "(e.g. ADD COLUMN with a default, before 11) behave differently in production",
+    "mysql": "algorithms, locks and timings are measured on another server: whether an ALTER runs INSTANT, "
+    "INPLACE or COPY (and so blocks writes or rebuilds the table) may differ in production",
+}
 
 
 def _table_drift(expected: Catalog, actual: Catalog) -> list[Drift]:
@@ -375,14 +432,15 @@ def _without_schema(definition: str, schema: str) -> str:
 
 
 def _index_drift(expected: Catalog, actual: Catalog) -> list[Drift]:
-    want = {i.name: i for i in expected.indexes}
-    have = {i.name: i for i in actual.indexes}
+    want = {expected.index_key(i): i for i in expected.indexes}
+    have = {actual.index_key(i): i for i in actual.indexes}
     tables = {t.name for t in actual.tables}
     items: list[Drift] = []
-    for name in sorted(want.keys() | have.keys()):
-        index = have.get(name)
+    for key in sorted(want.keys() | have.keys()):
+        index = have.get(key)
         if index is None:
-            if want[name].table not in tables:
+            name = want[key].name
+            if want[key].table not in tables:
                 continue  # its table is missing altogether: one item says so
             items.append(
                 Drift(
@@ -390,15 +448,16 @@ def _index_drift(expected: Catalog, actual: Catalog) -> list[Drift]:
                     status=DriftStatus.MISSING,
                     severity=Severity.MEDIUM,
                     name=name,
-                    table=want[name].table,
+                    table=want[key].table,
                     detail=f"index {name} is in the migrations but not in production",
                     consequence=f"a RemoveIndex of {name} will fail (index does not exist), and queries that "
                     "rely on it scan in production",
-                    expected=asdict(want[name]),
+                    expected=asdict(want[key]),
                 )
             )
             continue
-        known = want.get(name)
+        name = index.name
+        known = want.get(key)
         if not index.valid:
             items.append(
                 Drift(

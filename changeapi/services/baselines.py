@@ -15,9 +15,8 @@ from django.db.models import Max
 
 from changeapi import dispatch
 from changeapi.audit import SYSTEM, AuditContext, audit_record
-from changeapi.dryrun.mysql_session import template_build as mysql_template_build
 from changeapi.dryrun.run import template_build
-from changeapi.dryrun.sqlite_session import template_build as sqlite_template_build
+from changeapi.dryrun.templates import baseline_template_build
 from changeapi.errors import InvalidState
 from changeapi.intake.plan import Plan
 from changeapi.intake.submission import parse_submission
@@ -27,7 +26,7 @@ from changeapi.services.dry_runs import dry_run_queue
 from changeapi.services.shadows import shadow_chores_run, spares_replenish
 from changeapi.services.transitions import change_request_move
 from changeapi.shadow import sqlite_files
-from changeapi.shadow.engine_servers import MySqlShadowServer, SqliteShadowServer
+from changeapi.shadow.engine_servers import SqliteShadowServer
 from changeapi.shadow.mysql_databases import spares_ensure
 from changeapi.shadow.servers import (
     ENGINE_NAMES,
@@ -187,12 +186,7 @@ def baseline_build(*, baseline_id: int) -> Baseline:
     project = baseline.project
     try:
         server = pick_server(engine=project.engine, engine_version=project.engine_version)
-        if isinstance(server, MySqlShadowServer):
-            built = mysql_template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)).built
-        elif isinstance(server, SqliteShadowServer):
-            built = sqlite_template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline)).built
-        else:
-            built = template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
+        built = baseline_template_build(server=server, name=baseline.template_name, baseline=baseline_plan(baseline))
     except ShadowServerUnavailable as exc:
         return _baseline_failed(baseline, str(exc))
     except Exception as exc:  # noqa: BLE001 - a baseline that does not apply is a user-facing failure

@@ -10,15 +10,15 @@ import json
 import logging
 from typing import Any
 
-import psycopg
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from changeapi.audit import AuditContext, audit_record
 from changeapi.dryrun.drift import DriftReport, catalog_from_json, drift_compare
+from changeapi.errors import InvalidState
 from changeapi.models import Baseline, DriftCheck, Project, SchemaSnapshot
 from changeapi.services.access_patterns import ShadowUnavailable
-from changeapi.services.schema_snapshots import baseline_catalog
+from changeapi.services.schema_snapshots import baseline_catalog, catalog_read_errors, snapshot_catalog
 from changeapi.services.webhooks import webhooks_emit
 
 logger = logging.getLogger(__name__)
@@ -77,12 +77,14 @@ def schema_drift_check(*, project_id: int, context: AuditContext = SCHEDULE) -> 
     existing = DriftCheck.objects.filter(snapshot=snapshot, baseline=baseline).first()
     if existing is not None:
         return existing
+    passing: tuple[type[Exception], ...] = (ShadowUnavailable, InvalidState, *catalog_read_errors())
     try:
+        actual = snapshot_catalog(snapshot=snapshot)
         expected = catalog_from_json(baseline_catalog(project=project, baseline=baseline))
-    except (ShadowUnavailable, psycopg.Error) as exc:
+    except passing as exc:
         logger.warning("project %s: scheduled drift check not made: %s", project.slug, exc)
         return None
-    report = drift_compare(expected=expected, actual=catalog_from_json(snapshot.content))
+    report = drift_compare(expected=expected, actual=actual)
     return _record(project=project, snapshot=snapshot, baseline=baseline, report=report, context=context)
 
 

@@ -378,8 +378,8 @@ def _execute_mysql(dry_run: DryRun, server: MySqlShadowServer) -> tuple[str, Rep
     """A MySQL/MariaDB project's dry-run: the template built (and registered) once, a ready
     spare taken or the template copied, the change traced, the clone dropped by the engine.
 
-    The wall-clock guard and the schema drift check are PostgreSQL's; here each statement is
-    capped by the job user's MAX_STATEMENT_TIME.
+    The wall-clock guard is PostgreSQL's; here each statement is capped by the job user's
+    MAX_STATEMENT_TIME. Drift warnings compare the latest snapshot with the template copied.
     """
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
@@ -400,13 +400,13 @@ def _execute_mysql(dry_run: DryRun, server: MySqlShadowServer) -> tuple[str, Rep
         spares=spares_ready(server, template),
         profile=profile,
     )
-    return template, report
+    return template, _with_drift(dry_run, server=server, template=template, report=report)
 
 
 def _execute_sqlite(dry_run: DryRun, server: SqliteShadowServer) -> tuple[str, Report]:
     """A SQLite project's dry-run: the template file built (and registered) once, a ready spare
     taken or the template copied, the change traced, the clone deleted by the engine; the
-    watchdog there enforces the wall-time and statement limits."""
+    watchdog there enforces the wall-time and statement limits. Drift warnings as on MySQL."""
     baseline = dry_run.baseline
     base = baseline_plan(baseline)
     change = revision_plan(dry_run.revision, baseline)
@@ -426,7 +426,18 @@ def _execute_sqlite(dry_run: DryRun, server: SqliteShadowServer) -> tuple[str, R
         spares=sqlite_files.spares_ready(server, template),
         profile=profile,
     )
-    return template, report
+    return template, _with_drift(dry_run, server=server, template=template, report=report)
+
+
+def _with_drift(dry_run: DryRun, *, server: MySqlShadowServer | SqliteShadowServer, template: str, report: Report) -> Report:
+    """A MySQL/MariaDB or SQLite run's report with the drifted objects its statements touch,
+    per the project's latest snapshot, read on a copy of the template the run copied (once per
+    process and template); as it was when there is no snapshot or the comparison fails."""
+    project = dry_run.revision.change_request.project
+    drift = dry_run_schema_drift(
+        project=project, baseline=dry_run.baseline, server=server, template=template, statements=report.statements
+    )
+    return report if drift is None else dataclasses.replace(report, schema_drift=drift)
 
 
 @transaction.atomic

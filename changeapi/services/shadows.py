@@ -184,7 +184,8 @@ def _copies_doomed(server_key: str, names: list[str], spare_prefix_of: Callable[
     """Of the databases of the run's prefix on a MySQL/MariaDB server or a SQLite directory:
     whether the reaper drops one, for the kinds both engines have (registered templates no
     longer in use, clones of dry-runs not running, spares of templates that are gone,
-    registered clones of bundle builds past a lease); None for a name of none of these."""
+    registered clones of bundle builds and catalog reads past a lease); None for a name of none
+    of these."""
     prefix = settings.SHADOW_DATABASE_PREFIX
     templates = {
         row.name: row
@@ -198,7 +199,8 @@ def _copies_doomed(server_key: str, names: list[str], spare_prefix_of: Callable[
             server=server_key,
             kind=ShadowDatabase.Kind.CLONE,
             dry_run=None,
-            name__in=[name for name in names if name.startswith(f"{prefix}bd_")],
+            # A bundle build's clone, or the copy a catalog was read on (`schema_snapshots`).
+            name__in=[name for name in names if name.startswith((f"{prefix}bd_", f"{prefix}snap_"))],
         )
     }
 

@@ -275,8 +275,10 @@ def test_a_sealed_mariadb_bundle_rebuilt_gives_identical_bytes(release):
     assert rebuilt.sha256 == sealed["sha256"]
 
 
-def test_the_reaper_drops_a_registered_bundle_clone_a_dead_worker_left_and_keeps_a_fresh_one(release, settings):
-    stale, fresh = (f"{settings.SHADOW_DATABASE_PREFIX}bd_{uuid.uuid4().hex[:16]}" for _ in range(2))
+# A bundle build's clone (bd_), and the copy a drift report or verification reads a catalog on (snap_).
+@pytest.mark.parametrize("kind", ["bd_", "snap_"])
+def test_the_reaper_drops_a_registered_bundle_clone_a_dead_worker_left_and_keeps_a_fresh_one(release, settings, kind):
+    stale, fresh = (f"{settings.SHADOW_DATABASE_PREFIX}{kind}{uuid.uuid4().hex[:16]}" for _ in range(2))
     for name in (stale, fresh):
         database_create(MARIADB, name)
         ShadowDatabase.objects.create(server=MARIADB.key, name=name, kind=ShadowDatabase.Kind.CLONE)

@@ -373,8 +373,10 @@ def test_a_non_atomic_migration_runs_its_statements_each_on_its_own_with_foreign
         assert _schema(by_sql) == _schema(by_django)
 
 
-def test_the_reaper_deletes_a_registered_bundle_clone_a_dead_worker_left_and_keeps_a_fresh_one(release, settings):
-    stale, fresh = (f"{settings.SHADOW_DATABASE_PREFIX}bd_{uuid.uuid4().hex[:16]}" for _ in range(2))
+# A bundle build's clone (bd_), and the copy a drift report or verification reads a catalog on (snap_).
+@pytest.mark.parametrize("kind", ["bd_", "snap_"])
+def test_the_reaper_deletes_a_registered_bundle_clone_a_dead_worker_left_and_keeps_a_fresh_one(release, settings, kind):
+    stale, fresh = (f"{settings.SHADOW_DATABASE_PREFIX}{kind}{uuid.uuid4().hex[:16]}" for _ in range(2))
     for name in (stale, fresh):
         database_create(release.server, name)
         ShadowDatabase.objects.create(server=release.server.key, name=name, kind=ShadowDatabase.Kind.CLONE)
