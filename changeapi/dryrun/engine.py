@@ -323,6 +323,14 @@ def display_sql(connection: BaseDatabaseWrapper, sql_text: str, params: Any) -> 
         return f"{sql_text} -- params: {params!r}"
 
 
+def collected_sql(editor: Any, sql_text: str, params: Any) -> str:
+    """The statement as the schema editor ran it, parameters inlined: psycopg's rendering on
+    PostgreSQL, and on the other engines the editor's own quoting, as `sqlmigrate` collects it."""
+    if editor.connection.vendor == "postgresql":
+        return display_sql(editor.connection, sql_text, params)
+    return sql_text % tuple(map(editor.quote_value, params)) if params else sql_text
+
+
 def _tracing_editor_class(connection: BaseDatabaseWrapper, tracer: _Tracer) -> type:
     """The backend's own schema editor, with `execute` timed and traced."""
     base = connection.SchemaEditorClass

@@ -11,6 +11,7 @@ its earlier statements made: the trace stops at the failure and says so.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -21,9 +22,9 @@ from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.state import ProjectState
 
-from changeapi.dryrun.apply import apply_migration
+from changeapi.dryrun.apply import OperationStates, apply_migration
 from changeapi.dryrun.contract import Lock, MigrationEntry, OnlineDdl, ReportError, StatementTrace
-from changeapi.dryrun.engine import ProgressCallback, migration_entry
+from changeapi.dryrun.engine import ProgressCallback, collected_sql, migration_entry
 from changeapi.dryrun.mysql_blocking import BlockingObserver
 from changeapi.dryrun.mysql_ddl import DdlAnswer, ddl_ask, ddl_target, rows_copied, table_id
 from changeapi.intake.plan import Plan
@@ -40,6 +41,8 @@ class MySqlPlanRun:
     migrations: list[MigrationEntry] = field(default_factory=list)
     error: ReportError | None = None
     total_ms: float = 0.0
+    # Per migration of the plan that completed, the states around each of its operations (for the reversal).
+    states: list[list[OperationStates]] = field(default_factory=list)
 
 
 @dataclass
@@ -96,8 +99,7 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
     class MySqlTracingSchemaEditor(base):  # type: ignore[valid-type,misc]
         def execute(self, sql: Any, params: Any = ()) -> None:
             text = str(sql)
-            # As Django's collected SQL shows it: parameters quoted into the statement.
-            shown = text % tuple(map(self.quote_value, params)) if params else text
+            shown = collected_sql(self, text, params)
             index = len(tracer.run.statements)
             target = ddl_target(text)
             answer = ddl_ask(tracer.probe_cursor, target, params, flavor=tracer.flavor) if target is not None else None
@@ -207,13 +209,13 @@ def apply_plan_traced_mysql(
         if on_progress is not None:
             on_progress(done, total)
 
+    apply = functools.partial(apply_migration, editor_class=editor, at_operation=at_operation, after_operation=after_operation)
     for migration in plan.migrations:
         tracer.migration = f"{migration.app_label}.{migration.name}"
         started_ms = tracer.now_ms()
+        steps: list[OperationStates] = []
         try:
-            apply_migration(
-                connection, migration, state, editor_class=editor, at_operation=at_operation, after_operation=after_operation
-            )
+            apply(connection, migration, state, steps=steps)
         except DatabaseError as exc:
             failed = run.statements[-1] if run.statements and run.statements[-1].error else None
             run.error = ReportError(
@@ -226,6 +228,7 @@ def apply_plan_traced_mysql(
             run.migrations.append(migration_entry(migration, started_ms, tracer.now_ms()))
             break
         run.migrations.append(migration_entry(migration, started_ms, tracer.now_ms()))
+        run.states.append(steps)
     run.total_ms = tracer.now_ms()
     return run
 

@@ -22,6 +22,7 @@ from changeapi.dryrun.analysis.timeline import lock_spans, production_timeline, 
 from changeapi.dryrun.contract import Report, Reversibility, StatementTrace, Summary
 from changeapi.dryrun.engine import PlanRun
 from changeapi.dryrun.profile import ProductionProfile
+from changeapi.dryrun.reversibility import plan_reversible
 from changeapi.dryrun.template_facts import TemplateFacts
 from changeapi.intake.plan import Plan
 
@@ -125,7 +126,7 @@ def build_report(
             data_steps_not_executed=sum(1 for m in run.migrations for op in m.operations if not op.executed),
             estimated_total_ms=float(estimated_total) if at_production_size else None,
             findings=finding_counts(findings),
-            reversible=bool(reversibility) and all(r.reversible for r in reversibility),
+            reversible=plan_reversible(reversibility),
         ),
         migrations=run.migrations,
         statements=statements,

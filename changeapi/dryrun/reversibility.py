@@ -5,12 +5,17 @@ get SQL that is right for the schema the forwards run left: Django introspects l
 constraints when it reverses `AlterField` or `RemoveField`, and a rollback that fails on
 seeded rows (re-adding a NOT NULL column without a default) fails here as it would in
 production. The loop is Django 5.2's `Migration.unapply` (`dryrun/apply.py`), with submitted Python skipped.
+
+It runs on every engine through the same connection as the forwards run, and so under its
+limits. Where the engine's DDL is not transactional (MySQL/MariaDB), a rollback that fails
+half-way leaves the statements before the failure applied: the entry says so.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import DatabaseError
@@ -22,7 +27,7 @@ from django.db.migrations.state import ProjectState
 
 from changeapi.dryrun.apply import OperationStates, is_data_step, operation_states, unapply_migration
 from changeapi.dryrun.contract import Reversibility
-from changeapi.dryrun.engine import display_sql
+from changeapi.dryrun.engine import collected_sql
 from changeapi.intake.plan import Plan
 
 
@@ -45,15 +50,72 @@ def _data_loss(operation: Operation) -> str | None:
     return None
 
 
-def _recording_editor(connection: BaseDatabaseWrapper, sink: list[str]) -> type:
+StatementGuard = Callable[[Callable[[], None]], None]
+"""Runs one backwards statement inside the engine's own fence (SQLite's watchdog clock and
+limit check between statements); by default the statement just runs."""
+
+_FAILS = "the backwards SQL fails on the shadow"
+
+
+def _unguarded(execute: Callable[[], None]) -> None:
+    execute()
+
+
+@dataclass
+class _Recording:
+    """The backwards SQL of one migration as it ran, and the position of the statement that failed."""
+
+    sql: list[str] = field(default_factory=list)
+    failed_at: int | None = None
+
+
+def _recording_editor(connection: BaseDatabaseWrapper, recording: _Recording, guard: StatementGuard) -> type:
     base = connection.SchemaEditorClass
 
     class RecordingSchemaEditor(base):  # type: ignore[valid-type, misc]
         def execute(self, sql: Any, params: Any = ()) -> None:
-            sink.append(display_sql(connection, str(sql), params))
-            super().execute(sql, params)
+            recording.sql.append(collected_sql(self, str(sql), params))
+            try:
+                guard(lambda: super(RecordingSchemaEditor, self).execute(sql, params))
+            except Exception:
+                recording.failed_at = len(recording.sql) - 1
+                raise
 
     return RecordingSchemaEditor
+
+
+def _failure_reason(connection: BaseDatabaseWrapper, exc: BaseException, recording: _Recording) -> str:
+    """Why the rollback fails, at which of its statements, and, where DDL commits per statement,
+    that the statements before it stay applied."""
+    text = str(exc).strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    if recording.failed_at is None:
+        return f"{_FAILS}: {first_line}"
+    reason = f"{_FAILS} at its statement {recording.failed_at + 1}: {first_line}"
+    if recording.failed_at and not connection.features.can_rollback_ddl:
+        reason += (
+            f" (the {recording.failed_at} statement(s) before it committed on their own and stay applied: "
+            f"{connection.display_name} DDL is not transactional, so the rollback is left half-done)"
+        )
+    return reason
+
+
+def plan_reversible(entries: Sequence[Reversibility]) -> bool:
+    """The summary's answer: the reversal ran, and every migration of the plan reversed."""
+    return bool(entries) and all(entry.reversible for entry in entries)
+
+
+def limit_stopped(entries: list[Reversibility], breach: str | None) -> list[Reversibility]:
+    """The entries, with a failed rollback that a limit of the job stopped saying which limit
+    (the watchdog interrupts the statement, whose own error says only that it was interrupted)."""
+    if breach is None:
+        return entries
+    return [
+        replace(entry, reason=f"{breach}, and was stopped: {entry.reason}")
+        if entry.checked and entry.reason.startswith(_FAILS) and breach not in entry.reason
+        else entry
+        for entry in entries
+    ]
 
 
 def reverse_plan(
@@ -62,6 +124,7 @@ def reverse_plan(
     state: ProjectState,
     *,
     forwards_states: list[list[OperationStates]] | None = None,
+    guard: StatementGuard = _unguarded,
 ) -> list[Reversibility]:
     """One entry per migration, in plan order: reversible or not, why, and the backwards SQL.
 
@@ -69,7 +132,9 @@ def reverse_plan(
     cannot be reversed; the migrations before it are reported as not checked.
     `forwards_states` (from the forwards run of the same plan, `PlanRun.states`) are the
     states around every operation, already rendered: reusing them spares a second
-    state_forwards and re-rendering of every related model per operation.
+    state_forwards and re-rendering of every related model per operation. `connection` is
+    the forwards run's own, so its session limits hold; `guard` runs each statement inside
+    whatever fence the engine keeps in Python.
     """
     states: list[list[OperationStates]] = []
     if forwards_states is not None and len(forwards_states) == len(plan.migrations):
@@ -102,17 +167,18 @@ def reverse_plan(
             entries[position] = replace(unchecked, checked=True, reason="; ".join(reasons))
             blocked_by = label
             continue
-        sink: list[str] = []
+        recording = _Recording()
         started = time.perf_counter()
         try:
-            unapply_migration(connection, migration, states[position], editor_class=_recording_editor(connection, sink))
+            unapply_migration(
+                connection, migration, states[position], editor_class=_recording_editor(connection, recording, guard)
+            )
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 - a failing rollback is a finding, not a crash
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             entries[position] = replace(
                 unchecked,
                 checked=True,
-                reason=f"the backwards SQL fails on the shadow: {first_line}",
-                backwards_sql=tuple(sink),
+                reason=_failure_reason(connection, exc, recording),
+                backwards_sql=tuple(recording.sql),
             )
             blocked_by = label
             continue
@@ -120,7 +186,7 @@ def reverse_plan(
             unchecked,
             checked=True,
             reversible=True,
-            backwards_sql=tuple(sink),
+            backwards_sql=tuple(recording.sql),
             backwards_ms=round((time.perf_counter() - started) * 1000, 3),
         )
     return [entries[i] for i in range(len(plan.migrations))]

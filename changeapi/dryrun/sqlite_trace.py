@@ -16,6 +16,7 @@ statements, with the rows the copy moved (SQLite's `changes()` after the INSERT)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import sqlite3
 import time
@@ -26,9 +27,9 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.state import ProjectState
 
-from changeapi.dryrun.apply import apply_migration
+from changeapi.dryrun.apply import OperationStates, apply_migration
 from changeapi.dryrun.contract import Lock, MigrationEntry, ReportError, StatementTrace, TableRemake
-from changeapi.dryrun.engine import ProgressCallback, migration_entry
+from changeapi.dryrun.engine import ProgressCallback, collected_sql, migration_entry
 from changeapi.intake.plan import Plan
 
 DATABASE_LOCK_RELATION = "database"
@@ -124,6 +125,8 @@ class SqlitePlanRun:
     copied_rows: dict[int, int] = field(default_factory=dict)
     error: ReportError | None = None
     total_ms: float = 0.0
+    # Per migration of the plan that completed, the states around each of its operations (for the reversal).
+    states: list[list[OperationStates]] = field(default_factory=list)
 
 
 @dataclass
@@ -225,8 +228,7 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
     class SqliteTracingSchemaEditor(base):  # type: ignore[valid-type,misc]
         def execute(self, sql: Any, params: Any = ()) -> None:
             text = str(sql)
-            # As Django's collected SQL (sqlmigrate) shows it: parameters quoted into the statement.
-            shown = text % tuple(map(self.quote_value, params)) if params else text
+            shown = collected_sql(self, text, params)
             tracer.trace(text, shown, lambda: super(SqliteTracingSchemaEditor, self).execute(sql, params))
 
     return SqliteTracingSchemaEditor
@@ -264,13 +266,13 @@ def apply_plan_traced_sqlite(
         if on_progress is not None:
             on_progress(done, total)
 
+    apply = functools.partial(apply_migration, editor_class=editor, at_operation=at_operation, after_operation=after_operation)
     for migration in plan.migrations:
         tracer.migration = f"{migration.app_label}.{migration.name}"
         started_ms = tracer.now_ms()
+        steps: list[OperationStates] = []
         try:
-            state = apply_migration(
-                connection, migration, state, editor_class=editor, at_operation=at_operation, after_operation=after_operation
-            )
+            state = apply(connection, migration, state, steps=steps)
         except Exception as exc:  # noqa: BLE001 - every failure belongs in the report, as Django's own errors do
             tracer.open_transaction = None
             failed = run.statements[-1] if run.statements and run.statements[-1].error else None
@@ -284,6 +286,7 @@ def apply_plan_traced_sqlite(
             run.migrations.append(migration_entry(migration, started_ms, tracer.now_ms()))
             break
         run.migrations.append(migration_entry(migration, started_ms, tracer.now_ms()))
+        run.states.append(steps)
     run.total_ms = tracer.now_ms()
     return run
 

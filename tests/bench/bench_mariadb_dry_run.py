@@ -170,6 +170,7 @@ def run_case(args: Any) -> None:
     print(f"  warm runs: {', '.join(f'{t:.0f}' for t in warm)} ms")
     figure("  of which clone (claiming a warm spare)", report["clone_ms"])
     figure("  of which the statements, probes and tracing", report["total_ms"])
+    figure("  of which the reversal (backwards SQL on the clone)", sum(r["backwards_ms"] or 0 for r in report["reversibility"]))
     print(f"  statements traced: {len(report['statements'])}, server {report['server_version']}")
 
     _wait_for_shadow_chores()

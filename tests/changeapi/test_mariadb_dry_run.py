@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from changeapi.api.report_serializers import ReversibilitySerializer
 from changeapi.dryrun.contract import report_from_json
 from changeapi.models import ChangeRequest, ShadowDatabase
 from changeapi.services.shadows import shadow_chores_wait, shadows_reap
@@ -25,6 +26,14 @@ from tests.factories import UserFactory
 from tests.support.mariadb import MARIADB, MARIADB_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+WIDEN_TOTAL = {
+    "app_label": "shop",
+    "operations": [
+        {"op": "AddField", "model_name": "order", "name": "note", "field": {"type": "TextField", "null": True}},
+        {"op": "AlterField", "model_name": "order", "name": "total", "field": {"type": "BigIntegerField"}},
+    ],
+}
 
 
 @pytest.fixture
@@ -49,15 +58,7 @@ def test_a_mysql_projects_change_request_dry_runs_on_mariadb_end_to_end(mysql_sh
     body = {
         "project": "shop",
         "title": "widen the total",
-        "operations": [
-            {
-                "app_label": "shop",
-                "operations": [
-                    {"op": "AddField", "model_name": "order", "name": "note", "field": {"type": "TextField", "null": True}},
-                    {"op": "AlterField", "model_name": "order", "name": "total", "field": {"type": "BigIntegerField"}},
-                ],
-            }
-        ],
+        "operations": [WIDEN_TOTAL],
     }
 
     created = api.post("/api/v1/change-requests/", body, format="json")
@@ -172,3 +173,32 @@ def test_a_mysql_projects_report_estimates_a_copy_at_the_uploaded_production_siz
     assert report.estimation is not None and "one-row copy" in report.estimation.description
     markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
     assert "at production size" in markdown and "rewrite; ALGORITHM=COPY, LOCK=SHARED" in markdown
+
+
+def test_a_mysql_projects_report_carries_the_reversal_of_the_change_through_the_api(mysql_shop):
+    api = mysql_shop
+    baseline = api.post("/api/v1/projects/shop/baselines/", {"operations": SHOP_BASELINE}, format="json").json()
+    assert api.get(f"/api/v1/baselines/{baseline['id']}/").json()["status"] == "ready"
+    body = {
+        "project": "shop",
+        "title": "widen the total, then an index in plain SQL",
+        "operations": [
+            WIDEN_TOTAL,
+            {"app_label": "shop", "operations": [{"op": "RunSQL", "sql": "CREATE INDEX order_total_ix ON shop_order (total)"}]},
+        ],
+    }
+
+    created = api.post("/api/v1/change-requests/", body, format="json")
+    assert created.status_code == 202, created.content
+    dry_run = api.get(f"/api/v1/dry-runs/{created.json()['latest_dry_run']}/").json()
+
+    assert dry_run["status"] == "succeeded", dry_run["error"]
+    published = ReversibilitySerializer(data=dry_run["report"]["reversibility"], many=True)
+    assert published.is_valid(), published.errors
+    first, second = dry_run["report"]["reversibility"]
+    assert (second["checked"], second["reversible"], second["reason"]) == (True, False, "RunSQL without reverse_sql")
+    assert (first["checked"], first["reason"]) == (False, "not checked: shop.0003_auto cannot be reversed first")
+    assert "SG302" in {f["code"] for f in dry_run["report"]["findings"]}
+    assert dry_run["report"]["summary"]["reversible"] is False
+    markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
+    assert "- `shop.0003_auto`: **irreversible** — RunSQL without reverse_sql" in markdown

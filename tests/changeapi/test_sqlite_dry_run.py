@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from changeapi.api.report_serializers import ReversibilitySerializer
 from changeapi.dryrun.contract import report_from_json
 from changeapi.models import ChangeRequest, ShadowDatabase
 from changeapi.services.shadows import shadow_chores_wait, shadows_reap
@@ -198,3 +199,22 @@ def test_the_documented_sqlite_script_reads_sizes_only_and_its_output_is_a_valid
     assert (order["table"], order["rows"], set(order)) == ("shop_order", 3000, {"table", "rows", "total_bytes"})
     assert order["total_bytes"] > 3000 * len("c3000")  # the table's pages and its index's
     assert path.read_bytes() == before
+
+
+def test_a_sqlite_projects_report_carries_the_reversal_of_the_change_through_the_api(sqlite_shop):
+    api, _ = sqlite_shop
+
+    dry_run = _submit(api, WIDEN_TOTAL, rows=100)
+
+    assert dry_run["status"] == "succeeded", dry_run["error"]
+    published = ReversibilitySerializer(data=dry_run["report"]["reversibility"], many=True)
+    assert published.is_valid(), published.errors
+    [entry] = dry_run["report"]["reversibility"]
+    assert (entry["checked"], entry["reversible"], entry["reason"]) == (True, True, "")
+    backwards = entry["backwards_sql"]
+    assert backwards[0].startswith('CREATE TABLE "new__shop_order" (') and '"total" integer NOT NULL' in backwards[0]
+    assert backwards[-1] == 'ALTER TABLE "shop_order" DROP COLUMN "note"'
+    assert dry_run["report"]["summary"]["reversible"] is True
+    markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
+    assert "- `shop.0002_order_note_alter_order_total`: **reversible**" in markdown
+    assert '  ALTER TABLE "shop_order" DROP COLUMN "note";' in markdown

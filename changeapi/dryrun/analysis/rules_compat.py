@@ -346,6 +346,10 @@ def _per_row_alternative(table: str, column: str, *, value: str = "gen_random_uu
     )
 
 
+REVERSIBILITY_RULES: list[RuleFunction] = [irreversible_migration]
+"""The rules of this module every engine's report feeds: they read only the reversal of the
+change on its clone, which runs the same way on each engine."""
+
 RULES: list[RuleFunction] = [
     backward_incompatible_drop,
     backward_incompatible_rename,

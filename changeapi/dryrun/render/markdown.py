@@ -366,7 +366,7 @@ def _reversibility(report: Report) -> list[str]:
     lines = ["#### Reversibility", ""]
     for r in report.reversibility:
         state = "reversible" if r.reversible else ("irreversible" if r.checked else "not checked")
-        lines.append(f"- `{r.migration}`: **{state}**" + (f" — {_cell(r.reason, 300)}" if r.reason else ""))
+        lines.append(f"- `{r.migration}`: **{state}**" + (f" — {_cell(r.reason, 600)}" if r.reason else ""))
         for loss in r.data_loss:
             lines.append(f"  - {loss}")
         if r.backwards_sql:
