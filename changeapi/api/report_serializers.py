@@ -192,7 +192,7 @@ class StatementSerializer(serializers.Serializer):
     volatile_default_columns = serializers.ListField(child=serializers.CharField(), required=False)
     work_class = serializers.ChoiceField(choices=WORK_CLASSES, required=False)
     work_tables = serializers.ListField(child=serializers.CharField(), required=False)
-    evidence = serializers.CharField(required=False)
+    evidence = serializers.CharField(required=False, allow_blank=True)
     estimate = StatementEstimateSerializer(required=False)
     seeded_failures = SeededDataFailureSerializer(many=True, required=False)
     commits_on_its_own = serializers.BooleanField(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from changeapi.api.report_serializers import ReversibilitySerializer
+from changeapi.api.report_serializers import DryRunReportSerializer, ReversibilitySerializer
 from changeapi.dryrun.contract import report_from_json
 from changeapi.models import ChangeRequest, ShadowDatabase
 from changeapi.services.shadows import shadow_chores_wait, shadows_reap
@@ -218,3 +218,13 @@ def test_a_sqlite_projects_report_carries_the_reversal_of_the_change_through_the
     markdown = api.get(f"/api/v1/dry-runs/{dry_run['id']}/report.md").content.decode()
     assert "- `shop.0002_order_note_alter_order_total`: **reversible**" in markdown
     assert '  ALTER TABLE "shop_order" DROP COLUMN "note";' in markdown
+
+
+def test_a_sqlite_report_is_valid_against_the_published_report_serializer_as_a_whole(sqlite_shop):
+    api, _ = sqlite_shop
+
+    dry_run = _submit(api, WIDEN_TOTAL, rows=100)
+
+    assert dry_run["status"] == "succeeded", dry_run["error"]
+    published = DryRunReportSerializer(data=dry_run["report"])
+    assert published.is_valid(), published.errors
