@@ -66,6 +66,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TEST_CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{14 - number % 8}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding a test marked `slow` are collected first, the rest keep their order.
+
+    Under `--dist loadfile` the workers take modules in collection order; a module with a
+    minute of set-up collected last (the corpus SQL-equality runs sit in tests/engine) would
+    run alone at the end while the other workers wait.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 def clone_databases() -> list[str]:
     """Dry-run clones currently on the shadow server (templates are kept on purpose)."""
     prefix = f"{settings.SHADOW_DATABASE_PREFIX}dr_"

@@ -3,10 +3,14 @@ and column, nothing painted over anything else."""
 
 from __future__ import annotations
 
+import pytest
+
 from changeapi.dryrun.render import report_svg
 from tests.factories import LockFactory, StatementTraceFactory
 from tests.support.drawn_timeline import assert_every_lock_is_visible, drawn_timeline
 from tests.support.timeline_reports import index_built_under_a_table_lock, many_statements, report_of
+
+pytestmark = pytest.mark.slow  # a browser starts: collected first, see tests/conftest.py
 
 
 def _drawn(browser, tmp_path, report):  # noqa: ANN001, ANN202

@@ -41,6 +41,9 @@ from changeapi.shadow.servers import ShadowServer, configured_servers
 from tests.engine.intake.history_corpus import CONTRIB_APPS, HISTORY_APPS, HISTORY_MIDDLEWARE, THIRD_PARTY_APPS, history_files
 from tests.engine.intake.third_party_apps import THIRD_PARTY_DJANGO_SETTINGS
 
+# A minute of set-up (a real migrate of the whole corpus): collected first, see tests/conftest.py.
+pytestmark = pytest.mark.slow
+
 REPOSITORY = Path(__file__).resolve().parents[3]
 SqlByMigration = dict[str, list[str]]
 

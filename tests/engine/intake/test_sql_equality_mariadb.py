@@ -39,6 +39,9 @@ from tests.engine.intake.history_corpus import CONTRIB_APPS, HISTORY_APPS, HISTO
 from tests.engine.intake.third_party_apps import THIRD_PARTY_DJANGO_SETTINGS
 from tests.support.mariadb import database_settings, drop_database, mariadb_connection, recreate_database
 
+# A minute of set-up (a real migrate of the whole corpus): collected first, see tests/conftest.py.
+pytestmark = pytest.mark.slow
+
 REPOSITORY = Path(__file__).resolve().parents[3]
 
 SqlByMigration = dict[str, list[str]]

@@ -33,6 +33,9 @@ from tests.engine.intake.history_corpus import HISTORY_APPS, HISTORY_MIDDLEWARE,
 from tests.engine.intake.test_sql_equality_mariadb import Recorded, _comparable
 from tests.engine.intake.third_party_apps import THIRD_PARTY_DJANGO_SETTINGS
 
+# A minute of set-up (a real migrate of the whole corpus): collected first, see tests/conftest.py.
+pytestmark = pytest.mark.slow
+
 REPOSITORY = Path(__file__).resolve().parents[3]
 
 
