@@ -137,7 +137,7 @@ def mysql_report(
         table_rows=facts.rows,
         foreign_keys=facts.foreign_keys,
     )
-    findings = run_rules(context, rules_mysql.RULES + rules_compat.REVERSIBILITY_RULES)
+    findings = run_rules(context, rules_mysql.RULES + rules_compat.EVERY_ENGINE_RULES)
     return Report(
         engine=engine,
         server=server,

@@ -185,7 +185,7 @@ def sqlite_report(
         table_rows=table_rows or {},
         remakes=remakes,
     )
-    findings = run_rules(context, rules_sqlite.RULES + rules_compat.REVERSIBILITY_RULES)
+    findings = run_rules(context, rules_sqlite.RULES + rules_compat.EVERY_ENGINE_RULES)
     return Report(
         engine="sqlite",
         server=server,

@@ -188,8 +188,17 @@ def data_migration_mixed(ctx: AnalysisContext) -> list[Finding]:
             continue
         label = f"{m.app_label}.{m.name}"
         names = ", ".join(m.operations[i].describe() for i in data)
-        if m.atomic:
+        if ctx.engine in NON_TRANSACTIONAL_DDL:
+            # MySQL/MariaDB commit each DDL statement on its own, atomic migration or not.
+            effect = (
+                "DDL is not transactional on this engine, so each schema statement before the data step has committed "
+                "when it runs: it holds none of their locks, but a failure half-way leaves the schema changed and the "
+                "data partly migrated"
+            )
+        elif m.atomic:
             effect = "the data step runs inside the schema change's transaction, holding its locks for as long as it takes"
+            if ctx.engine == "sqlite":
+                effect += " (on SQLite, the write lock on the whole database)"
         else:
             # Django runs an operation of a non-atomic migration in a transaction of its own only
             # when it says atomic=True (RunPython(atomic=True)); otherwise in autocommit.
@@ -346,9 +355,18 @@ def _per_row_alternative(table: str, column: str, *, value: str = "gen_random_uu
     )
 
 
-REVERSIBILITY_RULES: list[RuleFunction] = [irreversible_migration]
-"""The rules of this module every engine's report feeds: they read only the reversal of the
-change on its clone, which runs the same way on each engine."""
+NON_TRANSACTIONAL_DDL = frozenset({"mysql", "mariadb"})
+
+EVERY_ENGINE_RULES: list[RuleFunction] = [
+    backward_incompatible_drop,
+    backward_incompatible_rename,
+    data_migration_mixed,
+    irreversible_migration,
+]
+"""The rules of this module every engine's report feeds: they read the plan's operations, the
+tables each statement works on and creates, and the reversal of the change on its clone, all of
+which each engine's run records. SG303 stays PostgreSQL's: it is about how PostgreSQL stores a
+column's default."""
 
 RULES: list[RuleFunction] = [
     backward_incompatible_drop,

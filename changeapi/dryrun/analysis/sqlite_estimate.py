@@ -115,8 +115,15 @@ def analyse_sqlite_statements(
             clone_rows=clone.rows,
             clone_bytes=clone.total_bytes,
         )
-        analysed.append(analysed_statement(statement, classification, estimate))
-        created |= _created_by(statement, created)
+        made = _created_by(statement, created)
+        # The tables it made, which no running code knows (the compatibility rules skip them).
+        analysed.append(
+            dataclasses.replace(
+                analysed_statement(statement, classification, estimate),
+                created_relations=statement.created_relations or tuple(sorted(made)),
+            )
+        )
+        created |= made
     return tuple(analysed)
 
 
