@@ -110,6 +110,8 @@ class Interpreter:
         self.engine_refusal_count = 0
         # Set by run_module from what parsing found (see refuse_forbidden).
         self.forbidden_free = False
+        # On PostgreSQL every name is runnable: no use is looked at (see note_engine_use).
+        self._notes_engine_uses = not runs_postgresql_only(settings.engine)
 
     # -- errors and budget ----------------------------------------------------------------
 
@@ -285,6 +287,8 @@ class Interpreter:
         return self._usable(value, node)
 
     def _usable(self, value: Any, node: ast.AST) -> Any:
+        if _passes_as_is(type(value)):
+            return value
         if isinstance(value, Unresolved):
             return self._unresolved_value(value, node)
         if isinstance(value, Namespace):
@@ -334,12 +338,12 @@ class Interpreter:
 
     def _raw(self, node: ast.expr) -> Any:
         self.tick(node)
-        method = getattr(self, f"_eval_{type(node).__name__}", None)
+        method = _EVALUATORS.get(type(node))
         if method is None:
             self.fail(f"{_describe(node)} is not supported in submitted source: it is never run.", node)
         try:
-            value = method(node)
-            if isinstance(node, (ast.Name, ast.Attribute)):
+            value = method(self, node)
+            if self._notes_engine_uses and isinstance(node, (ast.Name, ast.Attribute)):
                 self.note_engine_use(value, _dotted(node), node)
             return value
         except IntakeError:
@@ -669,10 +673,10 @@ class Interpreter:
             return InertCall(callee, tuple(args), kwargs)
         if isinstance(callee, safe.Builtin):
             return callee.call(self, args, kwargs, node)
-        for builtin in safe.BUILTINS.values():
-            # A builtin type reached as a value (`kind = dict; kind()`) is called as that builtin.
-            if callee is safe.builtin_value(builtin):
-                return builtin.call(self, args, kwargs, node)
+        # A builtin type reached as a value (`kind = dict; kind()`) is called as that builtin.
+        builtin = safe.builtin_of_value(callee)
+        if builtin is not None:
+            return builtin.call(self, args, kwargs, node)
         if self._is_allowed_callable(callee):
             if isinstance(callee, type) and issubclass(callee, Operation):
                 self._refuse_unknown_fields(args, kwargs, node)
@@ -936,3 +940,38 @@ def _is_instance_of_unknown_class(path: str) -> bool:
 
 def _is_none(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
+
+
+# What `_raw` calls for each node type: the class's `_eval_<Node>` methods, found once.
+_EVALUATORS: dict[type, Any] = {
+    getattr(ast, name.removeprefix("_eval_")): method
+    for name, method in vars(Interpreter).items()
+    if name.startswith("_eval_") and isinstance(getattr(ast, name.removeprefix("_eval_"), None), type)
+}
+
+# Types whose values `_usable` would check and give back unchanged; other values (references,
+# modules, local functions and classes, builtins) are looked at one by one.
+_LOOKED_AT = (
+    Unresolved,
+    Namespace,
+    MappedFieldClass,
+    LocalFunction,
+    LocalClass,
+    RegistryFunction,
+    safe.PlainMethod,
+    safe.Builtin,
+    _Getattr,
+    _Hasattr,
+    type(GET_USER_MODEL),
+)
+
+
+_AS_IS: dict[type, bool] = {}
+
+
+def _passes_as_is(kind: type) -> bool:
+    """Whether every value of type `kind` is usable as it is (strings, numbers, fields, operations)."""
+    known = _AS_IS.get(kind)
+    if known is None:
+        known = _AS_IS[kind] = not issubclass(kind, _LOOKED_AT)
+    return known
