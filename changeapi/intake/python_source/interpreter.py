@@ -46,7 +46,7 @@ from .local_objects import (
 )
 from .mapped_fields import construct_mapped_field, mapped_field_class
 from .operators import binary_operation, compare
-from .parsing import REFUSED_BUILTINS, ParsedSource, is_forbidden, node_location
+from .parsing import REFUSED_BUILTINS, ParsedSource, is_forbidden, node_location, source_lines, source_segment
 from .reference_bases import create_model_with_referenced_bases
 from .references import InertCall, InertReference, referenced_storage
 from .registry import RegistryFunction
@@ -86,6 +86,7 @@ class Interpreter:
         listing: tuple[str, ...] = (),
     ) -> None:
         self.source = source
+        self._lines: list[str] | None = None
         self.filename = filename
         self.settings = settings
         self.package = package
@@ -117,6 +118,12 @@ class Interpreter:
 
     def location(self, node: ast.AST | None) -> Location:
         return node_location(self.filename, node)
+
+    def source_segment(self, node: ast.AST) -> str:
+        """The text of a node of the file (a function or lambda kept as source)."""
+        if self._lines is None:
+            self._lines = source_lines(self.source)
+        return source_segment(self._lines, node)
 
     def fail(self, message: str, node: ast.AST | None) -> NoReturn:
         raise IntakeError(message, self.location(node))
@@ -589,7 +596,7 @@ class Interpreter:
         return LocalFunction(
             name="<lambda>",
             node=node,
-            source=ast.get_source_segment(self.source, node) or "",
+            source=self.source_segment(node),
             defined_at=self.location(node),
             path=None,
             closure=function_closure(self.scope),
@@ -809,7 +816,7 @@ class Interpreter:
 
     def _submitted_code(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Lambda):
-            return SubmittedCode("<lambda>", ast.get_source_segment(self.source, node) or "")
+            return SubmittedCode("<lambda>", self.source_segment(node))
         if isinstance(node, ast.Name):
             bound = self.lookup(node.id)
             if isinstance(bound, LocalFunction):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import io
 import warnings
 from dataclasses import dataclass
 
@@ -142,6 +143,27 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
 
 
 _SUSPECTS = (ast.Attribute, ast.Name, ast.NamedExpr)
+
+
+def source_lines(source: str) -> list[str]:
+    """The lines of a file with their ends, split as the parser splits them (on \\n, \\r and
+    \\r\\n only), as `ast.get_source_segment` does, without its per-character loop."""
+    return io.StringIO(source, newline="").readlines()
+
+
+def source_segment(lines: list[str], node: ast.AST) -> str:
+    """The text of `node` ("" if it has no end position): `ast.get_source_segment` on the
+    lines of `source_lines`, split once per file rather than once per segment."""
+    end_line, end_column = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+    if end_line is None or end_column is None:
+        return ""
+    first, column = node.lineno - 1, node.col_offset  # type: ignore[attr-defined]
+    last = end_line - 1
+    if first == last:
+        return lines[first].encode()[column:end_column].decode()
+    head = lines[first].encode()[column:].decode()
+    tail = lines[last].encode()[:end_column].decode()
+    return "".join([head, *lines[first + 1 : last], tail])
 
 
 def is_docstring(statement: ast.stmt) -> bool:
