@@ -284,6 +284,8 @@ class Interpreter:
     def evaluate(self, node: ast.expr) -> Any:
         """The value of an expression, or a located IntakeError; never a module or stand-in."""
         value = self._raw(node)
+        if _AS_IS.get(type(value)):
+            return value
         return self._usable(value, node)
 
     def evaluate_base(self, node: ast.expr) -> Any:
@@ -400,6 +402,9 @@ class Interpreter:
             if node.attr not in local[1]:
                 self.fail(f"{_dotted(node)} is not an attribute the service can read.", node)
             return local[1][node.attr]
+        if type(base) is Namespace:
+            # `models.CharField`, `migrations.AddField`: none of the cases below is a module.
+            return self._catalog_attribute(base, node)
         if isinstance(base, LocalClass):
             found = base.lookup(node.attr)
             if found is MISSING:
@@ -432,13 +437,16 @@ class Interpreter:
             return getattr(base, node.attr)
         if isinstance(base, safe.PLAIN_TYPES):
             return safe.plain_method(self, base, node.attr, node)
+        return self._catalog_attribute(base, node)
+
+    def _catalog_attribute(self, base: Any, node: ast.Attribute) -> Any:
         found = self.catalog.attribute(base, node.attr)
         if found is MISSING:
             self.fail(f"{_dotted(node)} is not an attribute the service knows.", node)
         return found
 
     def _eval_List(self, node: ast.List) -> list[Any]:
-        return self._weighed(list(self._elements(node.elts)), node)
+        return self._weighed(self._elements(node.elts), node)
 
     def _eval_Tuple(self, node: ast.Tuple) -> tuple[Any, ...]:
         return self._weighed(tuple(self._elements(node.elts)), node)
@@ -458,15 +466,17 @@ class Interpreter:
                 result[self.evaluate(key_node)] = self.evaluate(value_node)
         return self._weighed(result, node)
 
-    def _elements(self, nodes: list[ast.expr]) -> Iterator[Any]:
+    def _elements(self, nodes: list[ast.expr]) -> list[Any]:
+        values: list[Any] = []
         for element in nodes:
             if isinstance(element, ast.Starred):
                 unpacked = self.evaluate(element.value)
                 if not isinstance(unpacked, (list, tuple)):
                     self.fail("Only a list or tuple can be unpacked with * here.", element)
-                yield from unpacked
+                values.extend(unpacked)
             else:
-                yield self.evaluate(element)
+                values.append(self.evaluate(element))
+        return values
 
     def _eval_UnaryOp(self, node: ast.UnaryOp) -> Any:
         operand = self.evaluate(node.operand)
@@ -719,7 +729,7 @@ class Interpreter:
                 self.fail(unresolved_message(value.reference.path, None, self.catalog.close_names(value.reference.path)), node)
 
     def _is_allowed_callable(self, callee: Any) -> bool:
-        if allowlist.is_callable_allowed(callee) and id(callee) in allowlist.paths_by_identity():
+        if allowlist.is_callable_allowed(callee) and self.catalog.is_allowed_object(callee):
             return True
         # Bound methods from the instance table (e.g. F("x").desc) and local choices classes.
         owner = getattr(callee, "__self__", None)
@@ -729,7 +739,7 @@ class Interpreter:
         )
 
     def _arguments(self, node: ast.Call) -> tuple[list[Any], dict[str, Any]]:
-        args = list(self._elements(node.args))
+        args = self._elements(node.args)
         kwargs: dict[str, Any] = {}
         for keyword in node.keywords:
             if keyword.arg is None:
@@ -854,14 +864,14 @@ class Interpreter:
         Sizes add up through shared references (`[x] * 1000` of a big `x` weighs 1000 times
         `x`), which bounds everything later work walks: deepcopy, deconstruction, writing.
         """
-        children: list[Any] = []
+        weight = self.weight
+        total = 1
         if isinstance(value, (list, tuple, set, frozenset)):
-            children = list(value)
+            total += sum(map(weight, value))
         elif isinstance(value, dict):
-            children = [*value.keys(), *value.values()]
+            total += sum(map(weight, value.keys())) + sum(map(weight, value.values()))
         for part in parts:
-            children.extend(part.values() if isinstance(part, dict) else part)
-        total = 1 + sum(self.weight(child) for child in children)
+            total += sum(map(weight, part.values() if isinstance(part, dict) else part))
         if isinstance(value, (str, bytes)):
             total = max(total, 1 + len(value) // 64)
         if total > self.settings.limits.max_items:
