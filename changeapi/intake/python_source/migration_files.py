@@ -97,7 +97,7 @@ def read_migration_file(
     """
     settings = settings or SourceSettings()
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
-    key = (app_label, name, filename, package or "", *listing, digest, repr(settings))
+    key = (app_label, name, filename, package or "", *listing, digest, settings.cache_key)
     cached = _read_files.get(key)
     if cached is not None:
         return _copy(cached)
