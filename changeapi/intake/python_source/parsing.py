@@ -108,8 +108,39 @@ def parse_source(source: str, *, filename: str, limits: SourceLimits) -> ParsedS
 def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> bool:
     """Refuse trees deeper or larger than the limits; iterative, so it cannot overflow itself.
 
-    Returns whether a forbidden construct (`is_forbidden`) is anywhere in the tree."""
+    Returns whether a forbidden construct (`is_forbidden`) is anywhere in the tree.
+
+    The tree is walked one depth at a time (every node of every file a history uploads is
+    visited, so without a stack entry per node); a tree past a limit is walked again in
+    order, to refuse it at the first node past it (`_refuse_past_limits`).
+    """
     forbidden = False
+    count = 0
+    depth = 0
+    level: list[ast.AST] = [tree]
+    while level:
+        count += len(level)
+        if count > limits.max_nodes or depth > limits.max_depth:
+            _refuse_past_limits(tree, filename=filename, limits=limits)
+        if not forbidden:
+            forbidden = any(is_forbidden(node) for node in level if isinstance(node, _SUSPECTS))
+        below: list[ast.AST] = []
+        for node in level:
+            # The children, as ast.iter_child_nodes finds them, without its generators.
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    below.extend([item for item in value if isinstance(item, ast.AST)])
+                elif isinstance(value, ast.AST):
+                    below.append(value)
+        level = below
+        depth += 1
+    return forbidden
+
+
+def _refuse_past_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> None:
+    """Walk the tree depth first, as a reader would, and refuse it at the first node past the
+    node count or the depth limit."""
     count = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
@@ -129,17 +160,12 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
                 value=limits.max_depth,
                 location=node_location(filename, node),
             )
-        if not forbidden and isinstance(node, _SUSPECTS):
-            forbidden = is_forbidden(node)
-        # The children, as ast.iter_child_nodes finds them, without its generators: this walk
-        # visits every node of every file a history uploads.
         for name in node._fields:
             value = getattr(node, name, None)
             if isinstance(value, list):
                 stack.extend((item, depth + 1) for item in value if isinstance(item, ast.AST))
             elif isinstance(value, ast.AST):
                 stack.append((value, depth + 1))
-    return forbidden
 
 
 _SUSPECTS = (ast.Attribute, ast.Name, ast.NamedExpr)
