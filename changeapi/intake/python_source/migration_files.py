@@ -149,7 +149,10 @@ def _read(
     reader = _MigrationReader(interpreter, app_label=app_label, name=name)
     interpreter.runner.module_class_reader = reader.read_class
     interpreter.runner.refuse_decorators = True
-    interpreter.run_module(parsed)
+    try:
+        interpreter.run_module(parsed)
+    finally:
+        interpreter.close()
     if reader.attributes is None:
         interpreter.fail(
             "The file defines no class Migration(migrations.Migration).", parsed.tree.body[0] if parsed.tree.body else None
