@@ -100,6 +100,7 @@ class Interpreter:
         self.scope: Scope | None = None
         self.runner = StatementRunner(self)
         self.steps = 0
+        self._max_steps = settings.limits.max_steps
         self._clock_start = time.thread_time()
         self._weights: dict[int, tuple[Any, int]] = {}
         # Classes the models reader builds (models, choices, Meta) and what may be read or
@@ -135,6 +136,10 @@ class Interpreter:
     def tick(self, node: ast.AST) -> None:
         """Count one step of reading; refuse a file past the step or CPU-time budget."""
         self.steps += 1
+        if self.steps > self._max_steps or self.steps % _CLOCK_EVERY == 0:
+            self._check_budget(node)
+
+    def _check_budget(self, node: ast.AST) -> None:
         limits = self.settings.limits
         if self.steps > limits.max_steps:
             raise IntakeBudgetExceeded(
@@ -672,6 +677,10 @@ class Interpreter:
         local = self.local_calls.get(id(callee))
         if local is not None and local[0] is callee:
             return local[1](args, kwargs)
+        if isinstance(callee, type):
+            # A class (a field or an operation, most calls of a file): none of the file's own,
+            # the registry's or the builtins' callables below is one.
+            return self._call_class(callee, args, kwargs, node)
         if isinstance(callee, LocalFunction):
             return self.runner.call(callee, args, kwargs, node)
         if isinstance(callee, LocalClass):
@@ -698,20 +707,29 @@ class Interpreter:
             return InertCall(callee, tuple(args), kwargs)
         if isinstance(callee, safe.Builtin):
             return callee.call(self, args, kwargs, node)
-        # A builtin type reached as a value (`kind = dict; kind()`) is called as that builtin.
-        builtin = safe.builtin_of_value(callee)
+        if self._is_allowed_callable(callee):
+            return safe.checked_number(self, callee(*args, **kwargs), node)
+        self._refuse_call(callee, node)
+
+    def _call_class(self, klass: type, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+        """A builtin type as that builtin (`kind = dict; kind()`); an allowed class with the
+        checks of its kind (operations' fields, RunSQL's SQL, file fields' storage)."""
+        builtin = safe.builtin_of_value(klass)
         if builtin is not None:
             return builtin.call(self, args, kwargs, node)
-        if self._is_allowed_callable(callee):
-            if isinstance(callee, type) and issubclass(callee, Operation):
-                self._refuse_unknown_fields(args, kwargs, node)
-            if isinstance(callee, type) and issubclass(callee, CreateModel):
-                return create_model_with_referenced_bases(callee, args, kwargs)
-            if isinstance(callee, type) and issubclass(callee, RunSQL):
-                self._check_run_sql(args, kwargs, node)
-            if isinstance(callee, type) and issubclass(callee, models.FileField) and "storage" in kwargs:
-                kwargs = {**kwargs, "storage": referenced_storage(kwargs["storage"])}
-            return safe.checked_number(self, callee(*args, **kwargs), node)
+        if not self._is_allowed_callable(klass):
+            self._refuse_call(klass, node)
+        if issubclass(klass, Operation):
+            self._refuse_unknown_fields(args, kwargs, node)
+        if issubclass(klass, CreateModel):
+            return create_model_with_referenced_bases(klass, args, kwargs)
+        if issubclass(klass, RunSQL):
+            self._check_run_sql(args, kwargs, node)
+        if issubclass(klass, models.FileField) and "storage" in kwargs:
+            kwargs = {**kwargs, "storage": referenced_storage(kwargs["storage"])}
+        return safe.checked_number(self, klass(*args, **kwargs), node)
+
+    def _refuse_call(self, callee: Any, node: ast.AST) -> NoReturn:
         self.fail(
             f"{_dotted(node.func) if isinstance(node, ast.Call) else repr(callee)} cannot be called in submitted source.", node
         )
@@ -859,12 +877,22 @@ class Interpreter:
     # -- size accounting ------------------------------------------------------------------
 
     def weight(self, value: Any) -> int:
-        known = self._weights.get(id(value))
-        if known is not None and known[0] is value:
-            return known[1]
-        if isinstance(value, (str, bytes)):
-            return 1 + len(value) // 64
-        return 1
+        return self._total_weight((value,))
+
+    def _total_weight(self, values: Iterable[Any]) -> int:
+        """The weights of `values` added up, in one call for a container's items: a value
+        weighed before weighs what it was found to; a string one per 64 characters; else one."""
+        weights = self._weights
+        total = 0
+        for value in values:
+            known = weights.get(id(value))
+            if known is not None and known[0] is value:
+                total += known[1]
+            elif isinstance(value, (str, bytes)):
+                total += 1 + len(value) // 64
+            else:
+                total += 1
+        return total
 
     def _weighed(self, value: Any, node: ast.AST, *parts: Any) -> Any:
         """Record a built value's logical size and refuse values past the limit.
@@ -872,14 +900,13 @@ class Interpreter:
         Sizes add up through shared references (`[x] * 1000` of a big `x` weighs 1000 times
         `x`), which bounds everything later work walks: deepcopy, deconstruction, writing.
         """
-        weight = self.weight
         total = 1
         if isinstance(value, (list, tuple, set, frozenset)):
-            total += sum(map(weight, value))
+            total += self._total_weight(value)
         elif isinstance(value, dict):
-            total += sum(map(weight, value.keys())) + sum(map(weight, value.values()))
+            total += self._total_weight(value.keys()) + self._total_weight(value.values())
         for part in parts:
-            total += sum(map(weight, part.values() if isinstance(part, dict) else part))
+            total += self._total_weight(part.values() if isinstance(part, dict) else part)
         if isinstance(value, (str, bytes)):
             total = max(total, 1 + len(value) // 64)
         if total > self.settings.limits.max_items:
