@@ -29,6 +29,7 @@ from changeapi.intake.python_source import (
     ChangeIntent,
     DataMigrationStep,
     MigrationFile,
+    SharedAnswers,
     SourceLimits,
     SourceSettings,
     models_source_plan,
@@ -109,6 +110,7 @@ def _migration_files(source: Any, project_settings: SourceSettings) -> list[Migr
         listings.setdefault(entry.app_label, ["__init__.py"]).append(f"{entry.name}.py")
     read: list[MigrationFile] = []
     refused: dict[tuple[str, str], IntakeError] = {}
+    shared_answers = SharedAnswers.for_settings(project_settings)
     for entry in entries:
         try:
             read.append(
@@ -120,6 +122,7 @@ def _migration_files(source: Any, project_settings: SourceSettings) -> list[Migr
                     settings=project_settings,
                     package=entry.package,
                     listing=tuple(sorted(listings[entry.app_label])),
+                    shared_answers=shared_answers,
                 )
             )
         except IntakeLimitExceeded:

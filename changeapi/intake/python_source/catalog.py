@@ -93,11 +93,37 @@ _MISSING = MISSING
 
 
 @dataclass
+class SharedAnswers:
+    """What paths resolve to on the allow-list `table`, or as modules and unknown names: the
+    same answer every time for one project's settings, whichever file asks, so the catalogs of
+    a submission's files share them and each path is resolved once per submission. Answers
+    that depend on the asking file (its references) or are copies (setting values) are not kept.
+    """
+
+    settings: SourceSettings
+    table: dict[str, Any]
+    paths: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_settings(cls, settings: SourceSettings) -> SharedAnswers:
+        return cls(settings, allowlist.allowed_objects())
+
+
+@dataclass
 class Catalog:
     """Everything one project's files may name, looked up by dotted path."""
 
     settings: SourceSettings
+    # Answers shared with the catalogs of the other files of a submission (same settings).
+    shared: SharedAnswers | None = None
     _references: dict[str, InertReference] = field(default_factory=dict)
+
+    @cached_property
+    def _answers(self) -> SharedAnswers:
+        shared = self.shared
+        if shared is not None and shared.settings is self.settings and shared.table is self._table:
+            return shared
+        return SharedAnswers(self.settings, self._table)
 
     @cached_property
     def _wildcards(self) -> tuple[str, ...]:
@@ -132,6 +158,10 @@ class Catalog:
 
     def resolve(self, path: str) -> Any:
         """The value for `path`, a Namespace for a known module prefix, or Unresolved."""
+        # A path this file made a reference of (`reference`) is answered by it from then on.
+        found = self._answers.paths.get(path, _MISSING) if path not in self._references else _MISSING
+        if found is not _MISSING:
+            return found
         if path in self.settings.setting_values:
             return copy.deepcopy(self.settings.setting_values[path])
         if path == _AUTH_USER_MODEL:
@@ -151,6 +181,7 @@ class Catalog:
             return reference
         value = self._table.get(path, _MISSING)
         if value is not _MISSING:
+            self._answers.paths[path] = value
             return value
         known = registry.lookup(path, self.settings)
         if isinstance(known, FieldMapping):
@@ -158,8 +189,12 @@ class Catalog:
         if known is not MISSING:
             return known
         if path in self._prefixes or path in allowlist.allowed_prefixes() or path in registry.prefixes():
-            return Namespace(path)
-        return Unresolved(path)
+            answer: Namespace | Unresolved = Namespace(path)
+        else:
+            answer = Unresolved(path)
+        # Both frozen: the same object can answer the next look-up of the path.
+        self._answers.paths[path] = answer
+        return answer
 
     def reference(self, path: str) -> InertReference:
         """An inert reference to `path`: with the project's stand-in if it configured one."""
