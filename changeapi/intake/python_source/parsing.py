@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -41,6 +42,18 @@ REFUSED_BUILTINS = frozenset(
         "property",
     }
 )
+
+
+# What a forbidden construct needs in a file's text: an identifier that is a refused builtin,
+# a dunder (`__`), or `:=`. In ASCII text every identifier is spelled as it is named (Python
+# normalises other characters with NFKC, which can spell `eval` without those letters), so
+# an ASCII file with none of these has no forbidden construct, and its tree is not searched.
+_FORBIDDEN_TEXT = re.compile(r"__|:=|\b(?:" + "|".join(re.escape(name) for name in sorted(REFUSED_BUILTINS)) + r")\b", re.ASCII)
+
+
+def may_hold_forbidden(source: str) -> bool:
+    """Whether the text could hold a forbidden construct (`is_forbidden`); False is certain."""
+    return not source.isascii() or _FORBIDDEN_TEXT.search(source) is not None
 
 
 @dataclass(frozen=True)
@@ -101,14 +114,15 @@ def parse_source(source: str, *, filename: str, limits: SourceLimits) -> ParsedS
     except ValueError as exc:
         # e.g. source containing NUL characters
         raise IntakeError(f"The file cannot be read as Python: {exc}.", Location(file=filename, line=1, column=1)) from None
-    forbidden_found = check_tree_limits(tree, filename=filename, limits=limits)
+    forbidden_found = check_tree_limits(tree, filename=filename, limits=limits, search=may_hold_forbidden(source))
     return ParsedSource(tree=tree, forbidden_free=not forbidden_found)
 
 
-def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> bool:
+def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits, search: bool = True) -> bool:
     """Refuse trees deeper or larger than the limits; iterative, so it cannot overflow itself.
 
-    Returns whether a forbidden construct (`is_forbidden`) is anywhere in the tree.
+    Returns whether a forbidden construct (`is_forbidden`) is anywhere in the tree; with
+    `search` False (the file's text cannot hold one, `may_hold_forbidden`), that none is.
 
     The tree is walked one depth at a time (every node of every file a history uploads is
     visited, so without a stack entry per node); a tree past a limit is walked again in
@@ -122,7 +136,7 @@ def check_tree_limits(tree: ast.AST, *, filename: str, limits: SourceLimits) -> 
         count += len(level)
         if count > limits.max_nodes or depth > limits.max_depth:
             _refuse_past_limits(tree, filename=filename, limits=limits)
-        if not forbidden:
+        if search and not forbidden:
             forbidden = any(is_forbidden(node) for node in level if isinstance(node, _SUSPECTS))
         below: list[ast.AST] = []
         for node in level:
