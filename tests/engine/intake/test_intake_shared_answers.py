@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from changeapi.intake.errors import IntakeErrors
+from changeapi.intake.python_source.migration_files import _read_files
 from changeapi.intake.submission import parse_submission
 
 _FIRST = """
@@ -13,17 +14,12 @@ from django.db import migrations, models
 import shop.helpers
 
 
+code = models.CharField(max_length=20, default=shop.helpers.new_code)
+
+
 class Migration(migrations.Migration):
     initial = True
-    operations = [
-        migrations.CreateModel(
-            name="Order",
-            fields=[
-                ("id", models.AutoField(primary_key=True)),
-                ("code", models.CharField(max_length=20, default=shop.helpers.new_code)),
-            ],
-        ),
-    ]
+    operations = [migrations.CreateModel("Order", [("id", models.AutoField(primary_key=True)), ("code", code)])]
 """
 
 _SECOND = """
@@ -50,6 +46,8 @@ def _files(*contents: str) -> dict[str, list[dict[str, str]]]:
 
 
 def test_a_name_one_file_keeps_as_a_reference_is_still_refused_when_the_next_file_calls_it() -> None:
+    _read_files.clear()  # both files are read here, neither taken from an earlier reading
+
     with pytest.raises(IntakeErrors) as refused:
         parse_submission(form="migrations", source=_files(_FIRST, _SECOND), baseline=None, base_state=None, engine="postgresql")
 
