@@ -29,6 +29,7 @@ from changeapi.intake.python_source import (
     ChangeIntent,
     DataMigrationStep,
     MigrationFile,
+    SharedAnswers,
     SourceLimits,
     SourceSettings,
     models_source_plan,
@@ -107,8 +108,11 @@ def _migration_files(source: Any, project_settings: SourceSettings) -> list[Migr
     listings: dict[str, list[str]] = {}
     for entry in entries:
         listings.setdefault(entry.app_label, ["__init__.py"]).append(f"{entry.name}.py")
+    # Each app's listing, sorted once rather than once per file of the app.
+    sorted_listings = {app_label: tuple(sorted(names)) for app_label, names in listings.items()}
     read: list[MigrationFile] = []
     refused: dict[tuple[str, str], IntakeError] = {}
+    shared_answers = SharedAnswers.for_settings(project_settings)
     for entry in entries:
         try:
             read.append(
@@ -119,7 +123,8 @@ def _migration_files(source: Any, project_settings: SourceSettings) -> list[Migr
                     filename=entry.filename,
                     settings=project_settings,
                     package=entry.package,
-                    listing=tuple(sorted(listings[entry.app_label])),
+                    listing=sorted_listings[entry.app_label],
+                    shared_answers=shared_answers,
                 )
             )
         except IntakeLimitExceeded:

@@ -1,5 +1,6 @@
 """Intake of Python source (migration files and models modules), read by an allow-list, never run."""
 
+from .catalog import SharedAnswers
 from .config import FieldMapping, SourceLimits, SourceSettings
 from .data_steps import DataMigrationStep
 from .history import migration_graph, plan_history, plan_state
@@ -18,6 +19,7 @@ __all__ = [
     "MigrationFile",
     "ModelsChange",
     "SourceLimits",
+    "SharedAnswers",
     "SourceSettings",
     "UnrunnableReferenceError",
     "migration_graph",

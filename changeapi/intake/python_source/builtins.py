@@ -192,11 +192,19 @@ _AS_VALUES: dict[str, type] = {
     "float": float,
     "bool": bool,
 }
+# The builtin each of those types is called as, by the type's identity.
+_BY_VALUE: dict[int, Builtin] = {id(builtin_type): BUILTINS[name] for name, builtin_type in _AS_VALUES.items()}
 
 
 def builtin_value(builtin: Builtin) -> type | None:
     """The real type a builtin name stands for when used as a value, or None if it is only callable."""
     return _AS_VALUES.get(builtin.name)
+
+
+def builtin_of_value(value: Any) -> Builtin | None:
+    """The builtin a real type stands for when a file calls it as a value (`kind = dict; kind()`)."""
+    builtin = _BY_VALUE.get(id(value))
+    return builtin if builtin is not None and builtin_value(builtin) is value else None
 
 
 # Plain-value methods a file may call; each returns a new value or changes only its own object.

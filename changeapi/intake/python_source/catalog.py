@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -92,11 +93,37 @@ _MISSING = MISSING
 
 
 @dataclass
+class SharedAnswers:
+    """What paths resolve to on the allow-list `table`, or as modules and unknown names: the
+    same answer every time for one project's settings, whichever file asks, so the catalogs of
+    a submission's files share them and each path is resolved once per submission. Answers
+    that depend on the asking file (its references) or are copies (setting values) are not kept.
+    """
+
+    settings: SourceSettings
+    table: dict[str, Any]
+    paths: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_settings(cls, settings: SourceSettings) -> SharedAnswers:
+        return cls(settings, allowlist.allowed_objects())
+
+
+@dataclass
 class Catalog:
     """Everything one project's files may name, looked up by dotted path."""
 
     settings: SourceSettings
+    # Answers shared with the catalogs of the other files of a submission (same settings).
+    shared: SharedAnswers | None = None
     _references: dict[str, InertReference] = field(default_factory=dict)
+
+    @cached_property
+    def _answers(self) -> SharedAnswers:
+        shared = self.shared
+        if shared is not None and shared.settings is self.settings and shared.table is self._table:
+            return shared
+        return SharedAnswers(self.settings, self._table)
 
     @cached_property
     def _wildcards(self) -> tuple[str, ...]:
@@ -104,14 +131,20 @@ class Catalog:
 
     @cached_property
     def _prefixes(self) -> frozenset[str]:
-        prefixes: set[str] = {SETTINGS_PATH, "django.conf", "django", "django.contrib", "django.contrib.auth"}
-        paths = [*self.settings.field_map, *self.settings.references, *self.settings.setting_values]
-        for path in paths:
-            parts = path.removesuffix(".*").split(".")
-            end = len(parts) if path.endswith(".*") else len(parts) - 1
-            for stop in range(1, end + 1):
-                prefixes.add(".".join(parts[:stop]))
-        return frozenset(prefixes)
+        return _settings_prefixes((*self.settings.field_map, *self.settings.references, *self.settings.setting_values))
+
+    @cached_property
+    def _table(self) -> dict[str, Any]:
+        # Looked up once per catalog (one file's reading): the table follows the installed apps.
+        return allowlist.allowed_objects()
+
+    @cached_property
+    def _identities(self) -> dict[int, list[str]]:
+        return allowlist.paths_by_identity()
+
+    def is_allowed_object(self, value: Any) -> bool:
+        """Whether `value` itself is on the allow-list (by identity, under any of its paths)."""
+        return id(value) in self._identities
 
     def close_names(self, path: str) -> list[str]:
         """Known paths in the same module as `path` whose last name is a near miss of its own
@@ -125,11 +158,15 @@ class Catalog:
 
     def resolve(self, path: str) -> Any:
         """The value for `path`, a Namespace for a known module prefix, or Unresolved."""
+        # A path this file made a reference of (`reference`) is answered by it from then on.
+        found = self._answers.paths.get(path, _MISSING) if path not in self._references else _MISSING
+        if found is not _MISSING:
+            return found
         if path in self.settings.setting_values:
             return copy.deepcopy(self.settings.setting_values[path])
-        if path == f"{SETTINGS_PATH}.AUTH_USER_MODEL":
+        if path == _AUTH_USER_MODEL:
             return self.settings.auth_user_model
-        if path == f"{SETTINGS_PATH}.DEFAULT_AUTO_FIELD" and self.settings.default_auto_field:
+        if path == _DEFAULT_AUTO_FIELD and self.settings.default_auto_field:
             return self.settings.default_auto_field
         default = _django_default(path)
         if default is not _MISSING:
@@ -142,8 +179,9 @@ class Catalog:
         reference = self._reference(path)
         if reference is not None:
             return reference
-        value = allowlist.allowed_objects().get(path, _MISSING)
+        value = self._table.get(path, _MISSING)
         if value is not _MISSING:
+            self._answers.paths[path] = value
             return value
         known = registry.lookup(path, self.settings)
         if isinstance(known, FieldMapping):
@@ -151,8 +189,12 @@ class Catalog:
         if known is not MISSING:
             return known
         if path in self._prefixes or path in allowlist.allowed_prefixes() or path in registry.prefixes():
-            return Namespace(path)
-        return Unresolved(path)
+            answer: Namespace | Unresolved = Namespace(path)
+        else:
+            answer = Unresolved(path)
+        # Both frozen: the same object can answer the next look-up of the path.
+        self._answers.paths[path] = answer
+        return answer
 
     def reference(self, path: str) -> InertReference:
         """An inert reference to `path`: with the project's stand-in if it configured one."""
@@ -168,9 +210,9 @@ class Catalog:
         if path in self.settings.references:
             stand_in = self.settings.references[path]
         else:
-            prefix = next((p for p in self._wildcards if path.startswith(p)), None)
-            if prefix is None:
+            if not path.startswith(self._wildcards):
                 return None
+            prefix = next(p for p in self._wildcards if path.startswith(p))
             stand_in = self.settings.references[prefix + "*"]
         reference = InertReference(path, stand_in)
         self._references[path] = reference
@@ -185,8 +227,8 @@ class Catalog:
             found = self.resolve(f"{value.path}.{name}")
             return Unresolved(found.path, value.imported_at) if isinstance(found, Unresolved) else found
         if isinstance(value, (type, allowlist.FunctionType)):
-            table = allowlist.allowed_objects()
-            for path in allowlist.paths_by_identity().get(id(value), ()):
+            table = self._table
+            for path in self._identities.get(id(value), ()):
                 found = table.get(f"{path}.{name}", _MISSING)
                 if found is not _MISSING:
                     return found
@@ -194,6 +236,23 @@ class Catalog:
             if isinstance(value, klass) and name in methods:
                 return getattr(value, name)
         return _MISSING
+
+
+_AUTH_USER_MODEL = f"{SETTINGS_PATH}.AUTH_USER_MODEL"
+_DEFAULT_AUTO_FIELD = f"{SETTINGS_PATH}.DEFAULT_AUTO_FIELD"
+
+
+@functools.lru_cache(maxsize=64)
+def _settings_prefixes(paths: tuple[str, ...]) -> frozenset[str]:
+    """The module prefixes a project's configured paths live under, so imports of them bind
+    as namespaces: made once per set of paths, not once per file read."""
+    prefixes: set[str] = {SETTINGS_PATH, "django.conf", "django", "django.contrib", "django.contrib.auth"}
+    for path in paths:
+        parts = path.removesuffix(".*").split(".")
+        end = len(parts) if path.endswith(".*") else len(parts) - 1
+        for stop in range(1, end + 1):
+            prefixes.add(".".join(parts[:stop]))
+    return frozenset(prefixes)
 
 
 def _django_default(path: str) -> Any:

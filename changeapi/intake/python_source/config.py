@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from changeapi.intake.engines import POSTGRESQL
@@ -128,6 +129,12 @@ class SourceSettings:
     installed_apps: frozenset[str] | None = None
     engine: str = POSTGRESQL
     limits: SourceLimits = field(default_factory=SourceLimits)
+
+    @cached_property
+    def cache_key(self) -> str:
+        """Everything the settings say, as text: part of the key of each file read with them
+        (the read files cache), written once per settings rather than once per file."""
+        return repr(self)
 
     @classmethod
     def build(

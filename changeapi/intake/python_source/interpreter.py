@@ -46,7 +46,7 @@ from .local_objects import (
 )
 from .mapped_fields import construct_mapped_field, mapped_field_class
 from .operators import binary_operation, compare
-from .parsing import REFUSED_BUILTINS, ParsedSource, is_forbidden, node_location
+from .parsing import REFUSED_BUILTINS, ParsedSource, is_forbidden, node_location, source_lines, source_segment
 from .reference_bases import create_model_with_referenced_bases
 from .references import InertCall, InertReference, referenced_storage
 from .registry import RegistryFunction
@@ -86,6 +86,7 @@ class Interpreter:
         listing: tuple[str, ...] = (),
     ) -> None:
         self.source = source
+        self._lines: list[str] | None = None
         self.filename = filename
         self.settings = settings
         self.package = package
@@ -99,6 +100,7 @@ class Interpreter:
         self.scope: Scope | None = None
         self.runner = StatementRunner(self)
         self.steps = 0
+        self._max_steps = settings.limits.max_steps
         self._clock_start = time.thread_time()
         self._weights: dict[int, tuple[Any, int]] = {}
         # Classes the models reader builds (models, choices, Meta) and what may be read or
@@ -110,11 +112,19 @@ class Interpreter:
         self.engine_refusal_count = 0
         # Set by run_module from what parsing found (see refuse_forbidden).
         self.forbidden_free = False
+        # On PostgreSQL every name is runnable: no use is looked at (see note_engine_use).
+        self._notes_engine_uses = not runs_postgresql_only(settings.engine)
 
     # -- errors and budget ----------------------------------------------------------------
 
     def location(self, node: ast.AST | None) -> Location:
         return node_location(self.filename, node)
+
+    def source_segment(self, node: ast.AST) -> str:
+        """The text of a node of the file (a function or lambda kept as source)."""
+        if self._lines is None:
+            self._lines = source_lines(self.source)
+        return source_segment(self._lines, node)
 
     def fail(self, message: str, node: ast.AST | None) -> NoReturn:
         raise IntakeError(message, self.location(node))
@@ -126,6 +136,10 @@ class Interpreter:
     def tick(self, node: ast.AST) -> None:
         """Count one step of reading; refuse a file past the step or CPU-time budget."""
         self.steps += 1
+        if self.steps > self._max_steps or self.steps % _CLOCK_EVERY == 0:
+            self._check_budget(node)
+
+    def _check_budget(self, node: ast.AST) -> None:
         limits = self.settings.limits
         if self.steps > limits.max_steps:
             raise IntakeBudgetExceeded(
@@ -175,6 +189,14 @@ class Interpreter:
                 total=self.engine_refusal_count,
                 summary=f"{self.engine_refusal_count} uses of PostgreSQL-only names in {self.filename}",
             )
+
+    def close(self) -> None:
+        """The file is read: drop the statement runner, which points back here (as the
+        reader's class hook does), so that the reading's objects are freed by reference
+        counting as soon as the caller lets go of the interpreter, instead of waiting as a
+        cycle for a garbage collection (paused while an intake reads, see gc_pause)."""
+        self.runner.module_class_reader = None
+        del self.runner
 
     def note_engine_use(self, value: Any, spelled: str, node: ast.AST) -> None:
         """Refuse (once the file is read) a PostgreSQL-only class or function named here, unless
@@ -275,6 +297,8 @@ class Interpreter:
     def evaluate(self, node: ast.expr) -> Any:
         """The value of an expression, or a located IntakeError; never a module or stand-in."""
         value = self._raw(node)
+        if _AS_IS.get(type(value)):
+            return value
         return self._usable(value, node)
 
     def evaluate_base(self, node: ast.expr) -> Any:
@@ -285,6 +309,8 @@ class Interpreter:
         return self._usable(value, node)
 
     def _usable(self, value: Any, node: ast.AST) -> Any:
+        if _passes_as_is(type(value)):
+            return value
         if isinstance(value, Unresolved):
             return self._unresolved_value(value, node)
         if isinstance(value, Namespace):
@@ -334,12 +360,12 @@ class Interpreter:
 
     def _raw(self, node: ast.expr) -> Any:
         self.tick(node)
-        method = getattr(self, f"_eval_{type(node).__name__}", None)
+        method = _EVALUATORS.get(type(node))
         if method is None:
             self.fail(f"{_describe(node)} is not supported in submitted source: it is never run.", node)
         try:
-            value = method(node)
-            if isinstance(node, (ast.Name, ast.Attribute)):
+            value = method(self, node)
+            if self._notes_engine_uses and isinstance(node, (ast.Name, ast.Attribute)):
                 self.note_engine_use(value, _dotted(node), node)
             return value
         except IntakeError:
@@ -389,6 +415,9 @@ class Interpreter:
             if node.attr not in local[1]:
                 self.fail(f"{_dotted(node)} is not an attribute the service can read.", node)
             return local[1][node.attr]
+        if type(base) is Namespace:
+            # `models.CharField`, `migrations.AddField`: none of the cases below is a module.
+            return self._catalog_attribute(base, node)
         if isinstance(base, LocalClass):
             found = base.lookup(node.attr)
             if found is MISSING:
@@ -421,13 +450,16 @@ class Interpreter:
             return getattr(base, node.attr)
         if isinstance(base, safe.PLAIN_TYPES):
             return safe.plain_method(self, base, node.attr, node)
+        return self._catalog_attribute(base, node)
+
+    def _catalog_attribute(self, base: Any, node: ast.Attribute) -> Any:
         found = self.catalog.attribute(base, node.attr)
         if found is MISSING:
             self.fail(f"{_dotted(node)} is not an attribute the service knows.", node)
         return found
 
     def _eval_List(self, node: ast.List) -> list[Any]:
-        return self._weighed(list(self._elements(node.elts)), node)
+        return self._weighed(self._elements(node.elts), node)
 
     def _eval_Tuple(self, node: ast.Tuple) -> tuple[Any, ...]:
         return self._weighed(tuple(self._elements(node.elts)), node)
@@ -447,15 +479,17 @@ class Interpreter:
                 result[self.evaluate(key_node)] = self.evaluate(value_node)
         return self._weighed(result, node)
 
-    def _elements(self, nodes: list[ast.expr]) -> Iterator[Any]:
+    def _elements(self, nodes: list[ast.expr]) -> list[Any]:
+        values: list[Any] = []
         for element in nodes:
             if isinstance(element, ast.Starred):
                 unpacked = self.evaluate(element.value)
                 if not isinstance(unpacked, (list, tuple)):
                     self.fail("Only a list or tuple can be unpacked with * here.", element)
-                yield from unpacked
+                values.extend(unpacked)
             else:
-                yield self.evaluate(element)
+                values.append(self.evaluate(element))
+        return values
 
     def _eval_UnaryOp(self, node: ast.UnaryOp) -> Any:
         operand = self.evaluate(node.operand)
@@ -585,7 +619,7 @@ class Interpreter:
         return LocalFunction(
             name="<lambda>",
             node=node,
-            source=ast.get_source_segment(self.source, node) or "",
+            source=self.source_segment(node),
             defined_at=self.location(node),
             path=None,
             closure=function_closure(self.scope),
@@ -643,6 +677,10 @@ class Interpreter:
         local = self.local_calls.get(id(callee))
         if local is not None and local[0] is callee:
             return local[1](args, kwargs)
+        if isinstance(callee, type):
+            # A class (a field or an operation, most calls of a file): none of the file's own,
+            # the registry's or the builtins' callables below is one.
+            return self._call_class(callee, args, kwargs, node)
         if isinstance(callee, LocalFunction):
             return self.runner.call(callee, args, kwargs, node)
         if isinstance(callee, LocalClass):
@@ -669,20 +707,29 @@ class Interpreter:
             return InertCall(callee, tuple(args), kwargs)
         if isinstance(callee, safe.Builtin):
             return callee.call(self, args, kwargs, node)
-        for builtin in safe.BUILTINS.values():
-            # A builtin type reached as a value (`kind = dict; kind()`) is called as that builtin.
-            if callee is safe.builtin_value(builtin):
-                return builtin.call(self, args, kwargs, node)
         if self._is_allowed_callable(callee):
-            if isinstance(callee, type) and issubclass(callee, Operation):
-                self._refuse_unknown_fields(args, kwargs, node)
-            if isinstance(callee, type) and issubclass(callee, CreateModel):
-                return create_model_with_referenced_bases(callee, args, kwargs)
-            if isinstance(callee, type) and issubclass(callee, RunSQL):
-                self._check_run_sql(args, kwargs, node)
-            if isinstance(callee, type) and issubclass(callee, models.FileField) and "storage" in kwargs:
-                kwargs = {**kwargs, "storage": referenced_storage(kwargs["storage"])}
             return safe.checked_number(self, callee(*args, **kwargs), node)
+        self._refuse_call(callee, node)
+
+    def _call_class(self, klass: type, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+        """A builtin type as that builtin (`kind = dict; kind()`); an allowed class with the
+        checks of its kind (operations' fields, RunSQL's SQL, file fields' storage)."""
+        builtin = safe.builtin_of_value(klass)
+        if builtin is not None:
+            return builtin.call(self, args, kwargs, node)
+        if not self._is_allowed_callable(klass):
+            self._refuse_call(klass, node)
+        if issubclass(klass, Operation):
+            self._refuse_unknown_fields(args, kwargs, node)
+        if issubclass(klass, CreateModel):
+            return create_model_with_referenced_bases(klass, args, kwargs)
+        if issubclass(klass, RunSQL):
+            self._check_run_sql(args, kwargs, node)
+        if issubclass(klass, models.FileField) and "storage" in kwargs:
+            kwargs = {**kwargs, "storage": referenced_storage(kwargs["storage"])}
+        return safe.checked_number(self, klass(*args, **kwargs), node)
+
+    def _refuse_call(self, callee: Any, node: ast.AST) -> NoReturn:
         self.fail(
             f"{_dotted(node.func) if isinstance(node, ast.Call) else repr(callee)} cannot be called in submitted source.", node
         )
@@ -708,7 +755,7 @@ class Interpreter:
                 self.fail(unresolved_message(value.reference.path, None, self.catalog.close_names(value.reference.path)), node)
 
     def _is_allowed_callable(self, callee: Any) -> bool:
-        if allowlist.is_callable_allowed(callee) and id(callee) in allowlist.paths_by_identity():
+        if allowlist.is_callable_allowed(callee) and self.catalog.is_allowed_object(callee):
             return True
         # Bound methods from the instance table (e.g. F("x").desc) and local choices classes.
         owner = getattr(callee, "__self__", None)
@@ -718,7 +765,7 @@ class Interpreter:
         )
 
     def _arguments(self, node: ast.Call) -> tuple[list[Any], dict[str, Any]]:
-        args = list(self._elements(node.args))
+        args = self._elements(node.args)
         kwargs: dict[str, Any] = {}
         for keyword in node.keywords:
             if keyword.arg is None:
@@ -805,7 +852,7 @@ class Interpreter:
 
     def _submitted_code(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Lambda):
-            return SubmittedCode("<lambda>", ast.get_source_segment(self.source, node) or "")
+            return SubmittedCode("<lambda>", self.source_segment(node))
         if isinstance(node, ast.Name):
             bound = self.lookup(node.id)
             if isinstance(bound, LocalFunction):
@@ -830,12 +877,22 @@ class Interpreter:
     # -- size accounting ------------------------------------------------------------------
 
     def weight(self, value: Any) -> int:
-        known = self._weights.get(id(value))
-        if known is not None and known[0] is value:
-            return known[1]
-        if isinstance(value, (str, bytes)):
-            return 1 + len(value) // 64
-        return 1
+        return self._total_weight((value,))
+
+    def _total_weight(self, values: Iterable[Any]) -> int:
+        """The weights of `values` added up, in one call for a container's items: a value
+        weighed before weighs what it was found to; a string one per 64 characters; else one."""
+        weights = self._weights
+        total = 0
+        for value in values:
+            known = weights.get(id(value))
+            if known is not None and known[0] is value:
+                total += known[1]
+            elif isinstance(value, (str, bytes)):
+                total += 1 + len(value) // 64
+            else:
+                total += 1
+        return total
 
     def _weighed(self, value: Any, node: ast.AST, *parts: Any) -> Any:
         """Record a built value's logical size and refuse values past the limit.
@@ -843,14 +900,13 @@ class Interpreter:
         Sizes add up through shared references (`[x] * 1000` of a big `x` weighs 1000 times
         `x`), which bounds everything later work walks: deepcopy, deconstruction, writing.
         """
-        children: list[Any] = []
+        total = 1
         if isinstance(value, (list, tuple, set, frozenset)):
-            children = list(value)
+            total += self._total_weight(value)
         elif isinstance(value, dict):
-            children = [*value.keys(), *value.values()]
+            total += self._total_weight(value.keys()) + self._total_weight(value.values())
         for part in parts:
-            children.extend(part.values() if isinstance(part, dict) else part)
-        total = 1 + sum(self.weight(child) for child in children)
+            total += self._total_weight(part.values() if isinstance(part, dict) else part)
         if isinstance(value, (str, bytes)):
             total = max(total, 1 + len(value) // 64)
         if total > self.settings.limits.max_items:
@@ -936,3 +992,38 @@ def _is_instance_of_unknown_class(path: str) -> bool:
 
 def _is_none(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
+
+
+# What `_raw` calls for each node type: the class's `_eval_<Node>` methods, found once.
+_EVALUATORS: dict[type, Any] = {
+    getattr(ast, name.removeprefix("_eval_")): method
+    for name, method in vars(Interpreter).items()
+    if name.startswith("_eval_") and isinstance(getattr(ast, name.removeprefix("_eval_"), None), type)
+}
+
+# Types whose values `_usable` would check and give back unchanged; other values (references,
+# modules, local functions and classes, builtins) are looked at one by one.
+_LOOKED_AT = (
+    Unresolved,
+    Namespace,
+    MappedFieldClass,
+    LocalFunction,
+    LocalClass,
+    RegistryFunction,
+    safe.PlainMethod,
+    safe.Builtin,
+    _Getattr,
+    _Hasattr,
+    type(GET_USER_MODEL),
+)
+
+
+_AS_IS: dict[type, bool] = {}
+
+
+def _passes_as_is(kind: type) -> bool:
+    """Whether every value of type `kind` is usable as it is (strings, numbers, fields, operations)."""
+    known = _AS_IS.get(kind)
+    if known is None:
+        known = _AS_IS[kind] = not issubclass(kind, _LOOKED_AT)
+    return known

@@ -18,6 +18,7 @@ from changeapi.intake.backfill import Backfill
 from changeapi.intake.errors import IntakeBoundExceeded, IntakeError, IntakeLimitExceeded, Location
 from changeapi.intake.plan import PlannedMigration
 
+from .catalog import Catalog, SharedAnswers
 from .config import SourceSettings
 from .interpreter import Interpreter
 from .local_objects import (
@@ -88,21 +89,31 @@ def read_migration_file(
     settings: SourceSettings | None = None,
     package: str | None = None,
     listing: tuple[str, ...] = (),
+    shared_answers: SharedAnswers | None = None,
 ) -> MigrationFile:
     """As `parse_migration_file`, keeping the locations `history` needs for its errors.
 
     `listing` holds the file names beside this one (its app's submitted migration files), which
     is what a file that lists its own directory (`os.listdir(Path(__file__).parent)`) sees.
     A file read before with the same text and settings is not read again (`_read_files`).
+    `shared_answers` is shared by the files of one submission (read with the same settings),
+    so that the names they all import are resolved once (`catalog.SharedAnswers`).
     """
     settings = settings or SourceSettings()
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
-    key = (app_label, name, filename, package or "", *listing, digest, repr(settings))
+    key = (app_label, name, filename, package or "", *listing, digest, settings.cache_key)
     cached = _read_files.get(key)
     if cached is not None:
         return _copy(cached)
     read = _read(
-        app_label=app_label, name=name, source=source, filename=filename, settings=settings, package=package, listing=listing
+        app_label=app_label,
+        name=name,
+        source=source,
+        filename=filename,
+        settings=settings,
+        package=package,
+        listing=listing,
+        shared_answers=shared_answers,
     )
     # A value that cannot be copied is simply read again next time.
     with contextlib.suppress(Exception):
@@ -135,6 +146,7 @@ def _read(
     settings: SourceSettings,
     package: str | None,
     listing: tuple[str, ...],
+    shared_answers: SharedAnswers | None,
 ) -> MigrationFile:
     parsed = parse_source(source, filename=filename, limits=settings.limits)
     package = package or f"{app_label}.migrations"
@@ -145,11 +157,15 @@ def _read(
         package=package,
         module=f"{package}.{name}",
         listing=listing,
+        catalog=Catalog(settings, shared=shared_answers),
     )
     reader = _MigrationReader(interpreter, app_label=app_label, name=name)
     interpreter.runner.module_class_reader = reader.read_class
     interpreter.runner.refuse_decorators = True
-    interpreter.run_module(parsed)
+    try:
+        interpreter.run_module(parsed)
+    finally:
+        interpreter.close()
     if reader.attributes is None:
         interpreter.fail(
             "The file defines no class Migration(migrations.Migration).", parsed.tree.body[0] if parsed.tree.body else None

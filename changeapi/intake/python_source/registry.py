@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -390,6 +391,7 @@ def lookup(path: str, settings: SourceSettings) -> Any:
     return MISSING
 
 
+@functools.cache
 def prefixes() -> frozenset[str]:
     """Module paths the registry's names live under, so imports of them bind as namespaces."""
     paths = [*_FUNCTIONS, *_VALUES, *_APP_SETTINGS, *FIELDS, *STAND_INS]

@@ -287,7 +287,7 @@ class StatementRunner:
         function = LocalFunction(
             name=node.name,
             node=node,
-            source=ast.get_source_segment(interpreter.source, node) or "",
+            source=interpreter.source_segment(node),
             defined_at=interpreter.location(node),
             path=interpreter.dotted_path_of(node.name),
             closure=function_closure(interpreter.scope),

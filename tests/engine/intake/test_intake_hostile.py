@@ -54,6 +54,14 @@ def test_dunder_import_in_an_unused_module_level_name_is_refused(canary: Path) -
     assert not canary.exists()
 
 
+def test_a_refused_builtin_spelled_in_other_characters_is_refused_though_unused(canary: Path) -> None:
+    # Python reads identifiers after NFKC normalisation: these fullwidth letters name `open`.
+    spelled = "\uff4f\uff50\uff45\uff4e"
+    error = refused(migration("", prelude=f"X = {spelled}('{canary}', 'w')"))
+    assert "`open` is not allowed" in error.message
+    assert not canary.exists()
+
+
 def test_class_hierarchy_walking_is_refused() -> None:
     error = refused(migration("().__class__.__mro__[1].__subclasses__(),"))
     assert "is not allowed" in error.message
