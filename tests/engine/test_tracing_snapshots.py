@@ -7,26 +7,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.tracing import Snapshot, describe_change, take_snapshot
-from changeapi.shadow import provision
 from changeapi.shadow.servers import configured_servers
 
 
 @pytest.fixture
-def connection(django_db_blocker: Any) -> Iterator[Any]:
+def connection(clone: str, django_db_blocker: Any) -> Iterator[Any]:
     """A Django connection (autocommit) on a fresh clone of template1."""
-    server = configured_servers()[0]
-    name = f"{settings.SHADOW_DATABASE_PREFIX}dr_snapshots"
-    with django_db_blocker.unblock():
-        provision.clone_create(server, template="template1", name=name)
-        try:
-            with shadow_connection(server, name) as wrapper:
-                yield wrapper
-        finally:
-            provision.clone_drop(server, name)
+    with django_db_blocker.unblock(), shadow_connection(configured_servers()[0], clone) as wrapper:
+        yield wrapper
 
 
 def _run(connection: Any, sql: str) -> None:
