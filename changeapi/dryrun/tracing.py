@@ -10,6 +10,10 @@ One round trip per statement: the first statement of a transaction reads everyth
 changed (`take_delta`): relations whose catalog row the transaction wrote or that it has
 locked (creating, rewriting or dropping a relation takes a lock on it), counters that
 moved, and the locks. The next statement's "before" is the previous one's "after".
+
+A clone is a copy of its template's files, relation oids and relfilenodes included, so every
+clone of a template starts with the same relations: a first snapshot reads a fingerprint of
+them, and every relation only when the fingerprint is not one this process has read before.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
+from changeapi.caches import BoundedCache
 from changeapi.dryrun.contract import Lock, Scan, StatementEvent
 from changeapi.dryrun.sql_forms import StatementForm
 
@@ -83,6 +90,15 @@ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
+# Every row of the relations a snapshot reads, hashed and summed: equal for two databases whose
+# user relations have the same oids, names, kinds and relfilenodes (a template's clones), and
+# for nothing else short of a 64-bit collision. A fraction of what reading them costs: no
+# join, no JSON, one row back.
+_FINGERPRINT = f"""
+SELECT count(*)::text || '/' || coalesce(sum(hashtextextended(
+  c.oid::text || '/' || c.relname || '/' || c.relkind::text || '/' || c.relfilenode::text, 0)), 0)::text AS value
+{_USER_RELATIONS_UNJOINED}"""
+
 # The transaction's sequential scans of every user table so far: pg_stat_xact_user_tables'
 # seq_scan, without the view's dozen other counters per table.
 _SCANS = """
@@ -94,38 +110,39 @@ SELECT json_agg(json_build_array(s.relid, s.seq_scan)) FROM (
 ) s WHERE s.seq_scan > 0
 """
 
-# The same counters after a statement, for the tables the transaction has locked only: a scan
-# takes at least ACCESS SHARE on its table, held to the end of the transaction, so a table not
-# locked kept the count the transaction's first snapshot read (pending counts are flushed only
-# between transactions, and may include earlier ones: hence that first full read).
-# pg_stat_xact_user_tables computes a dozen counters for every table of the schema (its view
-# groups, so none is skipped): on a schema of hundreds of tables that was most of each
-# statement's round trip.
-_SCANS_OF_LOCKED = f"""
-SELECT json_agg(json_build_array(s.relid, s.seq_scan)) FROM (
-  SELECT DISTINCT l.relation::bigint AS relid, pg_stat_get_xact_numscans(l.relation) AS seq_scan
-  {_SESSION_LOCKS.replace("FROM pg_locks l", "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace")}
-    AND c.relkind IN ('r', 't', 'm', 'p')
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-) s WHERE s.seq_scan > 0
-"""
-
 
 def _snapshot_sql(*, with_locks: bool, assign_transaction: bool) -> str:
+    """The snapshot's query, but for the relations: their fingerprint stands for them."""
     xact = ("pg_current_xact_id" if assign_transaction else "pg_current_xact_id_if_assigned") + "()::text"
     locks = f"(SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) {_SESSION_LOCKS})" if with_locks else "NULL"
-    return f"SELECT {xact if with_locks else 'NULL'}, (SELECT json_agg({_RELATION_ROW}) {_USER_RELATIONS}), ({_SCANS}), {locks}"
+    return f"SELECT {xact if with_locks else 'NULL'}, ({_FINGERPRINT}), ({_SCANS}), {locks}"
+
+
+_RELATIONS_SQL = f"SELECT json_agg({_RELATION_ROW}) {_USER_RELATIONS}"
 
 
 # Relations the transaction can have changed since it began: catalog rows it wrote (xmin of
 # its own, or of a later transaction when age says so), and relations it locked, which covers
 # a relation it dropped (its lock outlives its row). Others are as the last read left them.
+# The scan counters are read for the tables the transaction has locked only: a scan
+# takes at least ACCESS SHARE on its table, held to the end of the transaction, so a table not
+# locked kept the count the transaction's first snapshot read (pending counts are flushed only
+# between transactions, and may include earlier ones: hence that first full read);
+# pg_stat_xact_user_tables would compute a dozen counters for every table of the schema.
+# The session's locks are read once (reading pg_locks walks the server's whole lock table)
+# and used three times.
 _DELTA_SQL = f"""
+WITH locks AS MATERIALIZED (SELECT l.relation, l.mode {_SESSION_LOCKS})
 SELECT pg_current_xact_id_if_assigned()::text,
   (SELECT json_agg({_RELATION_ROW_UNJOINED}) {_USER_RELATIONS_UNJOINED}
-     AND (age(c.xmin) <= age(%(since)s::text::xid) OR c.oid IN (SELECT l.relation {_SESSION_LOCKS}))),
-  ({_SCANS_OF_LOCKED}),
-  (SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) {_SESSION_LOCKS})
+     AND (age(c.xmin) <= age(%(since)s::text::xid) OR c.oid IN (SELECT l.relation FROM locks l))),
+  (SELECT json_agg(json_build_array(s.relid, s.seq_scan)) FROM (
+     SELECT DISTINCT l.relation::bigint AS relid, pg_stat_get_xact_numscans(l.relation) AS seq_scan
+     FROM locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 't', 'm', 'p')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+   ) s WHERE s.seq_scan > 0),
+  (SELECT json_agg(json_build_array(l.relation::bigint, l.mode)) FROM locks l)
 """
 
 
@@ -153,30 +170,45 @@ class Snapshot:
     touched: frozenset[int] | None = None
 
 
-def _read(raw_connection: Any, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
-    with raw_connection.cursor() as cur:
-        cur.execute(sql, params)
+def _read(
+    raw_connection: Any, sql: str, params: dict[str, Any] | None = None, *, prepare: bool = False, width: int = 4
+) -> tuple[Any, ...]:
+    """The one row of a tracer query (`width` columns); `prepare`d ones (server-side binding)
+    are planned once per connection, not once per statement traced."""
+    cursor = psycopg.Cursor(raw_connection) if prepare else raw_connection.cursor()
+    with cursor as cur:
+        cur.execute(sql, params, prepare=prepare or None)
         row = cur.fetchone()
-    return tuple(row) if row else (None, None, None, None)
+    return tuple(row) if row else (None,) * width
 
 
 def _relations(rows: list[list[Any]] | None) -> dict[int, Relation]:
     return {oid: Relation(oid, name, kind, relfilenode, table) for oid, name, kind, relfilenode, table in rows or ()}
 
 
+# Relation sets read whole, by fingerprint: the next clone of the same template reads none.
+# Each is kept as read and only ever copied.
+_relations_read: BoundedCache[str, dict[int, Relation]] = BoundedCache(8)
+
+
 def take_snapshot(raw_connection: Any, *, with_locks: bool, assign_transaction: bool = False) -> Snapshot:
     """Read relations, scan counters and (optionally) locks over the raw psycopg connection, in
-    one round trip.
+    one round trip; relations of a fingerprint not read before by this process take a second.
 
     The raw connection bypasses Django's cursor wrappers, so these reads are not themselves
     recorded as statements of the migration. With locks (inside a transaction) the
     transaction id is read too; `assign_transaction` makes PostgreSQL assign one first.
     """
-    transaction, relations, scans, locks = _read(
+    transaction, fingerprint, scans, locks = _read(
         raw_connection, _snapshot_sql(with_locks=with_locks, assign_transaction=assign_transaction)
     )
+    known = _relations_read.get(fingerprint)
+    if known is None:
+        known = _relations(_read(raw_connection, _RELATIONS_SQL, width=1)[0])
+        _relations_read.put(fingerprint, known)
     return Snapshot(
-        relations=_relations(relations),
+        # The snapshot's own copy: the cached one is never changed.
+        relations=dict(known),
         seq_scans={relid: count for relid, count in scans or ()},
         locks={(oid, mode) for oid, mode in locks or ()},
         transaction=transaction,
@@ -209,7 +241,7 @@ def take_transaction_start(raw_connection: Any, known: Snapshot) -> Snapshot:
 def take_delta(raw_connection: Any, previous: Snapshot) -> Snapshot:
     """The snapshot after a statement inside the transaction `previous` was read in, from what the
     transaction can have changed since (one round trip); the rest is carried over."""
-    transaction, changed, scans, locks = _read(raw_connection, _DELTA_SQL, {"since": _xid32(previous.transaction)})
+    transaction, changed, scans, locks = _read(raw_connection, _DELTA_SQL, {"since": _xid32(previous.transaction)}, prepare=True)
     lock_set = {(oid, mode) for oid, mode in locks or ()}
     relations = dict(previous.relations)
     seen = _relations(changed)

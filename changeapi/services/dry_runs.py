@@ -16,7 +16,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -226,9 +225,10 @@ def _claim_on_some_server(dry_run_id: int, *, owner: str, first: DryRunServer) -
 
 
 def _after_run(dry_run: DryRun, server: DryRunServer, template: str | None) -> None:
-    """With the report recorded: move the used clone aside now, then (as chores, off the
-    client's path) make the template's next spare, drop the used clone and freeze what the
-    process keeps (`freeze_long_lived`).
+    """With the report recorded, as chores off the client's path: move the used clone aside,
+    make the template's next spare, drop the used clone and freeze what the process keeps
+    (`freeze_long_lived`). The report is in before any of them, so a client waiting for it
+    (a task run in the web process) does not wait for them either.
 
     On MySQL/MariaDB and SQLite the engine has dropped the clone already; the chore copies the
     next spare.
@@ -249,20 +249,25 @@ def _after_run(dry_run: DryRun, server: DryRunServer, template: str | None) -> N
             )
         return
     clone = clone_name_for(dry_run.pk)
-    try:
-        retired = clone_retire(server=server, clone=clone, dry_run_id=dry_run.pk)
-    except (ShadowServerUnavailable, psycopg.Error) as exc:
-        # The registry keeps the clone live; the reaper drops it once the server answers again.
-        logger.warning("dry-run %s: could not drop its clone %s on %s: %s", dry_run.pk, clone, server.key, exc)
-        return
-    chores: list[Any] = []
-    if template is not None:
-        chores.append(lambda: spares_replenish(server=server, template=template, baseline_id=dry_run.baseline_id))
-    if retired is not None:
-        chores.append(lambda: clone_discard(server=server, name=retired))
-    chores.extend(_freeze_chore())
-    if chores:
-        shadow_chores_run(f"dr_{dry_run.pk}", *chores)
+    # The retired clone's name (None: it was gone); nothing when the server did not answer.
+    retired: list[str | None] = []
+
+    def retire() -> None:
+        try:
+            retired.append(clone_retire(server=server, clone=clone, dry_run_id=dry_run.pk))
+        except (ShadowServerUnavailable, psycopg.Error) as exc:
+            # The registry keeps the clone live; the reaper drops it once the server answers again.
+            logger.warning("dry-run %s: could not drop its clone %s on %s: %s", dry_run.pk, clone, server.key, exc)
+
+    def replenish() -> None:
+        if retired and template is not None:
+            spares_replenish(server=server, template=template, baseline_id=dry_run.baseline_id)
+
+    def discard() -> None:
+        if retired and retired[0] is not None:
+            clone_discard(server=server, name=retired[0])
+
+    shadow_chores_run(f"dr_{dry_run.pk}", retire, replenish, discard, *_freeze_chore())
 
 
 def _freeze_chore() -> list[Callable[[], object]]:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from django.conf import settings
 from django.db.migrations import operations as ops
 from django.db.migrations.state import ProjectState
 
@@ -14,19 +11,8 @@ from changeapi.dryrun.analysis.findings import AnalysisContext, run_rules
 from changeapi.dryrun.analysis.rules_integrity import RULES
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.engine import apply_plan_traced
-from changeapi.shadow import provision
 from changeapi.shadow.servers import configured_servers
 from tests.engine.analysis.conftest import plan_of
-
-
-@pytest.fixture
-def clone(django_db_blocker: Any) -> Iterator[str]:
-    server = configured_servers()[0]
-    name = f"{settings.SHADOW_DATABASE_PREFIX}dr_txn_boundary"
-    with django_db_blocker.unblock():
-        provision.clone_create(server, template="template1", name=name)
-        yield name
-        provision.clone_drop(server, name)
 
 
 def test_a_commit_inside_submitted_sql_stops_the_dry_run_with_a_high_finding(clone: str, django_db_blocker: Any) -> None:
