@@ -9,13 +9,13 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.migrations import operations as ops
-from django.db.migrations.operations.base import Operation
 
-from changeapi.dryrun.contract import Finding, Report
+from changeapi.dryrun.contract import Report
 from changeapi.dryrun.mysql_run import dry_run_execute_mysql
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.shadow.engine_servers import MySqlShadowServer
 from tests.engine.mariadb.conftest import TemplateFactory, plan_of, shop_baseline
+from tests.support.compat_changes import coupon_then_drop_and_rename, fill_remarks, findings_of
 
 
 def _run(mariadb: MySqlShadowServer, shop_template: TemplateFactory, change: Plan) -> Report:
@@ -30,47 +30,26 @@ def _run(mariadb: MySqlShadowServer, shop_template: TemplateFactory, change: Pla
     return report
 
 
-def _found(report: Report, code: str) -> list[Finding]:
-    return [f for f in report.findings if f.code == code]
-
-
-def _fill_remarks(apps, schema_editor):  # noqa: ANN001, ANN201
-    """A data step: the dry-run lists it and never calls it."""
-    raise AssertionError("data steps are never run")
-
-
-def _coupon() -> Operation:
-    return ops.CreateModel("Coupon", [("id", models.BigAutoField(primary_key=True)), ("code", models.CharField(max_length=20))])
-
-
 def test_dropping_a_column_of_an_existing_table_is_sg201(mariadb, shop_template):
     report = _run(mariadb, shop_template, plan_of([ops.RemoveField("order", "note")], start=2))
 
-    [found] = _found(report, "SG201")
+    [found] = findings_of(report, "SG201")
     assert found.table == "shop_order" and found.statement_index == 0
 
 
 def test_renaming_a_column_of_an_existing_table_is_sg202(mariadb, shop_template):
     report = _run(mariadb, shop_template, plan_of([ops.RenameField("order", "note", "remark")], start=2))
 
-    [found] = _found(report, "SG202")
+    [found] = findings_of(report, "SG202")
     assert found.table == "shop_order" and "db_column='note'" in found.safer_alternative.example
 
 
 def test_a_drop_and_a_rename_on_a_table_the_change_creates_are_no_finding(mariadb, shop_template):
-    change = plan_of(
-        [
-            _coupon(),
-            ops.AddField("coupon", "label", models.CharField(max_length=20, null=True)),
-            ops.RenameField("coupon", "code", "token"),
-            ops.RemoveField("coupon", "label"),
-        ],
-        start=2,
-    )
+    change = plan_of(coupon_then_drop_and_rename(), start=2)
 
     report = _run(mariadb, shop_template, change)
 
-    assert _found(report, "SG201") == [] and _found(report, "SG202") == []
+    assert findings_of(report, "SG201") == [] and findings_of(report, "SG202") == []
 
 
 def test_a_data_step_among_schema_operations_says_each_ddl_statement_has_committed_before_it(mariadb, shop_template):
@@ -79,13 +58,13 @@ def test_a_data_step_among_schema_operations_says_each_ddl_statement_has_committ
             PlannedMigration(
                 "shop",
                 "0002_step",
-                [ops.AddField("order", "remark", models.TextField(null=True)), ops.RunPython(_fill_remarks)],
+                [ops.AddField("order", "remark", models.TextField(null=True)), ops.RunPython(fill_remarks)],
             )
         ]
     )
 
     report = _run(mariadb, shop_template, change)
 
-    [found] = _found(report, "SG301")
+    [found] = findings_of(report, "SG301")
     assert "DDL is not transactional on this engine" in found.message
     assert "inside the schema change's transaction" not in found.message

@@ -7,29 +7,15 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.migrations import operations as ops
-from django.db.migrations.operations.base import Operation
 
-from changeapi.dryrun.contract import Finding, Report
 from tests.engine.sqlite.conftest import dry_run_of
-
-
-def _found(report: Report, code: str) -> list[Finding]:
-    return [f for f in report.findings if f.code == code]
-
-
-def _fill_remarks(apps, schema_editor):  # noqa: ANN001, ANN201
-    """A data step: the dry-run lists it and never calls it."""
-    raise AssertionError("data steps are never run")
-
-
-def _coupon() -> Operation:
-    return ops.CreateModel("Coupon", [("id", models.BigAutoField(primary_key=True)), ("code", models.CharField(max_length=20))])
+from tests.support.compat_changes import coupon_then_drop_and_rename, fill_remarks, findings_of
 
 
 def test_dropping_a_column_of_an_existing_table_is_sg201(server, shop_template):
     report = dry_run_of(server, shop_template().name, [ops.RemoveField("order", "note")])
 
-    [found] = _found(report, "SG201")
+    [found] = findings_of(report, "SG201")
     assert found.table == "shop_order"
 
 
@@ -39,27 +25,20 @@ def test_renaming_a_column_after_a_remake_of_its_table_is_still_sg202(server, sh
     report = dry_run_of(server, shop_template().name, remade_then_renamed)
 
     assert report.remakes and report.remakes[0].table == "shop_order"
-    [found] = _found(report, "SG202")
+    [found] = findings_of(report, "SG202")
     assert found.table == "shop_order"
 
 
 def test_a_drop_and_a_rename_on_a_table_the_change_creates_are_no_finding(server, shop_template):
-    operations = [
-        _coupon(),
-        ops.AddField("coupon", "label", models.CharField(max_length=20, null=True)),
-        ops.RenameField("coupon", "code", "token"),
-        ops.RemoveField("coupon", "label"),
-    ]
+    report = dry_run_of(server, shop_template().name, coupon_then_drop_and_rename())
 
-    report = dry_run_of(server, shop_template().name, operations)
-
-    assert _found(report, "SG201") == [] and _found(report, "SG202") == []
+    assert findings_of(report, "SG201") == [] and findings_of(report, "SG202") == []
 
 
 def test_a_data_step_among_schema_operations_holds_the_databases_write_lock(server, shop_template):
-    operations = [ops.AddField("order", "remark", models.TextField(null=True)), ops.RunPython(_fill_remarks)]
+    operations = [ops.AddField("order", "remark", models.TextField(null=True)), ops.RunPython(fill_remarks)]
 
     report = dry_run_of(server, shop_template().name, operations)
 
-    [found] = _found(report, "SG301")
+    [found] = findings_of(report, "SG301")
     assert "inside the schema change's transaction" in found.message and "the whole database" in found.message
