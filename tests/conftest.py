@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from changeapi.shadow.provision import databases_with_prefix
 from changeapi.shadow.servers import configured_servers
 from tests.factories import UserFactory
+from tests.support.flush_by_delete import flushes_by_delete
 
 SHOP_BASELINE: list[dict[str, Any]] = [
     {
@@ -54,7 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist each worker gets shadow databases, an owner role and a Redis database
     of its own, so tests that count clones, reap leftovers or run a Celery worker never see
     another worker's. pytest-django already gives each worker its own test database. The
-    environment is set too: subprocesses a test starts (a Celery worker, `migrate`) inherit it."""
+    environment is set too: subprocesses a test starts (a Celery worker, `migrate`) inherit it.
+
+    Passwords are hashed with a fast hasher: the production one costs a quarter of a second
+    per user by design, and most tests make two to four users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return
@@ -81,6 +86,13 @@ def clone_databases() -> list[str]:
     """Dry-run clones currently on the shadow server (templates are kept on purpose)."""
     prefix = f"{settings.SHADOW_DATABASE_PREFIX}dr_"
     return [name for server in configured_servers() for name in databases_with_prefix(server, prefix)]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete() -> Iterator[None]:
+    """Transactional tests end with DELETEs rather than a TRUNCATE (tests/support/flush_by_delete.py)."""
+    with flushes_by_delete():
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")

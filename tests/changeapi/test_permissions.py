@@ -89,3 +89,25 @@ def test_anonymous_requests_get_401(client_for):
     response = client_for(None).get("/api/v1/projects/")
     assert response.status_code == 401
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_setting_a_members_permissions_again_replaces_them_and_none_removes_the_member(project_with_baseline):
+    owner_api = project_with_baseline["api"]
+    UserFactory(username="member")
+
+    def members() -> dict[str, list[str]]:
+        listed = owner_api.get("/api/v1/projects/shop/members/").json()
+        return {entry["username"]: entry["permissions"] for entry in listed}
+
+    def set_to(permissions: list[str]) -> None:
+        response = owner_api.post(
+            "/api/v1/projects/shop/members/", {"username": "member", "permissions": permissions}, format="json"
+        )
+        assert response.status_code == 200, response.content
+
+    set_to(["review_change", "release_bundle"])
+    assert members()["member"] == ["release_bundle", "review_change", "view_project"]
+    set_to(["submit_change"])
+    assert members()["member"] == ["submit_change", "view_project"]
+    set_to([])
+    assert "member" not in members()

@@ -40,13 +40,16 @@ def test_a_cache_gaining_an_entry_makes_the_next_freeze_move_the_process_objects
 
 
 def test_without_new_cache_entries_a_freeze_does_nothing():
+    """Objects made since the last freeze stay in the collector's sight. The frozen count is
+    not compared for equality: a frozen object freed by reference counting (in this thread or
+    another) lowers it, and that is no freeze."""
     BoundedCache[str, int](1).put("key", 1)
     gc_pause.freeze_long_lived()
     frozen = gc.get_freeze_count()
-    made_since = [_Node() for _ in range(100)]
+    made_since = _Node()
     gc_pause.freeze_long_lived()
-    assert gc.get_freeze_count() == frozen
-    assert made_since
+    assert gc.get_freeze_count() <= frozen
+    assert any(tracked is made_since for tracked in gc.get_objects())
 
 
 def test_cycles_frozen_once_are_freed_by_the_next_freeze_after_a_cache_grew():
