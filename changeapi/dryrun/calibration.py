@@ -332,7 +332,6 @@ def calibrate(conn: psycopg.Connection, *, seed_max_rows: int) -> Calibration:
             spreads += [small[1], large[1]]
             classes[name] = class_fit(name, fixed_ms, small, large, small_rows, large_rows)
         overhead_ms, _ = _time_rolled_back(conn, ["ALTER TABLE {t} ALTER COLUMN note SET STATISTICS 200"], small_table)
-        row = conn.execute("SELECT setting::bigint * 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'").fetchone()
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {empty_table}, {small_table}, {large_table}")  # type: ignore[arg-type]
     return Calibration(
@@ -341,11 +340,17 @@ def calibrate(conn: psycopg.Connection, *, seed_max_rows: int) -> Calibration:
         large_rows=large_rows,
         large_bytes=large_bytes,
         classes=classes,
-        maintenance_work_mem_bytes=int(row[0]) if row else 64 * 1024 * 1024,
+        maintenance_work_mem_bytes=maintenance_work_mem(conn),
         overhead_ms=overhead_ms,
         seconds=round(time.perf_counter() - started, 3),
         noise=round(statistics.median(spreads), 4),
     )
+
+
+def maintenance_work_mem(conn: psycopg.Connection) -> int:
+    """The server's `maintenance_work_mem` in bytes: an index build past it sorts on disk."""
+    row = conn.execute("SELECT setting::bigint * 1024 FROM pg_settings WHERE name = 'maintenance_work_mem'").fetchone()
+    return int(row[0]) if row else 64 * 1024 * 1024
 
 
 def calibrate_catalog(connection: BaseDatabaseWrapper) -> CatalogCost:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 
 import psycopg
@@ -18,7 +19,13 @@ from changeapi.dryrun.access_patterns import AccessPattern, attach_access_patter
 from changeapi.dryrun.access_patterns.explain import PatternsSnapshot
 from changeapi.dryrun.analysis.backfill import DEFAULT_TARGET_LOCK_MS
 from changeapi.dryrun.backfill import DEFAULT_SAMPLE_BATCHES
-from changeapi.dryrun.calibration import calibrate, calibrate_catalog
+from changeapi.dryrun.calibration import (
+    Calibration,
+    calibrate,
+    calibrate_catalog,
+    calibration_sizes,
+    maintenance_work_mem,
+)
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import Report, StatementTrace
 from changeapi.dryrun.engine import ProgressCallback, apply_plan_traced, apply_plan_untraced, baseline_state
@@ -75,17 +82,14 @@ def snapshot_template_build(
 
 
 def _template_seed(server: ShadowServer, dbname: str, profile: ProductionProfile | None) -> None:
-    """Seed a template being built with rows per the profile's sizes, and calibrate the time
-    model on it; nothing without sizes."""
+    """Seed a template being built with rows per the profile's sizes, with the server's
+    calibration of the time model (`_server_calibration`); nothing without sizes."""
     if profile is None or not profile.has_sizes:
         return
     with psycopg.connect(**server.runner_conninfo(dbname), autocommit=True) as conn:  # type: ignore[arg-type]
         conn.execute("SET statement_timeout = 0")  # seeding a large table is the point, not a runaway
         seeded = seed_database(conn, profile.seed_rows(), profile.seed_columns())
-        # Catalog-only statements are timed through Django's schema editor, as a dry-run times them.
-        with shadow_connection(server, dbname) as connection:
-            catalog = calibrate_catalog(connection)
-        calibration = dataclasses.replace(calibrate(conn, seed_max_rows=profile.seed_max_rows), catalog=catalog)
+        calibration = _server_calibration(server, dbname, conn, seed_max_rows=profile.seed_max_rows)
         facts = TemplateFacts(
             seeded={t.table: {"rows": t.rows, "total_bytes": t.total_bytes} for t in seeded.tables},
             seed_warnings=seeded.warnings,
@@ -95,6 +99,36 @@ def _template_seed(server: ShadowServer, dbname: str, profile: ProductionProfile
             seed_columns={t.table: {"stats": t.columns_from_stats, "defaults": t.columns_by_default} for t in seeded.tables},
         )
         facts_write(conn, dbname, facts)
+
+
+# A server's speed is measured again once its last calibration is this old.
+CALIBRATION_REUSE_SECONDS = 900.0
+
+# By server and calibration sizes: when the calibration was made (time.monotonic) and it.
+_calibrations: BoundedCache[tuple[str, tuple[int, int]], tuple[float, Calibration]] = BoundedCache(16)
+
+
+def _server_calibration(server: ShadowServer, dbname: str, conn: psycopg.Connection, *, seed_max_rows: int) -> Calibration:
+    """The time model's calibration on this server: measured on the template being built, or
+    the one this process measured on the same server at the same two sizes (the seed cap
+    decides them, `calibration_sizes`) in the last `CALIBRATION_REUSE_SECONDS`.
+
+    A calibration times each class of work on scratch tables of its own (a few seconds): it
+    measures the server, not the template, so templates built one after another (a baseline's,
+    then one per uploaded set of table stats) would time the same thing again. A dry-run uses
+    it at any time after the build anyway; a quarter of an hour old is no staler than that.
+    What the server is configured with is read again each time (`maintenance_work_mem`).
+    """
+    key = (server.key, calibration_sizes(seed_max_rows))
+    cached = _calibrations.get(key)
+    if cached is not None and time.monotonic() - cached[0] < CALIBRATION_REUSE_SECONDS:
+        return dataclasses.replace(cached[1], maintenance_work_mem_bytes=maintenance_work_mem(conn))
+    # Catalog-only statements are timed through Django's schema editor, as a dry-run times them.
+    with shadow_connection(server, dbname) as connection:
+        catalog = calibrate_catalog(connection)
+    calibration = dataclasses.replace(calibrate(conn, seed_max_rows=seed_max_rows), catalog=catalog)
+    _calibrations.put(key, (time.monotonic(), calibration))
+    return calibration
 
 
 # By server, template and patterns; a snapshot, or None when the patterns were None.
