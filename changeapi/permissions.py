@@ -43,12 +43,13 @@ def has_project_perm(user: User, project: Project, perm: str) -> bool:
 
 
 def project_perms_set(*, project: Project, user: AbstractBaseUser, permissions: list[str]) -> None:
-    """Replace the user's permissions on the project; view is implied by any other.
+    """Replace the user's permissions on the project; view is implied by any other, and only
+    the project permissions are set (never Django's add/change/delete model permissions).
 
     Written as the difference with what the user holds: one read, one insert of the missing
     rows, one delete of the others (guardian's `assign_perm` costs a lookup and a
     get-or-create per permission)."""
-    wanted = set(permissions)
+    wanted = set(permissions) & set(PROJECT_PERMISSIONS)
     if wanted:
         wanted.add(VIEW)
     rows = ProjectUserObjectPermission.objects.filter(user_id=user.pk, content_object=project)

@@ -1,7 +1,8 @@
 """The Python client generated from the committed openapi.yaml, rebuilt for every test session.
 
 It is generated when this directory's tests are collected, so test modules import it like any
-installed client; under pytest-xdist each worker generates its own copy. A warning from the generator (a schema it cannot map to types) fails the run.
+installed client; under pytest-xdist each worker generates its own copy. A warning from the
+generator (a schema it cannot map to types) fails the run.
 """
 
 from __future__ import annotations
