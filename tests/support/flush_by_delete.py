@@ -46,8 +46,8 @@ WHERE c.relnamespace = 'public'::regnamespace
 """
 
 
-# Whether the last flush fell back to Django's own (sequences to restart), which empties
-# the kept tables' neighbours too: post_migrate must then write them again.
+# Whether the last flush fell back to Django's own (sequences to restart), which truncates
+# the kept tables too: post_migrate must then write their rows again.
 _fell_back = False
 
 
