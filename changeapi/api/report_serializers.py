@@ -17,7 +17,10 @@ from changeapi.models import DryRunSchema
 
 LOCK_SOURCES = [
     ("observed", "Observed on the shadow: read from pg_locks; on SQLite, a second connection could not start a write"),
-    ("documented", "The engine's documented lock for the statement (PostgreSQL's lock table, SQLite's one writer)"),
+    (
+        "documented",
+        "The engine's documented lock for the statement (PostgreSQL's lock table, SQLite's one writer, InnoDB's row locks)",
+    ),
     ("server", "MySQL/MariaDB: the weakest LOCK= the server accepted for the statement"),
 ]
 EVENT_KINDS = ["rewrite", "verify", "fk_validation", "index_build"]

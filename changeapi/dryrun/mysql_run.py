@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from changeapi.dryrun.analysis import rules_compat, rules_mysql
+from changeapi.dryrun.analysis import rules_backfill, rules_compat, rules_mysql
 from changeapi.dryrun.analysis.findings import AnalysisContext, finding_counts, run_rules
 from changeapi.dryrun.analysis.mysql_estimate import analyse_mysql_statements, mysql_model_summary, worked_tables
 from changeapi.dryrun.analysis.timeline import estimated_total_ms, lock_spans, production_timeline, table_blocking
@@ -137,7 +137,7 @@ def mysql_report(
         table_rows=facts.rows,
         foreign_keys=facts.foreign_keys,
     )
-    findings = run_rules(context, rules_mysql.RULES + rules_compat.EVERY_ENGINE_RULES)
+    findings = run_rules(context, rules_mysql.RULES + rules_compat.EVERY_ENGINE_RULES + [rules_backfill.unbatched_data_change])
     return Report(
         engine=engine,
         server=server,

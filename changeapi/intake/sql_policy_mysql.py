@@ -20,7 +20,9 @@ from changeapi.intake.sql_texts import RefusedSql, shown, sql_texts
 
 
 @dataclass(frozen=True, slots=True)
-class _Token:
+class MySqlToken:
+    """One lexeme of MySQL text; the dry-run reads data statements with the same rules."""
+
     kind: str  # "word", "identifier" (backticked), "string", "variable", "symbol"
     text: str
     start: int
@@ -32,7 +34,7 @@ class _Token:
 
 @dataclass(frozen=True, slots=True)
 class _Statement:
-    tokens: tuple[_Token, ...]
+    tokens: tuple[MySqlToken, ...]
     start: int
     end: int
 
@@ -146,8 +148,8 @@ def _unreadable(text: str, at: int, why: str) -> RefusedSql:
 
 
 def _statements(text: str) -> Iterator[_Statement]:
-    tokens: list[_Token] = []
-    for token in _tokens(text):
+    tokens: list[MySqlToken] = []
+    for token in mysql_tokens(text):
         if token.kind == "symbol" and token.text == ";":
             if tokens:
                 yield _Statement(tuple(tokens), tokens[0].start, token.start)
@@ -159,7 +161,7 @@ def _statements(text: str) -> Iterator[_Statement]:
         yield _Statement(tuple(tokens), tokens[0].start, last.start + len(last.text))
 
 
-def _tokens(text: str) -> Iterator[_Token]:
+def mysql_tokens(text: str) -> Iterator[MySqlToken]:
     """MySQL's lexical rules, enough to find statements, words and quoted text; what would be
     read otherwise by the server (versioned comments, backslash escapes) is refused."""
     i, n = 0, len(text)
@@ -183,22 +185,22 @@ def _tokens(text: str) -> Iterator[_Token]:
             i = n if end < 0 else end + 1
         elif c in "'\"`":
             end = _closing(text, i)
-            yield _Token("identifier" if c == "`" else "string", text[i : end + 1], i)
+            yield MySqlToken("identifier" if c == "`" else "string", text[i : end + 1], i)
             i = end + 1
         elif c == "@":
             j = i + 2 if text.startswith("@@", i) else i + 1
             while j < n and (text[j].isalnum() or text[j] in "_$."):
                 j += 1
-            yield _Token("variable", text[i:j], i)
+            yield MySqlToken("variable", text[i:j], i)
             i = j
         elif c.isalnum() or c in "_$":
             j = i + 1
             while j < n and (text[j].isalnum() or text[j] in "_$"):
                 j += 1
-            yield _Token("word", text[i:j], i)
+            yield MySqlToken("word", text[i:j], i)
             i = j
         else:
-            yield _Token("symbol", c, i)
+            yield MySqlToken("symbol", c, i)
             i += 1
 
 
@@ -243,7 +245,7 @@ def _refusal(statement: _Statement) -> str | None:
     )
 
 
-def _object_refusal(tokens: Sequence[_Token]) -> str | None:
+def _object_refusal(tokens: Sequence[MySqlToken]) -> str | None:
     """What a CREATE, ALTER, DROP or RENAME names, past its modifiers (and a view's ALGORITHM=)."""
     i = 0
     while i < len(tokens):
@@ -260,7 +262,7 @@ def _object_refusal(tokens: Sequence[_Token]) -> str | None:
     return f"{shown_word} objects cannot be checked (checked: tables, indexes and views)"
 
 
-def _clause_refusal(tokens: Sequence[_Token]) -> str | None:
+def _clause_refusal(tokens: Sequence[MySqlToken]) -> str | None:
     """Clauses of a checked statement that reach files, other servers, sessions or accounts."""
     words = [token.word for token in tokens]
     for i, word in enumerate(words):
@@ -284,7 +286,7 @@ def _clause_refusal(tokens: Sequence[_Token]) -> str | None:
     return None
 
 
-def _value_after(tokens: Sequence[_Token], i: int) -> str | None:
+def _value_after(tokens: Sequence[MySqlToken], i: int) -> str | None:
     """The value of an `OPTION [=] value` clause whose name is at `i`."""
     j = i + 1
     if j < len(tokens) and tokens[j].text == "=":
@@ -292,7 +294,7 @@ def _value_after(tokens: Sequence[_Token], i: int) -> str | None:
     return tokens[j].text if j < len(tokens) else None
 
 
-def _set_refusal(tokens: Sequence[_Token]) -> str | None:
+def _set_refusal(tokens: Sequence[MySqlToken]) -> str | None:
     """Each assignment of a SET: user variables and the few session switches migrations use pass."""
     if tokens and tokens[0].word == "STATEMENT":
         return "SET STATEMENT changes the dry-run's limits or session for the statement it runs"
@@ -320,10 +322,10 @@ def _set_refusal(tokens: Sequence[_Token]) -> str | None:
     return None
 
 
-def _assignment_targets(tokens: Sequence[_Token]) -> Iterator[list[_Token]]:
+def _assignment_targets(tokens: Sequence[MySqlToken]) -> Iterator[list[MySqlToken]]:
     """The tokens before `=` / `:=` of each comma-separated assignment (outside parentheses)."""
     depth, target_done = 0, False
-    current: list[_Token] = []
+    current: list[MySqlToken] = []
     for token in tokens:
         if token.text == "(":
             depth += 1

@@ -29,12 +29,12 @@ from changeapi.dryrun.analysis.clone_estimate import analysed_statement, clone_m
 from changeapi.dryrun.analysis.estimate import BYTES_SHARE, JITTER_MS, RANGE_FLOOR, UNFITTED_RESIDUAL
 from changeapi.dryrun.calibration import DEFAULT_NOISE
 from changeapi.dryrun.contract import Estimate, EstimationModel, StatementTrace
+from changeapi.dryrun.mysql_dml import rows_changed_table
 from changeapi.dryrun.mysql_tables import MySqlTableFacts
 from changeapi.dryrun.profile import ProductionProfile
 
 _IDENTIFIER = r"`((?:[^`]|``)+)`"
 _CREATE_TABLE = re.compile(rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_IDENTIFIER}", re.IGNORECASE)
-_ROWS_CHANGED = re.compile(rf"^\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+(?:IGNORE\s+)?INTO)\s+{_IDENTIFIER}", re.IGNORECASE)
 _ADDS_INDEX = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\b"
     r"|\bADD\s+(?:CONSTRAINT\s+`(?:[^`]|``)+`\s+)?(?:UNIQUE|PRIMARY\s+KEY|INDEX|KEY|FULLTEXT|SPATIAL)\b",
@@ -58,12 +58,6 @@ MODEL_DESCRIPTION = (
 
 def _unquote(name: str) -> str:
     return name.replace("``", "`")
-
-
-def rows_changed_table(sql: str) -> str | None:
-    """The table an UPDATE, DELETE or INSERT changes the rows of; None for other statements."""
-    match = _ROWS_CHANGED.match(sql)
-    return _unquote(match.group(1)) if match else None
 
 
 def worked_tables(statements: Iterable[StatementTrace]) -> set[str]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 from django.db.migrations import operations as ops
 
 from changeapi.dryrun.analysis.findings import AnalysisContext, RuleFunction, estimated_ms, finding
+from changeapi.dryrun.analysis.rules_compat import NON_TRANSACTIONAL_DDL
 from changeapi.dryrun.apply import is_data_step, is_noop_data_step
 from changeapi.dryrun.contract import Finding, SaferAlternative
+from changeapi.dryrun.mysql_dml import mysql_unbatched_changes
 from changeapi.dryrun.sql_forms import unbatched_changes
 
 BATCH_SIZE = 10_000
@@ -67,16 +69,20 @@ def unbatched_data_change(ctx: AnalysisContext) -> list[Finding]:
     """SG304: RunSQL updates or deletes all matching rows of an existing table in one statement;
     RunPython's work is unknown (info)."""
     findings = []
+    mysql = ctx.engine in NON_TRANSACTIONAL_DDL
     for s in ctx.statements:
         if not isinstance(ctx.operation(s.migration, s.operation_index), ops.RunSQL):
             continue  # Django's own backfills (NOT NULL with a default) are SG104's
-        atomic = next((m.atomic for m in ctx.migrations if m.label == s.migration), True)
+        # Django's MySQL editor opens no transaction around a migration (its DDL would commit
+        # it): a RunSQL statement there commits when it ends, whatever the migration's `atomic`.
+        atomic = not mysql and next((m.atomic for m in ctx.migrations if m.label == s.migration), True)
         held = (
             "its row locks, and every lock the migration took before it, until the migration commits"
             if atomic
             else "its row locks until it ends"
         )
-        for change in unbatched_changes(s.sql):
+        changes = mysql_unbatched_changes(s.sql) if mysql else unbatched_changes(s.sql)
+        for change in changes:
             if ctx.is_new(change.table, s.index):
                 continue  # rows inserted by the change itself: nobody else sees them yet
             findings.append(
@@ -99,7 +105,14 @@ def unbatched_data_change(ctx: AnalysisContext) -> list[Finding]:
         for index, op in enumerate(m.operations):
             if not is_data_step(op) or is_noop_data_step(op):
                 continue
-            held = "its own rows' locks" if not m.atomic else "its row locks and every lock the migration took before it"
+            # On MySQL/MariaDB it runs in a transaction of its own: the DDL before it has committed.
+            held = (
+                "its row locks"
+                if mysql and m.atomic
+                else "its own rows' locks"
+                if not m.atomic
+                else "its row locks and every lock the migration took before it"
+            )
             findings.append(
                 finding(
                     "SG304",

@@ -143,3 +143,11 @@ def test_the_model_says_it_is_fitted_per_statement_and_names_the_clones_sizes():
 
     assert not model.calibrated and model.estimated and "one-row copy" in model.description
     assert [(t.table, t.rows, t.bytes) for t in model.seeded_tables] == [("shop_order", CLONE_ROWS, 10_000_000)]
+
+
+def test_a_hand_written_update_with_a_bare_table_name_is_a_linear_backfill_too():
+    update = _statement("UPDATE LOW_PRIORITY shop_order SET coupon = 'none'", 300.0)
+
+    estimate = _estimate(update, _production(10 * CLONE_ROWS))
+
+    assert (estimate.work_class, estimate.law, estimate.estimated_ms) == ("backfill", "linear", pytest.approx(3000.0))

@@ -214,3 +214,28 @@ def test_dropping_a_table_commits_on_its_own_and_is_not_asked_about(dry_run):
     [drop] = report.statements
     assert drop.sql == "DROP TABLE `shop_order` CASCADE"
     assert drop.commits_on_its_own and drop.online_ddl is None
+
+
+def test_a_backfill_in_run_sql_changes_every_row_under_row_locks_and_is_an_unbatched_data_change(dry_run):
+    report = dry_run(ops.RunSQL("UPDATE shop_order SET note = 'checked'", reverse_sql=ops.RunSQL.noop))
+    assert report.error is None
+    [update] = report.statements
+    # A data statement: no online DDL to ask about, nothing committed behind it, and no
+    # transaction around it (Django's MySQL editor opens none for a migration).
+    assert update.online_ddl is None and not update.commits_on_its_own and not update.transactional
+    assert update.target_tables == ("shop_order",)
+    assert update.work_class == "backfill" and update.work_tables == ("shop_order",)
+    # Work that grows with the table: without uploaded table stats it is measured, not scaled.
+    assert update.estimate is not None and update.estimate.basis.startswith("not estimated")
+    [lock] = update.locks
+    assert (lock.table, lock.blocks_reads, lock.blocks_writes, lock.blocks_ddl, lock.source) == (
+        "shop_order",
+        False,
+        True,
+        True,
+        "documented",
+    )
+    [finding] = [f for f in report.findings if f.code == "SG304"]
+    assert finding.table == "shop_order" and "its row locks until it ends" in finding.message
+    assert finding.safer_alternative is not None and finding.safer_alternative.example is not None
+    assert "UPDATE shop_order SET note = 'checked' WHERE id >= %s AND id < %s" in finding.safer_alternative.example
