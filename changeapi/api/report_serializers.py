@@ -189,7 +189,8 @@ class StatementSerializer(serializers.Serializer):
     locks_source = serializers.CharField(
         required=False,
         help_text="observed (pg_locks, in a transaction), documented (outside one: PostgreSQL's documentation) or "
-        "server (MySQL/MariaDB: the weakest LOCK= the server accepted for the statement); on SQLite observed means a "
+        "server (MySQL/MariaDB: the weakest LOCK= the server accepted for the statement; an UPDATE or DELETE has "
+        "InnoDB's documented row locks); on SQLite observed means a "
         "second connection could not start a write.",
     )
     volatile_default_columns = serializers.ListField(child=serializers.CharField(), required=False)

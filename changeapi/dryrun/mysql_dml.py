@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from changeapi.dryrun.contract import Lock
 from changeapi.dryrun.sql_forms import UnbatchedChange, unbatched_changes
@@ -38,9 +39,22 @@ def _name(token: MySqlToken) -> str | None:
     return None
 
 
-def rows_changed_table(sql: str) -> str | None:
-    """The table an UPDATE, DELETE, INSERT or REPLACE changes the rows of, however it is
-    quoted or qualified; None for any other statement."""
+@dataclass(frozen=True, slots=True)
+class DataStatement:
+    """An UPDATE, DELETE, INSERT or REPLACE, and the table whose rows it changes."""
+
+    command: str
+    table: str
+
+    @property
+    def locks_existing_rows(self) -> bool:
+        """UPDATE and DELETE lock the rows they change, so that other sessions' writes of them wait."""
+        return self.command in ("UPDATE", "DELETE")
+
+
+def data_statement(sql: str) -> DataStatement | None:
+    """The data statement `sql` is, with its table however it is quoted or qualified; None for
+    any other statement."""
     tokens = _tokens(sql)
     if not tokens or tokens[0].word not in _ROW_COMMANDS:
         return None
@@ -49,14 +63,18 @@ def rows_changed_table(sql: str) -> str | None:
         if token.word in _MODIFIERS or token.word in ("FROM", "INTO"):
             continue
         name = _name(token)
-        if name is None:
-            return None
         following = next(rest, None)
-        if following is not None and following.kind == "symbol" and following.text == ".":
+        if name is not None and following is not None and following.kind == "symbol" and following.text == ".":
             qualified = next(rest, None)
-            return _name(qualified) if qualified is not None else None
-        return name
+            name = _name(qualified) if qualified is not None else None
+        return DataStatement(tokens[0].word, name) if name is not None else None
     return None
+
+
+def rows_changed_table(sql: str) -> str | None:
+    """The table an UPDATE, DELETE, INSERT or REPLACE changes the rows of; None for any other statement."""
+    statement = data_statement(sql)
+    return statement.table if statement is not None else None
 
 
 def row_locks(table: str, command: str) -> tuple[Lock, ...]:

@@ -27,14 +27,11 @@ from changeapi.dryrun.contract import Lock, MigrationEntry, OnlineDdl, ReportErr
 from changeapi.dryrun.engine import ProgressCallback, collected_sql, migration_entry
 from changeapi.dryrun.mysql_blocking import BlockingObserver
 from changeapi.dryrun.mysql_ddl import DdlAnswer, ddl_ask, ddl_target, rows_copied, table_id
-from changeapi.dryrun.mysql_dml import row_locks, rows_changed_table
+from changeapi.dryrun.mysql_dml import data_statement, row_locks
 from changeapi.intake.plan import Plan
 
 _COMMITTING = ("ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE")
 """Statements that commit implicitly on MySQL/MariaDB: before they run, and once they have."""
-
-_LOCKING_ROWS = ("UPDATE", "DELETE")
-"""Data statements that lock existing rows, so that other sessions' writes of them wait."""
 
 
 @dataclass
@@ -109,8 +106,7 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
             answer = ddl_ask(tracer.probe_cursor, target, params, flavor=tracer.flavor) if target is not None else None
             before = table_id(tracer.admin_cursor, tracer.database, target.table, flavor=tracer.flavor) if target else None
             commits = text.lstrip().split(" ", 1)[0].upper() in _COMMITTING
-            changed = rows_changed_table(text) if target is None else None
-            command = _command(text)
+            data = data_statement(text) if target is None else None
             transactional = not commits and self.connection.in_atomic_block
             started_ms = tracer.now_ms()
             started = time.perf_counter()
@@ -119,8 +115,8 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                 migration=tracer.migration,
                 operation_index=tracer.operation_index,
                 sql=shown,
-                command=command,
-                target_tables=(target.table,) if target else (changed,) if changed else (),
+                command=_command(text),
+                target_tables=(target.table,) if target else (data.table,) if data else (),
                 transactional=transactional,
                 transaction=None,
                 started_ms=started_ms,
@@ -161,16 +157,18 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                     observed_write_wait_ms=observer.result.write_wait_ms if observer else None,
                     probe_ms=answer.accepted_ms,
                 )
+            locks: tuple[Lock, ...] = ()
+            source = "server"
+            if target is not None and answer is not None:
+                locks = _locks(target.table, answer)
+            elif data is not None and data.locks_existing_rows:
+                locks, source = row_locks(data.table, data.command), "documented"
             tracer.run.statements.append(
                 dataclasses.replace(
                     running,
                     duration_ms=duration,
-                    locks=_locks(target.table, answer)
-                    if target and answer
-                    else row_locks(changed, command)
-                    if changed and command in _LOCKING_ROWS
-                    else (),
-                    locks_source="server",
+                    locks=locks,
+                    locks_source=source,
                     rewrites=(online.table,) if online is not None and online.rebuilt else (),
                     online_ddl=online,
                 )

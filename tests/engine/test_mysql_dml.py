@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from changeapi.dryrun.mysql_dml import mysql_unbatched_changes, rows_changed_table
+from changeapi.dryrun.mysql_dml import DataStatement, data_statement, mysql_unbatched_changes, rows_changed_table
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,18 @@ def test_the_table_whose_rows_change_is_found_however_it_is_named(sql, table):
 )
 def test_a_statement_that_changes_no_rows_has_no_such_table(sql):
     assert rows_changed_table(sql) is None
+
+
+def test_a_leading_comment_does_not_hide_what_the_statement_does():
+    statement = data_statement("/* nightly */ -- clean up\nUPDATE `shop_order` SET total = 0")
+
+    assert statement == DataStatement("UPDATE", "shop_order") and statement.locks_existing_rows
+
+
+def test_an_insert_adds_rows_without_locking_existing_ones():
+    statement = data_statement("INSERT INTO shop_order (id) VALUES (1)")
+
+    assert statement == DataStatement("INSERT", "shop_order") and not statement.locks_existing_rows
 
 
 def test_a_whole_table_update_is_unbatched_and_its_batched_form_keeps_mysql_quoting():

@@ -228,6 +228,7 @@ def test_a_backfill_in_run_sql_changes_every_row_under_row_locks_and_is_an_unbat
     # Work that grows with the table: without uploaded table stats it is measured, not scaled.
     assert update.estimate is not None and update.estimate.basis.startswith("not estimated")
     [lock] = update.locks
+    assert update.locks_source == "documented"
     assert (lock.table, lock.blocks_reads, lock.blocks_writes, lock.blocks_ddl, lock.source) == (
         "shop_order",
         False,
