@@ -29,7 +29,6 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db.migrations.state import ProjectState
-from psycopg import sql
 
 from changeapi.dryrun.connection import shadow_connection
 from changeapi.dryrun.contract import StatementTrace
@@ -111,7 +110,7 @@ def runs(
     with shadow_server.admin_connect() as conn:
         for name in (reference_db, template, clone):
             provision.drop_database(conn, name)
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(reference_db)))
+        conn.execute(provision.create_empty_database_sql(reference_db))
     admin = shadow_server.admin_conninfo()
     database = {"NAME": reference_db, "HOST": admin["host"] or "", "PORT": str(admin["port"]), "USER": admin["user"] or ""}
     if admin["password"]:
