@@ -166,9 +166,6 @@ SHADOW_LOCK_TIMEOUT_MS = env.int("SHADOW_LOCK_TIMEOUT_MS", default=5_000)
 # How much a job's database may grow past its size at connect, and its temporary files per session.
 SHADOW_MAX_CLONE_GROWTH_BYTES = env.int("SHADOW_MAX_CLONE_GROWTH_BYTES", default=1 << 30)
 SHADOW_TEMP_FILE_LIMIT_KB = env.int("SHADOW_TEMP_FILE_LIMIT_KB", default=1 << 20)
-# The PostgreSQL tablespace templates are built in, and so their clones and spares: a fast
-# local disk, or memory on a throwaway server (CI's); empty, the server's default.
-SHADOW_TABLESPACE = env.str("SHADOW_TABLESPACE", default="")
 SHADOW_CONNECT_TIMEOUT_SECONDS = env.int("SHADOW_CONNECT_TIMEOUT_SECONDS", default=5)
 SHADOW_MAX_CONCURRENT_PER_SERVER = env.int("SHADOW_MAX_CONCURRENT_PER_SERVER", default=4)
 # Warm spare clones kept per template (a dry-run renames one into place instead of cloning):

@@ -28,17 +28,17 @@ def database_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
-def create_empty_database_sql(name: str) -> sql.Composed:
-    """`CREATE DATABASE name` from template0 in UTF-8, in the tablespace SHADOW_TABLESPACE names.
+def create_empty_database_sql(name: str, *, tablespace: str = "") -> sql.Composed:
+    """`CREATE DATABASE name` from template0 in UTF-8, in `tablespace` (empty: the server's default).
 
-    A template is made this way, and its clones and spares are copied into the tablespace it
-    is in. Each copy creates a file per relation, about a thousand for an empty database: on a
-    journaling filesystem that is most of a clone's time (over 200 ms on CI's disk), in memory
-    a tenth of it. The service's own database is never put there.
+    A template is made this way, in its server's tablespace (`ShadowServer.tablespace`), and
+    its clones and spares are copied into the tablespace it is in. Each copy creates a file per
+    relation, about a thousand for an empty database: on a journaling filesystem that is most
+    of a clone's time (over 200 ms on CI's disk), in memory a tenth of it.
     """
     statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name))
-    if settings.SHADOW_TABLESPACE:
-        statement += sql.SQL(" TABLESPACE {}").format(sql.Identifier(settings.SHADOW_TABLESPACE))
+    if tablespace:
+        statement += sql.SQL(" TABLESPACE {}").format(sql.Identifier(tablespace))
     return statement
 
 
@@ -148,7 +148,7 @@ def template_ensure(
             building = f"{name}_building"
             drop_database(conn, building)
             job_role_drop(conn, server, building)
-            conn.execute(create_empty_database_sql(building))
+            conn.execute(create_empty_database_sql(building, tablespace=server.tablespace))
             _hand_over(conn, server, building)
             try:
                 build(building)

@@ -85,6 +85,13 @@ class ShadowServer:
         return f"{self.host or 'local'}:{self.port}"
 
     @property
+    def tablespace(self) -> str:
+        """The tablespace its templates are built in, and so their clones and spares, as
+        `?tablespace=` on the server's URL names it; empty: the server's default. Each server
+        has tablespaces of its own, so this is said per server."""
+        return str(self._config.get("OPTIONS", {}).get("tablespace") or "")
+
+    @property
     def owner_role(self) -> str:
         """The role that owns the objects inside templates and spares; it cannot log in."""
         return str(settings.SHADOW_OWNER_ROLE)

@@ -110,7 +110,7 @@ def runs(
     with shadow_server.admin_connect() as conn:
         for name in (reference_db, template, clone):
             provision.drop_database(conn, name)
-        conn.execute(provision.create_empty_database_sql(reference_db))
+        conn.execute(provision.create_empty_database_sql(reference_db, tablespace=shadow_server.tablespace))
     admin = shadow_server.admin_conninfo()
     database = {"NAME": reference_db, "HOST": admin["host"] or "", "PORT": str(admin["port"]), "USER": admin["user"] or ""}
     if admin["password"]:
