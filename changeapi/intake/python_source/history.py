@@ -18,6 +18,7 @@ from django.db.migrations.state import ProjectState
 
 from changeapi.intake.errors import IntakeError, Location
 from changeapi.intake.plan import Plan, PlannedMigration
+from changeapi.intake.unrendered_state import UnrenderedState
 
 from .migration_files import MigrationFile
 
@@ -196,9 +197,9 @@ def plan_state(plan: Plan, base_state: ProjectState | None = None) -> ProjectSta
     which is the costly step the design keeps out of the baseline and every dry-run.
     """
     if base_state is None:
-        state = ProjectState()
+        state = UnrenderedState()
     else:
-        state = ProjectState(
+        state = UnrenderedState(
             models={key: model.clone() for key, model in base_state.models.items()},
             real_apps=base_state.real_apps,
         )
