@@ -29,7 +29,7 @@ class UnrenderedState(ProjectState):
             field.default = NOT_PROVIDED
         model_key = (app_label, model_name)
         fields = self.models[model_key].fields
-        if self._relations is not None:
+        if self._relations is not None:  # type: ignore[attr-defined]  # Django sets it in __init__
             old_field = fields.pop(name)
             if old_field.is_relation:
                 self.resolve_model_field_relations(model_key, name, old_field)
