@@ -19,6 +19,7 @@ from django.db.migrations.state import ProjectState
 
 from changeapi.intake.plan import PlannedMigration
 from changeapi.intake.state_closure import Step, step_forwards
+from changeapi.intake.unrendered_state import UnrenderedState
 
 OperationHook = Callable[[int | None], None]
 """Told the index of the operation about to run, then None before the deferred SQL runs."""
@@ -41,7 +42,7 @@ OperationStates = Step
 def operation_states(migration: PlannedMigration, state_before: ProjectState) -> list[OperationStates]:
     """The states around each operation, as `Migration.unapply` computes them (its phase 1);
     `state_before` is left as it was."""
-    state = state_before.clone()
+    state = UnrenderedState.copy_of(state_before)
     steps: list[OperationStates] = []
     for operation in migration.operations:
         steps.append(step_forwards(operation, migration.app_label, state, steps[-1] if steps else None))

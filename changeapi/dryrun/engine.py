@@ -56,6 +56,7 @@ from changeapi.dryrun.warm_up import plan_tables, warm_tables
 from changeapi.intake.backfill import Backfill
 from changeapi.intake.plan import Plan, PlannedMigration
 from changeapi.intake.python_source.history import plan_state
+from changeapi.intake.unrendered_state import UnrenderedState
 from changeapi.shadow.watchdog import breach_of
 
 ProgressCallback = Callable[[int, int], None]
@@ -417,7 +418,7 @@ def apply_plan_traced(
         if on_progress is not None:
             on_progress(done, total)
 
-    state = state.clone()
+    state = UnrenderedState.copy_of(state)
     for migration in plan.migrations:
         started_ms = round(trace.now_ms(), 3)
         trace.migration = f"{migration.app_label}.{migration.name}"

@@ -3,8 +3,10 @@
 Django's `ProjectState.alter_field` looks for every field referencing the altered one, to know
 whether the reload of rendered models may be delayed. A state with no rendered models reloads
 nothing, so the answer is thrown away; on a long history that scan is a fifth of reading it
-(`get_references` over every model's fields, for each AlterField). This state skips the scan
-while nothing is rendered and is Django's own once something is.
+(`get_references` over every model's fields, for each AlterField), and on a dry-run's
+running state, which is never rendered (only the closures cut from it are), a few
+milliseconds per AlterField on a 200-model baseline. This state skips the scan while nothing
+is rendered and is Django's own once something is; its clones are of its kind.
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from django.db.models.fields import NOT_PROVIDED
 
 class UnrenderedState(ProjectState):
     """`ProjectState`, without the reference scan of `alter_field` while no apps are rendered."""
+
+    @classmethod
+    def copy_of(cls, state: ProjectState) -> UnrenderedState:
+        """What `state.clone()` gives (models copied, rendered apps too if any), as this class."""
+        copied = cls(models={key: model.clone() for key, model in state.models.items()}, real_apps=state.real_apps)
+        if "apps" in state.__dict__:
+            copied.apps = state.apps.clone()
+        copied.is_delayed = state.is_delayed
+        return copied
+
+    def clone(self) -> UnrenderedState:
+        return UnrenderedState.copy_of(self)
 
     def alter_field(self, app_label: str, model_name: str, name: str, field: Any, preserve_default: bool) -> None:
         if "apps" in self.__dict__:  # rendered: Django's reload decides what the scan is for
