@@ -31,6 +31,16 @@ def _tokens(sql: str) -> list[MySqlToken] | None:
         return None  # text the lexer will not read one way: not judged here
 
 
+def leading_word(sql: str) -> str:
+    """The statement's first keyword, upper-cased and past any comments ("" for none): a
+    hand-written statement may open with a comment, which decides nothing about what it does."""
+    tokens = _tokens(sql)
+    if tokens is None:
+        words = sql.split(maxsplit=1)
+        return words[0].upper() if words else ""
+    return tokens[0].word if tokens else ""
+
+
 def _name(token: MySqlToken) -> str | None:
     if token.kind == "identifier":
         return token.text[1:-1].replace("``", "`")

@@ -27,7 +27,7 @@ from changeapi.dryrun.contract import Lock, MigrationEntry, OnlineDdl, ReportErr
 from changeapi.dryrun.engine import ProgressCallback, collected_sql, migration_entry
 from changeapi.dryrun.mysql_blocking import BlockingObserver
 from changeapi.dryrun.mysql_ddl import DdlAnswer, ddl_ask, ddl_target, rows_copied, table_id
-from changeapi.dryrun.mysql_dml import data_statement, row_locks
+from changeapi.dryrun.mysql_dml import data_statement, leading_word, row_locks
 from changeapi.intake.plan import Plan
 
 _COMMITTING = ("ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE")
@@ -105,7 +105,7 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
             target = ddl_target(text)
             answer = ddl_ask(tracer.probe_cursor, target, params, flavor=tracer.flavor) if target is not None else None
             before = table_id(tracer.admin_cursor, tracer.database, target.table, flavor=tracer.flavor) if target else None
-            commits = text.lstrip().split(" ", 1)[0].upper() in _COMMITTING
+            commits = leading_word(text) in _COMMITTING
             data = data_statement(text) if target is None else None
             transactional = not commits and self.connection.in_atomic_block
             started_ms = tracer.now_ms()
@@ -115,7 +115,7 @@ def tracing_editor_class(base: type, tracer: _Tracer) -> type:
                 migration=tracer.migration,
                 operation_index=tracer.operation_index,
                 sql=shown,
-                command=_command(text),
+                command=data.command if data is not None else _command(text),
                 target_tables=(target.table,) if target else (data.table,) if data else (),
                 transactional=transactional,
                 transaction=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from changeapi.dryrun.mysql_dml import DataStatement, data_statement, mysql_unbatched_changes, rows_changed_table
+from changeapi.dryrun.mysql_dml import DataStatement, data_statement, leading_word, mysql_unbatched_changes, rows_changed_table
 
 
 @pytest.mark.parametrize(
@@ -36,6 +36,20 @@ def test_a_leading_comment_does_not_hide_what_the_statement_does():
     statement = data_statement("/* nightly */ -- clean up\nUPDATE `shop_order` SET total = 0")
 
     assert statement == DataStatement("UPDATE", "shop_order") and statement.locks_existing_rows
+
+
+@pytest.mark.parametrize(
+    ("sql", "word"),
+    [
+        ("-- add the column\nALTER TABLE shop_order ADD note int", "ALTER"),
+        ("/* nightly */ drop table shop_note", "DROP"),
+        ("# MySQL comment\nRENAME TABLE a TO b", "RENAME"),
+        ("  update shop_order set note = 1", "UPDATE"),
+        ("", ""),
+    ],
+)
+def test_the_first_keyword_is_read_past_comments(sql, word):
+    assert leading_word(sql) == word
 
 
 def test_an_insert_adds_rows_without_locking_existing_ones():
