@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from changeapi.dryrun.contract import DdlRefusal
+from changeapi.intake.sql_policy_mysql import mysql_tokens
+from changeapi.intake.sql_texts import RefusedSql
 from changeapi.shadow.mysql_databases import quote, server_errors
 
 ALGORITHMS_MARIADB = ("INSTANT", "NOCOPY", "INPLACE", "COPY")
@@ -27,9 +29,11 @@ NOT_SUPPORTED = {1845, 1846, 1847}
 
 _IDENTIFIER = r"`(?:[^`]|``)+`"
 _DROPS_FOREIGN_KEY = re.compile(r"\bDROP\s+FOREIGN\s+KEY\b", re.IGNORECASE)
-_ALTER = re.compile(rf"^\s*ALTER\s+TABLE\s+(?P<table>{_IDENTIFIER})", re.IGNORECASE)
+# A table as Django's editor writes it (backticked) or as a hand-written statement may (bare).
+_TABLE = rf"(?:{_IDENTIFIER}|[A-Za-z_$][\w$]*)(?![\w$.`])"
+_ALTER = re.compile(rf"^\s*ALTER\s+TABLE\s+(?P<table>{_TABLE})", re.IGNORECASE)
 _INDEX = re.compile(
-    rf"^\s*(?:CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?|DROP\s+)INDEX\s+{_IDENTIFIER}\s+ON\s+(?P<table>{_IDENTIFIER})",
+    rf"^\s*(?:CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?|DROP\s+)INDEX\s+(?:{_IDENTIFIER}|[A-Za-z_$][\w$]*)\s+ON\s+(?P<table>{_TABLE})",
     re.IGNORECASE,
 )
 
@@ -51,20 +55,50 @@ class DdlTarget:
 
 
 def ddl_target(sql: str) -> DdlTarget | None:
-    """The table an ALTER TABLE, CREATE INDEX or DROP INDEX changes; None for other statements."""
-    text = sql.strip().rstrip(";")
+    """The table an ALTER TABLE, CREATE INDEX or DROP INDEX changes; None for other statements.
+
+    A hand-written statement may open with comments (skipped) and name its table bare. One
+    that ends in a comment is not asked about: the clauses the probe appends would land inside
+    the comment and every one would seem accepted. Text the lexer will not read one way (a
+    backslash escape in a default Django's editor quoted) is taken as it is, its table only in
+    the backticks Django's editor writes.
+    """
+    try:
+        text: str | None = _statement_text(sql)
+        lexed = True
+    except RefusedSql:
+        text, lexed = sql.strip().rstrip(";"), False
+    if text is None:
+        return None
     for pattern, separator in ((_ALTER, ", "), (_INDEX, " ")):
         match = pattern.match(text)
         if match:
             raw = match.group("table")
+            if not lexed and not raw.startswith("`"):
+                return None
             return DdlTarget(
                 sql=text,
-                table=raw[1:-1].replace("``", "`"),
+                table=raw[1:-1].replace("``", "`") if raw.startswith("`") else raw,
                 start=match.start("table"),
                 end=match.end("table"),
                 separator=separator,
             )
     return None
+
+
+def _statement_text(sql: str) -> str | None:
+    """`sql` from its first token to its last, without a closing semicolon; None when a
+    comment follows the last token. Raises RefusedSql for text the lexer will not read."""
+    tokens = list(mysql_tokens(sql))
+    if tokens and tokens[-1].kind == "symbol" and tokens[-1].text == ";":
+        tokens.pop()
+    if not tokens:
+        return None
+    last = tokens[-1]
+    end = last.start + len(last.text)
+    if sql[end:].strip(" \t\r\n;"):
+        return None  # a comment after the statement
+    return sql[tokens[0].start : end]
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,3 +240,17 @@ def test_a_backfill_in_run_sql_changes_every_row_under_row_locks_and_is_an_unbat
     assert finding.table == "shop_order" and "its row locks until it ends" in finding.message
     assert finding.safer_alternative is not None and finding.safer_alternative.example is not None
     assert "UPDATE shop_order SET note = 'checked' WHERE id >= %s AND id < %s" in finding.safer_alternative.example
+
+
+def test_a_hand_written_alter_in_run_sql_is_asked_about_like_djangos_own(dry_run):
+    # Bare names and a leading comment, as a team writes it; the column change copies the table.
+    report = dry_run(
+        ops.RunSQL("-- widen the total by hand\nALTER TABLE shop_order MODIFY total bigint NOT NULL", reverse_sql=ops.RunSQL.noop)
+    )
+    assert report.error is None
+    [alter] = report.statements
+    ddl = alter.online_ddl
+    assert ddl is not None and alter.target_tables == ("shop_order",)
+    assert (ddl.algorithm, ddl.lock, ddl.rebuilt, ddl.rows_copied) == ("COPY", "SHARED", True, ORDERS)
+    assert alter.commits_on_its_own and not alter.transactional
+    assert alter.locks and alter.locks_source == "server"
