@@ -196,7 +196,15 @@ def plan_state(plan: Plan, base_state: ProjectState | None = None) -> ProjectSta
     Models are not rendered: the returned state has no `apps` until someone asks for them,
     which is the costly step the design keeps out of the baseline and every dry-run.
     """
-    state = UnrenderedState() if base_state is None else UnrenderedState.copy_of(base_state)
+    if base_state is None:
+        state = UnrenderedState()
+    else:
+        # The base's models only, never its rendered apps (`clone` would copy those, and
+        # every operation would then reload them).
+        state = UnrenderedState(
+            models={key: model.clone() for key, model in base_state.models.items()},
+            real_apps=base_state.real_apps,
+        )
     for migration in plan.migrations:
         for operation in migration.operations:
             operation.state_forwards(migration.app_label, state)
