@@ -29,11 +29,13 @@ NOT_SUPPORTED = {1845, 1846, 1847}
 
 _IDENTIFIER = r"`(?:[^`]|``)+`"
 _DROPS_FOREIGN_KEY = re.compile(r"\bDROP\s+FOREIGN\s+KEY\b", re.IGNORECASE)
-# A table as Django's editor writes it (backticked) or as a hand-written statement may (bare).
-_TABLE = rf"(?:{_IDENTIFIER}|[A-Za-z_$][\w$]*)(?![\w$.`])"
+# A name as Django's editor writes it (backticked) or as a hand-written statement may (bare);
+# a table name not followed by a qualifying dot (another database's table is nothing of the clone's).
+_NAME = rf"(?:{_IDENTIFIER}|[A-Za-z_$][\w$]*)"
+_TABLE = rf"{_NAME}(?![\w$.`])"
 _ALTER = re.compile(rf"^\s*ALTER\s+TABLE\s+(?P<table>{_TABLE})", re.IGNORECASE)
 _INDEX = re.compile(
-    rf"^\s*(?:CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?|DROP\s+)INDEX\s+(?:{_IDENTIFIER}|[A-Za-z_$][\w$]*)\s+ON\s+(?P<table>{_TABLE})",
+    rf"^\s*(?:CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?|DROP\s+)INDEX\s+{_NAME}\s+ON\s+(?P<table>{_TABLE})",
     re.IGNORECASE,
 )
 
