@@ -21,7 +21,7 @@ from tests.engine.intake.third_party_apps import (
     THIRD_PARTY_HISTORY_MIDDLEWARE,
     THIRD_PARTY_INTAKE_SETTINGS,
 )
-from tests.support.signals import receivers_restored
+from tests.support.signals import app_registrations_restored, receivers_restored
 
 HISTORY_APPS = list(dict.fromkeys([*INSTALLED_HISTORY_APPS, *THIRD_PARTY_HISTORY_APPS]))
 HISTORY_MIDDLEWARE = list(dict.fromkeys([*INSTALLED_HISTORY_MIDDLEWARE, *THIRD_PARTY_HISTORY_MIDDLEWARE]))
@@ -74,7 +74,11 @@ def history_files(engine: str = "postgresql") -> list[MigrationFile]:
     """Every migration file of the installed apps, read as text for a project of `engine`; no
     migration module is imported."""
     files = []
-    with receivers_restored(), override_settings(MIDDLEWARE=HISTORY_MIDDLEWARE, SITE_ID=1, **THIRD_PARTY_DJANGO_SETTINGS):
+    with (
+        receivers_restored(),
+        app_registrations_restored(),
+        override_settings(MIDDLEWARE=HISTORY_MIDDLEWARE, SITE_ID=1, **THIRD_PARTY_DJANGO_SETTINGS),
+    ):
         # Some apps read INSTALLED_APPS while their models are imported: set it before loading them.
         settings.INSTALLED_APPS = HISTORY_APPS
         apps.set_installed_apps(HISTORY_APPS)
